@@ -1,0 +1,646 @@
+//! The commands: each reads its arguments, calls ca-core, and prints per the contract.
+
+use std::io::{BufRead, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ca_core::{
+    Authority, CertFilter, CertStatus, InitOptions, IssuanceRequest, Issued, NewCa,
+    PassphraseSource, Policies, input, name_to_string,
+};
+use der::Decode;
+use serde_json::{Value, json};
+
+use crate::cli::{
+    CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand, StatusArg,
+};
+use crate::output::{CliError, print_json, print_text, table};
+
+type CmdResult = Result<ExitCode, CliError>;
+
+/// Largest `issue --batch` line: a CSR in PEM plus a few fields.
+const MAX_BATCH_LINE: usize = 128 * 1024;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> CmdResult {
+    let ctx = Ctx {
+        home: cli.home.clone(),
+        json: cli.json,
+        passphrase: match &cli.passphrase_file {
+            Some(p) => PassphraseSource::File(p.clone()),
+            None => PassphraseSource::Default,
+        },
+    };
+    match cli.command {
+        Command::Init(a) => init(&ctx, a),
+        Command::Ca(c) => match c {
+            CaCommand::List => ca_list(&ctx),
+            CaCommand::Cert { name, chain } => ca_cert(&ctx, &name, chain),
+            CaCommand::Create(a) => ca_create(&ctx, a),
+        },
+        Command::Profile(p) => match p {
+            ProfileCommand::List => profile_list(&ctx),
+            ProfileCommand::Show { name } => profile_show(&ctx, &name),
+        },
+        Command::Issue(a) => match &a.batch {
+            Some(file) => issue_batch(&ctx, file, &a),
+            None => issue_one(&ctx, a),
+        },
+        Command::Cert(c) => match c {
+            CertCommand::List {
+                ca,
+                profile,
+                status,
+            } => cert_list(&ctx, ca, profile, status),
+            CertCommand::Show { serial, ca } => cert_show(&ctx, &serial, ca.as_deref()),
+        },
+    }
+}
+
+struct Ctx {
+    home: PathBuf,
+    json: bool,
+    passphrase: PassphraseSource,
+}
+
+impl Ctx {
+    /// The policies in force: the home's copy if `init --policies` made one, else the built-in.
+    fn policies(&self) -> Result<Policies, CliError> {
+        let dir = self.home.join("policies");
+        Ok(if dir.is_dir() {
+            Policies::load_dir(&dir)?
+        } else {
+            Policies::embedded()?
+        })
+    }
+
+    fn open(&self) -> Result<Authority, CliError> {
+        Ok(Authority::open(
+            &self.home,
+            self.passphrase.clone(),
+            self.policies()?,
+        )?)
+    }
+}
+
+fn ok() -> CmdResult {
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
+    let policies = match &a.policies {
+        Some(dir) => Policies::load_dir(dir)?,
+        None => Policies::embedded()?,
+    };
+    let ca = Authority::init(
+        &ctx.home,
+        InitOptions {
+            key_alg: a.key_alg.into(),
+            key_uri: a.key_uri.clone(),
+            base_url: a.base_url.clone(),
+            passphrase: ctx.passphrase.clone(),
+            policies,
+        },
+    )?;
+    if let Some(dir) = &a.policies {
+        copy_policies(dir, &ctx.home.join("policies"))?;
+    }
+    let cas = ca.cas()?;
+    if ctx.json {
+        print_json(&json!({
+            "home": ctx.home.display().to_string(),
+            "cas": cas.iter().map(|c| ca_json(c)).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_text(&format!(
+            "initialised {} with {} CAs:\n",
+            ctx.home.display(),
+            cas.len()
+        ));
+        print_text(&ca_table(&cas));
+    }
+    ok()
+}
+
+fn copy_policies(from: &Path, to: &Path) -> Result<(), CliError> {
+    let io = |p: &Path, e: std::io::Error| {
+        CliError::Core(ca_core::Error::Io {
+            path: p.to_path_buf(),
+            source: e,
+        })
+    };
+    std::fs::create_dir_all(to.join("profiles")).map_err(|e| io(to, e))?;
+    for f in ["oids.toml", "hierarchy.toml"] {
+        std::fs::copy(from.join(f), to.join(f)).map_err(|e| io(&from.join(f), e))?;
+    }
+    let entries = std::fs::read_dir(from.join("profiles")).map_err(|e| io(from, e))?;
+    for e in entries.flatten() {
+        std::fs::copy(e.path(), to.join("profiles").join(e.file_name()))
+            .map_err(|err| io(&e.path(), err))?;
+    }
+    Ok(())
+}
+
+fn ca_subject_and_expiry(c: &ca_core::CaRecord) -> (String, String, String) {
+    match x509_cert::Certificate::from_der(&c.cert_der) {
+        Ok(cert) => {
+            let tbs = cert.tbs_certificate();
+            (
+                name_to_string(tbs.subject()),
+                ca_core::rfc3339(tbs.validity().not_after.to_unix_duration().as_secs() as i64),
+                hex::encode(tbs.serial_number().as_bytes()),
+            )
+        }
+        Err(_) => ("?".into(), "?".into(), "?".into()),
+    }
+}
+
+fn ca_json(c: &ca_core::CaRecord) -> Value {
+    let (subject, not_after, serial) = ca_subject_and_expiry(c);
+    json!({
+        "name": c.name,
+        "subject": subject,
+        "parent": c.parent,
+        "key_alg": c.key_alg.name(),
+        "key_location": ca_core::KeyRef(c.key_ref.clone()).location(),
+        "profiles": c.profiles,
+        "serial": serial,
+        "not_after": not_after,
+    })
+}
+
+fn ca_table(cas: &[ca_core::CaRecord]) -> String {
+    let rows: Vec<Vec<String>> = cas
+        .iter()
+        .map(|c| {
+            let (subject, _, _) = ca_subject_and_expiry(c);
+            vec![
+                c.name.clone(),
+                subject,
+                c.parent.clone().unwrap_or_else(|| "-".into()),
+                c.key_alg.name().into(),
+                ca_core::KeyRef(c.key_ref.clone()).location(),
+                if c.profiles.is_empty() {
+                    "-".into()
+                } else {
+                    c.profiles.join(",")
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "SUBJECT", "PARENT", "KEY", "LOCATION", "PROFILES"],
+        &rows,
+    )
+}
+
+fn ca_list(ctx: &Ctx) -> CmdResult {
+    let ca = ctx.open()?;
+    let cas = ca.cas()?;
+    if ctx.json {
+        for c in &cas {
+            print_json(&ca_json(c));
+        }
+    } else {
+        print_text(&ca_table(&cas));
+    }
+    ok()
+}
+
+fn ca_cert(ctx: &Ctx, name: &str, chain: bool) -> CmdResult {
+    let ca = ctx.open()?;
+    let certs = if chain {
+        ca.chain(name)?
+    } else {
+        vec![ca.ca_record(name)?]
+    };
+    let pem: String = certs
+        .iter()
+        .map(|c| input::to_pem("CERTIFICATE", &c.cert_der))
+        .collect();
+    if ctx.json {
+        print_json(&json!({"name": name, "pem": pem}));
+    } else {
+        print_text(&pem);
+    }
+    ok()
+}
+
+fn ca_create(ctx: &Ctx, a: crate::cli::CaCreateArgs) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let record = ca.create_ca(&NewCa {
+        subject: a
+            .subject
+            .clone()
+            .unwrap_or_else(|| format!("CN=LGPKI {} CA,O=LGPKI,C=JP", a.name)),
+        name: a.name,
+        parent: Some(a.parent),
+        key_alg: a.key_alg.into(),
+        key_uri: a.key_uri,
+        path_len: a.path_len,
+        validity_days: a.days,
+        profiles: a.profiles,
+    })?;
+    if ctx.json {
+        print_json(&ca_json(&record));
+    } else {
+        print_text(&ca_table(&[record]));
+    }
+    ok()
+}
+
+fn profile_json(p: &ca_core::Profile) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("policy_oid");
+        m.insert("policies".into(), json!([p.policy_oid]));
+    }
+    v
+}
+
+fn profile_list(ctx: &Ctx) -> CmdResult {
+    let policies = ctx.policies()?;
+    if ctx.json {
+        for p in policies.profiles.values() {
+            print_json(&profile_json(p));
+        }
+    } else {
+        let rows: Vec<Vec<String>> = policies
+            .profiles
+            .values()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.policy_oid.clone(),
+                    format!("{}d", p.validity_days),
+                    p.description.clone(),
+                ]
+            })
+            .collect();
+        print_text(&table(
+            &["NAME", "POLICY", "VALIDITY", "DESCRIPTION"],
+            &rows,
+        ));
+    }
+    ok()
+}
+
+fn profile_show(ctx: &Ctx, name: &str) -> CmdResult {
+    let policies = ctx.policies()?;
+    let p = policies.profile(name)?;
+    if ctx.json {
+        print_json(&profile_json(p));
+    } else {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let dbg = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        let mut s = String::new();
+        s.push_str(&format!("name:               {}\n", p.name));
+        s.push_str(&format!("description:        {}\n", p.description));
+        s.push_str(&format!("policies:           {}\n", p.policy_oid));
+        s.push_str(&format!(
+            "validity:           {} days (at most {})\n",
+            p.validity_days, p.max_validity_days
+        ));
+        s.push_str(&format!("keyUsage (EC):      {}\n", dbg(&p.key_usage_ec)));
+        s.push_str(&format!("keyUsage (RSA):     {}\n", dbg(&p.key_usage_rsa)));
+        s.push_str(&format!(
+            "extendedKeyUsage:   {}\n",
+            dbg(&p.extended_key_usage)
+        ));
+        s.push_str(&format!(
+            "key algorithms:     {} (RSA at least {} bits)\n",
+            p.key_algorithms
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.min_rsa_bits
+        ));
+        s.push_str(&format!(
+            "subject fixed:      {}\n",
+            p.subject
+                .fixed
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        s.push_str(&format!(
+            "subject required:   {}\n",
+            names(&p.subject.required)
+        ));
+        s.push_str(&format!(
+            "subject allowed:    {}\n",
+            names(&p.subject.allowed)
+        ));
+        s.push_str(&format!("SAN required:       {}\n", dbg(&p.san.required)));
+        s.push_str(&format!("SAN allowed:        {}\n", dbg(&p.san.allowed)));
+        if !p.san.dns_suffixes.is_empty() {
+            s.push_str(&format!(
+                "DNS names under:    {}\n",
+                p.san.dns_suffixes.join(", ")
+            ));
+        }
+        print_text(&s);
+    }
+    ok()
+}
+
+fn read_csr(path: &Path) -> Result<Vec<u8>, CliError> {
+    let data = input::read_limited(path, ca_core::MAX_CSR_BYTES * 2)?;
+    csr_der_from(&data, &path.display().to_string())
+}
+
+fn csr_der_from(data: &[u8], what: &str) -> Result<Vec<u8>, CliError> {
+    let mut blocks = input::der_blocks(
+        data,
+        &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"],
+        &format!("CSR {what}"),
+    )?;
+    if blocks.len() != 1 {
+        return Err(CliError::Core(ca_core::Error::malformed(
+            format!("CSR {what}"),
+            format!("{} CSRs in one file; give one", blocks.len()),
+        )));
+    }
+    Ok(blocks.remove(0))
+}
+
+fn issued_json(i: &Issued) -> Value {
+    let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("replayed");
+        if i.replayed {
+            m.insert("replayed".into(), Value::Bool(true));
+        }
+    }
+    v
+}
+
+fn issue_one(ctx: &Ctx, a: IssueArgs) -> CmdResult {
+    let (Some(profile), Some(csr)) = (a.profile.clone(), a.csr.clone()) else {
+        return Err(CliError::Usage(
+            "--profile and --csr are required without --batch".into(),
+        ));
+    };
+    let csr_der = read_csr(&csr)?;
+    let mut ca = ctx.open()?;
+    let issued = ca.issue(IssuanceRequest {
+        profile,
+        csr_der,
+        ca: a.ca.clone(),
+        subject: a.subject.clone(),
+        sans: a.sans.clone(),
+        days: a.days,
+        request_id: None,
+    })?;
+    if let Some(out) = &a.out {
+        ca_core::write_atomic(out, issued.pem.as_bytes())?;
+    }
+    if ctx.json {
+        print_json(&issued_json(&issued));
+    } else if a.out.is_none() {
+        print_text(&issued.pem);
+    }
+    ok()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLine {
+    profile: String,
+    csr: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    san: Vec<String>,
+    #[serde(default)]
+    ca: Option<String>,
+    #[serde(default)]
+    days: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+fn issue_batch(ctx: &Ctx, file: &Path, a: &IssueArgs) -> CmdResult {
+    if a.out.is_some()
+        || !a.sans.is_empty()
+        || a.subject.is_some()
+        || a.ca.is_some()
+        || a.days.is_some()
+    {
+        return Err(CliError::Usage(
+            "--batch takes its fields from the file; drop --out/--san/--subject/--ca/--days".into(),
+        ));
+    }
+    let f = std::fs::File::open(file).map_err(|e| {
+        CliError::Core(ca_core::Error::Io {
+            path: file.to_path_buf(),
+            source: e,
+        })
+    })?;
+    let mut reader = std::io::BufReader::new(f);
+    let mut ca = ctx.open()?;
+    let progress = std::io::stderr().is_terminal();
+    let (mut line_no, mut done, mut failed) = (0usize, 0usize, 0usize);
+    let mut eof = false;
+    while !eof {
+        // Read a chunk of lines; parse errors are results of their own line.
+        let mut parsed: Vec<(usize, Result<IssuanceRequest, CliError>)> = Vec::new();
+        while parsed.len() < ca_core::BATCH_CHUNK {
+            let mut buf = Vec::new();
+            let n = Read::by_ref(&mut reader)
+                .take(MAX_BATCH_LINE as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| {
+                    CliError::Core(ca_core::Error::Io {
+                        path: file.to_path_buf(),
+                        source: e,
+                    })
+                })?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            line_no += 1;
+            if buf.len() > MAX_BATCH_LINE && !buf.ends_with(b"\n") {
+                // Skip the rest of an oversized line.
+                let mut sink = Vec::new();
+                let _ = reader.read_until(b'\n', &mut sink);
+                parsed.push((
+                    line_no,
+                    Err(CliError::Core(ca_core::Error::TooLarge {
+                        what: format!("line {line_no}"),
+                        size: buf.len() + sink.len(),
+                        limit: MAX_BATCH_LINE,
+                    })),
+                ));
+                continue;
+            }
+            let text = String::from_utf8_lossy(&buf);
+            if text.trim().is_empty() {
+                continue;
+            }
+            parsed.push((line_no, parse_batch_line(&text, line_no)));
+        }
+        let reqs: Vec<IssuanceRequest> = parsed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        let mut results: Vec<Option<Result<Issued, CliError>>> = Vec::new();
+        ca.issue_batch(reqs, |_, r| results.push(Some(r.map_err(CliError::Core))))?;
+        let mut results = results.into_iter();
+        for (line, p) in parsed {
+            let r = match p {
+                Err(e) => Err(e),
+                Ok(_) => results
+                    .next()
+                    .flatten()
+                    .unwrap_or_else(|| Err(CliError::Usage("no result".into()))),
+            };
+            match r {
+                Ok(i) => {
+                    let mut v = issued_json(&i);
+                    if let Value::Object(m) = &mut v {
+                        m.insert("line".into(), json!(line));
+                    }
+                    print_json(&v);
+                    done += 1;
+                }
+                Err(e) => {
+                    print_json(&json!({"line": line, "error": e.to_json()}));
+                    failed += 1;
+                }
+            }
+        }
+        if progress {
+            eprint!("\rissued {done}, failed {failed}");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn parse_batch_line(text: &str, line: usize) -> Result<IssuanceRequest, CliError> {
+    let l: BatchLine = serde_json::from_str(text)
+        .map_err(|e| CliError::Core(ca_core::Error::malformed(format!("batch line {line}"), e)))?;
+    let csr_der = csr_der_from(l.csr.as_bytes(), &format!("on line {line}"))?;
+    Ok(IssuanceRequest {
+        profile: l.profile,
+        csr_der,
+        ca: l.ca,
+        subject: l.subject,
+        sans: l.san,
+        days: l.days,
+        request_id: l.id,
+    })
+}
+
+fn status_name(s: CertStatus) -> &'static str {
+    match s {
+        CertStatus::Good => "good",
+        CertStatus::Revoked => "revoked",
+        CertStatus::Expired => "expired",
+    }
+}
+
+fn cert_list(
+    ctx: &Ctx,
+    ca_name: Option<String>,
+    profile: Option<String>,
+    status: Option<StatusArg>,
+) -> CmdResult {
+    let ca = ctx.open()?;
+    if let Some(c) = &ca_name {
+        ca.ca_record(c)?;
+    }
+    if let Some(p) = &profile {
+        if p != "root" && p != "sub-ca" {
+            ca.policies().profile(p)?;
+        }
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let certs = ca.store().certs(&CertFilter {
+        ca: ca_name,
+        profile,
+        status: status.map(|s| match s {
+            StatusArg::Good => CertStatus::Good,
+            StatusArg::Revoked => CertStatus::Revoked,
+            StatusArg::Expired => CertStatus::Expired,
+        }),
+        now,
+    })?;
+    if ctx.json {
+        for c in &certs {
+            print_json(&json!({
+                "serial": c.serial, "ca": c.ca, "profile": c.profile, "subject": c.subject,
+                "not_after": ca_core::rfc3339(c.not_after), "status": status_name(c.status_at(now)),
+            }));
+        }
+    } else {
+        let rows: Vec<Vec<String>> = certs
+            .iter()
+            .map(|c| {
+                vec![
+                    c.serial.clone(),
+                    c.ca.clone(),
+                    c.profile.clone(),
+                    status_name(c.status_at(now)).into(),
+                    ca_core::rfc3339(c.not_after),
+                    c.subject.clone(),
+                ]
+            })
+            .collect();
+        print_text(&table(
+            &["SERIAL", "CA", "PROFILE", "STATUS", "NOT_AFTER", "SUBJECT"],
+            &rows,
+        ));
+    }
+    ok()
+}
+
+fn cert_show(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
+    let ca = ctx.open()?;
+    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let c = ca
+        .store()
+        .cert(&hex, ca_name)?
+        .ok_or(ca_core::Error::CertificateNotFound {
+            serial: hex.clone(),
+        })?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let status = status_name(c.status_at(now));
+    let pem = input::to_pem("CERTIFICATE", &c.der);
+    if ctx.json {
+        print_json(&json!({
+            "serial": c.serial, "ca": c.ca, "profile": c.profile, "subject": c.subject,
+            "not_before": ca_core::rfc3339(c.not_before), "not_after": ca_core::rfc3339(c.not_after),
+            "status": status,
+            "revoked_at": c.revoked_at.map(ca_core::rfc3339), "reason": c.reason,
+            "pem": pem,
+        }));
+    } else {
+        let mut s = format!(
+            "serial:  {}\nca:      {}\nprofile: {}\nsubject: {}\nstatus:  {status}\n",
+            c.serial, c.ca, c.profile, c.subject
+        );
+        if let (Some(t), Some(r)) = (c.revoked_at, &c.reason) {
+            s.push_str(&format!("revoked: {} ({r})\n", ca_core::rfc3339(t)));
+        }
+        s.push_str(&pem);
+        print_text(&s);
+    }
+    ok()
+}
