@@ -109,7 +109,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
     if ctx.json {
         print_json(&json!({
             "home": ctx.home.display().to_string(),
-            "cas": cas.iter().map(|c| ca_json(c)).collect::<Vec<_>>(),
+            "cas": cas.iter().map(ca_json).collect::<Vec<_>>(),
         }));
     } else {
         print_text(&format!(
@@ -566,10 +566,11 @@ fn cert_list(
     if let Some(c) = &ca_name {
         ca.ca_record(c)?;
     }
-    if let Some(p) = &profile {
-        if p != "root" && p != "sub-ca" {
-            ca.policies().profile(p)?;
-        }
+    if let Some(p) = &profile
+        && p != "root"
+        && p != "sub-ca"
+    {
+        ca.policies().profile(p)?;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let certs = ca.store().certs(&CertFilter {

@@ -18,7 +18,34 @@ use crate::san::SanEntry;
 /// work done on hostile input.
 pub const MAX_CSR_BYTES: usize = 64 * 1024;
 
-/// A parsed CSR whose signature has been verified.
+/// A parsed CSR. Its signature is checked by [`ParsedCsr::verify_signature`] (done by
+/// [`verify_csr`]); the split lets a caller refuse a weak key by name before the signature check.
+#[derive(Clone, Debug)]
+pub struct ParsedCsr {
+    info_der: Vec<u8>,
+    algorithm: AlgorithmIdentifierOwned,
+    signature: Vec<u8>,
+    /// What the request asks for.
+    pub request: VerifiedCsr,
+}
+
+impl ParsedCsr {
+    /// Checks the self-signature over the request info (proof of possession, RFC 2986 §3).
+    pub fn verify_signature(self) -> Result<VerifiedCsr> {
+        crate::sigverify::verify_signature(
+            &self.request.public_key,
+            &self.algorithm,
+            &self.info_der,
+            &self.signature,
+        )
+        .map_err(|e| Error::CsrSignature {
+            detail: e.to_string(),
+        })?;
+        Ok(self.request)
+    }
+}
+
+/// What a CSR asks for (after [`verify_csr`], with its signature verified).
 #[derive(Clone, Debug)]
 pub struct VerifiedCsr {
     /// The requested subject.
@@ -42,6 +69,11 @@ struct RawCsr<'a> {
 
 /// Parses a DER CSR, verifies its self-signature and reads subject, key and requested SANs.
 pub fn verify_csr(der_bytes: &[u8]) -> Result<VerifiedCsr> {
+    parse_csr(der_bytes)?.verify_signature()
+}
+
+/// Parses a DER CSR and reads subject, key and requested SANs, without checking the signature.
+pub fn parse_csr(der_bytes: &[u8]) -> Result<ParsedCsr> {
     if der_bytes.len() > MAX_CSR_BYTES {
         return Err(Error::TooLarge {
             what: "CSR".into(),
@@ -59,10 +91,6 @@ pub fn verify_csr(der_bytes: &[u8]) -> Result<VerifiedCsr> {
         .signature
         .as_bytes()
         .ok_or_else(|| Error::malformed("CSR", "signature BIT STRING has unused bits"))?;
-    crate::sigverify::verify_signature(&req.info.public_key, &raw.algorithm, &info_der, sig)
-        .map_err(|e| Error::CsrSignature {
-            detail: e.to_string(),
-        })?;
     let subject = DistinguishedName::from_name(&req.info.subject)?;
     let public_key_der = req
         .info
@@ -89,11 +117,16 @@ pub fn verify_csr(der_bytes: &[u8]) -> Result<VerifiedCsr> {
             }
         }
     }
-    Ok(VerifiedCsr {
-        subject,
-        public_key: req.info.public_key,
-        public_key_der,
-        requested_sans,
+    Ok(ParsedCsr {
+        info_der,
+        algorithm: raw.algorithm,
+        signature: sig.to_vec(),
+        request: VerifiedCsr {
+            subject,
+            public_key: req.info.public_key,
+            public_key_der,
+            requested_sans,
+        },
     })
 }
 

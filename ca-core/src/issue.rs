@@ -12,7 +12,7 @@ use time::Duration;
 
 use crate::authority::{Authority, LoadedCa, now_seconds};
 use crate::build::{self, TbsFields};
-use crate::csr::verify_csr;
+use crate::csr::parse_csr;
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, PublicKeyInfo};
 use crate::lint::{self, Expectation, IssuerFacts};
@@ -137,20 +137,20 @@ impl Authority {
         let mut results: Vec<Option<Result<Issued>>> = Vec::with_capacity(chunk.len());
         let mut prepared: Vec<(usize, Prepared)> = Vec::new();
         for (i, req) in chunk.into_iter().enumerate() {
-            if let Some(id) = &req.request_id {
-                if let Some(rec) = self.store.cert_by_request_id(id)? {
-                    results.push(Some(Ok(issued_from(
-                        rec.serial,
-                        rec.ca,
-                        rec.profile,
-                        rec.subject,
-                        rec.not_before,
-                        rec.not_after,
-                        rec.der,
-                        true,
-                    ))));
-                    continue;
-                }
+            if let Some(id) = &req.request_id
+                && let Some(rec) = self.store.cert_by_request_id(id)?
+            {
+                results.push(Some(Ok(issued_from(
+                    rec.serial,
+                    rec.ca,
+                    rec.profile,
+                    rec.subject,
+                    rec.not_before,
+                    rec.not_after,
+                    rec.der,
+                    true,
+                ))));
+                continue;
             }
             match self.prepare(&req) {
                 Ok(p) => {
@@ -272,9 +272,10 @@ impl Authority {
                 detail: format!("CA {ca_name:?} does not issue profile {:?}", profile.name),
             });
         }
-        let csr = verify_csr(&req.csr_der)?;
-        let key = PublicKeyInfo::of(&csr.public_key)?;
+        let parsed = parse_csr(&req.csr_der)?;
+        let key = PublicKeyInfo::of(&parsed.request.public_key)?;
         check_key(&profile, &key)?;
+        let csr = parsed.verify_signature()?;
         let requested = match &req.subject {
             Some(s) => DistinguishedName::parse(s)?,
             None => csr.subject.clone(),
@@ -507,15 +508,14 @@ fn check_sans(profile: &Profile, subject: &DistinguishedName, sans: &[SanEntry])
                 s.kind().prefix()
             )));
         }
-        if let SanEntry::Dns(d) = s {
-            if !profile.san.dns_suffixes.is_empty()
-                && !profile.san.dns_suffixes.iter().any(|suf| dns_under(d, suf))
-            {
-                return Err(refuse(format!(
-                    "{s}: must be under {}",
-                    profile.san.dns_suffixes.join(" or ")
-                )));
-            }
+        if let SanEntry::Dns(d) = s
+            && !profile.san.dns_suffixes.is_empty()
+            && !profile.san.dns_suffixes.iter().any(|suf| dns_under(d, suf))
+        {
+            return Err(refuse(format!(
+                "{s}: must be under {}",
+                profile.san.dns_suffixes.join(" or ")
+            )));
         }
     }
     for (i, s) in sans.iter().enumerate() {
@@ -531,15 +531,15 @@ fn check_sans(profile: &Profile, subject: &DistinguishedName, sans: &[SanEntry])
             )));
         }
     }
-    if profile.subject.cn_in_san {
-        if let Some(cn) = subject.get(AttrType::Cn) {
-            let cn_l = cn.to_ascii_lowercase();
-            if !sans
-                .iter()
-                .any(|s| matches!(s, SanEntry::Dns(d) if *d == cn_l))
-            {
-                return Err(refuse(format!("CN {cn:?} must also be a dNSName")));
-            }
+    if profile.subject.cn_in_san
+        && let Some(cn) = subject.get(AttrType::Cn)
+    {
+        let cn_l = cn.to_ascii_lowercase();
+        if !sans
+            .iter()
+            .any(|s| matches!(s, SanEntry::Dns(d) if *d == cn_l))
+        {
+            return Err(refuse(format!("CN {cn:?} must also be a dNSName")));
         }
     }
     if subject.is_empty() && sans.is_empty() {

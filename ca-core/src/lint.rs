@@ -199,14 +199,14 @@ fn check_validity(l: &mut Lint<'_>, issuer: &IssuerFacts<'_>) {
             "notBefore is not before notAfter",
         );
     }
-    if let Some((inb, ina)) = issuer.validity {
-        if nb < inb || na > ina {
-            l.fail(
-                "validity_within_issuer",
-                "RFC 5280 §6.1.3 (a)(2)",
-                "validity exceeds the issuer certificate's",
-            );
-        }
+    if let Some((inb, ina)) = issuer.validity
+        && (nb < inb || na > ina)
+    {
+        l.fail(
+            "validity_within_issuer",
+            "RFC 5280 §6.1.3 (a)(2)",
+            "validity exceeds the issuer certificate's",
+        );
     }
 }
 

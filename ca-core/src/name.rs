@@ -121,12 +121,12 @@ impl DistinguishedName {
             reason: reason.to_string(),
         };
         let mut attrs = Vec::new();
-        for part in split_unescaped(s, ',').map_err(|e| bad(e))? {
+        for part in split_unescaped(s, ',').map_err(&bad)? {
             let part = part.trim();
             if part.is_empty() {
                 continue;
             }
-            if split_unescaped(part, '+').map_err(|e| bad(e))?.len() > 1 {
+            if split_unescaped(part, '+').map_err(&bad)?.len() > 1 {
                 return Err(bad("multi-valued RDNs ('+') are not supported"));
             }
             let (ty, value) = part
@@ -138,7 +138,7 @@ impl DistinguishedName {
                     ty.trim()
                 ))
             })?;
-            let value = unescape(value.trim()).map_err(|e| bad(e))?;
+            let value = unescape(value.trim()).map_err(&bad)?;
             attrs.push((ty, value));
         }
         // RFC 4514 strings list the most specific RDN first; keep attributes in encoding order.
@@ -287,7 +287,7 @@ pub fn directory_string(value: &der::Any) -> std::result::Result<String, String>
             .map(|s| s.as_bytes().iter().map(|&b| b as char).collect())
             .map_err(|e| e.to_string()),
         Tag::BmpString => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err("odd-length BMPString".into());
             }
             let units: Vec<u16> = bytes

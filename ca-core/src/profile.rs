@@ -391,13 +391,13 @@ impl Policies {
         }
         let mut seen: Vec<&str> = Vec::new();
         for ca in &hierarchy.ca {
-            if let Some(parent) = &ca.parent {
-                if !seen.contains(&parent.as_str()) {
-                    return Err(data_err(
-                        "hierarchy.toml",
-                        format!("CA {:?}: parent {parent:?} must come first", ca.name),
-                    ));
-                }
+            if let Some(parent) = &ca.parent
+                && !seen.contains(&parent.as_str())
+            {
+                return Err(data_err(
+                    "hierarchy.toml",
+                    format!("CA {:?}: parent {parent:?} must come first", ca.name),
+                ));
             }
             for p in &ca.profiles {
                 if !map.contains_key(p) {
