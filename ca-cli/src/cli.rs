@@ -48,6 +48,28 @@ pub enum Command {
     /// Issued certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain end to end (the store's log, or an exported copy with --file).
+    Verify {
+        /// An exported log (JSON Lines) to check offline.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List the records (time, actor, action, target, outcome).
+    List,
+    /// Export the log as JSON Lines.
+    Export {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 /// Key algorithms on the command line.

@@ -12,7 +12,8 @@ use der::Decode;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand, StatusArg,
+    AuditCommand, CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand,
+    StatusArg,
 };
 use crate::output::{CliError, print_json, print_text, table};
 
@@ -45,6 +46,11 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Issue(a) => match &a.batch {
             Some(file) => issue_batch(&ctx, file, &a),
             None => issue_one(&ctx, a),
+        },
+        Command::Audit(a) => match a {
+            AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
+            AuditCommand::List => audit_list(&ctx),
+            AuditCommand::Export { out } => audit_export(&ctx, &out),
         },
         Command::Cert(c) => match c {
             CertCommand::List {
@@ -642,6 +648,104 @@ fn cert_show(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
         }
         s.push_str(&pem);
         print_text(&s);
+    }
+    ok()
+}
+
+fn audit_verify(ctx: &Ctx, file: Option<&Path>) -> CmdResult {
+    let (records, source) = match file {
+        Some(f) => {
+            let data = input::read_limited(f, 1 << 30)?;
+            let text = String::from_utf8(data)
+                .map_err(|e| ca_core::Error::malformed(f.display().to_string(), e))?;
+            let mut records = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let r: ca_core::AuditRecord = serde_json::from_str(line).map_err(|e| {
+                    ca_core::Error::malformed(format!("{} line {}", f.display(), i + 1), e)
+                })?;
+                records.push(r);
+            }
+            (records, f.display().to_string())
+        }
+        None => (
+            ctx.open()?.store().audit_records()?,
+            "the store".to_string(),
+        ),
+    };
+    match ca_core::verify_chain(&records) {
+        Ok(()) => {
+            if ctx.json {
+                print_json(&json!({"valid": true, "records": records.len(), "source": source}));
+            } else {
+                print_text(&format!(
+                    "audit log in {source}: {} records, chain intact\n",
+                    records.len()
+                ));
+            }
+            ok()
+        }
+        Err((seq, why)) => {
+            if ctx.json {
+                print_json(
+                    &json!({"valid": false, "first_bad_record": seq, "reason": why, "source": source}),
+                );
+            }
+            eprintln!("lgpki: audit log in {source} is broken at record {seq}: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn audit_list(ctx: &Ctx) -> CmdResult {
+    let records = ctx.open()?.store().audit_records()?;
+    if ctx.json {
+        for r in &records {
+            print_json(
+                &json!({"seq": r.seq, "time": r.time, "actor": r.actor, "action": r.action, "target": r.target, "outcome": r.outcome}),
+            );
+        }
+    } else {
+        let rows: Vec<Vec<String>> = records
+            .iter()
+            .map(|r| {
+                vec![
+                    r.seq.to_string(),
+                    r.time.clone(),
+                    r.actor.clone(),
+                    r.action.clone(),
+                    r.target.clone(),
+                    r.outcome.clone(),
+                ]
+            })
+            .collect();
+        print_text(&table(
+            &["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"],
+            &rows,
+        ));
+    }
+    ok()
+}
+
+fn audit_export(ctx: &Ctx, out: &Path) -> CmdResult {
+    let records = ctx.open()?.store().audit_records()?;
+    let mut text = String::new();
+    for r in &records {
+        text.push_str(&serde_json::to_string(r).map_err(|e| CliError::Usage(e.to_string()))?);
+        text.push('\n');
+    }
+    ca_core::write_atomic(out, text.as_bytes())?;
+    if ctx.json {
+        print_json(&json!({"records": records.len(), "out": out.display().to_string()}));
+    } else {
+        print_text(&format!(
+            "exported {} records to {}\n",
+            records.len(),
+            out.display()
+        ));
     }
     ok()
 }

@@ -478,3 +478,46 @@ fn batch_reports_each_line_in_order_and_is_idempotent() {
     );
     assert_eq!(common::issued_count(&env), 5);
 }
+
+#[test]
+fn several_processes_issue_into_one_store_at_once() {
+    let env = Env::init(&[]);
+    let csr = std::fs::read_to_string(make_csr(
+        env.dir.path(),
+        "c",
+        KeyKind::P256,
+        "/C=JP/O=LGPKI/OU=千代田区/CN=並行",
+        &[],
+    ))
+    .expect("csr");
+    let line = serde_json::json!({"profile": "staff", "csr": csr}).to_string();
+    let mut children = Vec::new();
+    for p in 0..4 {
+        let file = env.path(&format!("batch{p}.jsonl"));
+        std::fs::write(&file, vec![line.clone(); 25].join("\n")).expect("w");
+        children.push(
+            std::process::Command::new(env!("CARGO_BIN_EXE_lgpki"))
+                .arg("--home")
+                .arg(&env.home)
+                .args(["issue", "--batch"])
+                .arg(&file)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        );
+    }
+    let mut serials = std::collections::HashSet::new();
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        assert_ok(&out, "concurrent batch");
+        for r in json_lines(&out.stdout) {
+            assert!(
+                serials.insert(r["serial"].as_str().expect("serial").to_string()),
+                "duplicate serial {r}"
+            );
+        }
+    }
+    assert_eq!(serials.len(), 100);
+    assert_eq!(common::issued_count(&env), 100);
+}

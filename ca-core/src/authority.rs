@@ -281,6 +281,12 @@ impl Authority {
         };
         ca.store
             .set_meta("base_url", opts.base_url.trim_end_matches('/'))?;
+        ca.store.audit(
+            "init",
+            &home.display().to_string(),
+            "ok",
+            &serde_json::json!({"base_url": opts.base_url, "key_alg": opts.key_alg.name(), "policy_arc": opts.policies.arc}),
+        )?;
         for spec in opts.policies.hierarchy.clone() {
             ca.create_ca(&NewCa {
                 name: spec.name.clone(),

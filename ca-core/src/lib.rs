@@ -51,4 +51,7 @@ pub use profile::{
 };
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
-pub use store::{CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, SqliteStore, Store};
+pub use store::{
+    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    RevokeOutcome, RevokedEntry, SqliteStore, Store, verify_chain,
+};

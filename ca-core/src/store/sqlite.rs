@@ -1,145 +1,24 @@
-//! The CA's durable store: the [`Store`] trait and its embedded SQLite implementation.
+//! The embedded SQLite store.
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`, so a committed transaction survives power
 //! loss, and several processes (the CLI, `serve`, the responder) can use one store at once
-//! (writers wait on a busy timeout). The SQL is kept to what PostgreSQL also accepts, for the
-//! high-availability backend that will implement the same trait.
+//! (writers wait on a busy timeout). The SQL is kept to what PostgreSQL also accepts.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::audit::GENESIS;
+use super::{
+    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    RevokeOutcome, RevokedEntry, Store,
+};
 use crate::error::{Error, Result};
-use crate::key::KeyAlgorithm;
-
-/// A CA as the store keeps it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct CaRecord {
-    /// The CA's name.
-    pub name: String,
-    /// The CA that issued its certificate (None: self-signed).
-    pub parent: Option<String>,
-    /// Its certificate, DER.
-    #[serde(skip)]
-    pub cert_der: Vec<u8>,
-    /// Where its key is (`soft:keys/NAME.p8` or a `pkcs11:` URI).
-    pub key_ref: String,
-    /// Its key algorithm.
-    pub key_alg: KeyAlgorithm,
-    /// The profiles it issues by default.
-    pub profiles: Vec<String>,
-}
-
-/// Life-cycle state of an issued certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CertStatus {
-    /// Issued and not revoked (may still be expired; see [`CertRecord::status_at`]).
-    Good,
-    /// Revoked.
-    Revoked,
-    /// Past notAfter.
-    Expired,
-}
-
-/// An issued certificate.
-#[derive(Clone, Debug)]
-pub struct CertRecord {
-    /// Serial in lower-case hex.
-    pub serial: String,
-    /// Issuing CA.
-    pub ca: String,
-    /// Profile it was issued under.
-    pub profile: String,
-    /// Subject, RFC 4514.
-    pub subject: String,
-    /// notBefore, Unix seconds.
-    pub not_before: i64,
-    /// notAfter, Unix seconds.
-    pub not_after: i64,
-    /// The certificate, DER.
-    pub der: Vec<u8>,
-    /// Revocation time, Unix seconds, if revoked.
-    pub revoked_at: Option<i64>,
-    /// RFC 5280 reason name, if revoked.
-    pub reason: Option<String>,
-}
-
-impl CertRecord {
-    /// good / revoked / expired at `now` (Unix seconds).
-    pub fn status_at(&self, now: i64) -> CertStatus {
-        if self.revoked_at.is_some() {
-            CertStatus::Revoked
-        } else if self.not_after < now {
-            CertStatus::Expired
-        } else {
-            CertStatus::Good
-        }
-    }
-}
-
-/// A certificate about to be signed: recorded (with its TBS) before the CA key signs.
-#[derive(Clone, Debug)]
-pub struct PendingCert {
-    /// Serial in lower-case hex.
-    pub serial: String,
-    /// Issuing CA.
-    pub ca: String,
-    /// Profile.
-    pub profile: String,
-    /// Subject, RFC 4514.
-    pub subject: String,
-    /// notBefore, Unix seconds.
-    pub not_before: i64,
-    /// notAfter, Unix seconds.
-    pub not_after: i64,
-    /// The linted TBSCertificate that will be signed.
-    pub tbs_der: Vec<u8>,
-    /// A caller-chosen idempotency key (e.g. a batch line's `id`), unique when set.
-    pub request_id: Option<String>,
-}
-
-/// Which certificates `cert list` shows.
-#[derive(Clone, Debug, Default)]
-pub struct CertFilter {
-    /// Only this CA's.
-    pub ca: Option<String>,
-    /// Only this profile's.
-    pub profile: Option<String>,
-    /// Only certificates with this status (at `now`).
-    pub status: Option<CertStatus>,
-    /// The time status is judged at, Unix seconds.
-    pub now: i64,
-}
-
-/// The CA's persistent state.
-pub trait Store: Send {
-    /// A metadata value (e.g. `base_url`).
-    fn meta(&self, key: &str) -> Result<Option<String>>;
-    /// Sets a metadata value.
-    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
-    /// Records a CA together with its own certificate (issued by `cert.ca`), atomically.
-    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()>;
-    /// All CAs, in creation order.
-    fn cas(&self) -> Result<Vec<CaRecord>>;
-    /// The CA named `name`.
-    fn ca(&self, name: &str) -> Result<Option<CaRecord>>;
-    /// Records certificates about to be signed, in one durable transaction. Fails with
-    /// [`Error::SerialCollision`] (and records nothing) if any serial was ever used before.
-    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()>;
-    /// Stores signed certificates for reserved serials, in one durable transaction.
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()>;
-    /// Issued certificates matching `filter`, ordered by issuance.
-    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
-    /// The issued certificate with `serial` (hex), optionally of one CA.
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>>;
-    /// The serial already issued for idempotency key `request_id`, if any.
-    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
-}
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
     conn: Connection,
+    actor: String,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -178,9 +57,31 @@ CREATE TABLE IF NOT EXISTS certs (
     reserved_at BIGINT NOT NULL,
     revoked_at BIGINT,
     reason TEXT,
-    invalidity_date BIGINT
+    invalidity_date BIGINT,
+    revoked_seq BIGINT
 );
 CREATE INDEX IF NOT EXISTS certs_ca ON certs (ca, state);
+CREATE INDEX IF NOT EXISTS certs_revoked ON certs (ca, revoked_seq);
+CREATE TABLE IF NOT EXISTS crls (
+    ca TEXT NOT NULL,
+    number BIGINT NOT NULL,
+    delta_base BIGINT,
+    covers_seq BIGINT NOT NULL,
+    made_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, number)
+);
+-- Hash-chained audit log (see audit.rs); seq has no gaps.
+CREATE TABLE IF NOT EXISTS audit (
+    seq BIGINT PRIMARY KEY,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
 ";
 
 impl SqliteStore {
@@ -200,7 +101,10 @@ impl SqliteStore {
             .map_err(Error::store("enabling foreign keys"))?;
         conn.execute_batch(SCHEMA)
             .map_err(Error::store("creating the schema"))?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            actor: "operator@local".into(),
+        })
     }
 
     fn write_txn(&mut self) -> Result<rusqlite::Transaction<'_>> {
@@ -250,12 +154,64 @@ impl SqliteStore {
             der: row.get(6)?,
             revoked_at: row.get(7)?,
             reason: row.get(8)?,
+            invalidity_date: row.get(9)?,
         })
+    }
+
+    /// Appends one audit record inside `txn` (the caller's transaction, so the record commits
+    /// or rolls back with the change it describes).
+    fn append_audit(
+        txn: &rusqlite::Transaction<'_>,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let last: Option<(i64, String)> = txn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading the audit chain"))?;
+        let (seq, prev_hash) = match last {
+            Some((s, h)) => (s + 1, h),
+            None => (1, GENESIS.to_string()),
+        };
+        let mut rec = AuditRecord {
+            seq,
+            time: crate::issue::rfc3339(now_unix()),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            details: details.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        rec.hash = rec.compute_hash();
+        txn.execute(
+            "INSERT INTO audit (seq, time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![rec.seq, rec.time, rec.actor, rec.action, rec.target, rec.outcome, rec.details, rec.prev_hash, rec.hash],
+        )
+        .map_err(Error::store("appending to the audit log"))?;
+        Ok(())
+    }
+
+    fn next_revocation_seq(txn: &rusqlite::Transaction<'_>) -> Result<i64> {
+        txn.query_row(
+            "SELECT COALESCE(MAX(revoked_seq), 0) + 1 FROM certs",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::store("reading the revocation sequence"))
     }
 }
 
 const CERT_COLUMNS: &str =
-    "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason";
+    "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason, invalidity_date";
 
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -280,6 +236,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()> {
+        let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let exists: bool = txn
             .query_row(
@@ -312,6 +269,17 @@ impl Store for SqliteStore {
             ],
         )
         .map_err(Error::store("recording the CA"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "ca.create",
+            &ca.name,
+            "ok",
+            &serde_json::json!({
+                "serial": cert.serial, "parent": ca.parent, "subject": cert.subject,
+                "key_alg": ca.key_alg.name(), "key": crate::key::KeyRef(ca.key_ref.clone()).location(),
+            }),
+        )?;
         txn.commit().map_err(Error::store("committing the CA"))
     }
 
@@ -366,6 +334,7 @@ impl Store for SqliteStore {
     }
 
     fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+        let actor = self.actor.clone();
         let txn = self.write_txn()?;
         {
             let mut stmt = txn
@@ -381,6 +350,23 @@ impl Store for SqliteStore {
                     });
                 }
             }
+        }
+        for (serial, _) in issued {
+            let (ca, profile, subject): (String, String, String) = txn
+                .query_row(
+                    "SELECT ca, profile, subject FROM certs WHERE serial = ?1",
+                    [serial],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(Error::store("reading an issued certificate"))?;
+            Self::append_audit(
+                &txn,
+                &actor,
+                "cert.issue",
+                serial,
+                "ok",
+                &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
+            )?;
         }
         txn.commit()
             .map_err(Error::store("committing certificates"))
@@ -444,6 +430,187 @@ impl Store for SqliteStore {
             .query_row(&sql, [request_id], Self::row_to_cert)
             .optional()
             .map_err(Error::store("reading a certificate"))
+    }
+
+    fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let mut out = Vec::with_capacity(reqs.len());
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        for r in reqs {
+            let current = txn
+                .query_row(&sql, params![r.serial, r.ca], Self::row_to_cert)
+                .optional()
+                .map_err(Error::store("reading a certificate"))?;
+            let Some(mut rec) = current else {
+                out.push(Err(Error::CertificateNotFound {
+                    serial: r.serial.clone(),
+                }));
+                continue;
+            };
+            let hold_made_permanent =
+                rec.reason.as_deref() == Some("certificateHold") && r.reason != "certificateHold";
+            if rec.revoked_at.is_some() && !hold_made_permanent {
+                out.push(Ok(RevokeOutcome {
+                    record: rec,
+                    already: true,
+                }));
+                continue;
+            }
+            let seq = Self::next_revocation_seq(&txn)?;
+            let time = rec.revoked_at.unwrap_or(r.time);
+            txn.execute(
+                "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, revoked_seq = ?5 WHERE serial = ?1",
+                params![rec.serial, time, r.reason, r.invalidity_date, seq],
+            )
+            .map_err(Error::store("recording a revocation"))?;
+            Self::append_audit(
+                &txn,
+                &actor,
+                "cert.revoke",
+                &rec.serial,
+                "ok",
+                &serde_json::json!({
+                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
+                }),
+            )?;
+            rec.revoked_at = Some(time);
+            rec.reason = Some(r.reason.clone());
+            rec.invalidity_date = r.invalidity_date;
+            out.push(Ok(RevokeOutcome {
+                record: rec,
+                already: false,
+            }));
+        }
+        txn.commit()
+            .map_err(Error::store("committing revocations"))?;
+        Ok(out)
+    }
+
+    fn for_each_revoked(
+        &self,
+        ca: &str,
+        since_seq: Option<i64>,
+        f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
+                 WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND revoked_seq > ?2
+                 ORDER BY serial",
+            )
+            .map_err(Error::store("listing revocations"))?;
+        let mut rows = stmt
+            .query(params![ca, since_seq.unwrap_or(0)])
+            .map_err(Error::store("listing revocations"))?;
+        while let Some(row) = rows.next().map_err(Error::store("reading revocations"))? {
+            let profile: String = row.get(4).map_err(Error::store("reading revocations"))?;
+            f(RevokedEntry {
+                serial: row.get(0).map_err(Error::store("reading revocations"))?,
+                revoked_at: row.get(1).map_err(Error::store("reading revocations"))?,
+                reason: row.get(2).map_err(Error::store("reading revocations"))?,
+                invalidity_date: row.get(3).map_err(Error::store("reading revocations"))?,
+                is_ca: profile == "sub-ca" || profile == "root",
+            })?;
+        }
+        Ok(())
+    }
+
+    fn revocation_seq(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(revoked_seq), 0) FROM certs", [], |r| {
+                r.get(0)
+            })
+            .map_err(Error::store("reading the revocation sequence"))
+    }
+
+    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let last: i64 = txn
+            .query_row(
+                "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?1",
+                [ca],
+                |r| r.get(0),
+            )
+            .map_err(Error::store("reading the CRL number"))?;
+        let number = last + 1;
+        txn.execute(
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix()],
+        )
+        .map_err(Error::store("recording a CRL"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            if delta_base.is_some() {
+                "crl.sign.delta"
+            } else {
+                "crl.sign"
+            },
+            ca,
+            "ok",
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing a CRL number"))?;
+        Ok(number as u64)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.conn
+            .query_row(
+                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
+                [ca],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading CRLs"))
+    }
+
+    fn audit(
+        &mut self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        Self::append_audit(&txn, &actor, action, target, outcome, details)?;
+        txn.commit()
+            .map_err(Error::store("committing an audit record"))
+    }
+
+    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit ORDER BY seq")
+            .map_err(Error::store("reading the audit log"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AuditRecord {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    outcome: r.get(5)?,
+                    details: r.get(6)?,
+                    prev_hash: r.get(7)?,
+                    hash: r.get(8)?,
+                })
+            })
+            .map_err(Error::store("reading the audit log"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading the audit log"))
     }
 }
 
