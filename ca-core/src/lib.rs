@@ -5,6 +5,8 @@
 //! and PKCS#11 keys sign the same way.
 #![deny(missing_docs)]
 
+pub mod crl;
+mod derw;
 mod error;
 mod fsutil;
 mod key;
