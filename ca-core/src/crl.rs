@@ -543,6 +543,25 @@ where
     w.finish(signer)
 }
 
+/// The CRL issuer fields from the CA's DER certificate: its subject Name DER (the CRL's issuer,
+/// §5.1.2.3) and its subjectKeyIdentifier (the CRL's AKI keyIdentifier, §5.2.1).
+pub fn issuer_fields_from_certificate(ca_cert_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let cert = x509_cert::Certificate::from_der(ca_cert_der)
+        .map_err(|e| Error::malformed("CA certificate", e))?;
+    let tbs = cert.tbs_certificate();
+    let name = tbs.subject().to_der().map_err(Error::encode("CA subject"))?;
+    let ski = tbs
+        .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+        .map_err(|e| Error::malformed("CA certificate subjectKeyIdentifier", e))?
+        .ok_or_else(|| {
+            Error::malformed(
+                "CA certificate",
+                "no subjectKeyIdentifier (RFC 5280 §4.2.1.2 requires it in CA certificates)",
+            )
+        })?;
+    Ok((name, ski.1.0.as_bytes().to_vec()))
+}
+
 /// PEM (`X509 CRL`, RFC 7468 §5) of a DER CRL.
 pub fn crl_to_pem(der_bytes: &[u8]) -> Result<String> {
     der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, der_bytes)

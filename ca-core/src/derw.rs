@@ -60,17 +60,6 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The TLV of a constructed value made of the concatenated `parts`.
-pub(crate) fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut v = Vec::with_capacity(len + 6);
-    push_header(&mut v, tag, len);
-    for p in parts {
-        v.extend_from_slice(p);
-    }
-    v
-}
-
 /// Content octets of a non-negative INTEGER from big-endian magnitude bytes (X.690 §8.3: minimal,
 /// with a leading zero octet when the high bit is set).
 pub(crate) fn uint_content(magnitude: &[u8]) -> Vec<u8> {

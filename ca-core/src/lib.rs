@@ -8,6 +8,7 @@
 pub mod crl;
 mod derw;
 mod error;
+pub mod ocsp;
 mod fsutil;
 mod key;
 pub mod sigverify;
