@@ -172,7 +172,10 @@ impl PartialOrd for CrlNumber {
 
 impl Ord for CrlNumber {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.len().cmp(&other.0.len()).then_with(|| self.0.cmp(&other.0))
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.cmp(&other.0))
     }
 }
 
@@ -240,7 +243,11 @@ pub struct CrlEntry {
 }
 
 fn check_uri(uri: &str, what: &'static str) -> Result<()> {
-    if uri.is_empty() || !uri.is_ascii() || !uri.contains(':') || uri.chars().any(|c| c.is_ascii_control() || c == ' ') {
+    if uri.is_empty()
+        || !uri.is_ascii()
+        || !uri.contains(':')
+        || uri.chars().any(|c| c.is_ascii_control() || c == ' ')
+    {
         return Err(Error::InvalidArgument {
             name: what,
             value: uri.to_string(),
@@ -288,7 +295,11 @@ impl CrlWriter {
     /// Checks the parameters and writes the fixed TBS fields. `signer` fixes the signature
     /// algorithm written into the TBS (§5.1.2.2 must equal §5.1.1.2); sign with the same signer.
     /// `capacity_hint` is the expected number of entries (for one allocation up front).
-    pub fn new(params: CrlParams, signer: &dyn CaSigner, capacity_hint: usize) -> Result<CrlWriter> {
+    pub fn new(
+        params: CrlParams,
+        signer: &dyn CaSigner,
+        capacity_hint: usize,
+    ) -> Result<CrlWriter> {
         Name::from_der(&params.issuer_name_der)
             .map_err(|e| Error::malformed("CRL issuer name", e))?;
         if params.issuer_key_id.is_empty() {
@@ -426,7 +437,12 @@ impl CrlWriter {
             let mut exts = Vec::with_capacity(40);
             if let Some(r) = reason {
                 // §5.3.1: reasonCode, non-critical, ENUMERATED.
-                derw::push_extension(&mut exts, &oids::ID_CE_CRL_REASONS, false, &[derw::ENUMERATED, 1, r.code()]);
+                derw::push_extension(
+                    &mut exts,
+                    &oids::ID_CE_CRL_REASONS,
+                    false,
+                    &[derw::ENUMERATED, 1, r.code()],
+                );
             }
             if let Some(t) = &entry.invalidity_date {
                 // §5.3.2: invalidityDate, non-critical, GeneralizedTime.
@@ -446,7 +462,12 @@ impl CrlWriter {
         let mut exts = Vec::with_capacity(256);
         // §5.2.1: authorityKeyIdentifier { keyIdentifier [0] IMPLICIT OCTET STRING }.
         let aki = derw::tlv(derw::SEQUENCE, &derw::tlv(0x80, &p.issuer_key_id));
-        derw::push_extension(&mut exts, &oids::ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &aki);
+        derw::push_extension(
+            &mut exts,
+            &oids::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+            false,
+            &aki,
+        );
         // §5.2.3: cRLNumber, non-critical.
         let mut n = Vec::new();
         derw::push_uint(&mut n, p.crl_number.as_be_bytes());
@@ -471,7 +492,12 @@ impl CrlWriter {
                 v.extend_from_slice(&[0x82, 1, 0xff]);
             }
             let idp_der = derw::tlv(derw::SEQUENCE, &v);
-            derw::push_extension(&mut exts, &oids::ID_CE_ISSUING_DISTRIBUTION_POINT, true, &idp_der);
+            derw::push_extension(
+                &mut exts,
+                &oids::ID_CE_ISSUING_DISTRIBUTION_POINT,
+                true,
+                &idp_der,
+            );
         }
         // §5.2.6: freshestCRL (CRLDistributionPoints syntax), non-critical.
         if !p.freshest_crl_uris.is_empty() {
@@ -516,7 +542,8 @@ impl CrlWriter {
         let signature = signer.sign(&self.buf[tbs_start..])?;
         let tbs_total = self.buf.len() - tbs_start;
         let sig_bits_len = 1 + signature.len();
-        let outer_len = tbs_total + self.sig_alg_der.len() + 1 + derw::len_size(sig_bits_len) + sig_bits_len;
+        let outer_len =
+            tbs_total + self.sig_alg_der.len() + 1 + derw::len_size(sig_bits_len) + sig_bits_len;
         let outer_hdr = derw::header(derw::SEQUENCE, outer_len);
         let start = tbs_start - outer_hdr.len();
         self.buf[start..tbs_start].copy_from_slice(&outer_hdr);
@@ -549,7 +576,10 @@ pub fn issuer_fields_from_certificate(ca_cert_der: &[u8]) -> Result<(Vec<u8>, Ve
     let cert = x509_cert::Certificate::from_der(ca_cert_der)
         .map_err(|e| Error::malformed("CA certificate", e))?;
     let tbs = cert.tbs_certificate();
-    let name = tbs.subject().to_der().map_err(Error::encode("CA subject"))?;
+    let name = tbs
+        .subject()
+        .to_der()
+        .map_err(Error::encode("CA subject"))?;
     let ski = tbs
         .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
         .map_err(|e| Error::malformed("CA certificate subjectKeyIdentifier", e))?
@@ -652,7 +682,10 @@ fn check_unique(exts: &[Extension], what: &str) -> Result<()> {
     let mut seen = HashSet::new();
     for e in exts {
         if !seen.insert(e.extn_id) {
-            return Err(Error::malformed(what, format!("extension {} appears twice (RFC 5280 §4.2)", e.extn_id)));
+            return Err(Error::malformed(
+                what,
+                format!("extension {} appears twice (RFC 5280 §4.2)", e.extn_id),
+            ));
         }
     }
     Ok(())
@@ -675,9 +708,13 @@ pub(crate) fn decode_reason(value: &[u8], what: &str) -> Result<ReasonCode> {
         return Err(Error::malformed(what, "reasonCode is not an ENUMERATED"));
     }
     match any.value() {
-        [c] if *c < 0x80 => ReasonCode::from_code(*c)
-            .ok_or_else(|| Error::malformed(what, format!("undefined reasonCode {c} (RFC 5280 §5.3.1)"))),
-        v => Err(Error::malformed(what, format!("undefined reasonCode {}", hex::encode(v)))),
+        [c] if *c < 0x80 => ReasonCode::from_code(*c).ok_or_else(|| {
+            Error::malformed(what, format!("undefined reasonCode {c} (RFC 5280 §5.3.1)"))
+        }),
+        v => Err(Error::malformed(
+            what,
+            format!("undefined reasonCode {}", hex::encode(v)),
+        )),
     }
 }
 
@@ -696,7 +733,10 @@ impl ParsedCrl {
             let (label, der_bytes) =
                 der::pem::decode_vec(input).map_err(|e| Error::malformed("CRL PEM", e))?;
             if label != "X509 CRL" {
-                return Err(Error::malformed("CRL PEM", format!("label {label:?} is not X509 CRL")));
+                return Err(Error::malformed(
+                    "CRL PEM",
+                    format!("label {label:?} is not X509 CRL"),
+                ));
             }
             ParsedCrl::parse(&der_bytes)
         } else {
@@ -721,7 +761,10 @@ impl ParsedCrl {
             x509_cert::Version::V2 => {}
             x509_cert::Version::V1 if !has_exts => {}
             v => {
-                return Err(Error::malformed(W, format!("version {v:?} is not valid for this CRL (RFC 5280 §5.1.2.1)")));
+                return Err(Error::malformed(
+                    W,
+                    format!("version {v:?} is not valid for this CRL (RFC 5280 §5.1.2.1)"),
+                ));
             }
         }
         if tbs.signature != crl.signature_algorithm {
@@ -769,10 +812,12 @@ impl ParsedCrl {
             check_unique(exts, W)?;
             for e in exts {
                 let v = e.extn_value.as_bytes();
-                let bad = |err: der::Error| Error::malformed(format!("CRL extension {}", e.extn_id), err);
+                let bad =
+                    |err: der::Error| Error::malformed(format!("CRL extension {}", e.extn_id), err);
                 match e.extn_id {
                     oids::ID_CE_AUTHORITY_KEY_IDENTIFIER => {
-                        let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(v).map_err(bad)?;
+                        let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(v)
+                            .map_err(bad)?;
                         parsed.authority_key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
                     }
                     oids::ID_CE_CRL_NUMBER => {
@@ -784,7 +829,9 @@ impl ParsedCrl {
                         parsed.delta_base = Some(CrlNumber::from_be_bytes(n.as_bytes())?);
                     }
                     oids::ID_CE_ISSUING_DISTRIBUTION_POINT => {
-                        let idp = x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint::from_der(v).map_err(bad)?;
+                        let idp =
+                            x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint::from_der(v)
+                                .map_err(bad)?;
                         let mut p = ParsedIdp {
                             only_contains_user_certs: idp.only_contains_user_certs,
                             only_contains_ca_certs: idp.only_contains_ca_certs,
@@ -794,8 +841,12 @@ impl ParsedCrl {
                             ..ParsedIdp::default()
                         };
                         match &idp.distribution_point {
-                            Some(DistributionPointName::FullName(names)) => p.full_name_uris = uris_of(names),
-                            Some(DistributionPointName::NameRelativeToCRLIssuer(_)) => p.relative_name = true,
+                            Some(DistributionPointName::FullName(names)) => {
+                                p.full_name_uris = uris_of(names)
+                            }
+                            Some(DistributionPointName::NameRelativeToCRLIssuer(_)) => {
+                                p.relative_name = true
+                            }
                             None => {}
                         }
                         parsed.issuing_distribution_point = Some(p);
@@ -803,7 +854,9 @@ impl ParsedCrl {
                     oids::ID_CE_FRESHEST_CRL => {
                         let f = x509_cert::ext::pkix::FreshestCrl::from_der(v).map_err(bad)?;
                         for dp in &f.0 {
-                            if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
+                            if let Some(DistributionPointName::FullName(names)) =
+                                &dp.distribution_point
+                            {
                                 parsed.freshest_crl_uris.extend(uris_of(names));
                             }
                         }
@@ -813,7 +866,8 @@ impl ParsedCrl {
                     }
                     // §5.2.7: authorityInfoAccess.
                     oids::ID_PE_AUTHORITY_INFO_ACCESS => {
-                        x509_cert::ext::pkix::AuthorityInfoAccessSyntax::from_der(v).map_err(bad)?;
+                        x509_cert::ext::pkix::AuthorityInfoAccessSyntax::from_der(v)
+                            .map_err(bad)?;
                     }
                     other if e.critical => parsed.unknown_critical_extensions.push(other),
                     _ => {}
@@ -837,7 +891,8 @@ impl ParsedCrl {
                     match e.extn_id {
                         oids::ID_CE_CRL_REASONS => entry.reason = Some(decode_reason(v, &what)?),
                         oids::ID_CE_INVALIDITY_DATE => {
-                            let t = GeneralizedTime::from_der(v).map_err(|err| Error::malformed(&what, err))?;
+                            let t = GeneralizedTime::from_der(v)
+                                .map_err(|err| Error::malformed(&what, err))?;
                             entry.invalidity_date = Some(to_offset(t.to_unix_duration(), &what)?);
                         }
                         oids::ID_CE_CERTIFICATE_ISSUER => {
@@ -884,7 +939,15 @@ impl ParsedCrl {
     }
 
     /// Verifies the CRL's signature with the issuer's public key.
-    pub fn verify_signature(&self, issuer_spki: &SubjectPublicKeyInfoOwned) -> Result<(), SignatureError> {
-        verify_signature(issuer_spki, &self.signature_algorithm, &self.tbs_der, &self.signature)
+    pub fn verify_signature(
+        &self,
+        issuer_spki: &SubjectPublicKeyInfoOwned,
+    ) -> Result<(), SignatureError> {
+        verify_signature(
+            issuer_spki,
+            &self.signature_algorithm,
+            &self.tbs_der,
+            &self.signature,
+        )
     }
 }

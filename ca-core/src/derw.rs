@@ -93,7 +93,12 @@ pub(crate) fn push_oid(out: &mut Vec<u8>, oid: &ObjectIdentifier) {
 /// Writes an Extension (RFC 5280 §4.1): `SEQUENCE { extnID, critical DEFAULT FALSE, extnValue }`.
 /// `value` is the DER of the extension's value; it is wrapped in the OCTET STRING here.
 /// DER omits `critical` when it is FALSE (X.690 §11.5).
-pub(crate) fn push_extension(out: &mut Vec<u8>, oid: &ObjectIdentifier, critical: bool, value: &[u8]) {
+pub(crate) fn push_extension(
+    out: &mut Vec<u8>,
+    oid: &ObjectIdentifier,
+    critical: bool,
+    value: &[u8],
+) {
     let oid_len = 2 + oid.as_bytes().len();
     let crit_len = if critical { 3 } else { 0 };
     let val_len = 1 + len_size(value.len()) + value.len();
@@ -118,7 +123,11 @@ fn check_year(t: &OffsetDateTime, what: &'static str) -> Result<OffsetDateTime> 
 }
 
 /// Writes a GeneralizedTime `YYYYMMDDHHMMSSZ` (RFC 5280 §4.1.2.5.2: UTC, seconds, no fraction).
-pub(crate) fn push_generalized_time(out: &mut Vec<u8>, t: &OffsetDateTime, what: &'static str) -> Result<()> {
+pub(crate) fn push_generalized_time(
+    out: &mut Vec<u8>,
+    t: &OffsetDateTime,
+    what: &'static str,
+) -> Result<()> {
     let t = check_year(t, what)?;
     let s = format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}Z",
@@ -135,7 +144,11 @@ pub(crate) fn push_generalized_time(out: &mut Vec<u8>, t: &OffsetDateTime, what:
 
 /// Writes an X.509 `Time`: UTCTime `YYMMDDHHMMSSZ` through 2049, GeneralizedTime from 2050
 /// (RFC 5280 §4.1.2.5, §5.1.2.4, §5.1.2.5).
-pub(crate) fn push_x509_time(out: &mut Vec<u8>, t: &OffsetDateTime, what: &'static str) -> Result<()> {
+pub(crate) fn push_x509_time(
+    out: &mut Vec<u8>,
+    t: &OffsetDateTime,
+    what: &'static str,
+) -> Result<()> {
     let t = check_year(t, what)?;
     if t.year() >= 2050 {
         return push_generalized_time(out, &t, what);
@@ -172,11 +185,21 @@ mod tests {
     #[test]
     fn times_switch_to_generalized_in_2050() {
         let mut v = Vec::new();
-        push_x509_time(&mut v, &time::macros::datetime!(2049-12-31 23:59:59 UTC), "t").expect("t");
+        push_x509_time(
+            &mut v,
+            &time::macros::datetime!(2049-12-31 23:59:59 UTC),
+            "t",
+        )
+        .expect("t");
         assert_eq!(&v[..2], &[UTC_TIME, 13]);
         assert_eq!(&v[2..], b"491231235959Z");
         v.clear();
-        push_x509_time(&mut v, &time::macros::datetime!(2050-01-01 00:00:00 UTC), "t").expect("t");
+        push_x509_time(
+            &mut v,
+            &time::macros::datetime!(2050-01-01 00:00:00 UTC),
+            "t",
+        )
+        .expect("t");
         assert_eq!(&v[2..], b"20500101000000Z");
     }
 }

@@ -190,9 +190,13 @@ impl CaHashes {
 
     /// From the CA's DER certificate.
     pub fn from_certificate(cert_der: &[u8]) -> Result<CaHashes> {
-        let cert = Certificate::from_der(cert_der).map_err(|e| Error::malformed("CA certificate", e))?;
+        let cert =
+            Certificate::from_der(cert_der).map_err(|e| Error::malformed("CA certificate", e))?;
         let tbs = cert.tbs_certificate();
-        let name = tbs.subject().to_der().map_err(Error::encode("CA subject"))?;
+        let name = tbs
+            .subject()
+            .to_der()
+            .map_err(Error::encode("CA subject"))?;
         let spki = tbs
             .subject_public_key_info()
             .to_der()
@@ -263,7 +267,10 @@ fn check_unique(exts: &[Extension], what: &str) -> Result<()> {
         if !seen.insert(e.extn_id) {
             return Err(Error::malformed(
                 what,
-                format!("extension {} appears twice (RFC 5280 §4.2, RFC 6960 §4.4)", e.extn_id),
+                format!(
+                    "extension {} appears twice (RFC 5280 §4.2, RFC 6960 §4.4)",
+                    e.extn_id
+                ),
             ));
         }
     }
@@ -284,7 +291,10 @@ pub fn parse_request(der_bytes: &[u8]) -> Result<OcspRequest> {
     let req = OcspRequestAsn::from_der(der_bytes).map_err(|e| Error::malformed(W, e))?;
     let tbs = &req.tbs_request;
     if tbs.version != 0 {
-        return Err(Error::malformed(W, format!("version {} is not v1 (RFC 6960 §4.1.1)", tbs.version)));
+        return Err(Error::malformed(
+            W,
+            format!("version {} is not v1 (RFC 6960 §4.1.1)", tbs.version),
+        ));
     }
     if tbs.request_list.is_empty() {
         return Err(Error::malformed(W, "requestList is empty"));
@@ -300,7 +310,10 @@ pub fn parse_request(der_bytes: &[u8]) -> Result<OcspRequest> {
                 .iter()
                 .find(|e| e.critical && e.extn_id != rfc6960::ID_PKIX_OCSP_SERVICE_LOCATOR)
             {
-                return Err(Error::malformed(W, format!("unknown critical extension {}", e.extn_id)));
+                return Err(Error::malformed(
+                    W,
+                    format!("unknown critical extension {}", e.extn_id),
+                ));
             }
         }
     }
@@ -325,7 +338,10 @@ pub fn parse_request(der_bytes: &[u8]) -> Result<OcspRequest> {
                 // §4.4.3 acceptable response types; we only produce id-pkix-ocsp-basic.
                 rfc6960::ID_PKIX_OCSP_RESPONSE | rfc6960::ID_PKIX_OCSP_PREF_SIG_ALGS => {}
                 other if e.critical => {
-                    return Err(Error::malformed(W, format!("unknown critical extension {other}")));
+                    return Err(Error::malformed(
+                        W,
+                        format!("unknown critical extension {other}"),
+                    ));
                 }
                 _ => {}
             }
@@ -377,7 +393,8 @@ pub fn decode_get_path(path: &str) -> Result<Vec<u8>> {
         });
     }
     let text = percent_decode(path)?;
-    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
     let url = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
     let der_bytes = standard
@@ -575,11 +592,13 @@ impl<'a> Responder<'a> {
             }
             statuses.push(status);
         }
-        let now = now.replace_nanosecond(0).map_err(|e| Error::InvalidArgument {
-            name: "now",
-            value: now.to_string(),
-            reason: e.to_string(),
-        })?;
+        let now = now
+            .replace_nanosecond(0)
+            .map_err(|e| Error::InvalidArgument {
+                name: "now",
+                value: now.to_string(),
+                reason: e.to_string(),
+            })?;
         let next_update = if self.validity.is_positive() {
             Some(now + self.validity)
         } else {
@@ -593,7 +612,11 @@ impl<'a> Responder<'a> {
             // CertStatus (§4.2.1): good [0] IMPLICIT NULL, revoked [1] IMPLICIT RevokedInfo,
             // unknown [2] IMPLICIT UnknownInfo (NULL).
             match status {
-                Lookup::Revoked { reason: Some(ReasonCode::RemoveFromCrl), .. } | Lookup::Good => {
+                Lookup::Revoked {
+                    reason: Some(ReasonCode::RemoveFromCrl),
+                    ..
+                }
+                | Lookup::Good => {
                     s.extend_from_slice(&[0x80, 0]);
                 }
                 Lookup::Revoked { time, reason } => {
@@ -619,7 +642,11 @@ impl<'a> Responder<'a> {
         // ResponseData (§4.2.1): version DEFAULT v1 omitted; responderID byKey [2] EXPLICIT
         // KeyHash (RFC 5019 §2.2.2 recommends byKey).
         let mut rd = Vec::new();
-        derw::push_tlv(&mut rd, 0xa2, &derw::tlv(derw::OCTET_STRING, &self.key_hash));
+        derw::push_tlv(
+            &mut rd,
+            0xa2,
+            &derw::tlv(derw::OCTET_STRING, &self.key_hash),
+        );
         derw::push_generalized_time(&mut rd, &now, "producedAt")?;
         derw::push_tlv(&mut rd, derw::SEQUENCE, &responses);
         if let Some(nonce) = &request.nonce {
@@ -659,7 +686,12 @@ impl<'a> Responder<'a> {
 
     /// Answers a DER request; never fails: a request that does not parse gets
     /// `malformedRequest`, a signing failure `internalError` (RFC 6960 §2.3).
-    pub fn respond(&self, request_der: &[u8], source: &dyn StatusSource, now: OffsetDateTime) -> Vec<u8> {
+    pub fn respond(
+        &self,
+        request_der: &[u8],
+        source: &dyn StatusSource,
+        now: OffsetDateTime,
+    ) -> Vec<u8> {
         match parse_request(request_der) {
             Ok(req) => self
                 .build_response(&req, source, now)
@@ -731,8 +763,16 @@ pub struct BasicResponse {
 impl BasicResponse {
     /// Verifies the response signature with the signer's public key (the CA's, or the delegated
     /// responder's from [`BasicResponse::certs`]).
-    pub fn verify_signature(&self, spki: &spki::SubjectPublicKeyInfoOwned) -> Result<(), SignatureError> {
-        verify_signature(spki, &self.signature_algorithm, &self.tbs_der, &self.signature)
+    pub fn verify_signature(
+        &self,
+        spki: &spki::SubjectPublicKeyInfoOwned,
+    ) -> Result<(), SignatureError> {
+        verify_signature(
+            spki,
+            &self.signature_algorithm,
+            &self.tbs_der,
+            &self.signature,
+        )
     }
 
     /// The SingleResponse for a CertID (matched by hash algorithm, hashes and serial).
@@ -821,38 +861,70 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<OcspResponse> {
     let resp = OcspResponseAsn::from_der(der_bytes).map_err(|e| Error::malformed(W, e))?;
     let code = match (resp.response_status.tag(), resp.response_status.value()) {
         (Tag::Enumerated, [c]) => *c,
-        _ => return Err(Error::malformed(W, "responseStatus is not a one-octet ENUMERATED")),
+        _ => {
+            return Err(Error::malformed(
+                W,
+                "responseStatus is not a one-octet ENUMERATED",
+            ));
+        }
     };
     let status = ResponseStatus::from_code(code)
         .ok_or_else(|| Error::malformed(W, format!("undefined responseStatus {code}")))?;
     let Some(bytes) = resp.response_bytes else {
         if status == ResponseStatus::Successful {
-            return Err(Error::malformed(W, "successful without responseBytes (RFC 6960 §4.2.1)"));
+            return Err(Error::malformed(
+                W,
+                "successful without responseBytes (RFC 6960 §4.2.1)",
+            ));
         }
-        return Ok(OcspResponse { status, basic: None });
+        return Ok(OcspResponse {
+            status,
+            basic: None,
+        });
     };
     if status != ResponseStatus::Successful {
-        return Err(Error::malformed(W, "responseBytes with a non-successful status"));
+        return Err(Error::malformed(
+            W,
+            "responseBytes with a non-successful status",
+        ));
     }
     if bytes.response_type != rfc6960::ID_PKIX_OCSP_BASIC {
         return Err(Error::malformed(
             W,
-            format!("responseType {} is not id-pkix-ocsp-basic", bytes.response_type),
+            format!(
+                "responseType {} is not id-pkix-ocsp-basic",
+                bytes.response_type
+            ),
         ));
     }
-    let basic = BasicAsn::from_der(bytes.response.as_bytes()).map_err(|e| Error::malformed(W, e))?;
-    let tbs_der = basic.tbs_response_data.to_der().map_err(|e| Error::malformed(W, e))?;
+    let basic =
+        BasicAsn::from_der(bytes.response.as_bytes()).map_err(|e| Error::malformed(W, e))?;
+    let tbs_der = basic
+        .tbs_response_data
+        .to_der()
+        .map_err(|e| Error::malformed(W, e))?;
     let rd = ResponseDataAsn::from_der(&tbs_der).map_err(|e| Error::malformed(W, e))?;
     if rd.version != 0 {
-        return Err(Error::malformed(W, format!("version {} is not v1", rd.version)));
+        return Err(Error::malformed(
+            W,
+            format!("version {} is not v1", rd.version),
+        ));
     }
     let responder_id = match rd.responder_id.tag() {
-        Tag::ContextSpecific { number, constructed: true } if number.value() == 1 => {
-            x509_cert::name::Name::from_der(rd.responder_id.value()).map_err(|e| Error::malformed(W, e))?;
+        Tag::ContextSpecific {
+            number,
+            constructed: true,
+        } if number.value() == 1 => {
+            x509_cert::name::Name::from_der(rd.responder_id.value())
+                .map_err(|e| Error::malformed(W, e))?;
             ResponderId::ByName(rd.responder_id.value().to_vec())
         }
-        Tag::ContextSpecific { number, constructed: true } if number.value() == 2 => {
-            let h = OctetString::from_der(rd.responder_id.value()).map_err(|e| Error::malformed(W, e))?;
+        Tag::ContextSpecific {
+            number,
+            constructed: true,
+        } if number.value() == 2 => {
+            let h = OctetString::from_der(rd.responder_id.value())
+                .map_err(|e| Error::malformed(W, e))?;
             ResponderId::ByKey(h.as_bytes().to_vec())
         }
         t => return Err(Error::malformed(W, format!("responderID has tag {t}"))),
@@ -861,16 +933,32 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<OcspResponse> {
     for sr in &rd.responses {
         let cert_id = CertId::from_der(&sr.cert_id.to_der().map_err(|e| Error::malformed(W, e))?)?;
         let status = match sr.cert_status.tag() {
-            Tag::ContextSpecific { number, constructed: false } if number.value() == 0 && sr.cert_status.value().is_empty() => CertStatus::Good,
-            Tag::ContextSpecific { number, constructed: false } if number.value() == 2 && sr.cert_status.value().is_empty() => CertStatus::Unknown,
-            Tag::ContextSpecific { number, constructed: true } if number.value() == 1 => {
-                let info = RevokedInfoAsn::from_der(&derw::tlv(derw::SEQUENCE, sr.cert_status.value()))
-                    .map_err(|e| Error::malformed(W, e))?;
+            Tag::ContextSpecific {
+                number,
+                constructed: false,
+            } if number.value() == 0 && sr.cert_status.value().is_empty() => CertStatus::Good,
+            Tag::ContextSpecific {
+                number,
+                constructed: false,
+            } if number.value() == 2 && sr.cert_status.value().is_empty() => CertStatus::Unknown,
+            Tag::ContextSpecific {
+                number,
+                constructed: true,
+            } if number.value() == 1 => {
+                let info =
+                    RevokedInfoAsn::from_der(&derw::tlv(derw::SEQUENCE, sr.cert_status.value()))
+                        .map_err(|e| Error::malformed(W, e))?;
                 let reason = match &info.revocation_reason {
-                    Some(r) => Some(decode_reason(&r.to_der().map_err(|e| Error::malformed(W, e))?, W)?),
+                    Some(r) => Some(decode_reason(
+                        &r.to_der().map_err(|e| Error::malformed(W, e))?,
+                        W,
+                    )?),
                     None => None,
                 };
-                CertStatus::Revoked { time: gt(&info.revocation_time)?, reason }
+                CertStatus::Revoked {
+                    time: gt(&info.revocation_time)?,
+                    reason,
+                }
             }
             t => return Err(Error::malformed(W, format!("certStatus has tag {t}"))),
         };
@@ -946,7 +1034,12 @@ pub fn build_request(ids: &[CertId], nonce: Option<&[u8]>) -> Result<Vec<u8>> {
     let mut tbs = derw::tlv(derw::SEQUENCE, &list);
     if let Some(n) = nonce {
         let mut exts = Vec::new();
-        derw::push_extension(&mut exts, &rfc6960::ID_PKIX_OCSP_NONCE, false, &derw::tlv(derw::OCTET_STRING, n));
+        derw::push_extension(
+            &mut exts,
+            &rfc6960::ID_PKIX_OCSP_NONCE,
+            false,
+            &derw::tlv(derw::OCTET_STRING, n),
+        );
         derw::push_tlv(&mut tbs, 0xa2, &derw::tlv(derw::SEQUENCE, &exts));
     }
     Ok(derw::tlv(derw::SEQUENCE, &derw::tlv(derw::SEQUENCE, &tbs)))

@@ -14,7 +14,8 @@ use common::{CONFORMANCE, Pki, openssl, openssl_ok, pkilint_clean};
 use time::macros::datetime;
 
 fn params(pki: &Pki, number: u64) -> CrlParams {
-    let (issuer_name_der, issuer_key_id) = issuer_fields_from_certificate(&pki.ca_der).expect("issuer fields");
+    let (issuer_name_der, issuer_key_id) =
+        issuer_fields_from_certificate(&pki.ca_der).expect("issuer fields");
     CrlParams {
         issuer_name_der,
         issuer_key_id,
@@ -67,7 +68,11 @@ fn base_crl_verifies_in_openssl_shows_every_field_and_lints_clean() {
         Some(ReasonCode::PrivilegeWithdrawn),
         Some(ReasonCode::AaCompromise),
     ];
-    let mut entries: Vec<CrlEntry> = reasons.iter().enumerate().map(|(i, r)| entry(0x5000 + i as u64, *r)).collect();
+    let mut entries: Vec<CrlEntry> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, r)| entry(0x5000 + i as u64, *r))
+        .collect();
     entries[2].invalidity_date = Some(datetime!(2025-12-31 00:00:00 UTC));
     // A 20-octet serial with the high bit clear, the largest RFC 5280 allows.
     entries.push(CrlEntry {
@@ -77,7 +82,10 @@ fn base_crl_verifies_in_openssl_shows_every_field_and_lints_clean() {
     let der_bytes = encode_crl(p, entries.clone(), &pki.ca_signer).expect("encode");
     write_pem(d, "base.crl", &der_bytes);
 
-    let verify = openssl_ok(d, &["crl", "-in", "base.crl", "-CAfile", "ca.pem", "-noout"]);
+    let verify = openssl_ok(
+        d,
+        &["crl", "-in", "base.crl", "-CAfile", "ca.pem", "-noout"],
+    );
     assert!(verify.contains("verify OK"), "{verify}");
     let text = openssl_ok(d, &["crl", "-in", "base.crl", "-text", "-noout"]);
     println!("{text}");
@@ -113,7 +121,11 @@ fn base_crl_verifies_in_openssl_shows_every_field_and_lints_clean() {
     let text_nocolons = text.replace(':', "");
     assert!(text_nocolons.contains(&aki_hex), "AKI is the CA's SKI");
 
-    pkilint_clean("lint_crl", &["-t", "CRL", "-p", "PKIX"], &d.join("base.crl"));
+    pkilint_clean(
+        "lint_crl",
+        &["-t", "CRL", "-p", "PKIX"],
+        &d.join("base.crl"),
+    );
 
     // Our parser reads back what we wrote.
     let parsed = ParsedCrl::parse(&der_bytes).expect("parse");
@@ -127,7 +139,10 @@ fn base_crl_verifies_in_openssl_shows_every_field_and_lints_clean() {
     }
     let idp = parsed.issuing_distribution_point.as_ref().expect("idp");
     assert!(idp.only_contains_user_certs && !idp.only_contains_ca_certs);
-    assert_eq!(parsed.freshest_crl_uris, vec!["http://repo.lgpki.example/crl/test-delta.crl".to_string()]);
+    assert_eq!(
+        parsed.freshest_crl_uris,
+        vec!["http://repo.lgpki.example/crl/test-delta.crl".to_string()]
+    );
     assert!(parsed.usable_for_status() && !parsed.is_delta());
     assert!(parsed.find(&0x5002u64.to_be_bytes()).is_some());
 }
@@ -139,14 +154,30 @@ fn delta_crl_arl_and_empty_crl_lint_clean() {
 
     let mut delta = params(&pki, 43);
     delta.delta_base = Some(CrlNumber::from(42));
-    let entries = vec![entry(0x6001, Some(ReasonCode::KeyCompromise)), entry(0x5007, Some(ReasonCode::RemoveFromCrl))];
+    let entries = vec![
+        entry(0x6001, Some(ReasonCode::KeyCompromise)),
+        entry(0x5007, Some(ReasonCode::RemoveFromCrl)),
+    ];
     let der_bytes = encode_crl(delta, entries, &pki.ca_signer).expect("delta");
     write_pem(d, "delta.crl", &der_bytes);
-    assert!(openssl_ok(d, &["crl", "-in", "delta.crl", "-CAfile", "ca.pem", "-noout"]).contains("verify OK"));
+    assert!(
+        openssl_ok(
+            d,
+            &["crl", "-in", "delta.crl", "-CAfile", "ca.pem", "-noout"]
+        )
+        .contains("verify OK")
+    );
     let text = openssl_ok(d, &["crl", "-in", "delta.crl", "-text", "-noout"]);
-    assert!(text.contains("X509v3 Delta CRL Indicator: critical"), "{text}");
+    assert!(
+        text.contains("X509v3 Delta CRL Indicator: critical"),
+        "{text}"
+    );
     assert!(text.contains("Remove From CRL"), "{text}");
-    pkilint_clean("lint_crl", &["-t", "CRL", "-p", "PKIX"], &d.join("delta.crl"));
+    pkilint_clean(
+        "lint_crl",
+        &["-t", "CRL", "-p", "PKIX"],
+        &d.join("delta.crl"),
+    );
     let parsed = ParsedCrl::parse(&der_bytes).expect("parse delta");
     assert_eq!(parsed.delta_base, Some(CrlNumber::from(42)));
     assert!(parsed.is_delta());
@@ -160,11 +191,22 @@ fn delta_crl_arl_and_empty_crl_lint_clean() {
     });
     let der_bytes = encode_crl(arl, Vec::new(), &pki.ca_signer).expect("arl");
     write_pem(d, "arl.crl", &der_bytes);
-    assert!(openssl_ok(d, &["crl", "-in", "arl.crl", "-CAfile", "ca.pem", "-noout"]).contains("verify OK"));
+    assert!(
+        openssl_ok(d, &["crl", "-in", "arl.crl", "-CAfile", "ca.pem", "-noout"])
+            .contains("verify OK")
+    );
     let text = openssl_ok(d, &["crl", "-in", "arl.crl", "-text", "-noout"]);
-    assert!(text.contains("Only CA Certificates") && text.contains("No Revoked Certificates"), "{text}");
+    assert!(
+        text.contains("Only CA Certificates") && text.contains("No Revoked Certificates"),
+        "{text}"
+    );
     pkilint_clean("lint_crl", &["-t", "ARL", "-p", "PKIX"], &d.join("arl.crl"));
-    assert!(ParsedCrl::parse(&der_bytes).expect("arl").entries.is_empty());
+    assert!(
+        ParsedCrl::parse(&der_bytes)
+            .expect("arl")
+            .entries
+            .is_empty()
+    );
 
     // A big CRL number (20 octets) and a nextUpdate after 2049 (GeneralizedTime, §5.1.2.5).
     let mut big = params(&pki, 1);
@@ -172,14 +214,24 @@ fn delta_crl_arl_and_empty_crl_lint_clean() {
     big.next_update = datetime!(2050-06-01 00:00:00 UTC);
     let der_bytes = encode_crl(big, vec![entry(9, None)], &pki.ca_signer).expect("big");
     write_pem(d, "big.crl", &der_bytes);
-    assert!(openssl_ok(d, &["crl", "-in", "big.crl", "-CAfile", "ca.pem", "-noout"]).contains("verify OK"));
+    assert!(
+        openssl_ok(d, &["crl", "-in", "big.crl", "-CAfile", "ca.pem", "-noout"])
+            .contains("verify OK")
+    );
     let text = openssl_ok(d, &["crl", "-in", "big.crl", "-text", "-noout"]);
     assert!(text.contains("Jun  1 00:00:00 2050 GMT"), "{text}");
     // GeneralizedTime tag 0x18 with 15 characters.
-    assert!(der_bytes.windows(17).any(|w| w == b"\x18\x0f20500601000000Z"));
+    assert!(
+        der_bytes
+            .windows(17)
+            .any(|w| w == b"\x18\x0f20500601000000Z")
+    );
     pkilint_clean("lint_crl", &["-t", "CRL", "-p", "PKIX"], &d.join("big.crl"));
     let parsed = ParsedCrl::parse(&der_bytes).expect("big");
-    assert_eq!(parsed.crl_number.as_ref().map(|n| n.as_be_bytes().to_vec()), Some(vec![0x12; 20]));
+    assert_eq!(
+        parsed.crl_number.as_ref().map(|n| n.as_be_bytes().to_vec()),
+        Some(vec![0x12; 20])
+    );
 }
 
 #[test]
@@ -187,11 +239,41 @@ fn openssl_verify_crl_check_rejects_the_revoked_certificate() {
     let pki = Pki::new();
     let d = pki.path();
     let p = params(&pki, 1);
-    let der_bytes = encode_crl(p, vec![entry(0x1001, Some(ReasonCode::KeyCompromise))], &pki.ca_signer).expect("crl");
+    let der_bytes = encode_crl(
+        p,
+        vec![entry(0x1001, Some(ReasonCode::KeyCompromise))],
+        &pki.ca_signer,
+    )
+    .expect("crl");
     write_pem(d, "ca.crl", &der_bytes);
-    let (ok, text) = openssl(d, &["verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "ca.crl", "leaf1.pem"]);
-    assert!(!ok && text.contains("certificate revoked"), "leaf1 must be rejected:\n{text}");
-    let (ok, text) = openssl(d, &["verify", "-crl_check", "-CAfile", "ca.pem", "-CRLfile", "ca.crl", "leaf2.pem"]);
+    let (ok, text) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "ca.pem",
+            "-CRLfile",
+            "ca.crl",
+            "leaf1.pem",
+        ],
+    );
+    assert!(
+        !ok && text.contains("certificate revoked"),
+        "leaf1 must be rejected:\n{text}"
+    );
+    let (ok, text) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "ca.pem",
+            "-CRLfile",
+            "ca.crl",
+            "leaf2.pem",
+        ],
+    );
     assert!(ok && text.contains("OK"), "leaf2 must verify:\n{text}");
 }
 
@@ -204,7 +286,10 @@ fn encoder_refuses_what_rfc_5280_forbids() {
     bad(vec![entry(5, Some(ReasonCode::RemoveFromCrl))]);
     // Serial zero and serials over 20 octets (§4.1.2.2).
     bad(vec![entry(0, None)]);
-    bad(vec![CrlEntry { serial: vec![0x80; 20], ..entry(1, None) }]);
+    bad(vec![CrlEntry {
+        serial: vec![0x80; 20],
+        ..entry(1, None)
+    }]);
     // nextUpdate not after thisUpdate.
     let mut p = params(&pki, 2);
     p.next_update = p.this_update;
@@ -235,7 +320,10 @@ fn reason_codes_round_trip_by_name() {
         assert_eq!(r.name().parse::<ReasonCode>().expect("parse"), r);
         assert_eq!(ReasonCode::from_code(r.code()), Some(r));
     }
-    assert_eq!("cACompromise".parse::<ReasonCode>().expect("name"), ReasonCode::CaCompromise);
+    assert_eq!(
+        "cACompromise".parse::<ReasonCode>().expect("name"),
+        ReasonCode::CaCompromise
+    );
     assert!("7".parse::<ReasonCode>().is_err());
     assert!(ReasonCode::from_code(7).is_none());
 }
@@ -276,7 +364,11 @@ fn read_cert_spki(path: &Path) -> spki::SubjectPublicKeyInfoOwned {
     let pem = std::fs::read(path).expect("cert");
     let der_bytes = der::pem::decode_vec(&pem).expect("pem").1;
     let cert = x509_cert::Certificate::from_der(&der_bytes).expect("cert");
-    let spki_der = cert.tbs_certificate().subject_public_key_info().to_der().expect("spki");
+    let spki_der = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .expect("spki");
     parse_spki(&spki_der).expect("spki")
 }
 
@@ -288,20 +380,28 @@ fn conformance_crls_parse_as_the_readme_table_says() {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     files.sort();
-    assert_eq!(files.len(), CRL_EXPECT.len(), "every CRL in the folder has a row: {files:?}");
+    assert_eq!(
+        files.len(),
+        CRL_EXPECT.len(),
+        "every CRL in the folder has a row: {files:?}"
+    );
     let (mut ok, mut rejected) = (0, 0);
     for (name, expect_ok) in CRL_EXPECT {
         let bytes = std::fs::read(dir.join(name)).expect("read");
         let got = ParsedCrl::parse_pem_or_der(&bytes);
-        println!("{name}: {}", match &got {
-            Ok(c) => format!("OK, {} entries", c.entries.len()),
-            Err(e) => format!("rejected: {e}"),
-        });
+        println!(
+            "{name}: {}",
+            match &got {
+                Ok(c) => format!("OK, {} entries", c.entries.len()),
+                Err(e) => format!("rejected: {e}"),
+            }
+        );
         assert_eq!(got.is_ok(), *expect_ok, "{name}: {:?}", got.as_ref().err());
         if got.is_ok() { ok += 1 } else { rejected += 1 }
     }
     println!("CRL vectors: {ok} parsed, {rejected} rejected");
-    let load = |n: &str| ParsedCrl::parse_pem_or_der(&std::fs::read(dir.join(n)).expect("read")).expect(n);
+    let load =
+        |n: &str| ParsedCrl::parse_pem_or_der(&std::fs::read(dir.join(n)).expect("read")).expect(n);
 
     assert!(load("crl_empty_no_sequence.der").entries.is_empty());
     assert!(load("crl_no_next_update.pem").next_update.is_none());
@@ -314,14 +414,45 @@ fn conformance_crls_parse_as_the_readme_table_says() {
     }
     assert!(all.unknown_critical_extensions.is_empty());
     let md2 = load("crl_md2_unknown_crit_entry_ext.pem");
-    assert!(!md2.usable_for_status(), "an unknown critical entry extension makes the CRL unusable");
+    assert!(
+        !md2.usable_for_status(),
+        "an unknown critical entry extension makes the CRL unusable"
+    );
     let delta = load("crl_delta_crl_indicator.pem");
-    assert_eq!(delta.delta_base.as_ref().and_then(CrlNumber::to_u128), Some(12345678901234567890));
-    assert!(load("crl_idp_only_ca.pem").issuing_distribution_point.expect("idp").only_contains_ca_certs);
-    assert!(load("crl_idp_fullname_only_aa.pem").issuing_distribution_point.expect("idp").only_contains_attribute_certs);
-    assert!(load("crl_idp_fullname_indirect_crl.pem").issuing_distribution_point.expect("idp").indirect_crl);
-    assert!(load("crl_idp_reasons_only.pem").issuing_distribution_point.expect("idp").only_some_reasons);
-    assert!(load("crl_idp_relativename_only.pem").issuing_distribution_point.expect("idp").relative_name);
+    assert_eq!(
+        delta.delta_base.as_ref().and_then(CrlNumber::to_u128),
+        Some(12345678901234567890)
+    );
+    assert!(
+        load("crl_idp_only_ca.pem")
+            .issuing_distribution_point
+            .expect("idp")
+            .only_contains_ca_certs
+    );
+    assert!(
+        load("crl_idp_fullname_only_aa.pem")
+            .issuing_distribution_point
+            .expect("idp")
+            .only_contains_attribute_certs
+    );
+    assert!(
+        load("crl_idp_fullname_indirect_crl.pem")
+            .issuing_distribution_point
+            .expect("idp")
+            .indirect_crl
+    );
+    assert!(
+        load("crl_idp_reasons_only.pem")
+            .issuing_distribution_point
+            .expect("idp")
+            .only_some_reasons
+    );
+    assert!(
+        load("crl_idp_relativename_only.pem")
+            .issuing_distribution_point
+            .expect("idp")
+            .relative_name
+    );
     assert_eq!(load("crl_almost_10k.pem").entries.len(), 9999);
 
     let certs = Path::new(CONFORMANCE).join("certs");
@@ -376,7 +507,11 @@ fn million_entry_crl_streams() {
             s.to_vec()
         },
         revocation_date: datetime!(2026-01-02 03:04:05 UTC),
-        reason: if i % 3 == 0 { Some(ReasonCode::KeyCompromise) } else { None },
+        reason: if i % 3 == 0 {
+            Some(ReasonCode::KeyCompromise)
+        } else {
+            None
+        },
         invalidity_date: None,
     });
     let der_bytes = encode_crl(params(&pki, 1000), entries, &pki.ca_signer).expect("encode");
@@ -392,7 +527,12 @@ fn million_entry_crl_streams() {
     );
     std::fs::write(pki.path().join("big.crl"), &der_bytes).expect("write");
     let start = std::time::Instant::now();
-    let text = openssl_ok(pki.path(), &["crl", "-inform", "DER", "-in", "big.crl", "-CAfile", "ca.pem", "-noout"]);
+    let text = openssl_ok(
+        pki.path(),
+        &[
+            "crl", "-inform", "DER", "-in", "big.crl", "-CAfile", "ca.pem", "-noout",
+        ],
+    );
     assert!(text.contains("verify OK"), "{text}");
     println!("openssl crl -verify on it: {:.2?}", start.elapsed());
     let start = std::time::Instant::now();

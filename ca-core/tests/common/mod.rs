@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use ca_core::{KeyAlgorithm, SoftwareSigner, generate_pkcs8};
 
 /// The conformance vectors shared by the project.
-pub const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/ocsp-crl");
+pub const CONFORMANCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/conformance/ocsp-crl"
+);
 
 /// Runs a command and returns its output; panics with a clear message when it cannot start.
 pub fn run(cmd: &mut Command) -> Output {
@@ -72,13 +75,19 @@ pub fn pkilint_clean(tool: &str, extra: &[&str], file: &Path) {
     let bin = pkilint_tool(tool);
     let mut args = vec!["lint"];
     args.extend_from_slice(extra);
-    let warn = run(Command::new(&bin).args(&args).args(["-s", "WARNING"]).arg(file));
+    let warn = run(Command::new(&bin)
+        .args(&args)
+        .args(["-s", "WARNING"])
+        .arg(file));
     println!(
         "{tool} {} (WARNING and up):\n{}",
         file.display(),
         String::from_utf8_lossy(&warn.stdout)
     );
-    let out = run(Command::new(&bin).args(&args).args(["-s", "ERROR"]).arg(file));
+    let out = run(Command::new(&bin)
+        .args(&args)
+        .args(["-s", "ERROR"])
+        .arg(file));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -107,7 +116,8 @@ pub struct Pki {
 
 fn write_key(dir: &Path, name: &str, alg: KeyAlgorithm) -> SoftwareSigner {
     let pkcs8 = generate_pkcs8(alg).expect("generate key");
-    let pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8).expect("pem");
+    let pem =
+        der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8).expect("pem");
     std::fs::write(dir.join(name), pem).expect("write key");
     SoftwareSigner::from_pkcs8(&pkcs8, name).expect("load key")
 }
@@ -155,8 +165,20 @@ impl Pki {
         openssl_ok(
             d,
             &[
-                "req", "-x509", "-new", "-config", "openssl.cnf", "-key", "ca.key", "-sha256", "-days",
-                "3650", "-set_serial", "1", "-out", "ca.pem",
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                "openssl.cnf",
+                "-key",
+                "ca.key",
+                "-sha256",
+                "-days",
+                "3650",
+                "-set_serial",
+                "1",
+                "-out",
+                "ca.pem",
             ],
         );
         for (name, serial, ext, cn) in [
@@ -168,16 +190,38 @@ impl Pki {
             openssl_ok(
                 d,
                 &[
-                    "req", "-new", "-key", &format!("{name}.key"), "-subj",
-                    &format!("/C=JP/O=LGPKI Test/CN={cn}"), "-out", &format!("{name}.csr"),
+                    "req",
+                    "-new",
+                    "-key",
+                    &format!("{name}.key"),
+                    "-subj",
+                    &format!("/C=JP/O=LGPKI Test/CN={cn}"),
+                    "-out",
+                    &format!("{name}.csr"),
                 ],
             );
             openssl_ok(
                 d,
                 &[
-                    "x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key",
-                    "-set_serial", serial, "-days", "365", "-sha256", "-extfile", "openssl.cnf",
-                    "-extensions", ext, "-out", &format!("{name}.pem"),
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-set_serial",
+                    serial,
+                    "-days",
+                    "365",
+                    "-sha256",
+                    "-extfile",
+                    "openssl.cnf",
+                    "-extensions",
+                    ext,
+                    "-out",
+                    &format!("{name}.pem"),
                 ],
             );
         }
@@ -188,7 +232,8 @@ impl Pki {
         Pki {
             ca_der: pem_to_der(&d.join("ca.pem")),
             responder_der: pem_to_der(&d.join("responder.pem")),
-            responder_signer: SoftwareSigner::from_pkcs8(&responder_pkcs8, "responder").expect("responder"),
+            responder_signer: SoftwareSigner::from_pkcs8(&responder_pkcs8, "responder")
+                .expect("responder"),
             ca_signer,
             dir,
         }
