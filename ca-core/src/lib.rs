@@ -8,9 +8,9 @@
 pub mod crl;
 mod derw;
 mod error;
-pub mod ocsp;
 mod fsutil;
 mod key;
+pub mod ocsp;
 pub mod sigverify;
 
 pub use error::{Error, ErrorClass, LintFinding, Result};
