@@ -19,7 +19,9 @@
 
 mod authority;
 pub mod build;
+pub mod crl;
 mod csr;
+mod derw;
 mod error;
 mod fsutil;
 pub mod input;
@@ -27,6 +29,7 @@ mod issue;
 mod key;
 pub mod lint;
 mod name;
+pub mod ocsp;
 mod profile;
 mod san;
 mod serial;
