@@ -13,8 +13,8 @@ pub mod sigverify;
 
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
-pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use key::{
     CaSigner, KeyAlgorithm, KeyBackend, KeyRef, PublicKeyInfo, SignatureAlgorithm,
     SoftwareBackend, SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
 };
+pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};

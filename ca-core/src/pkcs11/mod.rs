@@ -85,9 +85,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Loads and initialises the module at `path`, or returns the one already loaded.
 fn module(path: &Path, at: &str) -> Result<Arc<Module>> {
-    let fail = |detail: String| {
-        Error::key(at, format!("module-path={}: {detail}", path.display()))
-    };
+    let fail = |detail: String| Error::key(at, format!("module-path={}: {detail}", path.display()));
     if !path.is_absolute() {
         return Err(fail("must be an absolute path".into()));
     }
@@ -154,36 +152,30 @@ fn ck_text(e: &CkError) -> String {
 }
 
 /// What a PKCS#11 error means for the operator, for the return values that have a clear cause.
-fn explain(e: &CkError, token: &str) -> String {
+/// (The token is named by the error's `key` field.)
+fn explain(e: &CkError) -> String {
     let text = ck_text(e);
-    match rv_of(e) {
-        Some(RvError::DeviceMemory) => {
-            format!("token {token} is full: no room for new objects ({text})")
-        }
-        Some(RvError::HostMemory) => format!("out of host memory ({text})"),
-        Some(RvError::PinIncorrect) => format!("wrong PIN for token {token} ({text})"),
-        Some(RvError::PinLocked) => format!("the user PIN of token {token} is locked ({text})"),
-        Some(RvError::PinExpired) => format!("the user PIN of token {token} has expired ({text})"),
-        Some(RvError::PinLenRange) => format!("wrong PIN length for token {token} ({text})"),
+    let meaning = match rv_of(e) {
+        Some(RvError::DeviceMemory) => "the token is full: no room for new objects",
+        Some(RvError::HostMemory) => "out of host memory",
+        Some(RvError::PinIncorrect) => "wrong PIN",
+        Some(RvError::PinLocked) => "the user PIN is locked",
+        Some(RvError::PinExpired) => "the user PIN has expired",
+        Some(RvError::PinLenRange) => "wrong PIN length",
         Some(RvError::UserPinNotInitialized) => {
-            format!("token {token} has no user PIN set (initialise it first) ({text})")
+            "the token has no user PIN set (initialise it first)"
         }
-        Some(RvError::TokenNotPresent | RvError::DeviceRemoved) => {
-            format!("token {token} is not present ({text})")
-        }
-        Some(RvError::TokenWriteProtected) => format!("token {token} is write-protected ({text})"),
-        Some(RvError::SessionCount) => format!("token {token} has too many open sessions ({text})"),
-        Some(RvError::MechanismInvalid) => {
-            format!("token {token} does not support the mechanism ({text})")
-        }
+        Some(RvError::TokenNotPresent | RvError::DeviceRemoved) => "the token is not present",
+        Some(RvError::TokenWriteProtected) => "the token is write-protected",
+        Some(RvError::SessionCount) => "the token has too many open sessions",
+        Some(RvError::MechanismInvalid) => "the token does not support the mechanism",
         Some(RvError::SessionHandleInvalid | RvError::SessionClosed) => {
-            format!("the session with token {token} was closed and re-opening it did not help ({text})")
+            "the session was closed and re-opening it did not help"
         }
-        Some(RvError::UserNotLoggedIn) => {
-            format!("not logged in to token {token} and logging in again did not help ({text})")
-        }
-        _ => text,
-    }
+        Some(RvError::UserNotLoggedIn) => "not logged in, and logging in again did not help",
+        _ => return text,
+    };
+    format!("{meaning} ({text})")
 }
 
 /// Return values after which a fresh session (logged in again, key found again) may succeed:
@@ -259,13 +251,14 @@ impl Token {
         let session = match self.module.ctx.open_rw_session(self.slot) {
             Err(CkError::Pkcs11(RvError::CryptokiNotInitialized, _)) => {
                 // Someone finalised the module under us: initialise it again, once.
-                init_module(&self.module.ctx)
-                    .map_err(|e| self.err(format!("re-initialising the module: {}", ck_text(&e))))?;
+                init_module(&self.module.ctx).map_err(|e| {
+                    self.err(format!("re-initialising the module: {}", ck_text(&e)))
+                })?;
                 self.module.ctx.open_rw_session(self.slot)
             }
             other => other,
         }
-        .map_err(|e| self.err(format!("opening a session: {}", explain(&e, &self.name))))?;
+        .map_err(|e| self.err(format!("opening a session: {}", explain(&e))))?;
         self.login(&session)?;
         Ok(session)
     }
@@ -290,7 +283,7 @@ impl Token {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(e) => Err(self.err(format!(
                 "login failed: {} (PIN from {})",
-                explain(&e, &self.name),
+                explain(&e),
                 pin_origin(&self.uri)
             ))),
         }
@@ -340,7 +333,7 @@ impl Token {
                     if !is_session_lost(&e) {
                         self.give_back(session);
                     }
-                    return Err(self.err(format!("{what}: {}", explain(&e, &self.name))));
+                    return Err(self.err(format!("{what}: {}", explain(&e))));
                 }
                 Err(OpError::Other(e)) => {
                     self.give_back(session);
@@ -410,7 +403,7 @@ impl Pkcs11Backend {
             ));
         }
         let module = module(module_path, &name)?;
-        let slot = find_slot(&module, &token_uri, &name)?;
+        let slot = find_slot(&module, module_path, &token_uri, &name)?;
         let info = module
             .ctx
             .get_token_info(slot)
@@ -476,7 +469,7 @@ impl Pkcs11Backend {
 
 /// The slot whose token matches every token attribute of `uri` (RFC 7512 §2.5: all attributes
 /// present must match).
-fn find_slot(module: &Module, uri: &Pkcs11Uri, at: &str) -> Result<Slot> {
+fn find_slot(module: &Module, given: &Path, uri: &Pkcs11Uri, at: &str) -> Result<Slot> {
     let slots = module
         .ctx
         .get_slots_with_token()
@@ -487,7 +480,9 @@ fn find_slot(module: &Module, uri: &Pkcs11Uri, at: &str) -> Result<Slot> {
         let Ok(info) = module.ctx.get_token_info(slot) else {
             continue;
         };
-        labels.push(format!("{:?}", info.label()));
+        if info.token_initialized() {
+            labels.push(format!("{:?}", info.label()));
+        }
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         if eq(&uri.token, info.label())
             && eq(&uri.serial, info.serial_number())
@@ -509,8 +504,12 @@ fn find_slot(module: &Module, uri: &Pkcs11Uri, at: &str) -> Result<Slot> {
                 at,
                 format!(
                     "no token matches {which} in module-path={} (tokens present: {})",
-                    module.path.display(),
-                    if labels.is_empty() { "none".to_string() } else { labels.join(", ") }
+                    given.display(),
+                    if labels.is_empty() {
+                        "none".to_string()
+                    } else {
+                        labels.join(", ")
+                    }
                 ),
             ))
         }
@@ -548,7 +547,9 @@ impl KeyBackend for Pkcs11Backend {
         if label.is_empty() || label.len() > 255 || label.chars().any(char::is_control) {
             return Err(Error::key(
                 at,
-                format!("object={label:?}: a key label is 1 to 255 bytes without control characters"),
+                format!(
+                    "object={label:?}: a key label is 1 to 255 bytes without control characters"
+                ),
             ));
         }
         let mut id = [0u8; KEY_ID_LEN];
@@ -559,13 +560,24 @@ impl KeyBackend for Pkcs11Backend {
             Attribute::Label(label.as_bytes().to_vec()),
         ];
         let mut public: Vec<Attribute> = common.to_vec();
-        public.extend([Attribute::Private(false), Attribute::Verify(true)]);
+        // One key, one purpose: the pair only signs and verifies (tokens default other
+        // usages such as CKA_DECRYPT / CKA_DERIVE to true; v2.40 base §4.7-§4.9).
+        public.extend([
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+            Attribute::Derive(false),
+        ]);
         let mut private: Vec<Attribute> = common.to_vec();
         private.extend([
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
         ]);
         let mechanism = if algorithm.is_rsa() {
             public.extend([
@@ -599,10 +611,16 @@ impl KeyBackend for Pkcs11Backend {
         let at = uri.location();
         self.check_same_token(&uri, &at)?;
         if uri.object_type.is_some_and(|t| t != ObjectType::Private) {
-            return Err(Error::key(at, "type= must be private (or absent) for a signing key"));
+            return Err(Error::key(
+                at,
+                "type= must be private (or absent) for a signing key",
+            ));
         }
         if uri.id.is_none() && uri.object.is_none() {
-            return Err(Error::key(at, "the URI names no key: add id= (and object=)"));
+            return Err(Error::key(
+                at,
+                "the URI names no key: add id= (and object=)",
+            ));
         }
         let signer = Pkcs11Signer::find(self.token.clone(), &uri, at)?;
         Ok(Arc::new(signer))
@@ -675,14 +693,23 @@ impl Pkcs11Signer {
             "loading the key",
             |s| {
                 let handle = find_one(s, &template, &what, &at)?;
-                let attrs = s.get_attributes(handle, &[AttributeType::KeyType, AttributeType::Sign, AttributeType::Id])?;
+                let attrs = s.get_attributes(
+                    handle,
+                    &[
+                        AttributeType::KeyType,
+                        AttributeType::Sign,
+                        AttributeType::Id,
+                    ],
+                )?;
                 let key_type = attrs.iter().find_map(|a| match a {
                     Attribute::KeyType(t) => Some(*t),
                     _ => None,
                 });
                 let can_sign = attrs.iter().any(|a| matches!(a, Attribute::Sign(true)));
                 if !can_sign {
-                    return Err(Error::key(&at, format!("{what} cannot sign (CKA_SIGN is false)")).into());
+                    return Err(
+                        Error::key(&at, format!("{what} cannot sign (CKA_SIGN is false)")).into(),
+                    );
                 }
                 let id = attr_bytes(&attrs, AttributeType::Id).unwrap_or_default();
                 let public = s.find_objects(&[
@@ -692,20 +719,34 @@ impl Pkcs11Signer {
                 let (kind, algorithm, spki_der) = match key_type {
                     Some(t) if t == KeyType::EC => {
                         let Some(&pubkey) = public.first() else {
-                            return Err(Error::key(&at, format!("no public key with id={} next to {what}", id_text(&id))).into());
+                            return Err(Error::key(
+                                &at,
+                                format!("no public key with id={} next to {what}", id_text(&id)),
+                            )
+                            .into());
                         };
-                        let attrs = s.get_attributes(pubkey, &[AttributeType::EcParams, AttributeType::EcPoint])?;
+                        let attrs = s.get_attributes(
+                            pubkey,
+                            &[AttributeType::EcParams, AttributeType::EcPoint],
+                        )?;
                         ec_public(&attrs, &at)?
                     }
                     Some(t) if t == KeyType::RSA => {
                         // Fall back to the private key's CKA_MODULUS / CKA_PUBLIC_EXPONENT
                         // (v2.40 mechanisms §2.1.3) when the token keeps no public key object.
                         let from = public.first().copied().unwrap_or(handle);
-                        let attrs = s.get_attributes(from, &[AttributeType::Modulus, AttributeType::PublicExponent])?;
+                        let attrs = s.get_attributes(
+                            from,
+                            &[AttributeType::Modulus, AttributeType::PublicExponent],
+                        )?;
                         rsa_public(&attrs, &at)?
                     }
                     _ => {
-                        return Err(Error::key(&at, format!("{what} is neither an EC nor an RSA key")).into());
+                        return Err(Error::key(
+                            &at,
+                            format!("{what} is neither an EC nor an RSA key"),
+                        )
+                        .into());
                     }
                 };
                 Ok((handle, kind, algorithm, spki_der))
@@ -773,8 +814,10 @@ fn ec_public(
     at: &str,
 ) -> std::result::Result<(KeyKind, SignatureAlgorithm, Vec<u8>), OpError> {
     let bad = |d: &str| OpError::Other(Error::key(at, d));
-    let params = attr_bytes(attrs, AttributeType::EcParams).ok_or_else(|| bad("public key without CKA_EC_PARAMS"))?;
-    let point = attr_bytes(attrs, AttributeType::EcPoint).ok_or_else(|| bad("public key without CKA_EC_POINT"))?;
+    let params = attr_bytes(attrs, AttributeType::EcParams)
+        .ok_or_else(|| bad("public key without CKA_EC_PARAMS"))?;
+    let point = attr_bytes(attrs, AttributeType::EcPoint)
+        .ok_or_else(|| bad("public key without CKA_EC_POINT"))?;
     let curve = ObjectIdentifier::from_der(&params)
         .map_err(|_| bad("CKA_EC_PARAMS is not a named-curve OID"))?;
     let (alg, field_len) = if curve == rfc5912::SECP_256_R_1 {
@@ -804,13 +847,18 @@ fn rsa_public(
     at: &str,
 ) -> std::result::Result<(KeyKind, SignatureAlgorithm, Vec<u8>), OpError> {
     let bad = |d: &str| OpError::Other(Error::key(at, d));
-    let n = attr_bytes(attrs, AttributeType::Modulus).ok_or_else(|| bad("RSA key without CKA_MODULUS"))?;
+    let n = attr_bytes(attrs, AttributeType::Modulus)
+        .ok_or_else(|| bad("RSA key without CKA_MODULUS"))?;
     let e = attr_bytes(attrs, AttributeType::PublicExponent)
         .ok_or_else(|| bad("RSA key without CKA_PUBLIC_EXPONENT"))?;
     let n = strip_zeros(&n);
     let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
     if bits < 2048 {
-        return Err(Error::key(at, format!("RSA key of {bits} bits: at least 2048 are required")).into());
+        return Err(Error::key(
+            at,
+            format!("RSA key of {bits} bits: at least 2048 are required"),
+        )
+        .into());
     }
     #[derive(der::Sequence)]
     struct RsaPublicKey<'a> {
@@ -830,7 +878,13 @@ fn rsa_public(
     } else {
         SignatureAlgorithm::RsaPkcs1Sha256
     };
-    Ok((KeyKind::Rsa { modulus_len: n.len() }, algorithm, spki))
+    Ok((
+        KeyKind::Rsa {
+            modulus_len: n.len(),
+        },
+        algorithm,
+        spki,
+    ))
 }
 
 /// DER prefixes of DigestInfo for SHA-256/384/512 (RFC 8017 §9.2, note 1).
@@ -894,7 +948,11 @@ impl CaSigner for Pkcs11Signer {
                 if raw.len() != 2 * field_len {
                     return Err(Error::key(
                         &self.at,
-                        format!("CKM_ECDSA returned {} bytes, expected {}", raw.len(), 2 * field_len),
+                        format!(
+                            "CKM_ECDSA returned {} bytes, expected {}",
+                            raw.len(),
+                            2 * field_len
+                        ),
                     ));
                 }
                 let (r, s) = raw.split_at(field_len);
@@ -909,7 +967,10 @@ impl CaSigner for Pkcs11Signer {
                 if raw.len() != modulus_len {
                     return Err(Error::key(
                         &self.at,
-                        format!("CKM_RSA_PKCS returned {} bytes, expected {modulus_len}", raw.len()),
+                        format!(
+                            "CKM_RSA_PKCS returned {} bytes, expected {modulus_len}",
+                            raw.len()
+                        ),
                     ));
                 }
                 Ok(raw)
@@ -925,15 +986,20 @@ mod tests {
     #[test]
     fn return_values_get_names_and_explanations() {
         assert_eq!(ckr_name(RvError::PinIncorrect), "CKR_PIN_INCORRECT");
-        assert_eq!(ckr_name(RvError::CryptokiAlreadyInitialized), "CKR_CRYPTOKI_ALREADY_INITIALIZED");
-        let full = CkError::Pkcs11(RvError::DeviceMemory, cryptoki::context::Function::GenerateKeyPair);
-        let text = explain(&full, "pkcs11:token=CA");
         assert_eq!(
-            text,
-            "token pkcs11:token=CA is full: no room for new objects (C_GenerateKeyPair: CKR_DEVICE_MEMORY)"
+            ckr_name(RvError::CryptokiAlreadyInitialized),
+            "CKR_CRYPTOKI_ALREADY_INITIALIZED"
+        );
+        let full = CkError::Pkcs11(
+            RvError::DeviceMemory,
+            cryptoki::context::Function::GenerateKeyPair,
+        );
+        assert_eq!(
+            explain(&full),
+            "the token is full: no room for new objects (C_GenerateKeyPair: CKR_DEVICE_MEMORY)"
         );
         let pin = CkError::Pkcs11(RvError::PinIncorrect, cryptoki::context::Function::Login);
-        assert!(explain(&pin, "pkcs11:token=CA").starts_with("wrong PIN for token pkcs11:token=CA"));
+        assert_eq!(explain(&pin), "wrong PIN (C_Login: CKR_PIN_INCORRECT)");
         assert!(is_session_lost(&CkError::Pkcs11(
             RvError::SessionHandleInvalid,
             cryptoki::context::Function::Sign
@@ -974,7 +1040,10 @@ mod tests {
         let params = rfc5912::SECP_256_R_1.to_der().expect("oid");
         let mut point = vec![0x04];
         point.extend([7u8; 64]);
-        let wrapped = der::asn1::OctetString::new(point.clone()).expect("octets").to_der().expect("der");
+        let wrapped = der::asn1::OctetString::new(point.clone())
+            .expect("octets")
+            .to_der()
+            .expect("der");
         for p in [point.clone(), wrapped] {
             let attrs = [Attribute::EcParams(params.clone()), Attribute::EcPoint(p)];
             let Ok((kind, alg, spki)) = ec_public(&attrs, "k") else {
@@ -982,9 +1051,15 @@ mod tests {
             };
             assert!(matches!(kind, KeyKind::Ec { field_len: 32 }));
             assert_eq!(alg, SignatureAlgorithm::EcdsaSha256);
-            assert_eq!(spki, ec_spki_der(rfc5912::SECP_256_R_1, &point).expect("spki"));
+            assert_eq!(
+                spki,
+                ec_spki_der(rfc5912::SECP_256_R_1, &point).expect("spki")
+            );
         }
-        let short = [Attribute::EcParams(params), Attribute::EcPoint(vec![0x04; 10])];
+        let short = [
+            Attribute::EcParams(params),
+            Attribute::EcPoint(vec![0x04; 10]),
+        ];
         assert!(ec_public(&short, "k").is_err());
     }
 

@@ -104,7 +104,9 @@ impl Pkcs11Uri {
             _ => return Err(bad("not a pkcs11: URI (RFC 7512)".into())),
         };
         if rest.contains('#') {
-            return Err(bad("a PKCS#11 URI has no fragment ('#' must be written %23)".into()));
+            return Err(bad(
+                "a PKCS#11 URI has no fragment ('#' must be written %23)".into(),
+            ));
         }
         let (path, query) = match rest.split_once('?') {
             Some((p, q)) => (p, Some(q)),
@@ -120,7 +122,11 @@ impl Pkcs11Uri {
                 String::from_utf8(value.clone())
                     .map_err(|_| bad(format!("{name} is not UTF-8 after percent-decoding")))
             };
-            let dup = || bad(format!("path attribute {name} appears twice (RFC 7512 §2.3)"));
+            let dup = || {
+                bad(format!(
+                    "path attribute {name} appears twice (RFC 7512 §2.3)"
+                ))
+            };
             match name {
                 "token" => set_once(&mut out.token, text()?).map_err(|_| dup())?,
                 "manufacturer" => set_once(&mut out.manufacturer, text()?).map_err(|_| dup())?,
@@ -140,14 +146,21 @@ impl Pkcs11Uri {
                     })?;
                     set_once(&mut out.object_type, t).map_err(|_| dup())?
                 }
-                "library-manufacturer" | "library-description" | "library-version"
-                | "slot-description" | "slot-manufacturer" => {
+                "library-manufacturer"
+                | "library-description"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer" => {
                     return Err(bad(format!("path attribute {name} is not supported")));
                 }
                 _ => return Err(bad(format!("unknown path attribute {name:?}"))),
             }
         }
-        for attr in query.into_iter().flat_map(|q| q.split('&')).filter(|a| !a.is_empty()) {
+        for attr in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|a| !a.is_empty())
+        {
             let (name, raw) = attr.split_once('=').unwrap_or((attr, ""));
             let dup = || bad(format!("query attribute {name} appears twice"));
             match name {
@@ -218,7 +231,8 @@ impl Pkcs11Uri {
         let Some(source) = &self.pin_source else {
             return Ok(env);
         };
-        let at_fault = |detail: String| Error::key(self.location(), format!("pin-source={source}: {detail}"));
+        let at_fault =
+            |detail: String| Error::key(self.location(), format!("pin-source={source}: {detail}"));
         let path = pin_source_path(source).ok_or_else(|| {
             at_fault("only file: PIN sources are supported (pin-source=file:/path/to/pin)".into())
         })?;
@@ -227,7 +241,9 @@ impl Pkcs11Uri {
             return Err(at_fault("not a regular file".into()));
         }
         if meta.len() > MAX_PIN_FILE {
-            return Err(at_fault(format!("over {MAX_PIN_FILE} bytes: not a PIN file")));
+            return Err(at_fault(format!(
+                "over {MAX_PIN_FILE} bytes: not a PIN file"
+            )));
         }
         let bytes = Zeroizing::new(
             std::fs::read(&path).map_err(|e| at_fault(format!("cannot read: {e}")))?,
@@ -400,10 +416,16 @@ mod tests {
              ?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin"
         );
         assert_eq!(Pkcs11Uri::parse(&s).expect("reparse"), u);
-        assert_eq!(u.location(), "pkcs11:token=CA%20token;slot-id=7;object=root-2026;id=%01%02%FF;type=private");
+        assert_eq!(
+            u.location(),
+            "pkcs11:token=CA%20token;slot-id=7;object=root-2026;id=%01%02%FF;type=private"
+        );
         assert_eq!(u.token_location(), "pkcs11:token=CA%20token;slot-id=7");
         // Scheme is case-insensitive (RFC 3986 §3.1); an empty path is allowed.
-        assert_eq!(Pkcs11Uri::parse("PKCS11:").expect("empty"), Pkcs11Uri::default());
+        assert_eq!(
+            Pkcs11Uri::parse("PKCS11:").expect("empty"),
+            Pkcs11Uri::default()
+        );
     }
 
     #[test]
@@ -446,9 +468,15 @@ mod tests {
             ("pkcs11:slot-id=x", "slot-id is not a decimal"),
             ("pkcs11:type=key", "type is not one of"),
             ("pkcs11:token=%ff", "not UTF-8"),
-            ("pkcs11:?module-name=softhsm2", "module-name is not supported"),
+            (
+                "pkcs11:?module-name=softhsm2",
+                "module-name is not supported",
+            ),
             ("pkcs11:?module-path=", "module-path is empty"),
-            ("pkcs11:?module-path=/a&module-path=/b", "module-path appears twice"),
+            (
+                "pkcs11:?module-path=/a&module-path=/b",
+                "module-path appears twice",
+            ),
             ("pkcs11:?pin-sauce=file:/x", "unknown query attribute"),
         ] {
             let err = Pkcs11Uri::parse(uri).expect_err(uri);
@@ -468,12 +496,21 @@ mod tests {
             format!("file://{}", file.display()),
             file.display().to_string(),
         ] {
-            let u = Pkcs11Uri { pin_source: Some(source), ..Pkcs11Uri::default() };
+            let u = Pkcs11Uri {
+                pin_source: Some(source),
+                ..Pkcs11Uri::default()
+            };
             let pin = u.read_pin_with(env()).expect("pin").expect("some");
             assert_eq!(pin.as_str(), "s3cret");
         }
         let u = Pkcs11Uri::default();
-        assert_eq!(u.read_pin_with(env()).expect("env").as_deref().map(String::as_str), Some("from-env"));
+        assert_eq!(
+            u.read_pin_with(env())
+                .expect("env")
+                .as_deref()
+                .map(String::as_str),
+            Some("from-env")
+        );
         assert!(u.read_pin_with(None).expect("none").is_none());
 
         let missing = Pkcs11Uri {
@@ -482,11 +519,31 @@ mod tests {
             ..Pkcs11Uri::default()
         };
         let err = missing.read_pin_with(env()).expect_err("missing file");
-        assert!(err.to_string().contains("pin-source=file:") && err.to_string().contains("cannot read"), "{err}");
+        assert!(
+            err.to_string().contains("pin-source=file:") && err.to_string().contains("cannot read"),
+            "{err}"
+        );
         std::fs::write(&file, "\n").expect("write");
-        let empty = Pkcs11Uri { pin_source: Some(format!("file:{}", file.display())), ..Pkcs11Uri::default() };
-        assert!(empty.read_pin_with(None).expect_err("empty").to_string().contains("empty"));
-        let http = Pkcs11Uri { pin_source: Some("https://x/pin".into()), ..Pkcs11Uri::default() };
-        assert!(http.read_pin_with(None).expect_err("scheme").to_string().contains("only file:"));
+        let empty = Pkcs11Uri {
+            pin_source: Some(format!("file:{}", file.display())),
+            ..Pkcs11Uri::default()
+        };
+        assert!(
+            empty
+                .read_pin_with(None)
+                .expect_err("empty")
+                .to_string()
+                .contains("empty")
+        );
+        let http = Pkcs11Uri {
+            pin_source: Some("https://x/pin".into()),
+            ..Pkcs11Uri::default()
+        };
+        assert!(
+            http.read_pin_with(None)
+                .expect_err("scheme")
+                .to_string()
+                .contains("only file:")
+        );
     }
 }
