@@ -453,6 +453,36 @@ fn errors_name_the_uri_part_at_fault() {
                     .contains("no private key object=renamed id=%"),
                 "{err}"
             );
+            // A key deleted from the token while loaded: the signer looks for it again, once.
+            let doomed = backend
+                .generate(KeyAlgorithm::EcdsaP256, "doomed")
+                .expect("generate");
+            let signer = backend.load(&doomed).expect("load");
+            signer.sign(b"while it lasts").expect("sign");
+            {
+                use cryptoki::context::Pkcs11;
+                use cryptoki::object::Attribute;
+                let ctx = Pkcs11::new(MODULE).expect("second context");
+                let slot = ctx
+                    .get_slots_with_token()
+                    .expect("slots")
+                    .into_iter()
+                    .find(|s| ctx.get_token_info(*s).is_ok_and(|i| i.label() == CA.label))
+                    .expect("slot");
+                // The application is logged in already (login state is per application).
+                let session = ctx.open_rw_session(slot).expect("session");
+                let id = Pkcs11Uri::parse(&doomed.0).expect("uri").id.expect("id");
+                for object in session.find_objects(&[Attribute::Id(id)]).expect("find") {
+                    session.destroy_object(object).expect("C_DestroyObject");
+                }
+            }
+            let err = signer.sign(b"after deletion").expect_err("key is gone");
+            let want = format!(
+                "key {}: no private key (deleted?) on the token",
+                doomed.location()
+            );
+            assert!(err.to_string().contains(&want), "{err}");
+
             // Bad labels are refused before touching the token.
             let err = backend
                 .generate(KeyAlgorithm::EcdsaP256, "")

@@ -770,7 +770,7 @@ impl Pkcs11Signer {
         if let Some(h) = *lock(&self.handle) {
             return Ok(h);
         }
-        let h = find_one(session, &self.template, "the private key", &self.at)?;
+        let h = find_one(session, &self.template, "private key (deleted?)", &self.at)?;
         *lock(&self.handle) = Some(h);
         Ok(h)
     }
