@@ -178,22 +178,27 @@ fn explain(e: &CkError) -> String {
     format!("{meaning} ({text})")
 }
 
-/// Return values after which a fresh session (logged in again, key found again) may succeed:
-/// the session, the login or the object handle went away (token reset, all sessions closed by
-/// another thread of the application, a logout, a module re-initialisation).
-fn is_session_lost(e: &CkError) -> bool {
-    matches!(
-        rv_of(e),
-        Some(
-            RvError::SessionHandleInvalid
-                | RvError::SessionClosed
-                | RvError::UserNotLoggedIn
-                | RvError::CryptokiNotInitialized
-                | RvError::KeyHandleInvalid
-                | RvError::ObjectHandleInvalid
-                | RvError::DeviceRemoved
-        )
-    )
+/// How an operation lost what it needed, so that a retry may succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loss {
+    /// The session is gone (closed, token reset, module finalised): use a new session.
+    Session,
+    /// The session is fine but the login or the object handle went away (a C_Logout elsewhere
+    /// in the application, a key found again): log in again and look the key up again.
+    LoginOrHandle,
+}
+
+fn loss(e: &CkError) -> Option<Loss> {
+    match rv_of(e)? {
+        RvError::SessionHandleInvalid
+        | RvError::SessionClosed
+        | RvError::CryptokiNotInitialized
+        | RvError::DeviceRemoved => Some(Loss::Session),
+        RvError::UserNotLoggedIn | RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid => {
+            Some(Loss::LoginOrHandle)
+        }
+        _ => None,
+    }
 }
 
 /// Errors of an operation run in a pooled session.
@@ -247,22 +252,34 @@ impl Token {
 
     /// Opens a read/write session (v2.40 base §5.6 C_OpenSession; CKF_SERIAL_SESSION is
     /// always set by the crate) and logs it in if the token is not logged in yet.
+    ///
+    /// Sessions are closed explicitly (never on drop): a session whose handle went stale must
+    /// not be "closed" later, since the module may have given the same handle number to a new
+    /// session in the meantime.
     fn open(&self) -> Result<Session> {
-        let session = match self.module.ctx.open_rw_session(self.slot) {
+        let ctx = &self.module.ctx;
+        let session = match ctx.open_rw_session_no_drop(self.slot) {
             Err(CkError::Pkcs11(RvError::CryptokiNotInitialized, _)) => {
                 // Someone finalised the module under us: initialise it again, once.
-                init_module(&self.module.ctx).map_err(|e| {
+                init_module(ctx).map_err(|e| {
                     self.err(format!("re-initialising the module: {}", ck_text(&e)))
                 })?;
-                self.module.ctx.open_rw_session(self.slot)
+                ctx.open_rw_session_no_drop(self.slot)
             }
             other => other,
         }
         .map_err(|e| self.err(format!("opening a session: {}", explain(&e))))?;
-        self.login(&session)?;
-        Ok(session)
+        match self.login(&session) {
+            Ok(()) => Ok(session),
+            Err(e) => {
+                let _ = session.close();
+                Err(e)
+            }
+        }
     }
 
+    /// Logs the application in to the token unless it is (C_Login, v2.40 base §5.6: the login
+    /// applies to all sessions of the application with the token).
     fn login(&self, session: &Session) -> Result<()> {
         if !self.login_required {
             return Ok(());
@@ -289,57 +306,109 @@ impl Token {
         }
     }
 
-    fn take(&self) -> Result<Session> {
+    /// An idle session from the pool, or a new one.
+    fn take(&self) -> Result<Pooled<'_>> {
         let idle = lock(&self.idle).pop();
-        match idle {
-            Some(s) => Ok(s),
-            None => self.open(),
-        }
+        let session = match idle {
+            Some(s) => s,
+            None => self.open()?,
+        };
+        Ok(Pooled {
+            token: self,
+            session: Some(session),
+        })
     }
 
     fn give_back(&self, session: Session) {
-        let mut idle = lock(&self.idle);
-        if idle.len() < MAX_IDLE_SESSIONS {
-            idle.push(session);
+        let surplus = {
+            let mut idle = lock(&self.idle);
+            if idle.len() < MAX_IDLE_SESSIONS {
+                idle.push(session);
+                None
+            } else {
+                Some(session)
+            }
+        };
+        if let Some(s) = surplus {
+            let _ = s.close();
         }
     }
 
-    /// Runs `op` in a pooled session. If the session, login or object handle was lost, the
-    /// pool is emptied, `reset` runs (to forget cached handles) and `op` is retried once in a
-    /// newly opened session.
+    /// Runs `op` in a pooled session. If the session was lost, the idle sessions are dropped
+    /// (they are most likely gone too), `reset` runs (to forget cached object handles) and `op`
+    /// is retried once in a new session; if the login or an object handle was lost, `reset`
+    /// runs, the application logs in again and `op` is retried once in the same session.
     fn run<T>(
         &self,
         what: &str,
         mut op: impl FnMut(&Session) -> std::result::Result<T, OpError>,
         reset: impl Fn(),
     ) -> Result<T> {
+        let mut session = self.take()?;
         let mut retried = false;
         loop {
-            let session = if retried { self.open()? } else { self.take()? };
-            match op(&session) {
-                Ok(v) => {
-                    self.give_back(session);
-                    return Ok(v);
-                }
-                Err(OpError::Ck(e)) if !retried && is_session_lost(&e) => {
-                    drop(session);
-                    // The other idle sessions are most likely gone as well.
-                    let stale = std::mem::take(&mut *lock(&self.idle));
-                    drop(stale);
-                    reset();
-                    retried = true;
-                }
-                Err(OpError::Ck(e)) => {
-                    if !is_session_lost(&e) {
-                        self.give_back(session);
+            let e = match op(&session) {
+                Ok(v) => return Ok(v),
+                Err(OpError::Other(e)) => return Err(e),
+                Err(OpError::Ck(e)) => e,
+            };
+            match loss(&e) {
+                Some(Loss::Session) => {
+                    session.discard();
+                    if retried {
+                        return Err(self.err(format!("{what}: {}", explain(&e))));
                     }
-                    return Err(self.err(format!("{what}: {}", explain(&e))));
+                    // The other idle sessions are most likely gone as well.
+                    drop(std::mem::take(&mut *lock(&self.idle)));
+                    reset();
+                    session = self.take()?;
                 }
-                Err(OpError::Other(e)) => {
-                    self.give_back(session);
-                    return Err(e);
+                Some(Loss::LoginOrHandle) if !retried => {
+                    reset();
+                    self.login(&session)?;
                 }
+                _ => return Err(self.err(format!("{what}: {}", explain(&e)))),
             }
+            retried = true;
+        }
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        for s in std::mem::take(&mut *lock(&self.idle)) {
+            let _ = s.close();
+        }
+    }
+}
+
+/// A session taken from a token's pool; it goes back to the pool when dropped.
+struct Pooled<'a> {
+    token: &'a Token,
+    session: Option<Session>,
+}
+
+impl Pooled<'_> {
+    /// Forgets a session whose handle is no longer valid (without calling C_CloseSession).
+    fn discard(mut self) {
+        self.session = None;
+    }
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        // Only `discard` empties it, and `discard` consumes the guard.
+        self.session
+            .as_ref()
+            .expect("a pooled session is present until discarded")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            self.token.give_back(s);
         }
     }
 }
@@ -419,8 +488,7 @@ impl Pkcs11Backend {
             idle: Mutex::new(Vec::new()),
         });
         // Log in now: a wrong PIN or a missing token is reported when the backend is opened.
-        let session = token.open()?;
-        token.give_back(session);
+        drop(token.take()?);
         Ok(Pkcs11Backend { token })
     }
 
@@ -1000,11 +1068,20 @@ mod tests {
         );
         let pin = CkError::Pkcs11(RvError::PinIncorrect, cryptoki::context::Function::Login);
         assert_eq!(explain(&pin), "wrong PIN (C_Login: CKR_PIN_INCORRECT)");
-        assert!(is_session_lost(&CkError::Pkcs11(
-            RvError::SessionHandleInvalid,
-            cryptoki::context::Function::Sign
-        )));
-        assert!(!is_session_lost(&full));
+        let sign = |rv| CkError::Pkcs11(rv, cryptoki::context::Function::Sign);
+        assert_eq!(
+            loss(&sign(RvError::SessionHandleInvalid)),
+            Some(Loss::Session)
+        );
+        assert_eq!(
+            loss(&sign(RvError::KeyHandleInvalid)),
+            Some(Loss::LoginOrHandle)
+        );
+        assert_eq!(
+            loss(&sign(RvError::UserNotLoggedIn)),
+            Some(Loss::LoginOrHandle)
+        );
+        assert_eq!(loss(&full), None);
     }
 
     #[test]
