@@ -96,8 +96,7 @@ fn with_softhsm(test: &str, tokens: &[TokenSpec], env_pin: Option<&str>, body: i
             "softhsm2-util --init-token: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        std::fs::write(dir.join(format!("{}.pin", t.label)), format!("{}\n", t.pin))
-            .expect("pin file");
+        write_pin(&dir.join(format!("{}.pin", t.label)), t.pin);
     }
     let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -114,6 +113,13 @@ fn with_softhsm(test: &str, tokens: &[TokenSpec], env_pin: Option<&str>, body: i
     eprintln!("{stderr}");
     assert!(out.status.success(), "child test {test} failed");
     assert!(stdout.contains("1 passed"), "child did not run {test}");
+}
+
+/// Writes a PIN file with mode 0600 (the backend refuses files other users can read).
+fn write_pin(path: &Path, pin: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("{pin}\n")).expect("pin file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
 
 fn pin_file(dir: &Path, t: &TokenSpec) -> PathBuf {
@@ -342,7 +348,7 @@ fn errors_name_the_uri_part_at_fault() {
             // Wrong PIN first: once the token is logged in, the login state is per application
             // (PKCS#11 v2.40 §5.6) and a second login is not checked.
             let wrong = dir.join("wrong.pin");
-            std::fs::write(&wrong, "wrong-pin-9999\n").expect("write");
+            write_pin(&wrong, "wrong-pin-9999");
             check(
                 &format!(
                     "pkcs11:token={}?module-path={MODULE}&pin-source=file:{}",

@@ -242,6 +242,8 @@ struct Token {
     name: String,
     pin: Option<AuthPin>,
     login_required: bool,
+    /// CKF_PROTECTED_AUTHENTICATION_PATH: the PIN is entered on the device.
+    protected_path: bool,
     idle: Mutex<Vec<Session>>,
 }
 
@@ -291,12 +293,14 @@ impl Token {
         if matches!(state, SessionState::RoUser | SessionState::RwUser) {
             return Ok(());
         }
-        let Some(pin) = &self.pin else {
+        if self.pin.is_none() && !self.protected_path {
             return Err(self.err(format!(
                 "token needs a PIN: add pin-source=file:PATH to the URI or set {PIN_ENV}"
             )));
-        };
-        match session.login(UserType::User, Some(pin)) {
+        }
+        // Without a PIN on a token with a protected authentication path (a PIN pad), C_Login
+        // gets a NULL PIN (v2.40 base §5.6).
+        match session.login(UserType::User, self.pin.as_ref()) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(e) => Err(self.err(format!(
                 "login failed: {} (PIN from {})",
@@ -485,6 +489,7 @@ impl Pkcs11Backend {
             name,
             pin,
             login_required: info.login_required(),
+            protected_path: info.protected_authentication_path(),
             idle: Mutex::new(Vec::new()),
         });
         // Log in now: a wrong PIN or a missing token is reported when the backend is opened.

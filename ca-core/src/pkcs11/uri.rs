@@ -240,6 +240,13 @@ impl Pkcs11Uri {
         if !meta.is_file() {
             return Err(at_fault("not a regular file".into()));
         }
+        // Like the software backend's key files (mode 0600): a PIN file other users can read
+        // or write is refused.
+        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o006 != 0 {
+            return Err(at_fault(
+                "readable or writable by other users: chmod o-rwx (0600 is best)".into(),
+            ));
+        }
         if meta.len() > MAX_PIN_FILE {
             return Err(at_fault(format!(
                 "over {MAX_PIN_FILE} bytes: not a PIN file"
@@ -490,6 +497,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("pin");
         std::fs::write(&file, "s3cret\r\n").expect("write");
+        let chmod = |mode| {
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .expect("chmod")
+        };
+        chmod(0o644);
+        let open = Pkcs11Uri {
+            pin_source: Some(format!("file:{}", file.display())),
+            ..Pkcs11Uri::default()
+        };
+        let err = open.read_pin_with(None).expect_err("world-readable");
+        assert!(
+            err.to_string()
+                .contains("readable or writable by other users"),
+            "{err}"
+        );
+        chmod(0o600);
         let env = || Some(Zeroizing::new("from-env".to_string()));
         for source in [
             format!("file:{}", file.display()),
