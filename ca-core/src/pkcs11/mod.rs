@@ -244,7 +244,18 @@ struct Token {
     login_required: bool,
     /// CKF_PROTECTED_AUTHENTICATION_PATH: the PIN is entered on the device.
     protected_path: bool,
+    /// What the token says it is (CK_TOKEN_INFO), to check key URIs against.
+    ident: TokenIdent,
     idle: Mutex<Vec<Session>>,
+}
+
+/// The identifying fields of CK_TOKEN_INFO (v2.40 base §3.2) and the slot.
+struct TokenIdent {
+    label: String,
+    serial: String,
+    manufacturer: String,
+    model: String,
+    slot_id: u64,
 }
 
 impl Token {
@@ -490,6 +501,13 @@ impl Pkcs11Backend {
             pin,
             login_required: info.login_required(),
             protected_path: info.protected_authentication_path(),
+            ident: TokenIdent {
+                label: info.label().to_string(),
+                serial: info.serial_number().to_string(),
+                manufacturer: info.manufacturer_id().to_string(),
+                model: info.model().to_string(),
+                slot_id: slot.id(),
+            },
             idle: Mutex::new(Vec::new()),
         });
         // Log in now: a wrong PIN or a missing token is reported when the backend is opened.
@@ -497,32 +515,52 @@ impl Pkcs11Backend {
         Ok(Pkcs11Backend { token })
     }
 
-    /// The URI of a key on this token: the backend's token attributes and query plus
-    /// `object=label;id=…`.
+    /// The URI of a key on this token: the backend's token attributes (and the token label,
+    /// if the backend was opened by serial or slot) and query, plus `object=label;id=…`.
     fn key_uri(&self, label: &str, id: &[u8]) -> Pkcs11Uri {
+        let ours = &self.token.uri;
         Pkcs11Uri {
+            token: Some(
+                ours.token
+                    .clone()
+                    .unwrap_or_else(|| self.token.ident.label.clone()),
+            ),
             object: Some(label.to_string()),
             id: Some(id.to_vec()),
-            ..self.token.uri.clone()
+            ..ours.clone()
         }
     }
 
-    /// Checks that `key` names this backend's token and module.
+    /// Checks that the token attributes and module of `key` match this backend's token
+    /// (RFC 7512 §2.5: every attribute present must match).
     fn check_same_token(&self, key: &Pkcs11Uri, at: &str) -> Result<()> {
-        let ours = &self.token.uri;
-        let differs = |name: &str, theirs: &Option<String>, mine: &Option<String>| -> Result<()> {
-            match (theirs, mine) {
-                (Some(t), Some(m)) if t != m => Err(Error::key(
+        let ident = &self.token.ident;
+        for (name, theirs, mine) in [
+            ("token", key.token.as_deref(), ident.label.as_str()),
+            ("serial", key.serial.as_deref(), ident.serial.as_str()),
+            (
+                "manufacturer",
+                key.manufacturer.as_deref(),
+                ident.manufacturer.as_str(),
+            ),
+            ("model", key.model.as_deref(), ident.model.as_str()),
+        ] {
+            if let Some(t) = theirs.filter(|t| *t != mine) {
+                return Err(Error::key(
                     at,
-                    format!("{name}={t} in the key URI, but this backend is on {name}={m}"),
-                )),
-                _ => Ok(()),
+                    format!("{name}={t} in the key URI, but this backend is on {name}={mine}"),
+                ));
             }
-        };
-        differs("token", &key.token, &ours.token)?;
-        differs("serial", &key.serial, &ours.serial)?;
-        differs("manufacturer", &key.manufacturer, &ours.manufacturer)?;
-        differs("model", &key.model, &ours.model)?;
+        }
+        if let Some(id) = key.slot_id.filter(|id| *id != ident.slot_id) {
+            return Err(Error::key(
+                at,
+                format!(
+                    "slot-id={id} in the key URI, but this backend is on slot-id={}",
+                    ident.slot_id
+                ),
+            ));
+        }
         if let Some(p) = &key.module_path {
             let same = std::fs::canonicalize(p).is_ok_and(|c| c == self.token.module.path);
             if !same {
