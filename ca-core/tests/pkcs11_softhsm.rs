@@ -625,6 +625,27 @@ fn signs_from_many_threads() {
             .expect("load");
         let rate = sign_many(&rsa, 4, 50);
         println!("RSA-2048: 4 threads x 50 signatures, all verified: {rate:.0} signatures/s");
+
+        // Two threads on two different keys (SoftHSM serialises work on one key object).
+        let other = backend
+            .load(
+                &backend
+                    .generate(KeyAlgorithm::EcdsaP256, "busy-2")
+                    .expect("generate"),
+            )
+            .expect("load");
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for s in [&signer, &other] {
+                scope.spawn(move || {
+                    for i in 0..1000 {
+                        s.sign(format!("{i}").as_bytes()).expect("sign");
+                    }
+                });
+            }
+        });
+        let rate = 2000.0 / start.elapsed().as_secs_f64();
+        println!("P-256: 2 threads on 2 keys: {rate:.0} signatures/s");
     });
 }
 
