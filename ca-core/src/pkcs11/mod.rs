@@ -706,9 +706,24 @@ impl KeyBackend for Pkcs11Backend {
             Mechanism::EccKeyPairGen
         };
         let what = format!("generating {algorithm} key object={label}");
+        let mut attempt = 0;
         self.token.run(
             &what,
-            |s| Ok(s.generate_key_pair(&mechanism, &public, &private)?),
+            |s| {
+                attempt += 1;
+                // A retry after a lost session: the first attempt may have completed.
+                let done = attempt > 1
+                    && !s
+                        .find_objects(&[
+                            Attribute::Class(ObjectClass::PRIVATE_KEY),
+                            Attribute::Id(id.to_vec()),
+                        ])?
+                        .is_empty();
+                if !done {
+                    s.generate_key_pair(&mechanism, &public, &private)?;
+                }
+                Ok(())
+            },
             || {},
         )?;
         let uri = self.key_uri(label, &id);
