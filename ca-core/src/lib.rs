@@ -30,6 +30,7 @@ mod key;
 pub mod lint;
 mod name;
 pub mod ocsp;
+mod pkcs11;
 mod profile;
 mod san;
 mod serial;
@@ -49,6 +50,7 @@ pub use key::{
     SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
 };
 pub use name::{AttrType, DistinguishedName, name_to_string};
+pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
