@@ -472,7 +472,8 @@ pub fn status_response(status: ResponseStatus) -> Vec<u8> {
 pub enum Lookup {
     /// Issued by this CA and not revoked.
     Good,
-    /// Revoked at `time`, for `reason` (RFC 6960 §2.2, §4.2.1 RevokedInfo).
+    /// Revoked at `time`, for `reason` (RFC 6960 §2.2, §4.2.1 RevokedInfo). A reason of
+    /// removeFromCRL (a hold that was released, RFC 5280 §5.3.1) is answered `good`.
     Revoked {
         /// revocationTime.
         time: OffsetDateTime,
