@@ -51,6 +51,60 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Revoke a certificate, or many with --batch.
+    Revoke(RevokeArgs),
+    /// A certificate's revocation status: good, revoked or unknown.
+    Status {
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: String,
+        /// The issuing CA.
+        #[arg(long)]
+        ca: Option<String>,
+    },
+    /// Write CA certificates, current CRLs and a revocation-status snapshot for relying
+    /// parties and ocsp-responder (a new release, switched in atomically).
+    Publish {
+        /// The publication directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Sign a fresh full (or delta) CRL.
+    Crl {
+        /// The CA.
+        #[arg(long)]
+        ca: String,
+        /// A delta CRL against the newest full CRL.
+        #[arg(long)]
+        delta: bool,
+        /// Write PEM instead of DER.
+        #[arg(long)]
+        pem: bool,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// `revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Serial number (hex).
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub serial: Option<String>,
+    /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub reason: Option<String>,
+    /// The issuing CA.
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// invalidityDate (RFC 3339): when the key is known or suspected to have been compromised.
+    #[arg(long, value_name = "RFC3339")]
+    pub invalidity_date: Option<String>,
+    /// JSON Lines of {"serial", "reason", "ca"?, "invalidity_date"?}.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
 }
 
 /// `audit …`.

@@ -32,6 +32,7 @@ mod name;
 pub mod ocsp;
 mod pkcs11;
 mod profile;
+pub mod publish;
 mod revoke;
 mod san;
 mod serial;
@@ -42,7 +43,7 @@ pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
-pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, parse_csr, verify_csr};
+pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
 pub use issue::{BATCH_CHUNK, IssuanceRequest, Issued, apply_subject_rules, rfc3339};

@@ -523,6 +523,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn for_each_status(&self, ca: &str, f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
+            .map_err(Error::store("listing statuses"))?;
+        let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
+        while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
+            let serial: String = row.get(0).map_err(Error::store("reading statuses"))?;
+            let revoked_at: Option<i64> = row.get(1).map_err(Error::store("reading statuses"))?;
+            let reason: Option<String> = row.get(2).map_err(Error::store("reading statuses"))?;
+            f(&serial, revoked_at, reason.as_deref())?;
+        }
+        Ok(())
+    }
+
     fn revocation_seq(&self) -> Result<i64> {
         self.conn
             .query_row("SELECT COALESCE(MAX(revoked_seq), 0) FROM certs", [], |r| {
