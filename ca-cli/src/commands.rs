@@ -12,8 +12,8 @@ use der::Decode;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    AuditCommand, RevokeArgs, CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand,
-    StatusArg,
+    AuditCommand, CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand,
+    RevokeArgs, StatusArg,
 };
 use crate::output::{CliError, print_json, print_text, table};
 
@@ -53,7 +53,12 @@ pub fn run(cli: Cli) -> CmdResult {
         },
         Command::Publish { out } => publish(&ctx, &out),
         Command::Status { serial, ca } => status(&ctx, &serial, ca.as_deref()),
-        Command::Crl { ca, delta, pem, out } => crl(&ctx, &ca, delta, pem, &out),
+        Command::Crl {
+            ca,
+            delta,
+            pem,
+            out,
+        } => crl(&ctx, &ca, delta, pem, &out),
         Command::Audit(a) => match a {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
@@ -759,7 +764,11 @@ fn audit_export(ctx: &Ctx, out: &Path) -> CmdResult {
 
 fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|e| {
-        CliError::Core(ca_core::Error::InvalidArgument { name, value: v.to_string(), reason: format!("not an RFC 3339 time: {e}") })
+        CliError::Core(ca_core::Error::InvalidArgument {
+            name,
+            value: v.to_string(),
+            reason: format!("not an RFC 3339 time: {e}"),
+        })
     })
 }
 
@@ -775,19 +784,36 @@ fn revoked_json(o: &ca_core::RevokeOutcome) -> Value {
 
 fn revoke_one(ctx: &Ctx, a: &RevokeArgs) -> CmdResult {
     let (Some(serial), Some(reason)) = (a.serial.clone(), a.reason.clone()) else {
-        return Err(CliError::Usage("--serial and --reason are required without --batch".into()));
+        return Err(CliError::Usage(
+            "--serial and --reason are required without --batch".into(),
+        ));
     };
-    let invalidity_date = a.invalidity_date.as_deref().map(|v| parse_time("--invalidity-date", v)).transpose()?;
+    let invalidity_date = a
+        .invalidity_date
+        .as_deref()
+        .map(|v| parse_time("--invalidity-date", v))
+        .transpose()?;
     let mut ca = ctx.open()?;
-    let mut results = ca.revoke(&[ca_core::Revocation { serial, reason, ca: a.ca.clone(), invalidity_date }])?;
-    let outcome = results.pop().ok_or_else(|| CliError::Usage("nothing revoked".into()))??;
+    let mut results = ca.revoke(&[ca_core::Revocation {
+        serial,
+        reason,
+        ca: a.ca.clone(),
+        invalidity_date,
+    }])?;
+    let outcome = results
+        .pop()
+        .ok_or_else(|| CliError::Usage("nothing revoked".into()))??;
     if ctx.json {
         print_json(&revoked_json(&outcome));
     } else {
         let r = &outcome.record;
         print_text(&format!(
             "{} {} (CA {}, {} at {})\n",
-            if outcome.already { "already revoked:" } else { "revoked:" },
+            if outcome.already {
+                "already revoked:"
+            } else {
+                "revoked:"
+            },
             r.serial,
             r.ca,
             r.reason.as_deref().unwrap_or("unspecified"),
@@ -810,33 +836,62 @@ struct RevokeLine {
 
 fn revoke_batch(ctx: &Ctx, file: &Path, a: &RevokeArgs) -> CmdResult {
     if a.ca.is_some() || a.invalidity_date.is_some() {
-        return Err(CliError::Usage("--batch takes its fields from the file; drop --ca/--invalidity-date".into()));
+        return Err(CliError::Usage(
+            "--batch takes its fields from the file; drop --ca/--invalidity-date".into(),
+        ));
     }
     let data = input::read_limited(file, 1 << 30)?;
-    let text = String::from_utf8(data).map_err(|e| ca_core::Error::malformed(file.display().to_string(), e))?;
+    let text = String::from_utf8(data)
+        .map_err(|e| ca_core::Error::malformed(file.display().to_string(), e))?;
     let mut ca = ctx.open()?;
     let mut failed = 0usize;
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty()).collect();
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
     for chunk in lines.chunks(ca_core::BATCH_CHUNK) {
         let parsed: Vec<(usize, Result<ca_core::Revocation, CliError>)> = chunk
             .iter()
             .map(|(n, l)| {
                 let r = serde_json::from_str::<RevokeLine>(l)
-                    .map_err(|e| CliError::Core(ca_core::Error::malformed(format!("batch line {n}"), e)))
+                    .map_err(|e| {
+                        CliError::Core(ca_core::Error::malformed(format!("batch line {n}"), e))
+                    })
                     .and_then(|r| {
-                        let invalidity_date = r.invalidity_date.as_deref().map(|v| parse_time("invalidity_date", v)).transpose()?;
-                        Ok(ca_core::Revocation { serial: r.serial, reason: r.reason, ca: r.ca, invalidity_date })
+                        let invalidity_date = r
+                            .invalidity_date
+                            .as_deref()
+                            .map(|v| parse_time("invalidity_date", v))
+                            .transpose()?;
+                        Ok(ca_core::Revocation {
+                            serial: r.serial,
+                            reason: r.reason,
+                            ca: r.ca,
+                            invalidity_date,
+                        })
                     });
                 (*n, r)
             })
             .collect();
-        let valid: Vec<ca_core::Revocation> = parsed.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+        let valid: Vec<ca_core::Revocation> = parsed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
         // One durable transaction for the chunk; lines are printed only after it commits.
         let mut results = ca.revoke(&valid)?.into_iter();
         for (line, p) in parsed {
             let r = match p {
                 Err(e) => Err(e),
-                Ok(_) => results.next().unwrap_or_else(|| Err(ca_core::Error::PolicyRefused { detail: "no result".into() })).map_err(CliError::Core),
+                Ok(_) => results
+                    .next()
+                    .unwrap_or_else(|| {
+                        Err(ca_core::Error::PolicyRefused {
+                            detail: "no result".into(),
+                        })
+                    })
+                    .map_err(CliError::Core),
             };
             match r {
                 Ok(o) => {
@@ -853,7 +908,11 @@ fn revoke_batch(ctx: &Ctx, file: &Path, a: &RevokeArgs) -> CmdResult {
             }
         }
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
@@ -861,12 +920,22 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     let st = ca.status(serial, ca_name)?;
     let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
     let (v, text) = match &st {
-        ca_core::RevocationStatus::Good(r) => (json!({"serial": r.serial, "ca": r.ca, "status": "good"}), "good\n".to_string()),
+        ca_core::RevocationStatus::Good(r) => (
+            json!({"serial": r.serial, "ca": r.ca, "status": "good"}),
+            "good\n".to_string(),
+        ),
         ca_core::RevocationStatus::Revoked(r) => (
             json!({"serial": r.serial, "ca": r.ca, "status": "revoked", "revoked_at": r.revoked_at.map(ca_core::rfc3339), "reason": r.reason, "invalidity_date": r.invalidity_date.map(ca_core::rfc3339)}),
-            format!("revoked {} {}\n", r.revoked_at.map(ca_core::rfc3339).unwrap_or_default(), r.reason.as_deref().unwrap_or("unspecified")),
+            format!(
+                "revoked {} {}\n",
+                r.revoked_at.map(ca_core::rfc3339).unwrap_or_default(),
+                r.reason.as_deref().unwrap_or("unspecified")
+            ),
         ),
-        ca_core::RevocationStatus::Unknown => (json!({"serial": hex, "ca": ca_name, "status": "unknown"}), "unknown\n".to_string()),
+        ca_core::RevocationStatus::Unknown => (
+            json!({"serial": hex, "ca": ca_name, "status": "unknown"}),
+            "unknown\n".to_string(),
+        ),
     };
     if ctx.json {
         print_json(&v);
@@ -883,14 +952,29 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
 fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
     let mut ca = ctx.open()?;
     let der = ca.crl(ca_name, delta)?;
-    let bytes = if pem { input::to_pem("X509 CRL", &der).into_bytes() } else { der.clone() };
+    let bytes = if pem {
+        input::to_pem("X509 CRL", &der).into_bytes()
+    } else {
+        der.clone()
+    };
     ca_core::write_atomic(out, &bytes)?;
     let parsed = ca_core::crl::ParsedCrl::parse(&der)?;
-    let number = parsed.crl_number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+    let number = parsed
+        .crl_number
+        .as_ref()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     if ctx.json {
-        print_json(&json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": parsed.entries.len(), "out": out.display().to_string()}));
+        print_json(
+            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": parsed.entries.len(), "out": out.display().to_string()}),
+        );
     } else {
-        print_text(&format!("{} CRL {number} of {ca_name}: {} entries, written to {}\n", if delta { "delta" } else { "full" }, parsed.entries.len(), out.display()));
+        print_text(&format!(
+            "{} CRL {number} of {ca_name}: {} entries, written to {}\n",
+            if delta { "delta" } else { "full" },
+            parsed.entries.len(),
+            out.display()
+        ));
     }
     ok()
 }
@@ -905,9 +989,15 @@ fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
             "cas": report.cas.iter().map(|(n, c)| json!({"name": n, "certificates": c})).collect::<Vec<_>>(),
         }));
     } else {
-        print_text(&format!("published release {} to {}\n", report.id, out.display()));
+        print_text(&format!(
+            "published release {} to {}\n",
+            report.id,
+            out.display()
+        ));
         for (n, c) in &report.cas {
-            print_text(&format!("  {n}: certificate, CRL, OCSP responder, {c} statuses\n"));
+            print_text(&format!(
+                "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
+            ));
         }
     }
     ok()

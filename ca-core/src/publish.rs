@@ -111,7 +111,10 @@ pub struct PublishReport {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn magnitude(serial_hex: &str) -> Result<Vec<u8>> {
@@ -130,7 +133,12 @@ impl Publication {
         target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::malformed(link.display().to_string(), "current does not name a release"))
+            .ok_or_else(|| {
+                Error::malformed(
+                    link.display().to_string(),
+                    "current does not name a release",
+                )
+            })
     }
 
     /// Loads the release `DIR/current` points to.
@@ -138,25 +146,35 @@ impl Publication {
         let id = Publication::current_id(dir)?;
         let rel = dir.join("releases").join(&id);
         let manifest_path = rel.join("manifest.json");
-        let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path).map_err(io(&manifest_path))?)
-            .map_err(|e| Error::malformed(manifest_path.display().to_string(), e))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(&manifest_path).map_err(io(&manifest_path))?)
+                .map_err(|e| Error::malformed(manifest_path.display().to_string(), e))?;
         if manifest.format != FORMAT {
-            return Err(Error::malformed(manifest_path.display().to_string(), format!("format {:?}, expected {FORMAT}", manifest.format)));
+            return Err(Error::malformed(
+                manifest_path.display().to_string(),
+                format!("format {:?}, expected {FORMAT}", manifest.format),
+            ));
         }
         let read = |p: PathBuf| std::fs::read(&p).map_err(io(&p));
         let mut cas = Vec::new();
         for name in &manifest.cas {
             if name.contains('/') || name.contains("..") {
-                return Err(Error::malformed(manifest_path.display().to_string(), format!("bad CA name {name:?}")));
+                return Err(Error::malformed(
+                    manifest_path.display().to_string(),
+                    format!("bad CA name {name:?}"),
+                ));
             }
             let status_path = rel.join("status").join(format!("{name}.bin"));
-            let statuses = parse_status(&read(status_path.clone())?).map_err(|e| Error::malformed(status_path.display().to_string(), e))?;
+            let statuses = parse_status(&read(status_path.clone())?)
+                .map_err(|e| Error::malformed(status_path.display().to_string(), e))?;
             cas.push(PublishedCa {
                 name: name.clone(),
                 cert_der: read(rel.join("ca").join(format!("{name}.crt")))?,
                 crl_der: read(rel.join("crl").join(format!("{name}.crl")))?,
                 responder_cert_der: read(rel.join("ocsp").join(format!("{name}.crt")))?,
-                responder_key_pkcs8: Zeroizing::new(read(rel.join("ocsp").join(format!("{name}.key")))?),
+                responder_key_pkcs8: Zeroizing::new(read(
+                    rel.join("ocsp").join(format!("{name}.key")),
+                )?),
                 statuses,
             });
         }
@@ -165,7 +183,9 @@ impl Publication {
 }
 
 fn parse_status(data: &[u8]) -> std::result::Result<HashMap<Vec<u8>, PublishedStatus>, String> {
-    let rest = data.strip_prefix(STATUS_MAGIC.as_slice()).ok_or("not a status snapshot")?;
+    let rest = data
+        .strip_prefix(STATUS_MAGIC.as_slice())
+        .ok_or("not a status snapshot")?;
     let (count, mut rest) = rest.split_at_checked(4).ok_or("truncated")?;
     let count = u32::from_be_bytes([count[0], count[1], count[2], count[3]]) as usize;
     let mut map = HashMap::with_capacity(count.min(1 << 24));
@@ -179,7 +199,10 @@ fn parse_status(data: &[u8]) -> std::result::Result<HashMap<Vec<u8>, PublishedSt
         let time = i64::from_be_bytes(t.try_into().map_err(|_| "truncated")?);
         let status = match st {
             0 => PublishedStatus::Good,
-            1 => PublishedStatus::Revoked { time, reason: ReasonCode::from_code(reason) },
+            1 => PublishedStatus::Revoked {
+                time,
+                reason: ReasonCode::from_code(reason),
+            },
             _ => return Err(format!("bad status byte {st}")),
         };
         map.insert(serial.to_vec(), status);
@@ -207,38 +230,61 @@ impl Authority {
         let names: Vec<String> = self.cas()?.into_iter().map(|c| c.name).collect();
         for name in &names {
             let rec = self.ca_record(name)?;
-            write_private_file(&staging.join("ca").join(format!("{name}.crt")), &rec.cert_der, true)?;
+            write_private_file(
+                &staging.join("ca").join(format!("{name}.crt")),
+                &rec.cert_der,
+                true,
+            )?;
             let crl = self.crl(name, false)?;
             write_private_file(&staging.join("crl").join(format!("{name}.crl")), &crl, true)?;
             let (cert, key) = self.responder_for(name, previous.as_ref())?;
-            write_private_file(&staging.join("ocsp").join(format!("{name}.crt")), &cert, true)?;
-            write_private_file(&staging.join("ocsp").join(format!("{name}.key")), &key, true)?;
+            write_private_file(
+                &staging.join("ocsp").join(format!("{name}.crt")),
+                &cert,
+                true,
+            )?;
+            write_private_file(
+                &staging.join("ocsp").join(format!("{name}.key")),
+                &key,
+                true,
+            )?;
             let mut snapshot = Vec::new();
             let mut count: u32 = 0;
-            self.store.for_each_status(name, &mut |serial, revoked_at, reason| {
-                let m = magnitude(serial)?;
-                snapshot.push(u8::try_from(m.len()).map_err(|_| Error::malformed("stored serial", "too long"))?);
-                snapshot.extend_from_slice(&m);
-                match revoked_at {
-                    None => {
-                        snapshot.push(0);
-                        snapshot.extend_from_slice(&0i64.to_be_bytes());
-                        snapshot.push(255);
+            self.store
+                .for_each_status(name, &mut |serial, revoked_at, reason| {
+                    let m = magnitude(serial)?;
+                    snapshot.push(
+                        u8::try_from(m.len())
+                            .map_err(|_| Error::malformed("stored serial", "too long"))?,
+                    );
+                    snapshot.extend_from_slice(&m);
+                    match revoked_at {
+                        None => {
+                            snapshot.push(0);
+                            snapshot.extend_from_slice(&0i64.to_be_bytes());
+                            snapshot.push(255);
+                        }
+                        Some(t) => {
+                            snapshot.push(1);
+                            snapshot.extend_from_slice(&t.to_be_bytes());
+                            let code = reason
+                                .map(ReasonCode::from_str)
+                                .transpose()?
+                                .map_or(255, |r| r.code());
+                            snapshot.push(code);
+                        }
                     }
-                    Some(t) => {
-                        snapshot.push(1);
-                        snapshot.extend_from_slice(&t.to_be_bytes());
-                        let code = reason.map(ReasonCode::from_str).transpose()?.map_or(255, |r| r.code());
-                        snapshot.push(code);
-                    }
-                }
-                count += 1;
-                Ok(())
-            })?;
+                    count += 1;
+                    Ok(())
+                })?;
             let mut file = STATUS_MAGIC.to_vec();
             file.extend_from_slice(&count.to_be_bytes());
             file.extend_from_slice(&snapshot);
-            write_private_file(&staging.join("status").join(format!("{name}.bin")), &file, true)?;
+            write_private_file(
+                &staging.join("status").join(format!("{name}.bin")),
+                &file,
+                true,
+            )?;
             report.push((name.clone(), count as usize));
         }
         let manifest = Manifest {
@@ -247,7 +293,11 @@ impl Authority {
             created: crate::issue::rfc3339(now.unix_timestamp()),
             cas: names,
         };
-        write_private_file(&staging.join("manifest.json"), &serde_json::to_vec_pretty(&manifest).unwrap_or_default(), true)?;
+        write_private_file(
+            &staging.join("manifest.json"),
+            &serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+            true,
+        )?;
         // Make the staging directory readable (0755) for a responder running as another user;
         // the key files stay 0600.
         set_mode(&staging, 0o755)?;
@@ -255,7 +305,10 @@ impl Authority {
         for sub in ["ca", "crl", "status", "ocsp"] {
             set_mode(&staging.join(sub), 0o755)?;
             if sub != "ocsp" {
-                for entry in std::fs::read_dir(staging.join(sub)).map_err(io(&staging))?.flatten() {
+                for entry in std::fs::read_dir(staging.join(sub))
+                    .map_err(io(&staging))?
+                    .flatten()
+                {
                     set_mode(&entry.path(), 0o644)?;
                 }
             }
@@ -264,38 +317,67 @@ impl Authority {
         std::fs::rename(&staging, &release).map_err(io(&release))?;
         sync_dir(&out.join("releases"));
         let tmp_link = out.join(format!(".current-{id}"));
-        std::os::unix::fs::symlink(Path::new("releases").join(&id), &tmp_link).map_err(io(&tmp_link))?;
+        std::os::unix::fs::symlink(Path::new("releases").join(&id), &tmp_link)
+            .map_err(io(&tmp_link))?;
         std::fs::rename(&tmp_link, out.join("current")).map_err(io(out))?;
         sync_dir(out);
-        self.store.audit("publish", &out.display().to_string(), "ok", &serde_json::json!({"release": id}))?;
+        self.store.audit(
+            "publish",
+            &out.display().to_string(),
+            "ok",
+            &serde_json::json!({"release": id}),
+        )?;
         prune_releases(out, &id);
-        Ok(PublishReport { id, path: release, cas: report })
+        Ok(PublishReport {
+            id,
+            path: release,
+            cas: report,
+        })
     }
 
     /// The delegated OCSP responder certificate and key for `ca`: the previous release's if its
     /// certificate was issued by this CA and has more than half its lifetime left, else a new
     /// P-256 key and an `ocsp-signing` certificate.
-    fn responder_for(&mut self, ca: &str, previous: Option<&Publication>) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    fn responder_for(
+        &mut self,
+        ca: &str,
+        previous: Option<&Publication>,
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
         let ca_rec = self.ca_record(ca)?;
         if let Some(prev) = previous.and_then(|p| p.cas.iter().find(|c| c.name == ca)) {
             if let Ok(cert) = x509_cert::Certificate::from_der(&prev.responder_cert_der) {
-                let ca_cert = x509_cert::Certificate::from_der(&ca_rec.cert_der).map_err(|e| Error::malformed("CA certificate", e))?;
+                let ca_cert = x509_cert::Certificate::from_der(&ca_rec.cert_der)
+                    .map_err(|e| Error::malformed("CA certificate", e))?;
                 let v = cert.tbs_certificate().validity();
                 let nb = v.not_before.to_unix_duration().as_secs() as i64;
                 let na = v.not_after.to_unix_duration().as_secs() as i64;
-                let same_issuer = cert.tbs_certificate().issuer() == ca_cert.tbs_certificate().subject();
-                let key_matches = SoftwareSigner::from_pkcs8(&prev.responder_key_pkcs8, "responder")
-                    .ok()
-                    .and_then(|s| cert.tbs_certificate().subject_public_key_info().to_der().ok().map(|d| d == s_public(&s)))
-                    .unwrap_or(false);
-                if same_issuer && key_matches && now_seconds().unix_timestamp() < nb + (na - nb) / 2 {
-                    return Ok((prev.responder_cert_der.clone(), prev.responder_key_pkcs8.clone()));
+                let same_issuer =
+                    cert.tbs_certificate().issuer() == ca_cert.tbs_certificate().subject();
+                let key_matches =
+                    SoftwareSigner::from_pkcs8(&prev.responder_key_pkcs8, "responder")
+                        .ok()
+                        .and_then(|s| {
+                            cert.tbs_certificate()
+                                .subject_public_key_info()
+                                .to_der()
+                                .ok()
+                                .map(|d| d == s_public(&s))
+                        })
+                        .unwrap_or(false);
+                if same_issuer && key_matches && now_seconds().unix_timestamp() < nb + (na - nb) / 2
+                {
+                    return Ok((
+                        prev.responder_cert_der.clone(),
+                        prev.responder_key_pkcs8.clone(),
+                    ));
                 }
             }
         }
         let pkcs8 = generate_pkcs8(KeyAlgorithm::EcdsaP256)?;
         let signer = SoftwareSigner::from_pkcs8(&pkcs8, "responder")?;
-        let subject = crate::name::DistinguishedName::parse(&format!("CN=LGPKI OCSP Responder {ca},O=LGPKI,C=JP"))?;
+        let subject = crate::name::DistinguishedName::parse(&format!(
+            "CN=LGPKI OCSP Responder {ca},O=LGPKI,C=JP"
+        ))?;
         let csr = crate::csr::build_csr(&signer, &subject.to_der()?)?;
         let issued = self.issue(IssuanceRequest {
             profile: "ocsp-signing".into(),
@@ -324,10 +406,21 @@ fn sync_dir(p: &Path) {
 }
 
 fn prune_releases(out: &Path, current: &str) {
-    let Ok(entries) = std::fs::read_dir(out.join("releases")) else { return };
-    let mut ids: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != current).collect();
+    let Ok(entries) = std::fs::read_dir(out.join("releases")) else {
+        return;
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != current)
+        .collect();
     // Ids start with the Unix time, so they sort by age.
-    ids.sort_by_key(|n| n.split('-').next().and_then(|t| t.parse::<i64>().ok()).unwrap_or(0));
+    ids.sort_by_key(|n| {
+        n.split('-')
+            .next()
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(0)
+    });
     let excess = ids.len().saturating_sub(KEEP_RELEASES);
     for old in ids.into_iter().take(excess) {
         let _ = std::fs::remove_dir_all(out.join("releases").join(old));

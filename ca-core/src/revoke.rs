@@ -50,12 +50,19 @@ impl Authority {
         for r in revocations {
             checked.push(self.check_revocation(r, now));
         }
-        let valid: Vec<RevocationRequest> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+        let valid: Vec<RevocationRequest> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok().cloned())
+            .collect();
         let mut stored = self.store.revoke(&valid)?.into_iter();
         Ok(checked
             .into_iter()
             .map(|c| match c {
-                Ok(_) => stored.next().unwrap_or_else(|| Err(Error::PolicyRefused { detail: "not revoked".into() })),
+                Ok(_) => stored.next().unwrap_or_else(|| {
+                    Err(Error::PolicyRefused {
+                        detail: "not revoked".into(),
+                    })
+                }),
                 Err(e) => Err(e),
             })
             .collect())
@@ -67,7 +74,9 @@ impl Authority {
             return Err(Error::InvalidArgument {
                 name: "--reason",
                 value: r.reason.clone(),
-                reason: "removeFromCRL is not a revocation reason (RFC 5280 §5.3.1: delta CRLs only)".into(),
+                reason:
+                    "removeFromCRL is not a revocation reason (RFC 5280 §5.3.1: delta CRLs only)"
+                        .into(),
             });
         }
         if let Some(ca) = &r.ca {
@@ -112,9 +121,14 @@ impl Authority {
         let base = self.base_url()?;
         let covers = self.store.revocation_seq()?;
         let (since, delta_base) = if delta {
-            let (number, seq) = self.store.last_full_crl(ca_name)?.ok_or_else(|| Error::PolicyRefused {
-                detail: format!("CA {ca_name:?} has no full CRL yet to base a delta CRL on"),
-            })?;
+            let (number, seq) =
+                self.store
+                    .last_full_crl(ca_name)?
+                    .ok_or_else(|| Error::PolicyRefused {
+                        detail: format!(
+                            "CA {ca_name:?} has no full CRL yet to base a delta CRL on"
+                        ),
+                    })?;
             (Some(seq), Some(number))
         } else {
             (None, None)
@@ -127,10 +141,22 @@ impl Authority {
             issuer_key_id: ca.ski.clone(),
             crl_number: CrlNumber::from(number),
             this_update,
-            next_update: this_update + if delta { DELTA_CRL_VALIDITY } else { FULL_CRL_VALIDITY },
+            next_update: this_update
+                + if delta {
+                    DELTA_CRL_VALIDITY
+                } else {
+                    FULL_CRL_VALIDITY
+                },
             // RFC 5280 §5.2.5: the scope matches the cRLDistributionPoints of what this CA issued.
+            // An ARL names no distribution point, so it also covers a trust anchor without a
+            // cRLDistributionPoints extension (relying parties such as OpenSSL's
+            // -crl_check_all check the root against its own ARL).
             issuing_distribution_point: Some(IssuingDistributionPoint {
-                full_name_uris: vec![format!("{base}/crl/{ca_name}.crl")],
+                full_name_uris: if is_arl {
+                    Vec::new()
+                } else {
+                    vec![format!("{base}/crl/{ca_name}.crl")]
+                },
                 only_contains_user_certs: false,
                 only_contains_ca_certs: is_arl,
             }),
@@ -139,14 +165,16 @@ impl Authority {
         };
         let mut writer = CrlWriter::new(params, ca.signer.as_ref(), 0)?;
         let mut push = |e: crate::store::RevokedEntry| -> Result<()> {
-            let serial = hex::decode(&e.serial).map_err(|err| Error::malformed("stored serial", err))?;
+            let serial =
+                hex::decode(&e.serial).map_err(|err| Error::malformed("stored serial", err))?;
             let serial = match serial.as_slice() {
                 [0, rest @ ..] if !rest.is_empty() => rest.to_vec(),
                 s => s.to_vec(),
             };
             writer.push(&CrlEntry {
                 serial,
-                revocation_date: OffsetDateTime::from_unix_timestamp(e.revoked_at).map_err(|err| Error::malformed("stored revocation time", err))?,
+                revocation_date: OffsetDateTime::from_unix_timestamp(e.revoked_at)
+                    .map_err(|err| Error::malformed("stored revocation time", err))?,
                 reason: Some(ReasonCode::from_str(&e.reason)?),
                 invalidity_date: e
                     .invalidity_date

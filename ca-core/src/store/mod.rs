@@ -155,7 +155,11 @@ pub trait Store: Send {
     ) -> Result<()>;
     /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
     /// (for status snapshots: no certificate bodies are read).
-    fn for_each_status(&self, ca: &str, f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>) -> Result<()>;
+    fn for_each_status(
+        &self,
+        ca: &str,
+        f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>,
+    ) -> Result<()>;
     /// The highest revocation sequence number so far (0 if none): changes whenever any
     /// revocation does, so caches can tell when to refresh.
     fn revocation_seq(&self) -> Result<i64>;

@@ -523,7 +523,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn for_each_status(&self, ca: &str, f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>) -> Result<()> {
+    fn for_each_status(
+        &self,
+        ca: &str,
+        f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>,
+    ) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
