@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+
 /// lgpki: certificate authority for the Local Government PKI (地方公共団体組織認証基盤).
 ///
 /// Exit codes: 0 success or valid; 1 refused or invalid (policy, lint, validation, revoked);
@@ -68,6 +69,24 @@ pub enum Command {
         /// The publication directory.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Local governments (団体) by their 6-digit 団体コード.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Registration officers (登録分局).
+    #[command(subcommand)]
+    Officer(OfficerCommand),
+    /// Certificate requests awaiting approval.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Ask for the revocation of one of your organisation's certificates.
+    RevokeRequest {
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: String,
+        /// RFC 5280 reason name.
+        #[arg(long)]
+        reason: String,
     },
     /// Sign a fresh full (or delta) CRL.
     Crl {
@@ -299,5 +318,90 @@ pub enum CertCommand {
         /// The issuing CA, if serials could be ambiguous.
         #[arg(long)]
         ca: Option<String>,
+    },
+}
+
+/// `org …`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Register an organisation.
+    Add {
+        /// 6-digit 団体コード (JIS X 0402 with check digit).
+        #[arg(long)]
+        code: String,
+        /// Its name (bound into certificate subjects as OU).
+        #[arg(long)]
+        name: String,
+    },
+    /// List organisations.
+    List,
+}
+
+/// `officer …`.
+#[derive(Debug, Subcommand)]
+pub enum OfficerCommand {
+    /// Register an officer by the certificate they authenticate with.
+    Add {
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// The officer's certificate (issued by this CA).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// registrar or approver.
+        #[arg(long)]
+        role: String,
+    },
+    /// List officers.
+    List,
+}
+
+/// `request …`.
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Submit a certificate request; prints its id.
+    Submit {
+        /// Profile.
+        #[arg(long)]
+        profile: String,
+        /// The CSR (PEM or DER).
+        #[arg(long, value_name = "FILE")]
+        csr: PathBuf,
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// Subject DN (the organisation's name is bound as OU).
+        #[arg(long, value_name = "DN")]
+        subject: Option<String>,
+        /// subjectAltName: dns:NAME, email:ADDR, uri:URI or ip:ADDR.
+        #[arg(long = "san", value_name = "TYPE:VALUE")]
+        sans: Vec<String>,
+    },
+    /// List requests.
+    List {
+        /// Only in this state.
+        #[arg(long, value_parser = ["pending", "approved", "rejected", "issued", "revoked"])]
+        state: Option<String>,
+    },
+    /// Approve a request (issues or revokes).
+    Approve {
+        /// Request id.
+        id: i64,
+    },
+    /// Reject a request.
+    Reject {
+        /// Request id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Fetch the certificate of an issued request.
+    Fetch {
+        /// Request id.
+        id: i64,
+        /// Write it here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }

@@ -17,7 +17,7 @@ use crate::cli::{
 };
 use crate::output::{CliError, print_json, print_text, table};
 
-type CmdResult = Result<ExitCode, CliError>;
+pub type CmdResult = Result<ExitCode, CliError>;
 
 /// Largest `issue --batch` line: a CSR in PEM plus a few fields.
 const MAX_BATCH_LINE: usize = 128 * 1024;
@@ -52,6 +52,10 @@ pub fn run(cli: Cli) -> CmdResult {
             None => revoke_one(&ctx, &a),
         },
         Command::Publish { out } => publish(&ctx, &out),
+        Command::Org(c) => crate::ra::org(&ctx, c),
+        Command::Officer(c) => crate::ra::officer(&ctx, c),
+        Command::Request(c) => crate::ra::request(&ctx, c),
+        Command::RevokeRequest { serial, reason } => crate::ra::revoke_request(&ctx, &serial, &reason),
         Command::Status { serial, ca } => status(&ctx, &serial, ca.as_deref()),
         Command::Crl {
             ca,
@@ -75,15 +79,16 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-struct Ctx {
-    home: PathBuf,
-    json: bool,
-    passphrase: PassphraseSource,
+/// What every command needs: home, output mode, passphrase source.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub json: bool,
+    pub passphrase: PassphraseSource,
 }
 
 impl Ctx {
     /// The policies in force: the home's copy if `init --policies` made one, else the built-in.
-    fn policies(&self) -> Result<Policies, CliError> {
+    pub fn policies(&self) -> Result<Policies, CliError> {
         let dir = self.home.join("policies");
         Ok(if dir.is_dir() {
             Policies::load_dir(&dir)?
@@ -92,7 +97,7 @@ impl Ctx {
         })
     }
 
-    fn open(&self) -> Result<Authority, CliError> {
+    pub fn open(&self) -> Result<Authority, CliError> {
         Ok(Authority::open(
             &self.home,
             self.passphrase.clone(),
@@ -101,7 +106,7 @@ impl Ctx {
     }
 }
 
-fn ok() -> CmdResult {
+pub fn ok() -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
@@ -370,7 +375,7 @@ fn profile_show(ctx: &Ctx, name: &str) -> CmdResult {
     ok()
 }
 
-fn read_csr(path: &Path) -> Result<Vec<u8>, CliError> {
+pub fn read_csr(path: &Path) -> Result<Vec<u8>, CliError> {
     let data = input::read_limited(path, ca_core::MAX_CSR_BYTES * 2)?;
     csr_der_from(&data, &path.display().to_string())
 }
@@ -390,7 +395,7 @@ fn csr_der_from(data: &[u8], what: &str) -> Result<Vec<u8>, CliError> {
     Ok(blocks.remove(0))
 }
 
-fn issued_json(i: &Issued) -> Value {
+pub fn issued_json(i: &Issued) -> Value {
     let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.remove("replayed");

@@ -33,6 +33,7 @@ pub mod ocsp;
 mod pkcs11;
 mod profile;
 pub mod publish;
+mod ra;
 mod revoke;
 mod san;
 mod serial;
@@ -57,9 +58,10 @@ pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus};
+pub use ra::{Actor, ROLES, check_org_code};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
-    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    AuditRecord, CaRecord, CertFilter, OfficerRecord, OrgRecord, RequestRecord, CertRecord, CertStatus, PendingCert, RevocationRequest,
     RevokeOutcome, RevokedEntry, SqliteStore, Store, verify_chain,
 };
