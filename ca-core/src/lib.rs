@@ -9,10 +9,15 @@ mod error;
 mod fsutil;
 mod key;
 pub mod sigverify;
+pub mod verify;
 
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
 pub use key::{
-    CaSigner, KeyAlgorithm, KeyBackend, KeyRef, PublicKeyInfo, SignatureAlgorithm,
-    SoftwareBackend, SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
+    CaSigner, KeyAlgorithm, KeyBackend, KeyRef, PublicKeyInfo, SignatureAlgorithm, SoftwareBackend,
+    SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
+};
+pub use verify::{
+    Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,
+    validate_path,
 };

@@ -1,0 +1,236 @@
+//! A decoded certificate with the extensions path validation needs (RFC 5280 §4.2).
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc3280, rfc5280 as oids};
+use der::{Decode, Reader, SliceReader};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::constraints::{BasicConstraints, NameConstraints, PolicyConstraints};
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage,
+    InhibitAnyPolicy, KeyUsage, PolicyMappings, SubjectAltName, SubjectKeyIdentifier,
+};
+
+use super::PathError;
+use super::name::name_eq;
+
+/// Extensions that this module processes, or that are informational and may be critical
+/// without changing the validation result (RFC 5280 §4.2: "MUST reject the certificate if it
+/// encounters a critical extension it does not recognize").
+const RECOGNIZED: &[ObjectIdentifier] = &[
+    oids::ID_CE_BASIC_CONSTRAINTS,
+    oids::ID_CE_KEY_USAGE,
+    oids::ID_CE_EXT_KEY_USAGE,
+    oids::ID_CE_SUBJECT_KEY_IDENTIFIER,
+    oids::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    oids::ID_CE_SUBJECT_ALT_NAME,
+    oids::ID_CE_ISSUER_ALT_NAME,
+    oids::ID_CE_NAME_CONSTRAINTS,
+    oids::ID_CE_CERTIFICATE_POLICIES,
+    oids::ID_CE_POLICY_MAPPINGS,
+    oids::ID_CE_POLICY_CONSTRAINTS,
+    oids::ID_CE_INHIBIT_ANY_POLICY,
+    oids::ID_CE_CRL_DISTRIBUTION_POINTS,
+    oids::ID_CE_FRESHEST_CRL,
+];
+
+/// The raw `TBSCertificate` / `TBSCertList` bytes: the first element of the outer SEQUENCE,
+/// exactly as signed (re-encoding a decoded value could change non-DER input).
+pub(crate) fn signed_part(der_bytes: &[u8]) -> Result<&[u8], der::Error> {
+    let outer = der::asn1::AnyRef::from_der(der_bytes)?;
+    let mut r = SliceReader::new(outer.value())?;
+    r.tlv_bytes()
+}
+
+/// A certificate and its decoded extensions.
+#[derive(Debug)]
+pub(crate) struct Cert {
+    pub cert: Certificate,
+    pub der: Vec<u8>,
+    pub subject: String,
+    pub not_before: u64,
+    pub not_after: u64,
+    pub self_issued: bool,
+    pub bc: Option<BasicConstraints>,
+    pub ku: Option<KeyUsage>,
+    pub eku: Option<Vec<ObjectIdentifier>>,
+    pub ski: Option<Vec<u8>>,
+    pub aki: Option<Vec<u8>>,
+    pub san: Option<Vec<GeneralName>>,
+    pub nc: Option<NameConstraints>,
+    pub policies: Option<Vec<ObjectIdentifier>>,
+    pub mappings: Option<Vec<(ObjectIdentifier, ObjectIdentifier)>>,
+    pub policy_constraints: Option<PolicyConstraints>,
+    pub inhibit_any: Option<u32>,
+    pub crldp: Option<Vec<DistributionPoint>>,
+    pub freshest: Option<Vec<DistributionPoint>>,
+    pub unknown_critical: Option<ObjectIdentifier>,
+    /// Email addresses in the subject DN (PKCS #9 emailAddress, RFC 5280 §4.2.1.10).
+    pub subject_emails: Vec<String>,
+}
+
+fn dec<'a, T: Decode<'a>>(
+    subject: &str,
+    oid: ObjectIdentifier,
+    v: &'a [u8],
+) -> Result<T, PathError> {
+    T::from_der(v).map_err(|e| PathError::Malformed {
+        what: format!("extension {oid} of certificate {subject}"),
+        detail: e.to_string(),
+    })
+}
+
+impl Cert {
+    /// Decodes a DER certificate and its extensions.
+    pub(crate) fn parse(der_bytes: &[u8]) -> Result<Cert, PathError> {
+        let cert = Certificate::from_der(der_bytes).map_err(|e| PathError::Malformed {
+            what: "certificate".into(),
+            detail: e.to_string(),
+        })?;
+        signed_part(der_bytes).map_err(|e| PathError::Malformed {
+            what: "certificate".into(),
+            detail: e.to_string(),
+        })?;
+        let tbs = cert.tbs_certificate();
+        let subject = tbs.subject().to_string();
+        let validity = tbs.validity();
+        let mut c = Cert {
+            subject: if subject.is_empty() {
+                "(empty subject)".into()
+            } else {
+                subject
+            },
+            not_before: validity.not_before.to_unix_duration().as_secs(),
+            not_after: validity.not_after.to_unix_duration().as_secs(),
+            self_issued: name_eq(tbs.subject(), tbs.issuer()),
+            der: der_bytes.to_vec(),
+            bc: None,
+            ku: None,
+            eku: None,
+            ski: None,
+            aki: None,
+            san: None,
+            nc: None,
+            policies: None,
+            mappings: None,
+            policy_constraints: None,
+            inhibit_any: None,
+            crldp: None,
+            freshest: None,
+            unknown_critical: None,
+            subject_emails: Vec::new(),
+            cert: cert.clone(),
+        };
+        for atv in tbs.subject().iter() {
+            if atv.oid == rfc3280::EMAIL_ADDRESS {
+                if let Some(s) = super::name::attr_string(&atv.value) {
+                    c.subject_emails.push(s);
+                }
+            }
+        }
+        let mut seen: Vec<ObjectIdentifier> = Vec::new();
+        for ext in tbs.extensions().into_iter().flatten() {
+            let oid = ext.extn_id;
+            if seen.contains(&oid) {
+                return Err(PathError::DuplicateExtension {
+                    subject: c.subject.clone(),
+                    oid: oid.to_string(),
+                });
+            }
+            seen.push(oid);
+            let v = ext.extn_value.as_bytes();
+            let s = c.subject.as_str();
+            match oid {
+                o if o == oids::ID_CE_BASIC_CONSTRAINTS => c.bc = Some(dec(s, o, v)?),
+                o if o == oids::ID_CE_KEY_USAGE => c.ku = Some(dec(s, o, v)?),
+                o if o == oids::ID_CE_EXT_KEY_USAGE => {
+                    c.eku = Some(dec::<ExtendedKeyUsage>(s, o, v)?.0)
+                }
+                o if o == oids::ID_CE_SUBJECT_KEY_IDENTIFIER => {
+                    c.ski = Some(dec::<SubjectKeyIdentifier>(s, o, v)?.0.as_bytes().to_vec())
+                }
+                o if o == oids::ID_CE_AUTHORITY_KEY_IDENTIFIER => {
+                    let aki: AuthorityKeyIdentifier = dec(s, o, v)?;
+                    c.aki = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+                }
+                o if o == oids::ID_CE_SUBJECT_ALT_NAME => {
+                    c.san = Some(dec::<SubjectAltName>(s, o, v)?.0)
+                }
+                o if o == oids::ID_CE_NAME_CONSTRAINTS => c.nc = Some(dec(s, o, v)?),
+                o if o == oids::ID_CE_CERTIFICATE_POLICIES => {
+                    let cp: CertificatePolicies = dec(s, o, v)?;
+                    let mut list: Vec<ObjectIdentifier> = Vec::new();
+                    for p in cp.0 {
+                        // RFC 5280 §4.2.1.4: a policy OID MUST NOT appear more than once.
+                        if list.contains(&p.policy_identifier) {
+                            return Err(PathError::Malformed {
+                                what: format!("certificatePolicies of certificate {s}"),
+                                detail: format!("policy {} appears twice", p.policy_identifier),
+                            });
+                        }
+                        list.push(p.policy_identifier);
+                    }
+                    c.policies = Some(list);
+                }
+                o if o == oids::ID_CE_POLICY_MAPPINGS => {
+                    let pm: PolicyMappings = dec(s, o, v)?;
+                    c.mappings = Some(
+                        pm.0.into_iter()
+                            .map(|m| (m.issuer_domain_policy, m.subject_domain_policy))
+                            .collect(),
+                    );
+                }
+                o if o == oids::ID_CE_POLICY_CONSTRAINTS => {
+                    let pc: PolicyConstraints = dec(s, o, v)?;
+                    // RFC 5280 §4.2.1.11: the sequence MUST NOT be empty.
+                    if pc.require_explicit_policy.is_none() && pc.inhibit_policy_mapping.is_none() {
+                        return Err(PathError::Malformed {
+                            what: format!("policyConstraints of certificate {s}"),
+                            detail: "empty sequence (RFC 5280 4.2.1.11)".into(),
+                        });
+                    }
+                    c.policy_constraints = Some(pc);
+                }
+                o if o == oids::ID_CE_INHIBIT_ANY_POLICY => {
+                    c.inhibit_any = Some(dec::<InhibitAnyPolicy>(s, o, v)?.0)
+                }
+                o if o == oids::ID_CE_CRL_DISTRIBUTION_POINTS => {
+                    c.crldp = Some(dec::<CrlDistributionPoints>(s, o, v)?.0)
+                }
+                o if o == oids::ID_CE_FRESHEST_CRL => {
+                    c.freshest = Some(dec::<CrlDistributionPoints>(s, o, v)?.0)
+                }
+                o => {
+                    if ext.critical && !RECOGNIZED.contains(&o) && c.unknown_critical.is_none() {
+                        c.unknown_critical = Some(o);
+                    }
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// basicConstraints cA is TRUE.
+    pub(crate) fn is_ca(&self) -> bool {
+        self.bc.as_ref().is_some_and(|b| b.ca)
+    }
+
+    /// Version 3 (RFC 5280 §4.1.2.1; extensions require v3).
+    pub(crate) fn is_v3(&self) -> bool {
+        self.cert.tbs_certificate().version() == x509_cert::certificate::Version::V3
+    }
+
+    /// Serial number in hexadecimal.
+    pub(crate) fn serial_hex(&self) -> String {
+        hex::encode(self.cert.tbs_certificate().serial_number().as_bytes())
+    }
+
+    /// Subject and public key identical: the same CA key under the same name (loop detection).
+    pub(crate) fn same_entity(&self, other: &Cert) -> bool {
+        let a = self.cert.tbs_certificate();
+        let b = other.cert.tbs_certificate();
+        name_eq(a.subject(), b.subject())
+            && a.subject_public_key_info() == b.subject_public_key_info()
+    }
+}
