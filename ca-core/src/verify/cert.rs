@@ -43,6 +43,69 @@ pub(crate) fn signed_part(der_bytes: &[u8]) -> Result<&[u8], der::Error> {
     r.tlv_bytes()
 }
 
+/// One DER TLV inside `buf`: (tag, start of value, end).
+fn tlvs(buf: &[u8], base: usize) -> Option<Vec<(u8, usize, usize)>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < buf.len() {
+        let tag = buf[i];
+        let first = *buf.get(i + 1)?;
+        let (len, hdr) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 {
+                return None;
+            }
+            let mut len = 0usize;
+            for k in 0..n {
+                len = (len << 8) | usize::from(*buf.get(i + 2 + k)?);
+            }
+            (len, 2 + n)
+        };
+        let end = i.checked_add(hdr)?.checked_add(len)?;
+        if end > buf.len() {
+            return None;
+        }
+        out.push((tag, base + i + hdr, base + end));
+        i = end;
+    }
+    Some(out)
+}
+
+/// der 0.8's `DateTime` cannot represent dates before 1970, so a certificate whose validity
+/// starts earlier (UTCTime years 50-69, as in PKITS 4.2.3) does not decode. This returns a
+/// copy with such times replaced by 1970-01-01T00:00:00Z (same length); the original bytes
+/// are kept for signature verification. The clamp only matters for notBefore, and every
+/// validation time is after 1970.
+fn clamp_pre_1970(der_bytes: &[u8]) -> Option<Vec<u8>> {
+    let (_, cs, ce) = *tlvs(der_bytes, 0)?.first()?;
+    let (_, ts, te) = *tlvs(&der_bytes[cs..ce], cs)?.first()?;
+    let tbs = tlvs(&der_bytes[ts..te], ts)?;
+    let skip = usize::from(tbs.first()?.0 == 0xa0);
+    let &(vtag, vs, ve) = tbs.get(skip + 3)?;
+    if vtag != 0x30 {
+        return None;
+    }
+    let mut out = der_bytes.to_vec();
+    let mut changed = false;
+    for (tag, s, e) in tlvs(&der_bytes[vs..ve], vs)? {
+        let v = &der_bytes[s..e];
+        let replace: Option<&[u8]> = match (tag, v.len()) {
+            (0x17, 13) if (b"50".as_slice()..=b"69".as_slice()).contains(&&v[..2]) => {
+                Some(b"700101000000Z")
+            }
+            (0x18, 15) if &v[..4] < b"1970".as_slice() => Some(b"19700101000000Z"),
+            _ => None,
+        };
+        if let Some(r) = replace {
+            out[s..e].copy_from_slice(r);
+            changed = true;
+        }
+    }
+    changed.then_some(out)
+}
+
 /// A certificate and its decoded extensions.
 #[derive(Debug)]
 pub(crate) struct Cert {
@@ -84,10 +147,15 @@ fn dec<'a, T: Decode<'a>>(
 impl Cert {
     /// Decodes a DER certificate and its extensions.
     pub(crate) fn parse(der_bytes: &[u8]) -> Result<Cert, PathError> {
-        let cert = Certificate::from_der(der_bytes).map_err(|e| PathError::Malformed {
-            what: "certificate".into(),
-            detail: e.to_string(),
-        })?;
+        let cert = match Certificate::from_der(der_bytes) {
+            Ok(c) => c,
+            Err(e) => clamp_pre_1970(der_bytes)
+                .and_then(|patched| Certificate::from_der(&patched).ok())
+                .ok_or_else(|| PathError::Malformed {
+                    what: "certificate".into(),
+                    detail: e.to_string(),
+                })?,
+        };
         signed_part(der_bytes).map_err(|e| PathError::Malformed {
             what: "certificate".into(),
             detail: e.to_string(),

@@ -217,18 +217,7 @@ impl PolicyState {
         let any_initial = initial.is_empty() || initial.contains(&ANY_POLICY);
         let result: Vec<ObjectIdentifier> = match &self.levels {
             None => Vec::new(),
-            Some(levels) => {
-                let last = levels.last().map(Vec::as_slice).unwrap_or(&[]);
-                let live = last.iter().filter(|n| !n.deleted);
-                if any_initial {
-                    let mut v: Vec<ObjectIdentifier> = live.map(|n| n.policy).collect();
-                    v.sort();
-                    v.dedup();
-                    v
-                } else {
-                    intersect(levels, initial)
-                }
-            }
+            Some(levels) => user_constrained(levels, initial, any_initial),
         };
         // (g)(iii)
         if self.explicit_policy == 0 && result.is_empty() {
@@ -240,50 +229,57 @@ impl PolicyState {
     }
 }
 
-/// §6.1.5 (g)(iii) on the graph: a leaf-level node is in the user-constrained set when on some
-/// path from the root its first policy other than anyPolicy (a node of the
-/// valid_policy_node_set) is in the initial set. When the leaf level has an anyPolicy node,
-/// every initial policy not in the valid_policy_node_set is also acceptable.
-fn intersect(levels: &[Vec<Node>], initial: &[ObjectIdentifier]) -> Vec<ObjectIdentifier> {
-    let mut ok_prev: Vec<bool> = vec![false];
+/// §6.1.5 (g) and §6.1.6 on the graph (RFC 9618 §4.4). After pruning every node lies on a
+/// path to the leaf level. The valid_policy_node_set is the set of nodes other than anyPolicy
+/// with an anyPolicy parent: the policies as the trust anchor's domain names them, before
+/// any mapping. The user-constrained-policy-set is the policies of those nodes that are in
+/// the user-initial-policy-set, plus, when the leaf level still has an anyPolicy node (so
+/// every policy is acceptable), the initial policies not in the valid_policy_node_set (and
+/// anyPolicy itself when the initial set is anyPolicy).
+fn user_constrained(
+    levels: &[Vec<Node>],
+    initial: &[ObjectIdentifier],
+    any_initial: bool,
+) -> Vec<ObjectIdentifier> {
     let mut node_set: BTreeSet<ObjectIdentifier> = BTreeSet::new();
     for d in 1..levels.len() {
         let prev = &levels[d - 1];
-        let mut ok: Vec<bool> = Vec::with_capacity(levels[d].len());
-        for n in &levels[d] {
-            if n.deleted || n.policy == ANY_POLICY {
-                ok.push(false);
-                continue;
-            }
-            let any_parent = n
-                .parents
+        for n in levels[d]
+            .iter()
+            .filter(|n| !n.deleted && n.policy != ANY_POLICY)
+        {
+            if n.parents
                 .iter()
-                .any(|&p| prev[p].policy == ANY_POLICY && !prev[p].deleted);
-            if any_parent {
+                .any(|&p| !prev[p].deleted && prev[p].policy == ANY_POLICY)
+            {
                 node_set.insert(n.policy);
             }
-            let good = (any_parent && initial.contains(&n.policy))
-                || n.parents
-                    .iter()
-                    .any(|&p| prev[p].policy != ANY_POLICY && ok_prev[p]);
-            ok.push(good);
         }
-        ok_prev = ok;
     }
-    let last = levels.last().map(Vec::as_slice).unwrap_or(&[]);
-    let mut out: Vec<ObjectIdentifier> = last
-        .iter()
-        .zip(&ok_prev)
-        .filter(|(n, ok)| !n.deleted && **ok)
-        .map(|(n, _)| n.policy)
-        .collect();
-    if last.iter().any(|n| !n.deleted && n.policy == ANY_POLICY) {
-        out.extend(
-            initial
-                .iter()
-                .filter(|p| **p != ANY_POLICY && !node_set.contains(*p)),
-        );
-    }
+    let leaf_any = levels
+        .last()
+        .is_some_and(|l| l.iter().any(|n| !n.deleted && n.policy == ANY_POLICY));
+    let mut out: Vec<ObjectIdentifier> = if any_initial {
+        let mut v: Vec<ObjectIdentifier> = node_set.iter().copied().collect();
+        if leaf_any {
+            v.push(ANY_POLICY);
+        }
+        v
+    } else {
+        let mut v: Vec<ObjectIdentifier> = node_set
+            .iter()
+            .copied()
+            .filter(|p| initial.contains(p))
+            .collect();
+        if leaf_any {
+            v.extend(
+                initial
+                    .iter()
+                    .filter(|p| **p != ANY_POLICY && !node_set.contains(*p)),
+            );
+        }
+        v
+    };
     out.sort();
     out.dedup();
     out
