@@ -11,6 +11,7 @@ use super::crl::{self, Crl};
 use super::leaf::{Purpose, check_purpose};
 use super::name::name_eq;
 use super::policy::PolicyState;
+use super::profile::{self, Role};
 use super::{Budget, PathError, ValidationOptions, nc};
 
 /// Immutable inputs of one validation.
@@ -78,8 +79,9 @@ impl Ctx<'_> {
 
     /// Checks that a certificate can act as an intermediate CA on its own (validity and
     /// §6.1.4 (k), (n), (o)), so that bad branches are pruned early.
-    fn check_intermediate(&self, c: &Cert) -> Result<(), PathError> {
+    fn check_intermediate(&self, c: &Cert, purpose: Option<Purpose>) -> Result<(), PathError> {
         check_validity(c, self.opts.time)?;
+        profile::check(c, Role::Intermediate, purpose)?;
         if !c.is_v3() {
             return Err(PathError::NotV3 {
                 subject: c.subject.clone(),
@@ -224,14 +226,26 @@ impl State {
                 continue;
             }
             let r = (|| {
-                if !anchor {
-                    // Intermediates so far, plus this one.
-                    if path.len() > ctx.opts.max_intermediates {
+                if anchor {
+                    // The trust anchor certificate must itself be usable as a CA now.
+                    let a = &ctx.certs[cand];
+                    check_validity(a, ctx.opts.time)?;
+                    check_critical(a)?;
+                    profile::check(a, Role::Anchor, run.purpose)?;
+                } else {
+                    // Intermediates so far, plus this one; self-issued certificates (key
+                    // rollover) do not count, as for pathLenConstraint (§6.1.4 (l)).
+                    let depth = path[1..]
+                        .iter()
+                        .chain([&cand])
+                        .filter(|&&k| !ctx.certs[k].self_issued)
+                        .count();
+                    if depth > ctx.opts.max_intermediates {
                         return Err(PathError::PathTooLong {
                             max: ctx.opts.max_intermediates,
                         });
                     }
-                    ctx.check_intermediate(&ctx.certs[cand])?;
+                    ctx.check_intermediate(&ctx.certs[cand], run.purpose)?;
                 }
                 self.verify_cert_sig(ctx, child, cand)?;
                 path.push(cand);
@@ -287,7 +301,7 @@ impl State {
                     ncs.push(nc);
                 }
                 // §6.1.4 (k), (n), (o)
-                ctx.check_intermediate(c)?;
+                ctx.check_intermediate(c, run.purpose)?;
                 // §6.1.4 (l)
                 if !c.self_issued {
                     if max_path_length == 0 {
@@ -307,6 +321,7 @@ impl State {
             } else {
                 // §6.1.5 (f)
                 check_critical(c)?;
+                profile::check(c, Role::Leaf, run.purpose)?;
             }
         }
         // §6.1.5 (g)

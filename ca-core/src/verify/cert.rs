@@ -8,8 +8,9 @@ use x509_cert::ext::pkix::constraints::{BasicConstraints, NameConstraints, Polic
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage,
-    InhibitAnyPolicy, KeyUsage, PolicyMappings, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CertificatePolicies, CrlDistributionPoints,
+    ExtendedKeyUsage, InhibitAnyPolicy, KeyUsage, PolicyMappings, SubjectAltName,
+    SubjectKeyIdentifier,
 };
 
 use super::PathError;
@@ -129,6 +130,10 @@ pub(crate) struct Cert {
     pub crldp: Option<Vec<DistributionPoint>>,
     pub freshest: Option<Vec<DistributionPoint>>,
     pub unknown_critical: Option<ObjectIdentifier>,
+    /// OIDs of the extensions marked critical.
+    pub critical: Vec<ObjectIdentifier>,
+    /// The authorityKeyIdentifier extension is present (with or without keyIdentifier).
+    pub has_aki: bool,
     /// Email addresses in the subject DN (PKCS #9 emailAddress, RFC 5280 §4.2.1.10).
     pub subject_emails: Vec<String>,
 }
@@ -187,6 +192,8 @@ impl Cert {
             crldp: None,
             freshest: None,
             unknown_critical: None,
+            critical: Vec::new(),
+            has_aki: false,
             subject_emails: Vec::new(),
             cert: cert.clone(),
         };
@@ -207,6 +214,9 @@ impl Cert {
                 });
             }
             seen.push(oid);
+            if ext.critical {
+                c.critical.push(oid);
+            }
             let v = ext.extn_value.as_bytes();
             let s = c.subject.as_str();
             match oid {
@@ -220,6 +230,7 @@ impl Cert {
                 }
                 o if o == oids::ID_CE_AUTHORITY_KEY_IDENTIFIER => {
                     let aki: AuthorityKeyIdentifier = dec(s, o, v)?;
+                    c.has_aki = true;
                     c.aki = aki.key_identifier.map(|k| k.as_bytes().to_vec());
                 }
                 o if o == oids::ID_CE_SUBJECT_ALT_NAME => {
@@ -268,6 +279,16 @@ impl Cert {
                 }
                 o if o == oids::ID_CE_FRESHEST_CRL => {
                     c.freshest = Some(dec::<CrlDistributionPoints>(s, o, v)?.0)
+                }
+                o if o == oids::ID_PE_AUTHORITY_INFO_ACCESS => {
+                    // RFC 5280 §4.2.2.1: SEQUENCE SIZE (1..MAX) OF AccessDescription.
+                    let aia: AuthorityInfoAccessSyntax = dec(s, o, v)?;
+                    if aia.0.is_empty() {
+                        return Err(PathError::Malformed {
+                            what: format!("authorityInfoAccess of certificate {s}"),
+                            detail: "empty sequence (RFC 5280 4.2.2.1)".into(),
+                        });
+                    }
                 }
                 o => {
                     if ext.critical && !RECOGNIZED.contains(&o) && c.unknown_critical.is_none() {

@@ -92,6 +92,10 @@ impl Crl {
             let v = ext.extn_value.as_bytes();
             let bad = |what: &str| format!("malformed {what} extension");
             match ext.extn_id {
+                // §5.2.3: cRLNumber is non-critical.
+                o if o == oids::ID_CE_CRL_NUMBER && ext.critical => {
+                    crl.unusable = Some("cRLNumber MUST be non-critical (RFC 5280 5.2.3)".into())
+                }
                 o if o == oids::ID_CE_CRL_NUMBER => match CrlNumber::from_der(v) {
                     Ok(n) => crl.number = Some(minimal(n.0.as_bytes())),
                     Err(_) => crl.unusable = Some(bad("cRLNumber")),

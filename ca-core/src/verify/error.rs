@@ -81,6 +81,15 @@ pub enum PathError {
         /// The extension.
         oid: String,
     },
+    /// A certificate breaks a requirement of the RFC 5280 §4 profile (or, for TLS server
+    /// certificates, of the CA/B Forum Baseline Requirements) that validation enforces.
+    #[error("certificate {subject} violates {rule}")]
+    ProfileViolation {
+        /// Subject of the certificate.
+        subject: String,
+        /// The rule, with its source.
+        rule: &'static str,
+    },
     /// A name is outside the permitted or inside the excluded subtrees (§6.1.3 (b), (c)).
     #[error(
         "name constraint violation in certificate {subject}: {name} {detail} (RFC 5280 6.1.3 (b)-(c))"
@@ -178,7 +187,8 @@ impl PathError {
             PathError::NotV3 { .. }
             | PathError::NotCa { .. }
             | PathError::MissingKeyCertSign { .. }
-            | PathError::UnknownCriticalExtension { .. } => 5,
+            | PathError::UnknownCriticalExtension { .. }
+            | PathError::ProfileViolation { .. } => 5,
             PathError::PurposeMismatch { .. } | PathError::NameMismatch { .. } => 6,
             PathError::PathLenExceeded { .. }
             | PathError::NameConstraintViolation { .. }

@@ -20,6 +20,7 @@ mod leaf;
 mod name;
 mod nc;
 mod policy;
+mod profile;
 
 pub use budget::Budget;
 pub use error::PathError;

@@ -199,13 +199,13 @@ fn dns_match(name: &str, constraint: &str, excluded: bool) -> Match {
     if c.is_empty() {
         return Match::Yes;
     }
-    let within = |n: &str| -> bool {
-        if let Some(dom) = c.strip_prefix('.') {
-            n.len() > dom.len() && n.ends_with(&c)
-        } else {
-            n == c || (n.len() > c.len() && n.ends_with(&format!(".{c}")))
-        }
-    };
+    // §4.2.1.10: a dNSName constraint is a host name; unlike URI and rfc822Name constraints
+    // it has no leading-period form.
+    if c.starts_with('.') {
+        return Match::Unsupported;
+    }
+    let within =
+        |n: &str| -> bool { n == c || (n.len() > c.len() && n.ends_with(&format!(".{c}"))) };
     if within(&n) {
         return Match::Yes;
     }
@@ -213,8 +213,7 @@ fn dns_match(name: &str, constraint: &str, excluded: bool) -> Match {
         if let Some(base) = n.strip_prefix("*.") {
             // Some name matched by the wildcard is in the excluded subtree when the
             // constraint is exactly one label below the wildcard's base.
-            let c2 = c.strip_prefix('.').unwrap_or(&c);
-            if let Some(head) = c2.strip_suffix(base).and_then(|h| h.strip_suffix('.')) {
+            if let Some(head) = c.strip_suffix(base).and_then(|h| h.strip_suffix('.')) {
                 if !head.is_empty() && !head.contains('.') {
                     return Match::Yes;
                 }
