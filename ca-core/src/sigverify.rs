@@ -56,12 +56,12 @@ pub fn verify_signature(
             pss_params(algorithm)?
         } else {
             // RFC 4055 §5: the parameters MUST be NULL; many encoders omit them, which we accept.
-            if let Some(p) = &algorithm.parameters {
-                if p.tag() != der::Tag::Null {
-                    return Err(SignatureError::BadParameters(
-                        "RSA PKCS#1 v1.5 parameters must be NULL",
-                    ));
-                }
+            if let Some(p) = &algorithm.parameters
+                && p.tag() != der::Tag::Null
+            {
+                return Err(SignatureError::BadParameters(
+                    "RSA PKCS#1 v1.5 parameters must be NULL",
+                ));
             }
             match alg {
                 a if a == rfc5912::SHA_256_WITH_RSA_ENCRYPTION => &rsig::RSA_PKCS1_2048_8192_SHA256,

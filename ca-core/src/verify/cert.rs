@@ -198,10 +198,10 @@ impl Cert {
             cert: cert.clone(),
         };
         for atv in tbs.subject().iter() {
-            if atv.oid == rfc3280::EMAIL_ADDRESS {
-                if let Some(s) = super::name::attr_string(&atv.value) {
-                    c.subject_emails.push(s);
-                }
+            if atv.oid == rfc3280::EMAIL_ADDRESS
+                && let Some(s) = super::name::attr_string(&atv.value)
+            {
+                c.subject_emails.push(s);
             }
         }
         let mut seen: Vec<ObjectIdentifier> = Vec::new();

@@ -485,10 +485,10 @@ fn find_signer(
         if !name_eq(c.cert.tbs_certificate().subject(), crl.issuer_name()) {
             continue;
         }
-        if let (Some(a), Some(s)) = (&crl.aki, &c.ski) {
-            if a != s {
-                continue;
-            }
+        if let (Some(a), Some(s)) = (&crl.aki, &c.ski)
+            && a != s
+        {
+            continue;
         }
         // §6.3.3 (f): keyUsage, when present, must assert cRLSign.
         if c.ku.as_ref().is_some_and(|ku| !ku.crl_sign()) {

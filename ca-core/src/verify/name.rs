@@ -15,7 +15,7 @@ pub(crate) fn attr_string(value: &Any) -> Option<String> {
         // T.61 strings are in practice Latin-1.
         Tag::TeletexString => Some(bytes.iter().map(|&b| char::from(b)).collect()),
         Tag::BmpString => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = bytes

@@ -209,15 +209,14 @@ fn dns_match(name: &str, constraint: &str, excluded: bool) -> Match {
     if within(&n) {
         return Match::Yes;
     }
-    if excluded {
-        if let Some(base) = n.strip_prefix("*.") {
-            // Some name matched by the wildcard is in the excluded subtree when the
-            // constraint is exactly one label below the wildcard's base.
-            if let Some(head) = c.strip_suffix(base).and_then(|h| h.strip_suffix('.')) {
-                if !head.is_empty() && !head.contains('.') {
-                    return Match::Yes;
-                }
-            }
+    if excluded && let Some(base) = n.strip_prefix("*.") {
+        // Some name matched by the wildcard is in the excluded subtree when the
+        // constraint is exactly one label below the wildcard's base.
+        if let Some(head) = c.strip_suffix(base).and_then(|h| h.strip_suffix('.'))
+            && !head.is_empty()
+            && !head.contains('.')
+        {
+            return Match::Yes;
         }
     }
     Match::No

@@ -47,14 +47,14 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
             "RFC 5280 4.2.1.1: authorityKeyIdentifier MUST be present except in self-signed certificates",
         );
     }
-    if role == Role::Anchor && c.self_issued {
-        if let (Some(a), Some(s)) = (&c.aki, &c.ski) {
-            if a != s {
-                return fail(
-                    "RFC 5280 4.2.1.1: a self-signed certificate's authorityKeyIdentifier must equal its subjectKeyIdentifier",
-                );
-            }
-        }
+    if role == Role::Anchor
+        && c.self_issued
+        && let (Some(a), Some(s)) = (&c.aki, &c.ski)
+        && a != s
+    {
+        return fail(
+            "RFC 5280 4.2.1.1: a self-signed certificate's authorityKeyIdentifier must equal its subjectKeyIdentifier",
+        );
     }
     // §4.2.1.2
     if critical(oids::ID_CE_SUBJECT_KEY_IDENTIFIER) {
