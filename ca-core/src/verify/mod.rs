@@ -107,7 +107,9 @@ pub struct ValidatedPath {
 
 /// Builds and validates a certification path from `leaf_der` to one of `anchors_der`
 /// through `untrusted_der` (all DER certificates). Untrusted certificates that do not decode
-/// are ignored; a target or trust anchor that does not decode is an error.
+/// are ignored; a target or trust anchor that does not decode is an error. A target that is
+/// itself one of the trust anchors validates as a one-element chain when it is within its
+/// validity period (its user-constrained-policy-set is then the user-initial-policy-set).
 pub fn validate_path(
     leaf_der: &[u8],
     untrusted_der: &[Vec<u8>],
@@ -121,9 +123,29 @@ pub fn validate_path(
     if let Some(name) = &opts.name {
         leaf::check_name(&leaf, name)?;
     }
+    if anchors_der.iter().any(|a| a.as_slice() == leaf_der) {
+        // The target is itself a trust anchor: trusted as configured, a one-element chain.
+        build::check_validity(&leaf, opts.time)?;
+        let set = if opts.initial_policy_set.is_empty() {
+            vec![const_oid::db::rfc5280::ANY_POLICY]
+        } else {
+            opts.initial_policy_set.clone()
+        };
+        return Ok(ValidatedPath {
+            chain: vec![leaf.cert],
+            user_constrained_policy_set: set,
+        });
+    }
     let mut certs = vec![leaf];
     let mut is_anchor = vec![false];
+    // Identical certificates are tried once; trust anchors are not repeated in the pool.
+    let mut seen: std::collections::HashSet<&[u8]> =
+        anchors_der.iter().map(Vec::as_slice).collect();
+    seen.insert(leaf_der);
     for d in untrusted_der {
+        if !seen.insert(d.as_slice()) {
+            continue;
+        }
         if let Ok(c) = cert::Cert::parse(d) {
             certs.push(c);
             is_anchor.push(false);

@@ -337,10 +337,9 @@ mod tests {
         );
         assert_eq!(dns_match("example.com", "example.com", false), Match::Yes);
         assert_eq!(dns_match("fooexample.com", "example.com", false), Match::No);
-        assert_eq!(dns_match("example.com", ".example.com", false), Match::No);
         assert_eq!(
             dns_match("a.example.com", ".example.com", false),
-            Match::Yes
+            Match::Unsupported
         );
         assert_eq!(
             dns_match("*.example.com", "bad.example.com", true),
