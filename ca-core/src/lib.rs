@@ -2,7 +2,8 @@
 //!
 //! Profiles and policy OIDs are data (`policies/`); this crate applies them. Issuance follows a
 //! lint → record → sign → record cycle; keys sit behind [`KeyBackend`]/[`CaSigner`] so software
-//! and PKCS#11 keys sign the same way.
+//! and PKCS#11 keys sign the same way. [`validate_path`] builds and validates certification
+//! paths (RFC 5280 §6, with CRL revocation checking).
 #![deny(missing_docs)]
 
 mod error;

@@ -169,11 +169,21 @@ fn general_name_eq(a: &GeneralName, b: &GeneralName) -> bool {
     }
 }
 
+/// The CRLReason name as RFC 5280 §5.3.1 spells it.
 fn reason_name(r: Option<CrlReason>) -> String {
     match r {
-        None => "unspecified".into(),
-        Some(r) => format!("{r:?}"),
+        None | Some(CrlReason::Unspecified) => "unspecified",
+        Some(CrlReason::KeyCompromise) => "keyCompromise",
+        Some(CrlReason::CaCompromise) => "cACompromise",
+        Some(CrlReason::AffiliationChanged) => "affiliationChanged",
+        Some(CrlReason::Superseded) => "superseded",
+        Some(CrlReason::CessationOfOperation) => "cessationOfOperation",
+        Some(CrlReason::CertificateHold) => "certificateHold",
+        Some(CrlReason::RemoveFromCRL) => "removeFromCRL",
+        Some(CrlReason::PrivilegeWithdrawn) => "privilegeWithdrawn",
+        Some(CrlReason::AaCompromise) => "aACompromise",
     }
+    .into()
 }
 
 /// Status of a certificate on one CRL.

@@ -40,7 +40,7 @@ pub enum PathError {
         not_before: u64,
     },
     /// The validation time is after notAfter (§6.1.3 (a)(2)).
-    #[error("certificate {subject} has expired: notAfter {not_after} (RFC 5280 6.1.3 (a)(2))")]
+    #[error("certificate {subject} has expired: notAfter {} (RFC 5280 6.1.3 (a)(2))", rfc3339(*not_after))]
     Expired {
         /// Subject of the certificate.
         subject: String,
@@ -174,6 +174,18 @@ pub enum PathError {
     },
 }
 
+/// Seconds since the Unix epoch as an RFC 3339 UTC time, for messages.
+fn rfc3339(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{secs} s after the epoch"))
+}
+
 impl PathError {
     /// How specific the error is: when every candidate path fails, the builder reports the
     /// failure with the highest rank (the first one among equals).
@@ -198,5 +210,39 @@ impl PathError {
             PathError::Revoked { .. } => 9,
             PathError::BudgetExceeded { .. } => 10,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_rule_and_time() {
+        let e = PathError::Expired {
+            subject: "CN=x".into(),
+            not_after: 1_293_870_600,
+        };
+        assert_eq!(
+            e.to_string(),
+            "certificate CN=x has expired: notAfter 2011-01-01T08:30:00Z (RFC 5280 6.1.3 (a)(2))"
+        );
+    }
+
+    #[test]
+    fn most_specific_error_wins() {
+        let unknown = PathError::UnknownIssuer {
+            subject: "a".into(),
+            issuer: "b".into(),
+        };
+        let revoked = PathError::Revoked {
+            subject: "a".into(),
+            serial: "01".into(),
+            reason: "keyCompromise".into(),
+        };
+        let best = crate::verify::build::better(None, unknown.clone());
+        let best = crate::verify::build::better(best, revoked.clone());
+        let best = crate::verify::build::better(best, unknown);
+        assert_eq!(best, Some(revoked));
     }
 }
