@@ -314,8 +314,10 @@ fn ip_match(ip: &[u8], constraint: &[u8]) -> Match {
     if bits.windows(2).any(|w| !w[0] && w[1]) {
         return Match::Unsupported;
     }
+    // An IPv4 address is never within an IPv6 range and vice versa, but both are iPAddress
+    // names: a permitted list of IPv6 ranges does not admit IPv4 addresses.
     if ip.len() != addr.len() {
-        return Match::OtherForm;
+        return Match::No;
     }
     let ok = ip
         .iter()

@@ -60,7 +60,10 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
     if critical(oids::ID_CE_SUBJECT_KEY_IDENTIFIER) {
         return fail("RFC 5280 4.2.1.2: subjectKeyIdentifier MUST be non-critical");
     }
-    if is_ca_role && c.ski.is_none() {
+    // A version 1 trust anchor (a legacy root without extensions) is trusted as configured:
+    // the extension requirements below apply to version 3 certificates.
+    let legacy_anchor = role == Role::Anchor && !c.is_v3();
+    if is_ca_role && c.ski.is_none() && !legacy_anchor {
         return fail("RFC 5280 4.2.1.2: subjectKeyIdentifier MUST appear in CA certificates");
     }
     // §4.2.1.3
@@ -105,7 +108,7 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
         }
     }
     // §4.2.1.9
-    if role == Role::Anchor {
+    if role == Role::Anchor && !legacy_anchor {
         if !c.is_ca() {
             return fail(
                 "RFC 5280 4.2.1.9: the trust anchor certificate lacks basicConstraints cA=TRUE",
