@@ -10,7 +10,7 @@ mod error;
 mod fsutil;
 mod key;
 pub mod sigverify;
-pub mod verify;
+mod verify;
 
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};

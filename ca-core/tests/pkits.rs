@@ -72,7 +72,8 @@ fn pkits() {
         opts.crls = crls;
         opts.check_revocation = true;
         let n = certs.len();
-        let pool = certs[1..n - 1].to_vec();
+        // Reversed, so that the builder cannot rely on the PDF's top-down order.
+        let pool: Vec<Vec<u8>> = certs[1..n - 1].iter().rev().cloned().collect();
         let result = validate_path(&certs[n - 1], &pool, &certs[..1], &opts);
         let want_valid = t["expected"]["valid"] == true;
         let ok = match (&result, want_valid) {

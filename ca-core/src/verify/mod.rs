@@ -7,6 +7,26 @@
 //! constraints, and, when asked, revocation from supplied CRLs (§6.3). The first path that
 //! validates is returned; when none does, the most specific failure is reported.
 //!
+//! ```no_run
+//! use ca_core::{Purpose, ValidationOptions, validate_path};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let leaf = std::fs::read("leaf.der")?;
+//! let pool = vec![std::fs::read("ica.der")?];
+//! let anchors = vec![std::fs::read("root.der")?];
+//! let mut opts = ValidationOptions::default(); // now, anyPolicy, no revocation
+//! opts.crls = vec![std::fs::read("ica.crl")?, std::fs::read("root.crl")?];
+//! opts.check_revocation = true;
+//! opts.purpose = Some(Purpose::ServerAuth);
+//! opts.name = Some("www.city.example.lg.jp".into());
+//! match validate_path(&leaf, &pool, &anchors, &opts) {
+//!     Ok(path) => println!("valid, {} certificates", path.chain.len()),
+//!     Err(e) => println!("invalid: {e}"), // names the failing rule
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Trust anchors are given as certificates; their name and key are the trust anchor
 //! information of §6.1.1 (d). They are not validated themselves, but their
 //! pathLenConstraint and name constraints, when present, constrain the path (§6.2).
@@ -117,6 +137,7 @@ pub fn validate_path(
     opts: &ValidationOptions,
 ) -> Result<ValidatedPath, PathError> {
     let leaf = cert::Cert::parse(leaf_der)?;
+    // Inputs are attacker-controlled; nothing below panics on them (no unwrap on input).
     if let Some(purpose) = opts.purpose {
         leaf::check_purpose(&leaf, purpose)?;
     }
@@ -189,4 +210,23 @@ pub fn validate_path(
         chain: path.iter().map(|&k| ctx.certs[k].cert.clone()).collect(),
         user_constrained_policy_set: policies,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_malformed() {
+        let opts = ValidationOptions::at(0);
+        for input in [
+            &b""[..],
+            b"\x30\x03\x02\x01\x01",
+            b"\x30\x80",
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            let r = validate_path(input, &[input.to_vec()], &[], &opts);
+            assert!(matches!(r, Err(PathError::Malformed { .. })), "{r:?}");
+        }
+    }
 }
