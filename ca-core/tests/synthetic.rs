@@ -257,7 +257,13 @@ fn mapping_through_a_cross_certificate() {
     );
     let mut opts = ValidationOptions::at(2_000_000_000);
     opts.initial_explicit_policy = true;
-    let path = validate_path(&leaf, &[cross.clone()], &[root.clone()], &opts).expect("valid");
+    let path = validate_path(
+        &leaf,
+        std::slice::from_ref(&cross),
+        std::slice::from_ref(&root),
+        &opts,
+    )
+    .expect("valid");
     assert_eq!(path.user_constrained_policy_set, vec![policy(1)]);
     opts.initial_policy_mapping_inhibit = true;
     let err = validate_path(&leaf, &[cross], &[root], &opts).expect_err("mapping inhibited");
