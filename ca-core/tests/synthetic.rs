@@ -90,7 +90,32 @@ fn cert(
     issuer: &str,
     issuer_key: &Key,
     ca: bool,
+    exts: Vec<Extension>,
+) -> Vec<u8> {
+    let validity = (1_600_000_000, 2_400_000_000);
+    cert_valid(
+        serial,
+        subject,
+        subject_key,
+        issuer,
+        issuer_key,
+        ca,
+        exts,
+        validity,
+    )
+}
+
+/// [`cert`] with a validity period (seconds since the epoch).
+#[allow(clippy::too_many_arguments)]
+fn cert_valid(
+    serial: u8,
+    subject: &str,
+    subject_key: &Key,
+    issuer: &str,
+    issuer_key: &Key,
+    ca: bool,
     mut exts: Vec<Extension>,
+    (not_before, not_after): (u64, u64),
 ) -> Vec<u8> {
     exts.push(ext(
         oids::ID_CE_SUBJECT_KEY_IDENTIFIER,
@@ -128,10 +153,8 @@ fn cert(
         signature: alg.clone(),
         issuer: Name::from_str(issuer).expect("issuer"),
         validity: Validity {
-            not_before: UtcTime::from_unix_duration(Duration::from_secs(1_600_000_000))
-                .expect("time"),
-            not_after: UtcTime::from_unix_duration(Duration::from_secs(2_400_000_000))
-                .expect("time"),
+            not_before: UtcTime::from_unix_duration(Duration::from_secs(not_before)).expect("time"),
+            not_after: UtcTime::from_unix_duration(Duration::from_secs(not_after)).expect("time"),
         },
         subject: Name::from_str(subject).expect("subject"),
         spki: SubjectPublicKeyInfoOwned::from_der(subject_key.signer.public_key_der())
@@ -271,4 +294,53 @@ fn mapping_through_a_cross_certificate() {
         matches!(err, ca_core::PathError::PolicyRequired { .. }),
         "{err}"
     );
+}
+
+/// Two cross-certificates for the same intermediate CA (same name and key): one expired,
+/// one valid, issued by different roots. The expired one, tried first, must not hide the
+/// good path; without the good one the expiry is the reported failure.
+#[test]
+fn expired_cross_certificate_does_not_hide_a_good_one() {
+    let keys: Vec<Key> = (0..4).map(key).collect();
+    let old_root = cert(
+        1,
+        "CN=Old Root",
+        &keys[0],
+        "CN=Old Root",
+        &keys[0],
+        true,
+        vec![],
+    );
+    let new_root = cert(
+        2,
+        "CN=New Root",
+        &keys[1],
+        "CN=New Root",
+        &keys[1],
+        true,
+        vec![],
+    );
+    let expired = (1_600_000_000, 1_700_000_000);
+    let ica_old = cert_valid(
+        3,
+        "CN=ICA",
+        &keys[2],
+        "CN=Old Root",
+        &keys[0],
+        true,
+        vec![],
+        expired,
+    );
+    let ica_new = cert(4, "CN=ICA", &keys[2], "CN=New Root", &keys[1], true, vec![]);
+    let leaf = cert(5, "CN=leaf", &keys[3], "CN=ICA", &keys[2], false, vec![]);
+    let opts = ValidationOptions::at(2_000_000_000);
+    let anchors = [old_root, new_root.clone()];
+    let path = validate_path(&leaf, &[ica_old.clone(), ica_new], &anchors, &opts).expect("valid");
+    assert_eq!(path.chain.len(), 3);
+    assert_eq!(
+        path.chain[2],
+        x509_cert::Certificate::from_der(&new_root).expect("root")
+    );
+    let err = validate_path(&leaf, &[ica_old], &anchors, &opts).expect_err("only the expired one");
+    assert!(matches!(err, ca_core::PathError::Expired { .. }), "{err}");
 }
