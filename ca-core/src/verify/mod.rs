@@ -27,6 +27,16 @@
 //! # }
 //! ```
 //!
+//! Beyond §6.1, certificates must meet the RFC 5280 §4 profile rules listed in `profile.rs`
+//! (AKI/SKI presence and criticality, keyUsage/basicConstraints consistency, well-formed
+//! subjectAltName entries, critical nameConstraints only in CA certificates...).
+//!
+//! Not supported: DSA, Ed448, P-521 and other algorithms `sigverify` lacks; OCSP and fetching
+//! (CRLs are only those supplied); name constraints on otherName, x400Address, ediPartyName and
+//! registeredID beyond exact equality; Unicode normalisation (RFC 4518) in name comparison
+//! beyond case folding and whitespace; validity dates before 1970 (clamped to 1970, which only
+//! matters for notBefore). policyConstraints is accepted when non-critical (PKITS requires it).
+//!
 //! Trust anchors are given as certificates; their name and key are the trust anchor
 //! information of §6.1.1 (d). They are not validated themselves, but their
 //! pathLenConstraint and name constraints, when present, constrain the path (§6.2).
