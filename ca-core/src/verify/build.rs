@@ -28,6 +28,9 @@ pub(crate) struct State {
     pub budget: Budget,
     pub sig_cache: HashMap<(usize, usize), Result<(), PathError>>,
     pub crl_sig_cache: HashMap<(usize, usize), bool>,
+    /// Candidate issuers per certificate, computed once (name comparison is not free and
+    /// pathological graphs revisit the same certificates many times).
+    pub issuer_cache: HashMap<usize, Vec<usize>>,
 }
 
 /// Settings of one path search: the main one, or a nested one for a CRL issuer.
@@ -212,7 +215,12 @@ impl State {
         self.budget.consume_build_chain_call()?;
         let child = path[path.len() - 1];
         let mut best: Option<PathError> = None;
-        for cand in ctx.issuers_of(child) {
+        let cands = self
+            .issuer_cache
+            .entry(child)
+            .or_insert_with(|| ctx.issuers_of(child))
+            .clone();
+        for cand in cands {
             let anchor = ctx.is_anchor[cand];
             if anchor && run.anchor.is_some_and(|a| a != cand) {
                 continue;

@@ -204,6 +204,7 @@ pub fn validate_path(
         budget: opts.budget,
         sig_cache: Default::default(),
         crl_sig_cache: Default::default(),
+        issuer_cache: Default::default(),
     };
     let run = build::Run {
         initial_policy_set: opts.initial_policy_set.clone(),
