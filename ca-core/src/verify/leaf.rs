@@ -49,6 +49,25 @@ impl std::fmt::Display for Purpose {
     }
 }
 
+impl std::str::FromStr for Purpose {
+    type Err = String;
+
+    /// The CLI names (`--purpose server|client|email|code-signing|any`), or the EKU names
+    /// that [`Purpose`]'s `Display` prints.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "server" | "serverAuth" => Ok(Purpose::ServerAuth),
+            "client" | "clientAuth" => Ok(Purpose::ClientAuth),
+            "email" | "emailProtection" => Ok(Purpose::EmailProtection),
+            "code-signing" | "codeSigning" => Ok(Purpose::CodeSigning),
+            "any" => Ok(Purpose::Any),
+            other => Err(format!(
+                "unknown purpose {other:?}: expected server, client, email, code-signing or any"
+            )),
+        }
+    }
+}
+
 /// extendedKeyUsage allows `purpose`: absent EKU means any purpose (§4.2.1.12), as does
 /// anyExtendedKeyUsage. Applied to the leaf and, as most TLS clients do, to CAs that carry
 /// an EKU (an EKU in a CA certificate constrains the certificates it issues).
@@ -142,6 +161,21 @@ fn dns_presented_matches(presented: &str, reference: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purpose_names_round_trip() {
+        for p in [
+            Purpose::ServerAuth,
+            Purpose::ClientAuth,
+            Purpose::EmailProtection,
+            Purpose::CodeSigning,
+            Purpose::Any,
+        ] {
+            assert_eq!(p.to_string().parse::<Purpose>(), Ok(p));
+        }
+        assert_eq!("code-signing".parse::<Purpose>(), Ok(Purpose::CodeSigning));
+        assert!("tls".parse::<Purpose>().is_err());
+    }
 
     #[test]
     fn wildcards() {
