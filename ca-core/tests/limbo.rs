@@ -185,10 +185,19 @@ fn run(t: &Testcase) -> Outcome {
         return Outcome::Ran(Err("leaf keyUsage lacks a required bit".into()));
     }
     let mut check = |name: Option<&PeerName>| -> Result<(), PathError> {
-        opts.name = name.map(|n| {
-            let _ = &n.kind;
-            n.value.clone()
-        });
+        // `check_name` tells DNS, IP and RFC 822 names apart by their syntax; the kind must
+        // agree with it.
+        if let Some(n) = name {
+            let inferred = if n.value.parse::<std::net::IpAddr>().is_ok() {
+                "IP"
+            } else if n.value.contains('@') {
+                "RFC822"
+            } else {
+                "DNS"
+            };
+            assert_eq!(inferred, n.kind, "peer name {}", n.value);
+        }
+        opts.name = name.map(|n| n.value.clone());
         validate_path(&leaf, &pool, &anchors, &opts).map(|_| ())
     };
     let r = if names.is_empty() {
