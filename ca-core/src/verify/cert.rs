@@ -323,3 +323,43 @@ impl Cert {
             && a.subject_public_key_info() == b.subject_public_key_info()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkits(name: &str) -> Vec<u8> {
+        let p = format!(
+            "{}/../../shared/conformance/pkits/certs/{name}.crt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    #[test]
+    fn pre_1970_not_before_is_clamped() {
+        // PKITS 4.2.3: notBefore 1950-01-01 (UTCTime "50...").
+        let der = pkits("Validpre2000UTCnotBeforeDateTest3EE");
+        assert!(
+            Certificate::from_der(&der).is_err(),
+            "der 0.8 cannot decode it"
+        );
+        let c = Cert::parse(&der).expect("decoded with the clamp");
+        assert_eq!(c.not_before, 0);
+        assert_eq!(c.der, der, "original bytes kept for the signature");
+    }
+
+    #[test]
+    fn extensions_are_decoded() {
+        let c = Cert::parse(&pkits("GoodCACert")).expect("Good CA");
+        assert!(c.is_ca() && c.is_v3() && !c.self_issued);
+        assert!(c.ski.is_some() && c.aki.is_some() && c.has_aki);
+        assert!(c.unknown_critical.is_none());
+        let u =
+            Cert::parse(&pkits("InvalidUnknownCriticalCertificateExtensionTest2EE")).expect("EE");
+        assert_eq!(
+            u.unknown_critical.map(|o| o.to_string()).as_deref(),
+            Some("2.16.840.1.101.2.1.12.2")
+        );
+    }
+}

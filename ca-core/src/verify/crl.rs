@@ -546,3 +546,32 @@ fn find_signer(
         issuer: crl.issuer.clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn crl_numbers_compare_as_integers() {
+        assert_eq!(minimal(&[0, 0, 1, 2]), vec![1, 2]);
+        assert_eq!(cmp_uint(&[1, 0], &[0xff]), Ordering::Greater);
+        assert_eq!(cmp_uint(&[2], &[2]), Ordering::Equal);
+        assert_eq!(cmp_uint(&[], &[1]), Ordering::Less);
+    }
+
+    #[test]
+    fn pkits_crls_decode() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/conformance/pkits/crls"
+        );
+        let read = |n: &str| std::fs::read(format!("{dir}/{n}.crl")).expect("crl");
+        let good = Crl::parse(&read("GoodCACRL")).expect("Good CA CRL");
+        assert!(good.unusable.is_none() && good.delta_base.is_none() && good.number.is_some());
+        let unknown = Crl::parse(&read("UnknownCRLExtensionCACRL")).expect("decodes");
+        assert!(unknown.unusable.is_some());
+        let delta = Crl::parse(&read("deltaCRLCA1deltaCRL")).expect("delta");
+        assert!(delta.delta_base.is_some());
+    }
+}

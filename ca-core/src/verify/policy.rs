@@ -305,3 +305,61 @@ fn prune(levels: &mut [Vec<Node>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkits(name: &str) -> Cert {
+        let p = format!(
+            "{}/../../shared/conformance/pkits/certs/{name}.crt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let der = std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        Cert::parse(&der).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    fn oid(s: &str) -> ObjectIdentifier {
+        s.parse().expect("oid")
+    }
+
+    /// PKITS 4.10.1: the CA maps NIST-test-policy-1 to -2 and the EE asserts -2; the output
+    /// is in the trust anchor's domain (policy 1). With mapping inhibited nothing is valid.
+    fn run(mapping_inhibit: bool) -> Result<Vec<ObjectIdentifier>, PathError> {
+        let ca = pkits("Mapping1to2CACert");
+        let ee = pkits("ValidPolicyMappingTest1EE");
+        let mut st = PolicyState::new(2, true, false, mapping_inhibit);
+        st.process_cert(&ca, 1, 2)?;
+        st.prepare_next(&ca)?;
+        st.process_cert(&ee, 2, 2)?;
+        st.finish(&ee, &[])
+    }
+
+    #[test]
+    fn mapping_reports_the_anchor_domain() {
+        assert_eq!(run(false), Ok(vec![oid("2.16.840.1.101.3.2.1.48.1")]));
+        assert!(matches!(run(true), Err(PathError::PolicyRequired { .. })));
+    }
+
+    /// Three certificates through `PolicyState`, default inputs.
+    fn run3(ca: &Cert, ee: &Cert) -> Result<Vec<ObjectIdentifier>, PathError> {
+        let mut st = PolicyState::new(2, false, false, false);
+        st.process_cert(ca, 1, 2)?;
+        st.prepare_next(ca)?;
+        st.process_cert(ee, 2, 2)?;
+        st.finish(ee, &[])
+    }
+
+    #[test]
+    fn missing_policies_nullify_the_graph() {
+        let ee = pkits("ValidCertificatePathTest1EE");
+        let none = pkits("NoPoliciesCACert");
+        assert!(none.policies.is_none());
+        // Not required by default: valid with an empty user-constrained-policy-set.
+        assert_eq!(run3(&none, &ee), Ok(vec![]));
+        assert_eq!(
+            run3(&pkits("GoodCACert"), &ee),
+            Ok(vec![oid("2.16.840.1.101.3.2.1.48.1")])
+        );
+    }
+}
