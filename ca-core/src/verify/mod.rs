@@ -38,8 +38,11 @@
 //! matters for notBefore). policyConstraints is accepted when non-critical (PKITS requires it).
 //!
 //! Trust anchors are given as certificates; their name and key are the trust anchor
-//! information of §6.1.1 (d). They are not validated themselves, but their
-//! pathLenConstraint and name constraints, when present, constrain the path (§6.2).
+//! information of §6.1.1 (d). Their signature and policies are not processed, but the anchor
+//! certificate must be within its validity period, carry no unrecognized critical extension
+//! and, when it is version 3, be a conforming CA certificate (critical basicConstraints with
+//! cA, keyCertSign when keyUsage is present); its pathLenConstraint and name constraints, when
+//! present, constrain the path (§6.2). A version 1 anchor is trusted as configured.
 
 mod budget;
 mod build;
