@@ -91,7 +91,8 @@ pub struct ValidationOptions {
     /// Name the target must carry in subjectAltName: DNS name (wildcards as TLS clients
     /// accept them), IP address, or email address.
     pub name: Option<String>,
-    /// Maximum number of intermediate certificates in a path.
+    /// Maximum number of intermediate certificates in a path, not counting self-issued ones
+    /// (key rollover certificates, as for pathLenConstraint, §6.1.4 (l)).
     pub max_intermediates: usize,
     /// Work limits.
     pub budget: Budget,
