@@ -42,7 +42,10 @@ pub fn write_private_file(path: &Path, data: &[u8], create_new: bool) -> Result<
 /// fsync of the directory. Readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut f = OpenOptions::new()
         .write(true)

@@ -140,9 +140,10 @@ impl PublicKeyInfo {
     pub fn of(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyInfo> {
         let alg = &spki.algorithm;
         if alg.oid == rfc5912::RSA_ENCRYPTION {
-            let key = spki.subject_public_key.as_bytes().ok_or_else(|| {
-                Error::malformed("RSA public key", "BIT STRING has unused bits")
-            })?;
+            let key = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| Error::malformed("RSA public key", "BIT STRING has unused bits"))?;
             let rsa_key = RsaPublicKeyDer::from_der(key)
                 .map_err(|e| Error::malformed("RSA public key", e))?;
             let n = rsa_key.modulus.as_bytes();
@@ -325,8 +326,15 @@ impl SoftwareBackend {
 
 impl KeyBackend for SoftwareBackend {
     fn generate(&self, algorithm: KeyAlgorithm, label: &str) -> Result<KeyRef> {
-        if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(Error::key(label, "key labels are ASCII letters, digits, '-' and '_'"));
+        if label.is_empty()
+            || !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::key(
+                label,
+                "key labels are ASCII letters, digits, '-' and '_'",
+            ));
         }
         let pkcs8 = generate_pkcs8(algorithm)?;
         let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8.as_slice())
@@ -354,7 +362,10 @@ impl KeyBackend for SoftwareBackend {
         let plain = encrypted
             .decrypt(self.passphrase.as_bytes())
             .map_err(|_| Error::key(&key.0, "cannot decrypt (wrong passphrase?)"))?;
-        Ok(Arc::new(SoftwareSigner::from_pkcs8(plain.as_bytes(), &key.0)?))
+        Ok(Arc::new(SoftwareSigner::from_pkcs8(
+            plain.as_bytes(),
+            &key.0,
+        )?))
     }
 }
 
@@ -499,7 +510,8 @@ pub fn ec_spki_der(curve: ObjectIdentifier, point: &[u8]) -> Result<Vec<u8>> {
         },
         subject_public_key: BitString::from_bytes(point).map_err(Error::encode("EC point"))?,
     };
-    spki.to_der().map_err(Error::encode("EC SubjectPublicKeyInfo"))
+    spki.to_der()
+        .map_err(Error::encode("EC SubjectPublicKeyInfo"))
 }
 
 /// DER SubjectPublicKeyInfo for an RSAPublicKey (RFC 3279 §2.3.1).
@@ -512,7 +524,8 @@ pub fn rsa_spki_der(rsa_public_key_der: &[u8]) -> Result<Vec<u8>> {
         subject_public_key: BitString::from_bytes(rsa_public_key_der)
             .map_err(Error::encode("RSA public key"))?,
     };
-    spki.to_der().map_err(Error::encode("RSA SubjectPublicKeyInfo"))
+    spki.to_der()
+        .map_err(Error::encode("RSA SubjectPublicKeyInfo"))
 }
 
 /// Parses a DER SubjectPublicKeyInfo.
@@ -528,7 +541,11 @@ mod tests {
     fn software_keys_round_trip_encrypted_and_sign_verifiably() {
         let dir = tempfile::tempdir().expect("tempdir");
         let backend = SoftwareBackend::new(dir.path(), Zeroizing::new("pass".into()));
-        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048] {
+        for alg in [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Rsa2048,
+        ] {
             let key = backend.generate(alg, alg.name()).expect("generate");
             let signer = backend.load(&key).expect("load");
             assert_eq!(signer.algorithm(), alg.signature_algorithm());
@@ -551,12 +568,15 @@ mod tests {
                 )
                 .is_err()
             );
-            let file = std::fs::read(dir.path().join(format!("keys/{}.p8", alg.name()))).expect("file");
+            let file =
+                std::fs::read(dir.path().join(format!("keys/{}.p8", alg.name()))).expect("file");
             // The file is an encrypted PKCS#8 document, not the plain key.
             assert!(pkcs8::EncryptedPrivateKeyInfoRef::try_from(file.as_slice()).is_ok());
         }
         let wrong = SoftwareBackend::new(dir.path(), Zeroizing::new("other".into()));
-        let err = wrong.load(&KeyRef("soft:keys/ecdsa-p256.p8".into())).expect_err("wrong pass");
+        let err = wrong
+            .load(&KeyRef("soft:keys/ecdsa-p256.p8".into()))
+            .expect_err("wrong pass");
         assert!(err.to_string().contains("wrong passphrase"), "{err}");
     }
 }

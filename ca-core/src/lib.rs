@@ -1,22 +1,69 @@
 //! `ca-core`: the LGPKI certificate authority library.
 //!
 //! Profiles and policy OIDs are data (`policies/`); this crate applies them. Issuance follows a
-//! lint → record → sign → record cycle; keys sit behind [`KeyBackend`]/[`CaSigner`] so software
-//! and PKCS#11 keys sign the same way. [`validate_path`] builds and validates certification
-//! paths (RFC 5280 §6, with CRL revocation checking).
+//! check → lint → record → sign → record cycle; keys sit behind [`KeyBackend`]/[`CaSigner`] so
+//! software and PKCS#11 keys sign the same way.
+//!
+//! | module | job |
+//! |---|---|
+//! | `profile` | profiles, policy OIDs and the default hierarchy from `policies/` |
+//! | `key` | key algorithms, the key-backend seam, software keys |
+//! | `csr` | PKCS#10 parsing and proof of possession |
+//! | `name`, `san` | subject names and subjectAltNames |
+//! | `build` | TBSCertificate and extension encoding |
+//! | `lint` | RFC 5280 checks on the TBS before signing |
+//! | `store` | the durable store (SQLite) |
+//! | `authority` | the CA hierarchy: init, sub-CAs, loading keys |
+//! | `issue` | the issuance pipeline, single and batch |
+//! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 #![deny(missing_docs)]
 
+mod authority;
+pub mod build;
+pub mod crl;
+mod csr;
+mod derw;
 mod error;
 mod fsutil;
+pub mod input;
+mod issue;
 mod key;
+pub mod lint;
+mod name;
+pub mod ocsp;
+mod pkcs11;
+mod profile;
+pub mod publish;
+mod revoke;
+mod san;
+mod serial;
 pub mod sigverify;
+mod store;
 mod verify;
 
+pub use authority::{
+    Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
+    PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
+};
+pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
+pub use issue::{BATCH_CHUNK, IssuanceRequest, Issued, apply_subject_rules, rfc3339};
 pub use key::{
     CaSigner, KeyAlgorithm, KeyBackend, KeyRef, PublicKeyInfo, SignatureAlgorithm, SoftwareBackend,
     SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
+};
+pub use name::{AttrType, DistinguishedName, name_to_string};
+pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
+pub use profile::{
+    CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
+};
+pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus};
+pub use san::SanEntry;
+pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
+pub use store::{
+    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    RevokeOutcome, RevokedEntry, SqliteStore, Store, verify_chain,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

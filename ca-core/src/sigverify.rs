@@ -56,10 +56,12 @@ pub fn verify_signature(
             pss_params(algorithm)?
         } else {
             // RFC 4055 §5: the parameters MUST be NULL; many encoders omit them, which we accept.
-            if let Some(p) = &algorithm.parameters {
-                if p.tag() != der::Tag::Null {
-                    return Err(SignatureError::BadParameters("RSA PKCS#1 v1.5 parameters must be NULL"));
-                }
+            if let Some(p) = &algorithm.parameters
+                && p.tag() != der::Tag::Null
+            {
+                return Err(SignatureError::BadParameters(
+                    "RSA PKCS#1 v1.5 parameters must be NULL",
+                ));
             }
             match alg {
                 a if a == rfc5912::SHA_256_WITH_RSA_ENCRYPTION => &rsig::RSA_PKCS1_2048_8192_SHA256,
@@ -75,7 +77,9 @@ pub fn verify_signature(
     } else if key_oid == rfc5912::ID_EC_PUBLIC_KEY {
         if algorithm.parameters.is_some() {
             // RFC 5758 §3.2: the parameters field MUST be absent.
-            return Err(SignatureError::BadParameters("ECDSA parameters must be absent"));
+            return Err(SignatureError::BadParameters(
+                "ECDSA parameters must be absent",
+            ));
         }
         let curve = spki
             .algorithm
@@ -133,12 +137,20 @@ fn pss_params(
         trailer_field: Option<u32>,
     }
     let bad = SignatureError::BadParameters;
-    let any = algorithm.parameters.as_ref().ok_or(bad("RSASSA-PSS without parameters"))?;
+    let any = algorithm
+        .parameters
+        .as_ref()
+        .ok_or(bad("RSASSA-PSS without parameters"))?;
     let der_bytes = der::Encode::to_der(any).map_err(|_| bad("RSASSA-PSS parameters"))?;
     let p = PssParams::from_der(&der_bytes).map_err(|_| bad("malformed RSASSA-PSS parameters"))?;
     // Default hash is SHA-1, which ring does not verify with PSS.
-    let hash = p.hash.map(|h| h.oid).ok_or(bad("RSASSA-PSS with SHA-1 is not supported"))?;
-    let mgf = p.mask_gen.ok_or(bad("RSASSA-PSS with MGF1-SHA-1 is not supported"))?;
+    let hash = p
+        .hash
+        .map(|h| h.oid)
+        .ok_or(bad("RSASSA-PSS with SHA-1 is not supported"))?;
+    let mgf = p
+        .mask_gen
+        .ok_or(bad("RSASSA-PSS with MGF1-SHA-1 is not supported"))?;
     if mgf.oid != rfc5912::ID_MGF_1 {
         return Err(bad("RSASSA-PSS mask generation is not MGF1"));
     }

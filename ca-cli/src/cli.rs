@@ -1,0 +1,303 @@
+//! The command-line grammar (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// lgpki: certificate authority for the Local Government PKI (地方公共団体組織認証基盤).
+///
+/// Exit codes: 0 success or valid; 1 refused or invalid (policy, lint, validation, revoked);
+/// 2 usage or input error.
+#[derive(Debug, Parser)]
+#[command(name = "lgpki", version, max_term_width = 100)]
+pub struct Cli {
+    /// The CA's home directory [default: $LGPKI_HOME, else ./lgpki-data].
+    #[arg(
+        long,
+        global = true,
+        env = "LGPKI_HOME",
+        default_value = "lgpki-data",
+        hide_env_values = true
+    )]
+    pub home: PathBuf,
+    /// One JSON object per result on stdout (JSON Lines for lists); errors also as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// File holding the passphrase that encrypts software CA keys [default: $LGPKI_PASSPHRASE,
+    /// else HOME/passphrase].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store and the default LGPKI hierarchy from policies/.
+    Init(InitArgs),
+    /// The certificate authorities.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Certificate profiles and their rules.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Issue a certificate from a CSR, or many with --batch.
+    Issue(IssueArgs),
+    /// Issued certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Revoke a certificate, or many with --batch.
+    Revoke(RevokeArgs),
+    /// A certificate's revocation status: good, revoked or unknown.
+    Status {
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: String,
+        /// The issuing CA.
+        #[arg(long)]
+        ca: Option<String>,
+    },
+    /// Write CA certificates, current CRLs and a revocation-status snapshot for relying
+    /// parties and ocsp-responder (a new release, switched in atomically).
+    Publish {
+        /// The publication directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Sign a fresh full (or delta) CRL.
+    Crl {
+        /// The CA.
+        #[arg(long)]
+        ca: String,
+        /// A delta CRL against the newest full CRL.
+        #[arg(long)]
+        delta: bool,
+        /// Write PEM instead of DER.
+        #[arg(long)]
+        pem: bool,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// `revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Serial number (hex).
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub serial: Option<String>,
+    /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub reason: Option<String>,
+    /// The issuing CA.
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// invalidityDate (RFC 3339): when the key is known or suspected to have been compromised.
+    #[arg(long, value_name = "RFC3339")]
+    pub invalidity_date: Option<String>,
+    /// JSON Lines of {"serial", "reason", "ca"?, "invalidity_date"?}.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+}
+
+/// `audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain end to end (the store's log, or an exported copy with --file).
+    Verify {
+        /// An exported log (JSON Lines) to check offline.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List the records (time, actor, action, target, outcome).
+    List,
+    /// Export the log as JSON Lines.
+    Export {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Key algorithms on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KeyAlg {
+    /// ECDSA P-256 with SHA-256.
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+    /// ECDSA P-384 with SHA-384.
+    #[value(name = "ecdsa-p384")]
+    EcdsaP384,
+    /// RSA-2048 with SHA-256.
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    /// RSA-3072 with SHA-384.
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    /// RSA-4096 with SHA-384.
+    #[value(name = "rsa-4096")]
+    Rsa4096,
+}
+
+impl From<KeyAlg> for ca_core::KeyAlgorithm {
+    fn from(k: KeyAlg) -> Self {
+        match k {
+            KeyAlg::EcdsaP256 => ca_core::KeyAlgorithm::EcdsaP256,
+            KeyAlg::EcdsaP384 => ca_core::KeyAlgorithm::EcdsaP384,
+            KeyAlg::Rsa2048 => ca_core::KeyAlgorithm::Rsa2048,
+            KeyAlg::Rsa3072 => ca_core::KeyAlgorithm::Rsa3072,
+            KeyAlg::Rsa4096 => ca_core::KeyAlgorithm::Rsa4096,
+        }
+    }
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Key algorithm of the CA keys.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub key_alg: KeyAlg,
+    /// Put every CA key in this PKCS#11 token (RFC 7512 URI).
+    #[arg(long, value_name = "URI")]
+    pub key_uri: Option<String>,
+    /// Where OCSP/CRL/CA-certificate URLs in issued certificates point.
+    #[arg(long, value_name = "URL", default_value = ca_core::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// Read profiles and hierarchy from this directory instead of the built-in policies/.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+}
+
+/// `ca …`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// List the CAs.
+    List,
+    /// Print a CA's certificate (PEM).
+    Cert {
+        /// The CA.
+        name: String,
+        /// Also print the certificates up to the root.
+        #[arg(long)]
+        chain: bool,
+    },
+    /// Create a subordinate CA.
+    Create(CaCreateArgs),
+}
+
+/// `ca create`.
+#[derive(Debug, Args)]
+pub struct CaCreateArgs {
+    /// The new CA's name (letters, digits, '-', '_').
+    pub name: String,
+    /// The CA that signs its certificate.
+    #[arg(long)]
+    pub parent: String,
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub key_alg: KeyAlg,
+    /// Generate the key in this PKCS#11 token (RFC 7512 URI).
+    #[arg(long, value_name = "URI")]
+    pub key_uri: Option<String>,
+    /// pathLenConstraint.
+    #[arg(long, value_name = "N")]
+    pub path_len: Option<u8>,
+    /// Subject DN [default: CN=LGPKI NAME CA,O=LGPKI,C=JP].
+    #[arg(long, value_name = "DN")]
+    pub subject: Option<String>,
+    /// Validity in days (clamped to the parent's).
+    #[arg(long, default_value_t = 3650)]
+    pub days: u32,
+    /// Profiles this CA issues (with `issue --ca NAME`).
+    #[arg(long = "profile", value_name = "P")]
+    pub profiles: Vec<String>,
+}
+
+/// `profile …`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the profiles.
+    List,
+    /// Show one profile's rules.
+    Show {
+        /// Profile name.
+        name: String,
+    },
+}
+
+/// `issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Profile name.
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub profile: Option<String>,
+    /// The CSR (PEM or DER).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "batch",
+        conflicts_with = "batch"
+    )]
+    pub csr: Option<PathBuf>,
+    /// Issuing CA [default: the CA bound to the profile].
+    #[arg(long, value_name = "NAME")]
+    pub ca: Option<String>,
+    /// Subject DN, replacing the CSR's (RFC 4514, e.g. "CN=山田太郎,OU=千代田区,O=LGPKI,C=JP").
+    #[arg(long, value_name = "DN")]
+    pub subject: Option<String>,
+    /// subjectAltName, replacing the CSR's: dns:NAME, email:ADDR, uri:URI or ip:ADDR.
+    #[arg(long = "san", value_name = "TYPE:VALUE")]
+    pub sans: Vec<String>,
+    /// Validity in days [default: the profile's].
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Write the certificate (PEM) here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// JSON Lines of {"profile", "csr", "subject"?, "san"?, "ca"?, "days"?, "id"?}.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+}
+
+/// Certificate status filter.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatusArg {
+    /// Not revoked, not expired.
+    Good,
+    /// Revoked.
+    Revoked,
+    /// Past notAfter.
+    Expired,
+}
+
+/// `cert …`.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List issued certificates.
+    List {
+        /// Only this CA's.
+        #[arg(long)]
+        ca: Option<String>,
+        /// Only this profile's.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Only with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+    },
+    /// Show one certificate (PEM) with its status.
+    Show {
+        /// Serial number (hex).
+        serial: String,
+        /// The issuing CA, if serials could be ambiguous.
+        #[arg(long)]
+        ca: Option<String>,
+    },
+}

@@ -1,0 +1,914 @@
+//! The commands: each reads its arguments, calls ca-core, and prints per the contract.
+
+use std::io::{BufRead, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ca_core::{
+    Authority, CertFilter, CertStatus, InitOptions, IssuanceRequest, Issued, NewCa,
+    PassphraseSource, Policies, input, name_to_string,
+};
+use der::Decode;
+use serde_json::{Value, json};
+
+use crate::cli::{
+    AuditCommand, RevokeArgs, CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand,
+    StatusArg,
+};
+use crate::output::{CliError, print_json, print_text, table};
+
+type CmdResult = Result<ExitCode, CliError>;
+
+/// Largest `issue --batch` line: a CSR in PEM plus a few fields.
+const MAX_BATCH_LINE: usize = 128 * 1024;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> CmdResult {
+    let ctx = Ctx {
+        home: cli.home.clone(),
+        json: cli.json,
+        passphrase: match &cli.passphrase_file {
+            Some(p) => PassphraseSource::File(p.clone()),
+            None => PassphraseSource::Default,
+        },
+    };
+    match cli.command {
+        Command::Init(a) => init(&ctx, a),
+        Command::Ca(c) => match c {
+            CaCommand::List => ca_list(&ctx),
+            CaCommand::Cert { name, chain } => ca_cert(&ctx, &name, chain),
+            CaCommand::Create(a) => ca_create(&ctx, a),
+        },
+        Command::Profile(p) => match p {
+            ProfileCommand::List => profile_list(&ctx),
+            ProfileCommand::Show { name } => profile_show(&ctx, &name),
+        },
+        Command::Issue(a) => match &a.batch {
+            Some(file) => issue_batch(&ctx, file, &a),
+            None => issue_one(&ctx, a),
+        },
+        Command::Revoke(a) => match &a.batch {
+            Some(file) => revoke_batch(&ctx, file, &a),
+            None => revoke_one(&ctx, &a),
+        },
+        Command::Publish { out } => publish(&ctx, &out),
+        Command::Status { serial, ca } => status(&ctx, &serial, ca.as_deref()),
+        Command::Crl { ca, delta, pem, out } => crl(&ctx, &ca, delta, pem, &out),
+        Command::Audit(a) => match a {
+            AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
+            AuditCommand::List => audit_list(&ctx),
+            AuditCommand::Export { out } => audit_export(&ctx, &out),
+        },
+        Command::Cert(c) => match c {
+            CertCommand::List {
+                ca,
+                profile,
+                status,
+            } => cert_list(&ctx, ca, profile, status),
+            CertCommand::Show { serial, ca } => cert_show(&ctx, &serial, ca.as_deref()),
+        },
+    }
+}
+
+struct Ctx {
+    home: PathBuf,
+    json: bool,
+    passphrase: PassphraseSource,
+}
+
+impl Ctx {
+    /// The policies in force: the home's copy if `init --policies` made one, else the built-in.
+    fn policies(&self) -> Result<Policies, CliError> {
+        let dir = self.home.join("policies");
+        Ok(if dir.is_dir() {
+            Policies::load_dir(&dir)?
+        } else {
+            Policies::embedded()?
+        })
+    }
+
+    fn open(&self) -> Result<Authority, CliError> {
+        Ok(Authority::open(
+            &self.home,
+            self.passphrase.clone(),
+            self.policies()?,
+        )?)
+    }
+}
+
+fn ok() -> CmdResult {
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
+    let policies = match &a.policies {
+        Some(dir) => Policies::load_dir(dir)?,
+        None => Policies::embedded()?,
+    };
+    let ca = Authority::init(
+        &ctx.home,
+        InitOptions {
+            key_alg: a.key_alg.into(),
+            key_uri: a.key_uri.clone(),
+            base_url: a.base_url.clone(),
+            passphrase: ctx.passphrase.clone(),
+            policies,
+        },
+    )?;
+    if let Some(dir) = &a.policies {
+        copy_policies(dir, &ctx.home.join("policies"))?;
+    }
+    let cas = ca.cas()?;
+    if ctx.json {
+        print_json(&json!({
+            "home": ctx.home.display().to_string(),
+            "cas": cas.iter().map(ca_json).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_text(&format!(
+            "initialised {} with {} CAs:\n",
+            ctx.home.display(),
+            cas.len()
+        ));
+        print_text(&ca_table(&cas));
+    }
+    ok()
+}
+
+fn copy_policies(from: &Path, to: &Path) -> Result<(), CliError> {
+    let io = |p: &Path, e: std::io::Error| {
+        CliError::Core(ca_core::Error::Io {
+            path: p.to_path_buf(),
+            source: e,
+        })
+    };
+    std::fs::create_dir_all(to.join("profiles")).map_err(|e| io(to, e))?;
+    for f in ["oids.toml", "hierarchy.toml"] {
+        std::fs::copy(from.join(f), to.join(f)).map_err(|e| io(&from.join(f), e))?;
+    }
+    let entries = std::fs::read_dir(from.join("profiles")).map_err(|e| io(from, e))?;
+    for e in entries.flatten() {
+        std::fs::copy(e.path(), to.join("profiles").join(e.file_name()))
+            .map_err(|err| io(&e.path(), err))?;
+    }
+    Ok(())
+}
+
+fn ca_subject_and_expiry(c: &ca_core::CaRecord) -> (String, String, String) {
+    match x509_cert::Certificate::from_der(&c.cert_der) {
+        Ok(cert) => {
+            let tbs = cert.tbs_certificate();
+            (
+                name_to_string(tbs.subject()),
+                ca_core::rfc3339(tbs.validity().not_after.to_unix_duration().as_secs() as i64),
+                hex::encode(tbs.serial_number().as_bytes()),
+            )
+        }
+        Err(_) => ("?".into(), "?".into(), "?".into()),
+    }
+}
+
+fn ca_json(c: &ca_core::CaRecord) -> Value {
+    let (subject, not_after, serial) = ca_subject_and_expiry(c);
+    json!({
+        "name": c.name,
+        "subject": subject,
+        "parent": c.parent,
+        "key_alg": c.key_alg.name(),
+        "key_location": ca_core::KeyRef(c.key_ref.clone()).location(),
+        "profiles": c.profiles,
+        "serial": serial,
+        "not_after": not_after,
+    })
+}
+
+fn ca_table(cas: &[ca_core::CaRecord]) -> String {
+    let rows: Vec<Vec<String>> = cas
+        .iter()
+        .map(|c| {
+            let (subject, _, _) = ca_subject_and_expiry(c);
+            vec![
+                c.name.clone(),
+                subject,
+                c.parent.clone().unwrap_or_else(|| "-".into()),
+                c.key_alg.name().into(),
+                ca_core::KeyRef(c.key_ref.clone()).location(),
+                if c.profiles.is_empty() {
+                    "-".into()
+                } else {
+                    c.profiles.join(",")
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "SUBJECT", "PARENT", "KEY", "LOCATION", "PROFILES"],
+        &rows,
+    )
+}
+
+fn ca_list(ctx: &Ctx) -> CmdResult {
+    let ca = ctx.open()?;
+    let cas = ca.cas()?;
+    if ctx.json {
+        for c in &cas {
+            print_json(&ca_json(c));
+        }
+    } else {
+        print_text(&ca_table(&cas));
+    }
+    ok()
+}
+
+fn ca_cert(ctx: &Ctx, name: &str, chain: bool) -> CmdResult {
+    let ca = ctx.open()?;
+    let certs = if chain {
+        ca.chain(name)?
+    } else {
+        vec![ca.ca_record(name)?]
+    };
+    let pem: String = certs
+        .iter()
+        .map(|c| input::to_pem("CERTIFICATE", &c.cert_der))
+        .collect();
+    if ctx.json {
+        print_json(&json!({"name": name, "pem": pem}));
+    } else {
+        print_text(&pem);
+    }
+    ok()
+}
+
+fn ca_create(ctx: &Ctx, a: crate::cli::CaCreateArgs) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let record = ca.create_ca(&NewCa {
+        subject: a
+            .subject
+            .clone()
+            .unwrap_or_else(|| format!("CN=LGPKI {} CA,O=LGPKI,C=JP", a.name)),
+        name: a.name,
+        parent: Some(a.parent),
+        key_alg: a.key_alg.into(),
+        key_uri: a.key_uri,
+        path_len: a.path_len,
+        validity_days: a.days,
+        profiles: a.profiles,
+    })?;
+    if ctx.json {
+        print_json(&ca_json(&record));
+    } else {
+        print_text(&ca_table(&[record]));
+    }
+    ok()
+}
+
+fn profile_json(p: &ca_core::Profile) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("policy_oid");
+        m.insert("policies".into(), json!([p.policy_oid]));
+    }
+    v
+}
+
+fn profile_list(ctx: &Ctx) -> CmdResult {
+    let policies = ctx.policies()?;
+    if ctx.json {
+        for p in policies.profiles.values() {
+            print_json(&profile_json(p));
+        }
+    } else {
+        let rows: Vec<Vec<String>> = policies
+            .profiles
+            .values()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.policy_oid.clone(),
+                    format!("{}d", p.validity_days),
+                    p.description.clone(),
+                ]
+            })
+            .collect();
+        print_text(&table(
+            &["NAME", "POLICY", "VALIDITY", "DESCRIPTION"],
+            &rows,
+        ));
+    }
+    ok()
+}
+
+fn profile_show(ctx: &Ctx, name: &str) -> CmdResult {
+    let policies = ctx.policies()?;
+    let p = policies.profile(name)?;
+    if ctx.json {
+        print_json(&profile_json(p));
+    } else {
+        let names = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let dbg = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        let mut s = String::new();
+        s.push_str(&format!("name:               {}\n", p.name));
+        s.push_str(&format!("description:        {}\n", p.description));
+        s.push_str(&format!("policies:           {}\n", p.policy_oid));
+        s.push_str(&format!(
+            "validity:           {} days (at most {})\n",
+            p.validity_days, p.max_validity_days
+        ));
+        s.push_str(&format!("keyUsage (EC):      {}\n", dbg(&p.key_usage_ec)));
+        s.push_str(&format!("keyUsage (RSA):     {}\n", dbg(&p.key_usage_rsa)));
+        s.push_str(&format!(
+            "extendedKeyUsage:   {}\n",
+            dbg(&p.extended_key_usage)
+        ));
+        s.push_str(&format!(
+            "key algorithms:     {} (RSA at least {} bits)\n",
+            p.key_algorithms
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.min_rsa_bits
+        ));
+        s.push_str(&format!(
+            "subject fixed:      {}\n",
+            p.subject
+                .fixed
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        s.push_str(&format!(
+            "subject required:   {}\n",
+            names(&p.subject.required)
+        ));
+        s.push_str(&format!(
+            "subject allowed:    {}\n",
+            names(&p.subject.allowed)
+        ));
+        s.push_str(&format!("SAN required:       {}\n", dbg(&p.san.required)));
+        s.push_str(&format!("SAN allowed:        {}\n", dbg(&p.san.allowed)));
+        if !p.san.dns_suffixes.is_empty() {
+            s.push_str(&format!(
+                "DNS names under:    {}\n",
+                p.san.dns_suffixes.join(", ")
+            ));
+        }
+        print_text(&s);
+    }
+    ok()
+}
+
+fn read_csr(path: &Path) -> Result<Vec<u8>, CliError> {
+    let data = input::read_limited(path, ca_core::MAX_CSR_BYTES * 2)?;
+    csr_der_from(&data, &path.display().to_string())
+}
+
+fn csr_der_from(data: &[u8], what: &str) -> Result<Vec<u8>, CliError> {
+    let mut blocks = input::der_blocks(
+        data,
+        &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"],
+        &format!("CSR {what}"),
+    )?;
+    if blocks.len() != 1 {
+        return Err(CliError::Core(ca_core::Error::malformed(
+            format!("CSR {what}"),
+            format!("{} CSRs in one file; give one", blocks.len()),
+        )));
+    }
+    Ok(blocks.remove(0))
+}
+
+fn issued_json(i: &Issued) -> Value {
+    let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("replayed");
+        if i.replayed {
+            m.insert("replayed".into(), Value::Bool(true));
+        }
+    }
+    v
+}
+
+fn issue_one(ctx: &Ctx, a: IssueArgs) -> CmdResult {
+    let (Some(profile), Some(csr)) = (a.profile.clone(), a.csr.clone()) else {
+        return Err(CliError::Usage(
+            "--profile and --csr are required without --batch".into(),
+        ));
+    };
+    let csr_der = read_csr(&csr)?;
+    let mut ca = ctx.open()?;
+    let issued = ca.issue(IssuanceRequest {
+        profile,
+        csr_der,
+        ca: a.ca.clone(),
+        subject: a.subject.clone(),
+        sans: a.sans.clone(),
+        days: a.days,
+        request_id: None,
+    })?;
+    if let Some(out) = &a.out {
+        ca_core::write_atomic(out, issued.pem.as_bytes())?;
+    }
+    if ctx.json {
+        print_json(&issued_json(&issued));
+    } else if a.out.is_none() {
+        print_text(&issued.pem);
+    }
+    ok()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLine {
+    profile: String,
+    csr: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    san: Vec<String>,
+    #[serde(default)]
+    ca: Option<String>,
+    #[serde(default)]
+    days: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+fn issue_batch(ctx: &Ctx, file: &Path, a: &IssueArgs) -> CmdResult {
+    if a.out.is_some()
+        || !a.sans.is_empty()
+        || a.subject.is_some()
+        || a.ca.is_some()
+        || a.days.is_some()
+    {
+        return Err(CliError::Usage(
+            "--batch takes its fields from the file; drop --out/--san/--subject/--ca/--days".into(),
+        ));
+    }
+    let f = std::fs::File::open(file).map_err(|e| {
+        CliError::Core(ca_core::Error::Io {
+            path: file.to_path_buf(),
+            source: e,
+        })
+    })?;
+    let mut reader = std::io::BufReader::new(f);
+    let mut ca = ctx.open()?;
+    let progress = std::io::stderr().is_terminal();
+    let (mut line_no, mut done, mut failed) = (0usize, 0usize, 0usize);
+    let mut eof = false;
+    while !eof {
+        // Read a chunk of lines; parse errors are results of their own line.
+        let mut parsed: Vec<(usize, Result<IssuanceRequest, CliError>)> = Vec::new();
+        while parsed.len() < ca_core::BATCH_CHUNK {
+            let mut buf = Vec::new();
+            let n = Read::by_ref(&mut reader)
+                .take(MAX_BATCH_LINE as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| {
+                    CliError::Core(ca_core::Error::Io {
+                        path: file.to_path_buf(),
+                        source: e,
+                    })
+                })?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            line_no += 1;
+            if buf.len() > MAX_BATCH_LINE && !buf.ends_with(b"\n") {
+                // Skip the rest of an oversized line.
+                let mut sink = Vec::new();
+                let _ = reader.read_until(b'\n', &mut sink);
+                parsed.push((
+                    line_no,
+                    Err(CliError::Core(ca_core::Error::TooLarge {
+                        what: format!("line {line_no}"),
+                        size: buf.len() + sink.len(),
+                        limit: MAX_BATCH_LINE,
+                    })),
+                ));
+                continue;
+            }
+            let text = String::from_utf8_lossy(&buf);
+            if text.trim().is_empty() {
+                continue;
+            }
+            parsed.push((line_no, parse_batch_line(&text, line_no)));
+        }
+        let reqs: Vec<IssuanceRequest> = parsed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        let mut results: Vec<Option<Result<Issued, CliError>>> = Vec::new();
+        ca.issue_batch(reqs, |_, r| results.push(Some(r.map_err(CliError::Core))))?;
+        let mut results = results.into_iter();
+        for (line, p) in parsed {
+            let r = match p {
+                Err(e) => Err(e),
+                Ok(_) => results
+                    .next()
+                    .flatten()
+                    .unwrap_or_else(|| Err(CliError::Usage("no result".into()))),
+            };
+            match r {
+                Ok(i) => {
+                    let mut v = issued_json(&i);
+                    if let Value::Object(m) = &mut v {
+                        m.insert("line".into(), json!(line));
+                    }
+                    print_json(&v);
+                    done += 1;
+                }
+                Err(e) => {
+                    print_json(&json!({"line": line, "error": e.to_json()}));
+                    failed += 1;
+                }
+            }
+        }
+        if progress {
+            eprint!("\rissued {done}, failed {failed}");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn parse_batch_line(text: &str, line: usize) -> Result<IssuanceRequest, CliError> {
+    let l: BatchLine = serde_json::from_str(text)
+        .map_err(|e| CliError::Core(ca_core::Error::malformed(format!("batch line {line}"), e)))?;
+    let csr_der = csr_der_from(l.csr.as_bytes(), &format!("on line {line}"))?;
+    Ok(IssuanceRequest {
+        profile: l.profile,
+        csr_der,
+        ca: l.ca,
+        subject: l.subject,
+        sans: l.san,
+        days: l.days,
+        request_id: l.id,
+    })
+}
+
+fn status_name(s: CertStatus) -> &'static str {
+    match s {
+        CertStatus::Good => "good",
+        CertStatus::Revoked => "revoked",
+        CertStatus::Expired => "expired",
+    }
+}
+
+fn cert_list(
+    ctx: &Ctx,
+    ca_name: Option<String>,
+    profile: Option<String>,
+    status: Option<StatusArg>,
+) -> CmdResult {
+    let ca = ctx.open()?;
+    if let Some(c) = &ca_name {
+        ca.ca_record(c)?;
+    }
+    if let Some(p) = &profile
+        && p != "root"
+        && p != "sub-ca"
+    {
+        ca.policies().profile(p)?;
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let certs = ca.store().certs(&CertFilter {
+        ca: ca_name,
+        profile,
+        status: status.map(|s| match s {
+            StatusArg::Good => CertStatus::Good,
+            StatusArg::Revoked => CertStatus::Revoked,
+            StatusArg::Expired => CertStatus::Expired,
+        }),
+        now,
+    })?;
+    if ctx.json {
+        for c in &certs {
+            print_json(&json!({
+                "serial": c.serial, "ca": c.ca, "profile": c.profile, "subject": c.subject,
+                "not_after": ca_core::rfc3339(c.not_after), "status": status_name(c.status_at(now)),
+            }));
+        }
+    } else {
+        let rows: Vec<Vec<String>> = certs
+            .iter()
+            .map(|c| {
+                vec![
+                    c.serial.clone(),
+                    c.ca.clone(),
+                    c.profile.clone(),
+                    status_name(c.status_at(now)).into(),
+                    ca_core::rfc3339(c.not_after),
+                    c.subject.clone(),
+                ]
+            })
+            .collect();
+        print_text(&table(
+            &["SERIAL", "CA", "PROFILE", "STATUS", "NOT_AFTER", "SUBJECT"],
+            &rows,
+        ));
+    }
+    ok()
+}
+
+fn cert_show(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
+    let ca = ctx.open()?;
+    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let c = ca
+        .store()
+        .cert(&hex, ca_name)?
+        .ok_or(ca_core::Error::CertificateNotFound {
+            serial: hex.clone(),
+        })?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let status = status_name(c.status_at(now));
+    let pem = input::to_pem("CERTIFICATE", &c.der);
+    if ctx.json {
+        print_json(&json!({
+            "serial": c.serial, "ca": c.ca, "profile": c.profile, "subject": c.subject,
+            "not_before": ca_core::rfc3339(c.not_before), "not_after": ca_core::rfc3339(c.not_after),
+            "status": status,
+            "revoked_at": c.revoked_at.map(ca_core::rfc3339), "reason": c.reason,
+            "pem": pem,
+        }));
+    } else {
+        let mut s = format!(
+            "serial:  {}\nca:      {}\nprofile: {}\nsubject: {}\nstatus:  {status}\n",
+            c.serial, c.ca, c.profile, c.subject
+        );
+        if let (Some(t), Some(r)) = (c.revoked_at, &c.reason) {
+            s.push_str(&format!("revoked: {} ({r})\n", ca_core::rfc3339(t)));
+        }
+        s.push_str(&pem);
+        print_text(&s);
+    }
+    ok()
+}
+
+fn audit_verify(ctx: &Ctx, file: Option<&Path>) -> CmdResult {
+    let (records, source) = match file {
+        Some(f) => {
+            let data = input::read_limited(f, 1 << 30)?;
+            let text = String::from_utf8(data)
+                .map_err(|e| ca_core::Error::malformed(f.display().to_string(), e))?;
+            let mut records = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let r: ca_core::AuditRecord = serde_json::from_str(line).map_err(|e| {
+                    ca_core::Error::malformed(format!("{} line {}", f.display(), i + 1), e)
+                })?;
+                records.push(r);
+            }
+            (records, f.display().to_string())
+        }
+        None => (
+            ctx.open()?.store().audit_records()?,
+            "the store".to_string(),
+        ),
+    };
+    match ca_core::verify_chain(&records) {
+        Ok(()) => {
+            if ctx.json {
+                print_json(&json!({"valid": true, "records": records.len(), "source": source}));
+            } else {
+                print_text(&format!(
+                    "audit log in {source}: {} records, chain intact\n",
+                    records.len()
+                ));
+            }
+            ok()
+        }
+        Err((seq, why)) => {
+            if ctx.json {
+                print_json(
+                    &json!({"valid": false, "first_bad_record": seq, "reason": why, "source": source}),
+                );
+            }
+            eprintln!("lgpki: audit log in {source} is broken at record {seq}: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn audit_list(ctx: &Ctx) -> CmdResult {
+    let records = ctx.open()?.store().audit_records()?;
+    if ctx.json {
+        for r in &records {
+            print_json(
+                &json!({"seq": r.seq, "time": r.time, "actor": r.actor, "action": r.action, "target": r.target, "outcome": r.outcome}),
+            );
+        }
+    } else {
+        let rows: Vec<Vec<String>> = records
+            .iter()
+            .map(|r| {
+                vec![
+                    r.seq.to_string(),
+                    r.time.clone(),
+                    r.actor.clone(),
+                    r.action.clone(),
+                    r.target.clone(),
+                    r.outcome.clone(),
+                ]
+            })
+            .collect();
+        print_text(&table(
+            &["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"],
+            &rows,
+        ));
+    }
+    ok()
+}
+
+fn audit_export(ctx: &Ctx, out: &Path) -> CmdResult {
+    let records = ctx.open()?.store().audit_records()?;
+    let mut text = String::new();
+    for r in &records {
+        text.push_str(&serde_json::to_string(r).map_err(|e| CliError::Usage(e.to_string()))?);
+        text.push('\n');
+    }
+    ca_core::write_atomic(out, text.as_bytes())?;
+    if ctx.json {
+        print_json(&json!({"records": records.len(), "out": out.display().to_string()}));
+    } else {
+        print_text(&format!(
+            "exported {} records to {}\n",
+            records.len(),
+            out.display()
+        ));
+    }
+    ok()
+}
+
+fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        CliError::Core(ca_core::Error::InvalidArgument { name, value: v.to_string(), reason: format!("not an RFC 3339 time: {e}") })
+    })
+}
+
+fn revoked_json(o: &ca_core::RevokeOutcome) -> Value {
+    let r = &o.record;
+    json!({
+        "serial": r.serial, "ca": r.ca, "status": "revoked",
+        "revoked_at": r.revoked_at.map(ca_core::rfc3339), "reason": r.reason,
+        "invalidity_date": r.invalidity_date.map(ca_core::rfc3339),
+        "already_revoked": o.already,
+    })
+}
+
+fn revoke_one(ctx: &Ctx, a: &RevokeArgs) -> CmdResult {
+    let (Some(serial), Some(reason)) = (a.serial.clone(), a.reason.clone()) else {
+        return Err(CliError::Usage("--serial and --reason are required without --batch".into()));
+    };
+    let invalidity_date = a.invalidity_date.as_deref().map(|v| parse_time("--invalidity-date", v)).transpose()?;
+    let mut ca = ctx.open()?;
+    let mut results = ca.revoke(&[ca_core::Revocation { serial, reason, ca: a.ca.clone(), invalidity_date }])?;
+    let outcome = results.pop().ok_or_else(|| CliError::Usage("nothing revoked".into()))??;
+    if ctx.json {
+        print_json(&revoked_json(&outcome));
+    } else {
+        let r = &outcome.record;
+        print_text(&format!(
+            "{} {} (CA {}, {} at {})\n",
+            if outcome.already { "already revoked:" } else { "revoked:" },
+            r.serial,
+            r.ca,
+            r.reason.as_deref().unwrap_or("unspecified"),
+            r.revoked_at.map(ca_core::rfc3339).unwrap_or_default()
+        ));
+    }
+    ok()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeLine {
+    serial: String,
+    reason: String,
+    #[serde(default)]
+    ca: Option<String>,
+    #[serde(default)]
+    invalidity_date: Option<String>,
+}
+
+fn revoke_batch(ctx: &Ctx, file: &Path, a: &RevokeArgs) -> CmdResult {
+    if a.ca.is_some() || a.invalidity_date.is_some() {
+        return Err(CliError::Usage("--batch takes its fields from the file; drop --ca/--invalidity-date".into()));
+    }
+    let data = input::read_limited(file, 1 << 30)?;
+    let text = String::from_utf8(data).map_err(|e| ca_core::Error::malformed(file.display().to_string(), e))?;
+    let mut ca = ctx.open()?;
+    let mut failed = 0usize;
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty()).collect();
+    for chunk in lines.chunks(ca_core::BATCH_CHUNK) {
+        let parsed: Vec<(usize, Result<ca_core::Revocation, CliError>)> = chunk
+            .iter()
+            .map(|(n, l)| {
+                let r = serde_json::from_str::<RevokeLine>(l)
+                    .map_err(|e| CliError::Core(ca_core::Error::malformed(format!("batch line {n}"), e)))
+                    .and_then(|r| {
+                        let invalidity_date = r.invalidity_date.as_deref().map(|v| parse_time("invalidity_date", v)).transpose()?;
+                        Ok(ca_core::Revocation { serial: r.serial, reason: r.reason, ca: r.ca, invalidity_date })
+                    });
+                (*n, r)
+            })
+            .collect();
+        let valid: Vec<ca_core::Revocation> = parsed.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+        // One durable transaction for the chunk; lines are printed only after it commits.
+        let mut results = ca.revoke(&valid)?.into_iter();
+        for (line, p) in parsed {
+            let r = match p {
+                Err(e) => Err(e),
+                Ok(_) => results.next().unwrap_or_else(|| Err(ca_core::Error::PolicyRefused { detail: "no result".into() })).map_err(CliError::Core),
+            };
+            match r {
+                Ok(o) => {
+                    let mut v = revoked_json(&o);
+                    if let Value::Object(m) = &mut v {
+                        m.insert("line".into(), json!(line));
+                    }
+                    print_json(&v);
+                }
+                Err(e) => {
+                    failed += 1;
+                    print_json(&json!({"line": line, "error": e.to_json()}));
+                }
+            }
+        }
+    }
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
+    let ca = ctx.open()?;
+    let st = ca.status(serial, ca_name)?;
+    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let (v, text) = match &st {
+        ca_core::RevocationStatus::Good(r) => (json!({"serial": r.serial, "ca": r.ca, "status": "good"}), "good\n".to_string()),
+        ca_core::RevocationStatus::Revoked(r) => (
+            json!({"serial": r.serial, "ca": r.ca, "status": "revoked", "revoked_at": r.revoked_at.map(ca_core::rfc3339), "reason": r.reason, "invalidity_date": r.invalidity_date.map(ca_core::rfc3339)}),
+            format!("revoked {} {}\n", r.revoked_at.map(ca_core::rfc3339).unwrap_or_default(), r.reason.as_deref().unwrap_or("unspecified")),
+        ),
+        ca_core::RevocationStatus::Unknown => (json!({"serial": hex, "ca": ca_name, "status": "unknown"}), "unknown\n".to_string()),
+    };
+    if ctx.json {
+        print_json(&v);
+    } else {
+        print_text(&text);
+    }
+    // The contract: exit 1 for "revoked"; unknown is not valid either.
+    Ok(match st {
+        ca_core::RevocationStatus::Good(_) => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let der = ca.crl(ca_name, delta)?;
+    let bytes = if pem { input::to_pem("X509 CRL", &der).into_bytes() } else { der.clone() };
+    ca_core::write_atomic(out, &bytes)?;
+    let parsed = ca_core::crl::ParsedCrl::parse(&der)?;
+    let number = parsed.crl_number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+    if ctx.json {
+        print_json(&json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": parsed.entries.len(), "out": out.display().to_string()}));
+    } else {
+        print_text(&format!("{} CRL {number} of {ca_name}: {} entries, written to {}\n", if delta { "delta" } else { "full" }, parsed.entries.len(), out.display()));
+    }
+    ok()
+}
+
+fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let report = ca.publish(out)?;
+    if ctx.json {
+        print_json(&json!({
+            "release": report.id,
+            "path": report.path.display().to_string(),
+            "cas": report.cas.iter().map(|(n, c)| json!({"name": n, "certificates": c})).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_text(&format!("published release {} to {}\n", report.id, out.display()));
+        for (n, c) in &report.cas {
+            print_text(&format!("  {n}: certificate, CRL, OCSP responder, {c} statuses\n"));
+        }
+    }
+    ok()
+}

@@ -1,0 +1,313 @@
+//! Shared helpers for the CLI integration tests: a temporary CA home, running the real `lgpki`
+//! binary, making keys and CSRs with the `openssl` CLI, and linting with pkilint.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Where CA keys live in a test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Encrypted PKCS#8 files in the home.
+    Soft,
+    /// A private SoftHSM2 token made for the test.
+    Pkcs11,
+}
+
+/// The SoftHSM2 module; CI installs it (`apt-get install softhsm2`).
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub const TOKEN_PIN: &str = "24681357";
+
+/// A temporary directory with a CA home inside (and, for PKCS#11, a private SoftHSM token).
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub backend: Backend,
+    /// Extra environment for every `lgpki` run (SOFTHSM2_CONF).
+    pub vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// A fresh, not yet initialised home with software keys.
+    pub fn new() -> Env {
+        Env::with_backend(Backend::Soft)
+    }
+
+    /// A fresh home; for [`Backend::Pkcs11`] also a new SoftHSM token `lgpki` with its own
+    /// `SOFTHSM2_CONF` and a PIN file (0600).
+    pub fn with_backend(backend: Backend) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let mut vars = Vec::new();
+        if backend == Backend::Pkcs11 {
+            assert!(
+                Path::new(SOFTHSM_MODULE).exists(),
+                "{SOFTHSM_MODULE} missing: apt-get install softhsm2 (CI installs it)"
+            );
+            let tokens = dir.path().join("tokens");
+            std::fs::create_dir_all(&tokens).expect("token dir");
+            let conf = dir.path().join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    tokens.display()
+                ),
+            )
+            .expect("conf");
+            vars.push(("SOFTHSM2_CONF".to_string(), conf.display().to_string()));
+            let out = Command::new("softhsm2-util")
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    "lgpki",
+                    "--so-pin",
+                    "12345678",
+                    "--pin",
+                    TOKEN_PIN,
+                ])
+                .env("SOFTHSM2_CONF", &conf)
+                .output()
+                .expect("softhsm2-util (apt-get install softhsm2)");
+            assert_ok(&out, "softhsm2-util --init-token");
+            use std::os::unix::fs::OpenOptionsExt;
+            let pin = dir.path().join("pin");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&pin)
+                .expect("pin file");
+            std::io::Write::write_all(&mut f, TOKEN_PIN.as_bytes()).expect("pin");
+        }
+        Env {
+            dir,
+            home,
+            backend,
+            vars,
+        }
+    }
+
+    /// The RFC 7512 URI of the test token (PIN from a file).
+    pub fn token_uri(&self) -> String {
+        format!(
+            "pkcs11:token=lgpki?module-path={SOFTHSM_MODULE}&pin-source=file:{}",
+            self.dir.path().join("pin").display()
+        )
+    }
+
+    /// A home initialised with `init` and the given extra arguments.
+    pub fn init(extra: &[&str]) -> Env {
+        Env::init_with(Backend::Soft, extra)
+    }
+
+    /// A home initialised with `init` on `backend` (PKCS#11: `--key-uri` of the test token).
+    pub fn init_with(backend: Backend, extra: &[&str]) -> Env {
+        let env = Env::with_backend(backend);
+        let uri = env.token_uri();
+        let mut args = vec!["init"];
+        if backend == Backend::Pkcs11 {
+            args.extend_from_slice(&["--key-uri", &uri]);
+        }
+        args.extend_from_slice(extra);
+        let out = env.lgpki(&args);
+        assert_ok(&out, "init");
+        env
+    }
+
+    /// A path inside the temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `lgpki --home HOME ARGS…`.
+    pub fn lgpki(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_lgpki"))
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env_remove("LGPKI_HOME")
+            .env_remove("LGPKI_PASSPHRASE")
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run lgpki")
+    }
+
+    /// `cert list --json` as parsed lines.
+    pub fn cert_list(&self) -> Vec<serde_json::Value> {
+        let out = self.lgpki(&["--json", "cert", "list"]);
+        assert_ok(&out, "cert list");
+        json_lines(&out.stdout)
+    }
+
+    /// Writes the CA's chain (CA up to root) and the root alone; returns (root, chain) paths.
+    pub fn chain_files(&self, ca: &str) -> (PathBuf, PathBuf) {
+        let root = self.path("root.pem");
+        let chain = self.path(&format!("{ca}-chain.pem"));
+        let out = self.lgpki(&["ca", "cert", "root"]);
+        assert_ok(&out, "ca cert root");
+        std::fs::write(&root, &out.stdout).expect("write root");
+        let out = self.lgpki(&["ca", "cert", ca, "--chain"]);
+        assert_ok(&out, "ca cert --chain");
+        std::fs::write(&chain, &out.stdout).expect("write chain");
+        (root, chain)
+    }
+}
+
+/// How many end-entity certificates `cert list` shows (CA certificates are listed too, with
+/// profile `root` or `sub-ca`).
+pub fn issued_count(env: &Env) -> usize {
+    env.cert_list()
+        .iter()
+        .filter(|c| c["profile"] != "root" && c["profile"] != "sub-ca")
+        .count()
+}
+
+/// Parses JSON Lines.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+/// Asserts exit 0, printing stderr otherwise.
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `openssl ARGS…`, returning its output (not asserting success).
+pub fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed")
+}
+
+/// Runs `openssl` and asserts success.
+pub fn openssl_ok(args: &[&str]) -> String {
+    let out = openssl(args);
+    assert_ok(&out, &format!("openssl {}", args.join(" ")));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Key types for test CSRs.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyKind {
+    P256,
+    P384,
+    Rsa(u32),
+}
+
+/// Generates a key with openssl and returns its path.
+pub fn make_key(dir: &Path, name: &str, kind: KeyKind) -> PathBuf {
+    let key = dir.join(format!("{name}.key"));
+    let k = key.to_str().expect("utf8 path");
+    match kind {
+        KeyKind::P256 => openssl_ok(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            k,
+        ]),
+        KeyKind::P384 => openssl_ok(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            k,
+        ]),
+        KeyKind::Rsa(bits) => openssl_ok(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            &format!("rsa_keygen_bits:{bits}"),
+            "-out",
+            k,
+        ]),
+    };
+    key
+}
+
+/// Makes a CSR with openssl (`subj` in openssl's /C=JP/... form, UTF-8) with optional SANs
+/// (openssl syntax, e.g. "DNS:www.city.lg.jp"). Returns the CSR path (PEM).
+pub fn make_csr(dir: &Path, name: &str, kind: KeyKind, subj: &str, sans: &[&str]) -> PathBuf {
+    let key = make_key(dir, name, kind);
+    let csr = dir.join(format!("{name}.csr"));
+    let mut args: Vec<String> = vec![
+        "req".into(),
+        "-new".into(),
+        "-utf8".into(),
+        "-key".into(),
+        key.display().to_string(),
+        "-subj".into(),
+        subj.into(),
+        "-out".into(),
+        csr.display().to_string(),
+    ];
+    if !sans.is_empty() {
+        args.push("-addext".into());
+        args.push(format!("subjectAltName={}", sans.join(",")));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    openssl_ok(&refs);
+    csr
+}
+
+/// The pkilint tool `name`: from $PKILINT_BIN, PATH, or /opt/pkilint/bin. Panics with a clear
+/// message if pkilint is not installed (CI installs it; see .ci/run).
+pub fn pkilint_tool(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("PKILINT_BIN") {
+        let p = Path::new(&dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        for d in std::env::split_paths(&path) {
+            let p = d.join(name);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    let p = Path::new("/opt/pkilint/bin").join(name);
+    assert!(
+        p.exists(),
+        "{name} not found: install pkilint (pip install pkilint) and put it on PATH or set PKILINT_BIN"
+    );
+    p
+}
+
+/// Runs `lint_pkix_cert lint -s WARNING FILE` and asserts it reports nothing.
+pub fn assert_pkilint_clean(pem: &Path) {
+    let out = Command::new(pkilint_tool("lint_pkix_cert"))
+        .args(["lint", "-s", "WARNING"])
+        .arg(pem)
+        .output()
+        .expect("run lint_pkix_cert");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "pkilint findings for {}:\n{text}",
+        pem.display()
+    );
+}

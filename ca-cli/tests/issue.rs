@@ -1,0 +1,500 @@
+//! Issuing every profile from OpenSSL-made CSRs (EC and RSA), checked by the real peers:
+//! `openssl verify -x509_strict` with the right purpose, `openssl x509 -text`, and pkilint.
+
+mod common;
+
+use common::{
+    Backend, Env, KeyKind, assert_ok, assert_pkilint_clean, make_csr, openssl, openssl_ok,
+};
+
+struct Case {
+    profile: &'static str,
+    ca: &'static str,
+    subj: &'static str,
+    sans: &'static [&'static str],
+    /// `openssl verify -purpose` for EC and for RSA keys.
+    purpose_ec: &'static str,
+    purpose_rsa: &'static str,
+    /// Texts `openssl x509 -text` must show, for EC and for RSA keys.
+    text_ec: &'static [&'static str],
+    text_rsa: &'static [&'static str],
+    /// Policy class number under the LGPKI arc.
+    class: u32,
+    extra: &'static [&'static str],
+}
+
+const ARC: &str = "1.2.392.200149.8.5.5";
+
+fn run_case(c: &Case, kinds: &[KeyKind]) {
+    for backend in [Backend::Soft, Backend::Pkcs11] {
+        run_case_on(backend, c, kinds);
+    }
+}
+
+/// The same issuance checks on each key backend: software keys and a SoftHSM2 token.
+fn run_case_on(backend: Backend, c: &Case, kinds: &[KeyKind]) {
+    let env = Env::init_with(backend, &[]);
+    let (root, chain) = env.chain_files(c.ca);
+    for (i, kind) in kinds.iter().enumerate() {
+        let csr = make_csr(
+            env.dir.path(),
+            &format!("{}-{i}", c.profile),
+            *kind,
+            c.subj,
+            c.sans,
+        );
+        let out_pem = env.path(&format!("{}-{i}.pem", c.profile));
+        let mut args = vec![
+            "--json",
+            "issue",
+            "--profile",
+            c.profile,
+            "--csr",
+            csr.to_str().expect("utf8"),
+            "--out",
+            out_pem.to_str().expect("utf8"),
+        ];
+        args.extend_from_slice(c.extra);
+        let out = env.lgpki(&args);
+        assert_ok(&out, &format!("issue {} {kind:?}", c.profile));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        for field in [
+            "serial",
+            "ca",
+            "profile",
+            "subject",
+            "not_before",
+            "not_after",
+            "pem",
+        ] {
+            assert!(v.get(field).is_some(), "JSON lacks {field}: {v}");
+        }
+        assert_eq!(v["profile"], c.profile);
+        assert_eq!(v["ca"], c.ca);
+        let serial = v["serial"].as_str().expect("serial");
+        assert!(serial.len() >= 16, "serial has at least 64 bits: {serial}");
+        assert_eq!(
+            std::fs::read_to_string(&out_pem).expect("out file"),
+            v["pem"].as_str().expect("pem")
+        );
+
+        let is_rsa = matches!(kind, KeyKind::Rsa(_));
+        let purpose = if is_rsa { c.purpose_rsa } else { c.purpose_ec };
+        let verify = openssl(&[
+            "verify",
+            "-x509_strict",
+            "-purpose",
+            purpose,
+            "-CAfile",
+            root.to_str().expect("utf8"),
+            "-untrusted",
+            chain.to_str().expect("utf8"),
+            out_pem.to_str().expect("utf8"),
+        ]);
+        assert_ok(
+            &verify,
+            &format!(
+                "openssl verify -purpose {purpose} of {} {kind:?}",
+                c.profile
+            ),
+        );
+        // With explicit policy, the LGPKI policy of this class must be accepted end to end.
+        let policy = format!("{ARC}.{}", c.class);
+        let verify = openssl(&[
+            "verify",
+            "-x509_strict",
+            "-policy_check",
+            "-explicit_policy",
+            "-policy",
+            &policy,
+            "-CAfile",
+            root.to_str().expect("utf8"),
+            "-untrusted",
+            chain.to_str().expect("utf8"),
+            out_pem.to_str().expect("utf8"),
+        ]);
+        assert_ok(&verify, &format!("openssl verify -policy {policy}"));
+
+        let text = openssl_ok(&[
+            "x509",
+            "-in",
+            out_pem.to_str().expect("utf8"),
+            "-noout",
+            "-text",
+        ]);
+        assert!(
+            text.contains(&format!("Policy: {policy}")),
+            "policy {policy} missing:\n{text}"
+        );
+        assert!(
+            text.contains("X509v3 Key Usage: critical"),
+            "keyUsage critical:\n{text}"
+        );
+        assert!(
+            text.contains("X509v3 Authority Key Identifier"),
+            "AKI:\n{text}"
+        );
+        assert!(
+            text.contains("X509v3 Subject Key Identifier"),
+            "SKI:\n{text}"
+        );
+        for want in if is_rsa { c.text_rsa } else { c.text_ec } {
+            assert!(
+                text.contains(want),
+                "{} {kind:?}: expected {want:?} in\n{text}",
+                c.profile
+            );
+        }
+        assert!(!text.contains("CA:TRUE"), "end entity must not be a CA");
+        assert_pkilint_clean(&out_pem);
+    }
+    // Everything issued is listed.
+    let listed = env.cert_list();
+    assert_eq!(
+        listed.iter().filter(|x| x["profile"] == c.profile).count(),
+        kinds.len(),
+        "{listed:?}"
+    );
+}
+
+const EC_RSA: &[KeyKind] = &[KeyKind::P256, KeyKind::Rsa(2048)];
+
+#[test]
+fn official_position() {
+    run_case(
+        &Case {
+            profile: "official-position",
+            ca: "organization",
+            subj: "/C=JP/O=LGPKI/OU=千代田区/title=区長/CN=千代田区長",
+            sans: &[],
+            purpose_ec: "any",
+            purpose_rsa: "any",
+            text_ec: &[
+                "Digital Signature, Non Repudiation",
+                "URI:http://127.0.0.1:8080/crl/organization.crl",
+                "OCSP - URI:http://127.0.0.1:8080/ocsp",
+            ],
+            text_rsa: &["Digital Signature, Non Repudiation"],
+            class: 1,
+            extra: &[],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn staff() {
+    run_case(
+        &Case {
+            profile: "staff",
+            ca: "organization",
+            subj: "/C=JP/O=LGPKI/OU=千代田区/CN=山田太郎",
+            sans: &["email:taro.yamada@city.chiyoda.lg.jp"],
+            purpose_ec: "sslclient",
+            purpose_rsa: "smimesign",
+            text_ec: &[
+                "TLS Web Client Authentication, E-mail Protection",
+                "email:taro.yamada@city.chiyoda.lg.jp",
+            ],
+            text_rsa: &["TLS Web Client Authentication, E-mail Protection"],
+            class: 2,
+            extra: &[],
+        },
+        &[
+            KeyKind::P256,
+            KeyKind::P384,
+            KeyKind::Rsa(2048),
+            KeyKind::Rsa(3072),
+        ],
+    );
+}
+
+#[test]
+fn encryption() {
+    run_case(
+        &Case {
+            profile: "encryption",
+            ca: "organization",
+            subj: "/C=JP/O=LGPKI/OU=千代田区/CN=山田太郎",
+            sans: &[],
+            // OpenSSL's S/MIME-encryption purpose demands keyEncipherment, which EC keys cannot
+            // have (RFC 5480 §3); EC encryption certificates assert keyAgreement instead.
+            purpose_ec: "any",
+            purpose_rsa: "smimeencrypt",
+            text_ec: &["Key Agreement", "E-mail Protection"],
+            text_rsa: &["Key Encipherment", "E-mail Protection"],
+            class: 3,
+            extra: &[],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn organization() {
+    run_case(
+        &Case {
+            profile: "organization",
+            ca: "organization",
+            subj: "/C=JP/O=LGPKI/OU=千代田区/CN=千代田区",
+            sans: &[],
+            purpose_ec: "any",
+            purpose_rsa: "any",
+            text_ec: &["Digital Signature, Non Repudiation"],
+            text_rsa: &["Digital Signature, Non Repudiation"],
+            class: 4,
+            extra: &[],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn server() {
+    run_case(
+        &Case {
+            profile: "server",
+            ca: "application",
+            subj: "/C=JP/O=LGPKI/CN=www.city.chiyoda.lg.jp",
+            sans: &["DNS:www.city.chiyoda.lg.jp", "DNS:city.chiyoda.lg.jp"],
+            purpose_ec: "sslserver",
+            purpose_rsa: "sslserver",
+            text_ec: &[
+                "TLS Web Server Authentication",
+                "DNS:www.city.chiyoda.lg.jp, DNS:city.chiyoda.lg.jp",
+                "URI:http://127.0.0.1:8080/crl/application.crl",
+            ],
+            text_rsa: &[
+                "Digital Signature, Key Encipherment",
+                "TLS Web Server Authentication",
+            ],
+            class: 5,
+            extra: &[],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn mail() {
+    run_case(
+        &Case {
+            profile: "mail",
+            ca: "application",
+            subj: "/C=JP/O=LGPKI/OU=千代田区/CN=山田太郎",
+            sans: &["email:taro.yamada@city.chiyoda.lg.jp"],
+            purpose_ec: "smimesign",
+            purpose_rsa: "smimeencrypt",
+            text_ec: &[
+                "E-mail Protection",
+                "email:taro.yamada@city.chiyoda.lg.jp",
+                "Digital Signature, Key Agreement",
+            ],
+            text_rsa: &["Digital Signature, Key Encipherment"],
+            class: 6,
+            extra: &[],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn code_signing() {
+    // OpenSSL 3.0 has no code-signing purpose; the EKU is checked in the text.
+    run_case(
+        &Case {
+            profile: "code-signing",
+            ca: "application",
+            subj: "/C=JP/O=LGPKI/OU=千代田区/CN=千代田区 情報政策課",
+            sans: &[],
+            purpose_ec: "any",
+            purpose_rsa: "any",
+            text_ec: &["Code Signing"],
+            text_rsa: &["Code Signing"],
+            class: 7,
+            extra: &[],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn ocsp_signing() {
+    run_case(
+        &Case {
+            profile: "ocsp-signing",
+            ca: "application",
+            subj: "/C=JP/O=LGPKI/CN=LGPKI Application CA OCSP Responder",
+            sans: &[],
+            purpose_ec: "ocsphelper",
+            purpose_rsa: "ocsphelper",
+            text_ec: &["OCSP Signing", "OCSP No Check"],
+            text_rsa: &["OCSP Signing", "OCSP No Check"],
+            class: 8,
+            extra: &["--ca", "application"],
+        },
+        EC_RSA,
+    );
+}
+
+#[test]
+fn ca_certificates_pass_openssl_and_pkilint_for_every_key_algorithm() {
+    for alg in ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"] {
+        ca_certificates_on(Backend::Soft, alg);
+    }
+}
+
+#[test]
+fn ca_certificates_on_a_pkcs11_token() {
+    for alg in [
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "rsa-2048",
+        "rsa-3072",
+        "rsa-4096",
+    ] {
+        ca_certificates_on(Backend::Pkcs11, alg);
+    }
+}
+
+fn ca_certificates_on(backend: Backend, alg: &str) {
+    let env = Env::init_with(backend, &["--key-alg", alg]);
+    let uri = env.token_uri();
+    let mut create = vec![
+        "ca",
+        "create",
+        "chiyoda",
+        "--parent",
+        "bridge",
+        "--path-len",
+        "0",
+        "--key-alg",
+        alg,
+    ];
+    if backend == Backend::Pkcs11 {
+        create.extend_from_slice(&["--key-uri", &uri]);
+    }
+    assert_ok(&env.lgpki(&create), "ca create");
+    let list = env.lgpki(&["--json", "ca", "list"]);
+    assert_ok(&list, "ca list");
+    let cas = common::json_lines(&list.stdout);
+    assert_eq!(cas.len(), 5, "{cas:?}");
+    for ca in &cas {
+        assert_eq!(ca["key_alg"], alg);
+        let location = ca["key_location"].as_str().expect("location");
+        match backend {
+            Backend::Soft => assert_eq!(location, "soft"),
+            Backend::Pkcs11 => {
+                assert!(
+                    location.starts_with("pkcs11:token=lgpki;object="),
+                    "{location}"
+                );
+                assert!(
+                    !location.contains("pin"),
+                    "no PIN source in ca list: {location}"
+                );
+            }
+        }
+        let name = ca["name"].as_str().expect("name");
+        let (root, chain) = env.chain_files(name);
+        let text = openssl_ok(&[
+            "x509",
+            "-in",
+            chain.to_str().expect("utf8"),
+            "-noout",
+            "-text",
+        ]);
+        assert!(
+            text.contains("CA:TRUE") && text.contains("X509v3 Basic Constraints: critical"),
+            "{text}"
+        );
+        assert!(text.contains("Certificate Sign, CRL Sign"), "{text}");
+        let out = openssl(&[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            root.to_str().expect("utf8"),
+            "-untrusted",
+            chain.to_str().expect("utf8"),
+            chain.to_str().expect("utf8"),
+        ]);
+        assert_ok(&out, &format!("verify CA {name} ({alg}, {backend:?})"));
+        let single = env.path(&format!("{name}-only.pem"));
+        let out = env.lgpki(&["ca", "cert", name]);
+        std::fs::write(&single, &out.stdout).expect("write");
+        assert_pkilint_clean(&single);
+    }
+    // The sub-CA created with --path-len 0 cannot have CA children.
+    let out = env.lgpki(&["ca", "create", "deeper", "--parent", "chiyoda"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "pathLen 0 refuses sub-CAs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if backend == Backend::Pkcs11 {
+        assert_token_keys_never_extractable(&env, cas.len());
+        return;
+    }
+    // CA keys are encrypted PKCS#8 files, mode 0600, unreadable without the passphrase.
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(env.home.join("keys")).expect("keys dir") {
+        let p = entry.expect("entry").path();
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+        let plain = openssl(&[
+            "pkcs8",
+            "-inform",
+            "DER",
+            "-in",
+            p.to_str().expect("utf8"),
+            "-nocrypt",
+        ]);
+        assert!(
+            !plain.status.success(),
+            "key file {} must not be readable without the passphrase",
+            p.display()
+        );
+    }
+}
+
+/// Every private key on the token is sensitive and never extractable, there is one per CA, and
+/// no key file exists in the home.
+fn assert_token_keys_never_extractable(env: &Env, cas: usize) {
+    let out = std::process::Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            common::SOFTHSM_MODULE,
+            "--token-label",
+            "lgpki",
+            "--login",
+            "--pin",
+            common::TOKEN_PIN,
+            "--list-objects",
+            "--type",
+            "privkey",
+        ])
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("pkcs11-tool (apt-get install opensc)");
+    assert_ok(&out, "pkcs11-tool --list-objects");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let keys: Vec<&str> = text.split("Private Key Object").skip(1).collect();
+    assert_eq!(keys.len(), cas, "one private key per CA:\n{text}");
+    for k in keys {
+        assert!(
+            k.contains("never extractable") && k.contains("sensitive"),
+            "key must be sensitive and never extractable:\n{k}"
+        );
+    }
+    assert!(!env.home.join("keys").exists(), "no key files in the home");
+    for entry in std::fs::read_dir(&env.home).expect("home") {
+        let p = entry.expect("entry").path();
+        let data = std::fs::read(&p).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&data).contains("PRIVATE KEY"),
+            "{} holds a private key",
+            p.display()
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The CA's durable store: the [`Store`] trait and the types it keeps.
+//!
+//! The embedded default is [`SqliteStore`]; a PostgreSQL backend for high availability will
+//! implement the same trait. Every state-changing method appends its audit records
+//! ([`AuditRecord`]) in the same transaction as the change.
+
+mod audit;
+mod sqlite;
+
+pub use audit::{AuditRecord, verify_chain};
+pub use sqlite::SqliteStore;
+
+use crate::error::Result;
+use crate::key::KeyAlgorithm;
+
+/// A CA as the store keeps it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CaRecord {
+    /// The CA's name.
+    pub name: String,
+    /// The CA that issued its certificate (None: self-signed).
+    pub parent: Option<String>,
+    /// Its certificate, DER.
+    #[serde(skip)]
+    pub cert_der: Vec<u8>,
+    /// Where its key is (`soft:keys/NAME.p8` or a `pkcs11:` URI).
+    pub key_ref: String,
+    /// Its key algorithm.
+    pub key_alg: KeyAlgorithm,
+    /// The profiles it issues by default.
+    pub profiles: Vec<String>,
+}
+
+/// Life-cycle state of an issued certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertStatus {
+    /// Issued and not revoked (may still be expired; see [`CertRecord::status_at`]).
+    Good,
+    /// Revoked.
+    Revoked,
+    /// Past notAfter.
+    Expired,
+}
+
+/// An issued certificate.
+#[derive(Clone, Debug)]
+pub struct CertRecord {
+    /// Serial in lower-case hex.
+    pub serial: String,
+    /// Issuing CA.
+    pub ca: String,
+    /// Profile it was issued under.
+    pub profile: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Revocation time, Unix seconds, if revoked.
+    pub revoked_at: Option<i64>,
+    /// RFC 5280 reason name, if revoked.
+    pub reason: Option<String>,
+    /// invalidityDate (RFC 5280 §5.3.2), Unix seconds, if given.
+    pub invalidity_date: Option<i64>,
+}
+
+impl CertRecord {
+    /// good / revoked / expired at `now` (Unix seconds).
+    pub fn status_at(&self, now: i64) -> CertStatus {
+        if self.revoked_at.is_some() {
+            CertStatus::Revoked
+        } else if self.not_after < now {
+            CertStatus::Expired
+        } else {
+            CertStatus::Good
+        }
+    }
+}
+
+/// A certificate about to be signed: recorded (with its TBS) before the CA key signs.
+#[derive(Clone, Debug)]
+pub struct PendingCert {
+    /// Serial in lower-case hex.
+    pub serial: String,
+    /// Issuing CA.
+    pub ca: String,
+    /// Profile.
+    pub profile: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// The linted TBSCertificate that will be signed.
+    pub tbs_der: Vec<u8>,
+    /// A caller-chosen idempotency key (e.g. a batch line's `id`), unique when set.
+    pub request_id: Option<String>,
+}
+
+/// Which certificates `cert list` shows.
+#[derive(Clone, Debug, Default)]
+pub struct CertFilter {
+    /// Only this CA's.
+    pub ca: Option<String>,
+    /// Only this profile's.
+    pub profile: Option<String>,
+    /// Only certificates with this status (at `now`).
+    pub status: Option<CertStatus>,
+    /// The time status is judged at, Unix seconds.
+    pub now: i64,
+}
+
+/// The CA's persistent state.
+pub trait Store: Send {
+    /// A metadata value (e.g. `base_url`).
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Sets a metadata value.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Records a CA together with its own certificate (issued by `cert.ca`), atomically.
+    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()>;
+    /// All CAs, in creation order.
+    fn cas(&self) -> Result<Vec<CaRecord>>;
+    /// The CA named `name`.
+    fn ca(&self, name: &str) -> Result<Option<CaRecord>>;
+    /// Records certificates about to be signed, in one durable transaction. Fails with
+    /// [`Error::SerialCollision`] (and records nothing) if any serial was ever used before.
+    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()>;
+    /// Stores signed certificates for reserved serials, in one durable transaction.
+    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()>;
+    /// Issued certificates matching `filter`, ordered by issuance.
+    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
+    /// The issued certificate with `serial` (hex), optionally of one CA.
+    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>>;
+    /// The serial already issued for idempotency key `request_id`, if any.
+    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
+
+    /// Sets who is acting, for the audit records of later changes.
+    fn set_actor(&mut self, actor: &str);
+    /// Revokes certificates in one durable transaction. Each request gets its own outcome; a
+    /// certificate revoked before keeps its first time and reason (a `certificateHold` may be
+    /// made permanent with another reason).
+    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>>;
+    /// Calls `f` for every revoked certificate of `ca` (with `since_seq`: only those revoked or
+    /// changed after that revocation sequence number), in serial order, streaming.
+    fn for_each_revoked(
+        &self,
+        ca: &str,
+        since_seq: Option<i64>,
+        f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
+    ) -> Result<()>;
+    /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
+    /// (for status snapshots: no certificate bodies are read).
+    fn for_each_status(&self, ca: &str, f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>) -> Result<()>;
+    /// The highest revocation sequence number so far (0 if none): changes whenever any
+    /// revocation does, so caches can tell when to refresh.
+    fn revocation_seq(&self) -> Result<i64>;
+    /// Allocates the next CRL number of `ca` (monotonic, never reused, durable) and records the
+    /// CRL: its revocation sequence coverage and, for a delta, its base.
+    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64>;
+    /// The newest full CRL of `ca`: (CRL number, revocation sequence it covered).
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>>;
+    /// Appends an audit record for an act that changes nothing else in the store.
+    fn audit(
+        &mut self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()>;
+    /// The whole audit log, in order.
+    fn audit_records(&self) -> Result<Vec<AuditRecord>>;
+}
+
+/// A request to revoke one certificate.
+#[derive(Clone, Debug)]
+pub struct RevocationRequest {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// The issuing CA, if known.
+    pub ca: Option<String>,
+    /// RFC 5280 reason name.
+    pub reason: String,
+    /// Revocation time, Unix seconds.
+    pub time: i64,
+    /// invalidityDate, Unix seconds.
+    pub invalidity_date: Option<i64>,
+}
+
+/// What a revocation did.
+#[derive(Clone, Debug)]
+pub struct RevokeOutcome {
+    /// The certificate as it is now.
+    pub record: CertRecord,
+    /// True if it was already revoked (the first time and reason are kept).
+    pub already: bool,
+}
+
+/// A revoked certificate, as a CRL lists it.
+#[derive(Clone, Debug)]
+pub struct RevokedEntry {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Revocation time, Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name.
+    pub reason: String,
+    /// invalidityDate, Unix seconds.
+    pub invalidity_date: Option<i64>,
+    /// Whether the certificate is a CA certificate (for ARL scoping).
+    pub is_ca: bool,
+}

@@ -1,0 +1,673 @@
+//! The embedded SQLite store.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL`, so a committed transaction survives power
+//! loss, and several processes (the CLI, `serve`, the responder) can use one store at once
+//! (writers wait on a busy timeout). The SQL is kept to what PostgreSQL also accepts.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::audit::GENESIS;
+use super::{
+    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    RevokeOutcome, RevokedEntry, Store,
+};
+use crate::error::{Error, Result};
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+    actor: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cas (
+    seq INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    parent TEXT,
+    cert_der BLOB NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_alg TEXT NOT NULL,
+    profiles TEXT NOT NULL
+);
+-- Every serial ever reserved, issued or not: the primary key makes reuse impossible.
+CREATE TABLE IF NOT EXISTS certs (
+    seq INTEGER PRIMARY KEY,
+    serial TEXT NOT NULL UNIQUE,
+    ca TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    tbs_der BLOB NOT NULL,
+    der BLOB,
+    request_id TEXT UNIQUE,
+    reserved_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    reason TEXT,
+    invalidity_date BIGINT,
+    revoked_seq BIGINT
+);
+CREATE INDEX IF NOT EXISTS certs_ca ON certs (ca, state);
+CREATE INDEX IF NOT EXISTS certs_revoked ON certs (ca, revoked_seq);
+CREATE TABLE IF NOT EXISTS crls (
+    ca TEXT NOT NULL,
+    number BIGINT NOT NULL,
+    delta_base BIGINT,
+    covers_seq BIGINT NOT NULL,
+    made_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, number)
+);
+-- Hash-chained audit log (see audit.rs); seq has no gaps.
+CREATE TABLE IF NOT EXISTS audit (
+    seq BIGINT PRIMARY KEY,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+";
+
+impl SqliteStore {
+    /// The store file inside a home directory.
+    pub const FILE: &'static str = "lgpki.db";
+
+    /// Opens (creating if needed) the store at `path` with WAL and `synchronous=FULL`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path).map_err(Error::store("opening the store"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(Error::store("setting busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(Error::store("enabling WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(Error::store("setting synchronous=FULL"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(Error::store("enabling foreign keys"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(Error::store("creating the schema"))?;
+        Ok(SqliteStore {
+            conn,
+            actor: "operator@local".into(),
+        })
+    }
+
+    fn write_txn(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::store("beginning a transaction"))
+    }
+
+    fn insert_pending(txn: &rusqlite::Transaction<'_>, p: &PendingCert, now: i64) -> Result<()> {
+        let r = txn.execute(
+            "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+            params![p.serial, p.ca, p.profile, p.subject, p.not_before, p.not_after, p.tbs_der, p.request_id, now],
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("serial") =>
+            {
+                Err(Error::SerialCollision {
+                    serial: p.serial.clone(),
+                })
+            }
+            Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation
+                    && msg.contains("request_id") =>
+            {
+                Err(Error::PolicyRefused {
+                    detail: format!(
+                        "request id {:?} was used before",
+                        p.request_id.as_deref().unwrap_or_default()
+                    ),
+                })
+            }
+            Err(e) => Err(Error::store("recording a certificate")(e)),
+        }
+    }
+
+    fn row_to_cert(row: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
+        Ok(CertRecord {
+            serial: row.get(0)?,
+            ca: row.get(1)?,
+            profile: row.get(2)?,
+            subject: row.get(3)?,
+            not_before: row.get(4)?,
+            not_after: row.get(5)?,
+            der: row.get(6)?,
+            revoked_at: row.get(7)?,
+            reason: row.get(8)?,
+            invalidity_date: row.get(9)?,
+        })
+    }
+
+    /// Appends one audit record inside `txn` (the caller's transaction, so the record commits
+    /// or rolls back with the change it describes).
+    fn append_audit(
+        txn: &rusqlite::Transaction<'_>,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let last: Option<(i64, String)> = txn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading the audit chain"))?;
+        let (seq, prev_hash) = match last {
+            Some((s, h)) => (s + 1, h),
+            None => (1, GENESIS.to_string()),
+        };
+        let mut rec = AuditRecord {
+            seq,
+            time: crate::issue::rfc3339(now_unix()),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            details: details.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        rec.hash = rec.compute_hash();
+        txn.execute(
+            "INSERT INTO audit (seq, time, actor, action, target, outcome, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![rec.seq, rec.time, rec.actor, rec.action, rec.target, rec.outcome, rec.details, rec.prev_hash, rec.hash],
+        )
+        .map_err(Error::store("appending to the audit log"))?;
+        Ok(())
+    }
+
+    fn next_revocation_seq(txn: &rusqlite::Transaction<'_>) -> Result<i64> {
+        txn.query_row(
+            "SELECT COALESCE(MAX(revoked_seq), 0) + 1 FROM certs",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::store("reading the revocation sequence"))
+    }
+}
+
+const CERT_COLUMNS: &str =
+    "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason, invalidity_date";
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Store for SqliteStore {
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(Error::store("reading metadata"))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(Error::store("writing metadata"))
+    }
+
+    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let exists: bool = txn
+            .query_row(
+                "SELECT COUNT(*) FROM cas WHERE name = ?1",
+                [&ca.name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(Error::store("checking CA name"))?
+            > 0;
+        if exists {
+            return Err(Error::CaExists {
+                name: ca.name.clone(),
+            });
+        }
+        Self::insert_pending(&txn, cert, now_unix())?;
+        txn.execute(
+            "UPDATE certs SET der = ?2, state = 'issued' WHERE serial = ?1",
+            params![cert.serial, cert_der],
+        )
+        .map_err(Error::store("recording the CA certificate"))?;
+        txn.execute(
+            "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                ca.name,
+                ca.parent,
+                cert_der,
+                ca.key_ref,
+                ca.key_alg.name(),
+                serde_json::to_string(&ca.profiles).unwrap_or_else(|_| "[]".into())
+            ],
+        )
+        .map_err(Error::store("recording the CA"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "ca.create",
+            &ca.name,
+            "ok",
+            &serde_json::json!({
+                "serial": cert.serial, "parent": ca.parent, "subject": cert.subject,
+                "key_alg": ca.key_alg.name(), "key": crate::key::KeyRef(ca.key_ref.clone()).location(),
+            }),
+        )?;
+        txn.commit().map_err(Error::store("committing the CA"))
+    }
+
+    fn cas(&self) -> Result<Vec<CaRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, parent, cert_der, key_ref, key_alg, profiles FROM cas ORDER BY seq",
+            )
+            .map_err(Error::store("listing CAs"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(Error::store("listing CAs"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, parent, cert_der, key_ref, alg, profiles) =
+                row.map_err(Error::store("reading a CA"))?;
+            out.push(CaRecord {
+                name,
+                parent,
+                cert_der,
+                key_ref,
+                key_alg: alg.parse()?,
+                profiles: serde_json::from_str(&profiles)
+                    .map_err(|e| Error::malformed("stored CA profiles", e))?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn ca(&self, name: &str) -> Result<Option<CaRecord>> {
+        Ok(self.cas()?.into_iter().find(|c| c.name == name))
+    }
+
+    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
+        let txn = self.write_txn()?;
+        let now = now_unix();
+        for p in pending {
+            Self::insert_pending(&txn, p, now)?;
+        }
+        txn.commit()
+            .map_err(Error::store("committing reserved serials"))
+    }
+
+    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        {
+            let mut stmt = txn
+                .prepare_cached("UPDATE certs SET der = ?2, state = 'issued' WHERE serial = ?1 AND state = 'pending'")
+                .map_err(Error::store("storing certificates"))?;
+            for (serial, der) in issued {
+                let n = stmt
+                    .execute(params![serial, der])
+                    .map_err(Error::store("storing a certificate"))?;
+                if n != 1 {
+                    return Err(Error::SerialCollision {
+                        serial: serial.clone(),
+                    });
+                }
+            }
+        }
+        for (serial, _) in issued {
+            let (ca, profile, subject): (String, String, String) = txn
+                .query_row(
+                    "SELECT ca, profile, subject FROM certs WHERE serial = ?1",
+                    [serial],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(Error::store("reading an issued certificate"))?;
+            Self::append_audit(
+                &txn,
+                &actor,
+                "cert.issue",
+                serial,
+                "ok",
+                &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
+            )?;
+        }
+        txn.commit()
+            .map_err(Error::store("committing certificates"))
+    }
+
+    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>> {
+        let mut sql = format!("SELECT {CERT_COLUMNS} FROM certs WHERE state = 'issued'");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(ca) = &filter.ca {
+            args.push(Box::new(ca.clone()));
+            sql.push_str(&format!(" AND ca = ?{}", args.len()));
+        }
+        if let Some(p) = &filter.profile {
+            args.push(Box::new(p.clone()));
+            sql.push_str(&format!(" AND profile = ?{}", args.len()));
+        }
+        match filter.status {
+            Some(CertStatus::Revoked) => sql.push_str(" AND revoked_at IS NOT NULL"),
+            Some(CertStatus::Good) => {
+                args.push(Box::new(filter.now));
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND not_after >= ?{}",
+                    args.len()
+                ));
+            }
+            Some(CertStatus::Expired) => {
+                args.push(Box::new(filter.now));
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND not_after < ?{}",
+                    args.len()
+                ));
+            }
+            None => {}
+        }
+        sql.push_str(" ORDER BY seq");
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(Error::store("listing certificates"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), Self::row_to_cert)
+            .map_err(Error::store("listing certificates"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading certificates"))
+    }
+
+    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        self.conn
+            .query_row(&sql, params![serial, ca], Self::row_to_cert)
+            .optional()
+            .map_err(Error::store("reading a certificate"))
+    }
+
+    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
+        let sql =
+            format!("SELECT {CERT_COLUMNS} FROM certs WHERE request_id = ?1 AND state = 'issued'");
+        self.conn
+            .query_row(&sql, [request_id], Self::row_to_cert)
+            .optional()
+            .map_err(Error::store("reading a certificate"))
+    }
+
+    fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let mut out = Vec::with_capacity(reqs.len());
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        for r in reqs {
+            let current = txn
+                .query_row(&sql, params![r.serial, r.ca], Self::row_to_cert)
+                .optional()
+                .map_err(Error::store("reading a certificate"))?;
+            let Some(mut rec) = current else {
+                out.push(Err(Error::CertificateNotFound {
+                    serial: r.serial.clone(),
+                }));
+                continue;
+            };
+            let hold_made_permanent =
+                rec.reason.as_deref() == Some("certificateHold") && r.reason != "certificateHold";
+            if rec.revoked_at.is_some() && !hold_made_permanent {
+                out.push(Ok(RevokeOutcome {
+                    record: rec,
+                    already: true,
+                }));
+                continue;
+            }
+            let seq = Self::next_revocation_seq(&txn)?;
+            let time = rec.revoked_at.unwrap_or(r.time);
+            txn.execute(
+                "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, revoked_seq = ?5 WHERE serial = ?1",
+                params![rec.serial, time, r.reason, r.invalidity_date, seq],
+            )
+            .map_err(Error::store("recording a revocation"))?;
+            Self::append_audit(
+                &txn,
+                &actor,
+                "cert.revoke",
+                &rec.serial,
+                "ok",
+                &serde_json::json!({
+                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
+                }),
+            )?;
+            rec.revoked_at = Some(time);
+            rec.reason = Some(r.reason.clone());
+            rec.invalidity_date = r.invalidity_date;
+            out.push(Ok(RevokeOutcome {
+                record: rec,
+                already: false,
+            }));
+        }
+        txn.commit()
+            .map_err(Error::store("committing revocations"))?;
+        Ok(out)
+    }
+
+    fn for_each_revoked(
+        &self,
+        ca: &str,
+        since_seq: Option<i64>,
+        f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
+                 WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND revoked_seq > ?2
+                 ORDER BY serial",
+            )
+            .map_err(Error::store("listing revocations"))?;
+        let mut rows = stmt
+            .query(params![ca, since_seq.unwrap_or(0)])
+            .map_err(Error::store("listing revocations"))?;
+        while let Some(row) = rows.next().map_err(Error::store("reading revocations"))? {
+            let profile: String = row.get(4).map_err(Error::store("reading revocations"))?;
+            f(RevokedEntry {
+                serial: row.get(0).map_err(Error::store("reading revocations"))?,
+                revoked_at: row.get(1).map_err(Error::store("reading revocations"))?,
+                reason: row.get(2).map_err(Error::store("reading revocations"))?,
+                invalidity_date: row.get(3).map_err(Error::store("reading revocations"))?,
+                is_ca: profile == "sub-ca" || profile == "root",
+            })?;
+        }
+        Ok(())
+    }
+
+    fn for_each_status(&self, ca: &str, f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
+            .map_err(Error::store("listing statuses"))?;
+        let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
+        while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
+            let serial: String = row.get(0).map_err(Error::store("reading statuses"))?;
+            let revoked_at: Option<i64> = row.get(1).map_err(Error::store("reading statuses"))?;
+            let reason: Option<String> = row.get(2).map_err(Error::store("reading statuses"))?;
+            f(&serial, revoked_at, reason.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn revocation_seq(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(revoked_seq), 0) FROM certs", [], |r| {
+                r.get(0)
+            })
+            .map_err(Error::store("reading the revocation sequence"))
+    }
+
+    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let last: i64 = txn
+            .query_row(
+                "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?1",
+                [ca],
+                |r| r.get(0),
+            )
+            .map_err(Error::store("reading the CRL number"))?;
+        let number = last + 1;
+        txn.execute(
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix()],
+        )
+        .map_err(Error::store("recording a CRL"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            if delta_base.is_some() {
+                "crl.sign.delta"
+            } else {
+                "crl.sign"
+            },
+            ca,
+            "ok",
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing a CRL number"))?;
+        Ok(number as u64)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.conn
+            .query_row(
+                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
+                [ca],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading CRLs"))
+    }
+
+    fn audit(
+        &mut self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        Self::append_audit(&txn, &actor, action, target, outcome, details)?;
+        txn.commit()
+            .map_err(Error::store("committing an audit record"))
+    }
+
+    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit ORDER BY seq")
+            .map_err(Error::store("reading the audit log"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AuditRecord {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    outcome: r.get(5)?,
+                    details: r.get(6)?,
+                    prev_hash: r.get(7)?,
+                    hash: r.get(8)?,
+                })
+            })
+            .map_err(Error::store("reading the audit log"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading the audit log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(serial: &str) -> PendingCert {
+        PendingCert {
+            serial: serial.into(),
+            ca: "org".into(),
+            profile: "staff".into(),
+            subject: "CN=a".into(),
+            not_before: 0,
+            not_after: i64::MAX / 2,
+            tbs_der: vec![0x30, 0],
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn serials_are_never_reused_and_pending_rows_are_not_listed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
+        s.reserve(&[pending("01"), pending("02")]).expect("reserve");
+        assert!(s.certs(&CertFilter::default()).expect("list").is_empty());
+        s.complete(&[("01".into(), vec![1])]).expect("complete");
+        assert_eq!(s.certs(&CertFilter::default()).expect("list").len(), 1);
+        // A reserved-but-never-issued serial (a crash between reserve and complete) stays taken.
+        let err = s
+            .reserve(&[pending("03"), pending("02")])
+            .expect_err("collision");
+        assert!(matches!(err, Error::SerialCollision { .. }), "{err}");
+        // The failed batch recorded nothing: 03 is still free.
+        s.reserve(&[pending("03")]).expect("03 free");
+        // Completing twice is refused.
+        assert!(s.complete(&[("01".into(), vec![1])]).is_err());
+        drop(s);
+        let s = SqliteStore::open(&dir.path().join("db")).expect("reopen");
+        assert_eq!(
+            s.cert("01", None).expect("get").map(|c| c.der),
+            Some(vec![1])
+        );
+    }
+}
