@@ -45,9 +45,11 @@ fn crl(
 }
 
 fn check(pki: &Pki, leaf: &str, crls: Vec<Vec<u8>>) -> Result<(), PathError> {
-    let mut opts = ValidationOptions::default();
-    opts.crls = crls;
-    opts.check_revocation = true;
+    let opts = ValidationOptions {
+        crls,
+        check_revocation: true,
+        ..ValidationOptions::default()
+    };
     validate_path(
         &pem_der(pki, leaf),
         &[],
@@ -72,8 +74,10 @@ fn our_crls_revoke_and_clear() {
         check(&pki, "leaf2.pem", vec![]),
         Err(PathError::RevocationUnknown { .. })
     ));
-    let mut opts = ValidationOptions::default();
-    opts.check_revocation = false;
+    let opts = ValidationOptions {
+        check_revocation: false,
+        ..ValidationOptions::default()
+    };
     assert!(
         validate_path(
             &pem_der(&pki, "leaf1.pem"),
