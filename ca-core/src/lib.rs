@@ -15,6 +15,7 @@
 //! | `store` | the durable store (SQLite) |
 //! | `authority` | the CA hierarchy: init, sub-CAs, loading keys |
 //! | `issue` | the issuance pipeline, single and batch |
+//! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 #![deny(missing_docs)]
 
 mod authority;
@@ -39,6 +40,7 @@ mod san;
 mod serial;
 pub mod sigverify;
 mod store;
+mod verify;
 
 pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
@@ -64,4 +66,8 @@ pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
     AuditRecord, CaRecord, CertFilter, OfficerRecord, OrgRecord, RequestRecord, CertRecord, CertStatus, PendingCert, RevocationRequest,
     RevokeOutcome, RevokedEntry, SqliteStore, Store, verify_chain,
+};
+pub use verify::{
+    Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,
+    validate_path,
 };
