@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-
 /// lgpki: certificate authority for the Local Government PKI (地方公共団体組織認証基盤).
 ///
 /// Exit codes: 0 success or valid; 1 refused or invalid (policy, lint, validation, revoked);
@@ -88,6 +87,8 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// RFC 5280 path validation with path building (exit 0 valid, 1 invalid, 2 input error).
+    Verify(VerifyArgs),
     /// Sign a fresh full (or delta) CRL.
     Crl {
         /// The CA.
@@ -404,4 +405,44 @@ pub enum RequestCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The certificate to validate (PEM or DER).
+    pub cert: PathBuf,
+    /// Trust anchors (PEM with one or several certificates, or DER).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub trust: Vec<PathBuf>,
+    /// Intermediate and cross-certificates to build paths from.
+    #[arg(long, value_name = "FILE")]
+    pub untrusted: Vec<PathBuf>,
+    /// CRLs (full or delta); given any, revocation is checked for every certificate.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Also ask each certificate's OCSP responder (AIA URL) for its status.
+    #[arg(long)]
+    pub check_ocsp: bool,
+    /// initial-policy-set OID (repeatable; default anyPolicy).
+    #[arg(long = "policy", value_name = "OID")]
+    pub policies: Vec<String>,
+    /// initial-explicit-policy.
+    #[arg(long)]
+    pub explicit_policy: bool,
+    /// initial-policy-mapping-inhibit.
+    #[arg(long)]
+    pub inhibit_policy_mapping: bool,
+    /// initial-any-policy-inhibit.
+    #[arg(long)]
+    pub inhibit_any_policy: bool,
+    /// Validate at this time instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// The purpose the leaf must allow.
+    #[arg(long, value_parser = ["server", "client", "email", "code-signing", "any"])]
+    pub purpose: Option<String>,
+    /// A DNS name, IP address or email address the leaf must be for.
+    #[arg(long, value_name = "DNS-OR-EMAIL")]
+    pub name: Option<String>,
 }

@@ -52,10 +52,13 @@ pub fn run(cli: Cli) -> CmdResult {
             None => revoke_one(&ctx, &a),
         },
         Command::Publish { out } => publish(&ctx, &out),
+        Command::Verify(a) => crate::verify::verify(&ctx, a),
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
         Command::Request(c) => crate::ra::request(&ctx, c),
-        Command::RevokeRequest { serial, reason } => crate::ra::revoke_request(&ctx, &serial, &reason),
+        Command::RevokeRequest { serial, reason } => {
+            crate::ra::revoke_request(&ctx, &serial, &reason)
+        }
         Command::Status { serial, ca } => status(&ctx, &serial, ca.as_deref()),
         Command::Crl {
             ca,
@@ -767,7 +770,7 @@ fn audit_export(ctx: &Ctx, out: &Path) -> CmdResult {
     ok()
 }
 
-fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
+pub fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|e| {
         CliError::Core(ca_core::Error::InvalidArgument {
             name,

@@ -5,8 +5,10 @@
 
 mod cli;
 mod commands;
+mod ocsp_client;
 mod output;
 mod ra;
+mod verify;
 
 use std::process::ExitCode;
 
