@@ -32,8 +32,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ca_core::ocsp::{
-    CaHashes, CertId, Lookup, OcspRequest, Responder, ResponseStatus, StatusSource,
-    parse_request,
+    CaHashes, CertId, Lookup, OcspRequest, Responder, ResponseStatus, StatusSource, parse_request,
 };
 use ca_core::{CaSigner, Error, Result};
 use time::{Duration, OffsetDateTime};
@@ -269,10 +268,10 @@ impl<L: StatusLookup> CachingOcsp<L> {
             }
         };
         let answer = self.sign(&request, now);
-        if let Some((key, epoch)) = key {
-            if answer.successful {
-                self.put(key, epoch, &answer, now);
-            }
+        if let Some((key, epoch)) = key
+            && answer.successful
+        {
+            self.put(key, epoch, &answer, now);
         }
         answer
     }

@@ -36,9 +36,7 @@ use time::OffsetDateTime;
 pub use cache::{CacheConfig, CachingOcsp, OcspIssuer, StatusLookup};
 pub use metrics::Metrics;
 pub use router::{Limits, router, router_with_limits};
-pub use server::{
-    HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve, serve_with_limit,
-};
+pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve, serve_with_limit};
 
 /// Answers OCSP requests (DER in, DER out). Implemented by `lgpki serve` (over the store) and
 /// by `ocsp-responder` (over a publication), usually through [`CachingOcsp`].

@@ -179,10 +179,7 @@ mod tests {
         m.cache_miss();
         {
             let _g = m.start_request();
-            assert!(
-                m.render()
-                    .contains("\nlgpki_http_requests_in_flight 1\n")
-            );
+            assert!(m.render().contains("\nlgpki_http_requests_in_flight 1\n"));
         }
         let text = m.render();
         assert!(text.contains("lgpki_http_requests_total{route=\"ocsp_post\",status=\"200\"} 2\n"));

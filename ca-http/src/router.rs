@@ -149,8 +149,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
                     .into_response()
             }
             Ok(_permit) => {
-                match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await
-                {
+                match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await {
                     Ok(r) => r,
                     Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timeout\n").into_response(),
                 }
@@ -217,6 +216,10 @@ fn too_large() -> Response {
 /// percent-decoding and base64 may contain `/`.
 async fn ocsp_get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
+    if path.starts_with("/crl/") || path.starts_with("/ca/") {
+        // Not OCSP (base64 of a DER SEQUENCE starts with `M`): deeper repository paths.
+        return not_found().into_response();
+    }
     let encoded = path
         .strip_prefix("/ocsp/")
         .or_else(|| path.strip_prefix('/'))
@@ -263,7 +266,10 @@ fn status_name(answer: &OcspAnswer) -> &'static str {
 /// §6 caching headers when the answer is successful and cacheable.
 fn ocsp_response(answer: OcspAnswer, get: Option<Option<String>>) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCSP_RESPONSE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(OCSP_RESPONSE),
+    );
     if let Some(if_none_match) = get {
         if answer.cacheable {
             let etag = format!(
@@ -302,7 +308,10 @@ fn caching_headers(headers: &mut HeaderMap, answer: &OcspAnswer, etag: &str) {
     for (name, value) in dated
         .into_iter()
         .filter_map(|(n, t)| Some((n, httpdate::format(t?)?)))
-        .chain([(header::CACHE_CONTROL, cc), (header::ETAG, etag.to_string())])
+        .chain([
+            (header::CACHE_CONTROL, cc),
+            (header::ETAG, etag.to_string()),
+        ])
     {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);
@@ -322,11 +331,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, PROMETHEUS)],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, PROMETHEUS)], state.metrics.render()).into_response()
 }
 
 /// `/crl/{name}.crl`.
