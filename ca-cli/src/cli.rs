@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+
 /// lgpki: certificate authority for the Local Government PKI (地方公共団体組織認証基盤).
 ///
 /// Exit codes: 0 success or valid; 1 refused or invalid (policy, lint, validation, revoked);
@@ -51,6 +52,78 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Revoke a certificate, or many with --batch.
+    Revoke(RevokeArgs),
+    /// A certificate's revocation status: good, revoked or unknown.
+    Status {
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: String,
+        /// The issuing CA.
+        #[arg(long)]
+        ca: Option<String>,
+    },
+    /// Write CA certificates, current CRLs and a revocation-status snapshot for relying
+    /// parties and ocsp-responder (a new release, switched in atomically).
+    Publish {
+        /// The publication directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Local governments (団体) by their 6-digit 団体コード.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Registration officers (登録分局).
+    #[command(subcommand)]
+    Officer(OfficerCommand),
+    /// Certificate requests awaiting approval.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Ask for the revocation of one of your organisation's certificates.
+    RevokeRequest {
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: String,
+        /// RFC 5280 reason name.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Sign a fresh full (or delta) CRL.
+    Crl {
+        /// The CA.
+        #[arg(long)]
+        ca: String,
+        /// A delta CRL against the newest full CRL.
+        #[arg(long)]
+        delta: bool,
+        /// Write PEM instead of DER.
+        #[arg(long)]
+        pem: bool,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// `revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Serial number (hex).
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub serial: Option<String>,
+    /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    pub reason: Option<String>,
+    /// The issuing CA.
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// invalidityDate (RFC 3339): when the key is known or suspected to have been compromised.
+    #[arg(long, value_name = "RFC3339")]
+    pub invalidity_date: Option<String>,
+    /// JSON Lines of {"serial", "reason", "ca"?, "invalidity_date"?}.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
 }
 
 /// `audit …`.
@@ -245,5 +318,90 @@ pub enum CertCommand {
         /// The issuing CA, if serials could be ambiguous.
         #[arg(long)]
         ca: Option<String>,
+    },
+}
+
+/// `org …`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Register an organisation.
+    Add {
+        /// 6-digit 団体コード (JIS X 0402 with check digit).
+        #[arg(long)]
+        code: String,
+        /// Its name (bound into certificate subjects as OU).
+        #[arg(long)]
+        name: String,
+    },
+    /// List organisations.
+    List,
+}
+
+/// `officer …`.
+#[derive(Debug, Subcommand)]
+pub enum OfficerCommand {
+    /// Register an officer by the certificate they authenticate with.
+    Add {
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// The officer's certificate (issued by this CA).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// registrar or approver.
+        #[arg(long)]
+        role: String,
+    },
+    /// List officers.
+    List,
+}
+
+/// `request …`.
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Submit a certificate request; prints its id.
+    Submit {
+        /// Profile.
+        #[arg(long)]
+        profile: String,
+        /// The CSR (PEM or DER).
+        #[arg(long, value_name = "FILE")]
+        csr: PathBuf,
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// Subject DN (the organisation's name is bound as OU).
+        #[arg(long, value_name = "DN")]
+        subject: Option<String>,
+        /// subjectAltName: dns:NAME, email:ADDR, uri:URI or ip:ADDR.
+        #[arg(long = "san", value_name = "TYPE:VALUE")]
+        sans: Vec<String>,
+    },
+    /// List requests.
+    List {
+        /// Only in this state.
+        #[arg(long, value_parser = ["pending", "approved", "rejected", "issued", "revoked"])]
+        state: Option<String>,
+    },
+    /// Approve a request (issues or revokes).
+    Approve {
+        /// Request id.
+        id: i64,
+    },
+    /// Reject a request.
+    Reject {
+        /// Request id.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Fetch the certificate of an issued request.
+    Fetch {
+        /// Request id.
+        id: i64,
+        /// Write it here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }

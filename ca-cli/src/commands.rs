@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use crate::cli::{
     AuditCommand, CaCommand, CertCommand, Cli, Command, InitArgs, IssueArgs, ProfileCommand,
-    StatusArg,
+    RevokeArgs, StatusArg,
 };
 use crate::output::{CliError, print_json, print_text, table};
 
-type CmdResult = Result<ExitCode, CliError>;
+pub type CmdResult = Result<ExitCode, CliError>;
 
 /// Largest `issue --batch` line: a CSR in PEM plus a few fields.
 const MAX_BATCH_LINE: usize = 128 * 1024;
@@ -47,6 +47,22 @@ pub fn run(cli: Cli) -> CmdResult {
             Some(file) => issue_batch(&ctx, file, &a),
             None => issue_one(&ctx, a),
         },
+        Command::Revoke(a) => match &a.batch {
+            Some(file) => revoke_batch(&ctx, file, &a),
+            None => revoke_one(&ctx, &a),
+        },
+        Command::Publish { out } => publish(&ctx, &out),
+        Command::Org(c) => crate::ra::org(&ctx, c),
+        Command::Officer(c) => crate::ra::officer(&ctx, c),
+        Command::Request(c) => crate::ra::request(&ctx, c),
+        Command::RevokeRequest { serial, reason } => crate::ra::revoke_request(&ctx, &serial, &reason),
+        Command::Status { serial, ca } => status(&ctx, &serial, ca.as_deref()),
+        Command::Crl {
+            ca,
+            delta,
+            pem,
+            out,
+        } => crl(&ctx, &ca, delta, pem, &out),
         Command::Audit(a) => match a {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
@@ -63,15 +79,16 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-struct Ctx {
-    home: PathBuf,
-    json: bool,
-    passphrase: PassphraseSource,
+/// What every command needs: home, output mode, passphrase source.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub json: bool,
+    pub passphrase: PassphraseSource,
 }
 
 impl Ctx {
     /// The policies in force: the home's copy if `init --policies` made one, else the built-in.
-    fn policies(&self) -> Result<Policies, CliError> {
+    pub fn policies(&self) -> Result<Policies, CliError> {
         let dir = self.home.join("policies");
         Ok(if dir.is_dir() {
             Policies::load_dir(&dir)?
@@ -80,7 +97,7 @@ impl Ctx {
         })
     }
 
-    fn open(&self) -> Result<Authority, CliError> {
+    pub fn open(&self) -> Result<Authority, CliError> {
         Ok(Authority::open(
             &self.home,
             self.passphrase.clone(),
@@ -89,7 +106,7 @@ impl Ctx {
     }
 }
 
-fn ok() -> CmdResult {
+pub fn ok() -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
@@ -358,7 +375,7 @@ fn profile_show(ctx: &Ctx, name: &str) -> CmdResult {
     ok()
 }
 
-fn read_csr(path: &Path) -> Result<Vec<u8>, CliError> {
+pub fn read_csr(path: &Path) -> Result<Vec<u8>, CliError> {
     let data = input::read_limited(path, ca_core::MAX_CSR_BYTES * 2)?;
     csr_der_from(&data, &path.display().to_string())
 }
@@ -378,7 +395,7 @@ fn csr_der_from(data: &[u8], what: &str) -> Result<Vec<u8>, CliError> {
     Ok(blocks.remove(0))
 }
 
-fn issued_json(i: &Issued) -> Value {
+pub fn issued_json(i: &Issued) -> Value {
     let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.remove("replayed");
@@ -746,6 +763,247 @@ fn audit_export(ctx: &Ctx, out: &Path) -> CmdResult {
             records.len(),
             out.display()
         ));
+    }
+    ok()
+}
+
+fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        CliError::Core(ca_core::Error::InvalidArgument {
+            name,
+            value: v.to_string(),
+            reason: format!("not an RFC 3339 time: {e}"),
+        })
+    })
+}
+
+fn revoked_json(o: &ca_core::RevokeOutcome) -> Value {
+    let r = &o.record;
+    json!({
+        "serial": r.serial, "ca": r.ca, "status": "revoked",
+        "revoked_at": r.revoked_at.map(ca_core::rfc3339), "reason": r.reason,
+        "invalidity_date": r.invalidity_date.map(ca_core::rfc3339),
+        "already_revoked": o.already,
+    })
+}
+
+fn revoke_one(ctx: &Ctx, a: &RevokeArgs) -> CmdResult {
+    let (Some(serial), Some(reason)) = (a.serial.clone(), a.reason.clone()) else {
+        return Err(CliError::Usage(
+            "--serial and --reason are required without --batch".into(),
+        ));
+    };
+    let invalidity_date = a
+        .invalidity_date
+        .as_deref()
+        .map(|v| parse_time("--invalidity-date", v))
+        .transpose()?;
+    let mut ca = ctx.open()?;
+    let mut results = ca.revoke(&[ca_core::Revocation {
+        serial,
+        reason,
+        ca: a.ca.clone(),
+        invalidity_date,
+    }])?;
+    let outcome = results
+        .pop()
+        .ok_or_else(|| CliError::Usage("nothing revoked".into()))??;
+    if ctx.json {
+        print_json(&revoked_json(&outcome));
+    } else {
+        let r = &outcome.record;
+        print_text(&format!(
+            "{} {} (CA {}, {} at {})\n",
+            if outcome.already {
+                "already revoked:"
+            } else {
+                "revoked:"
+            },
+            r.serial,
+            r.ca,
+            r.reason.as_deref().unwrap_or("unspecified"),
+            r.revoked_at.map(ca_core::rfc3339).unwrap_or_default()
+        ));
+    }
+    ok()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeLine {
+    serial: String,
+    reason: String,
+    #[serde(default)]
+    ca: Option<String>,
+    #[serde(default)]
+    invalidity_date: Option<String>,
+}
+
+fn revoke_batch(ctx: &Ctx, file: &Path, a: &RevokeArgs) -> CmdResult {
+    if a.ca.is_some() || a.invalidity_date.is_some() {
+        return Err(CliError::Usage(
+            "--batch takes its fields from the file; drop --ca/--invalidity-date".into(),
+        ));
+    }
+    let data = input::read_limited(file, 1 << 30)?;
+    let text = String::from_utf8(data)
+        .map_err(|e| ca_core::Error::malformed(file.display().to_string(), e))?;
+    let mut ca = ctx.open()?;
+    let mut failed = 0usize;
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    for chunk in lines.chunks(ca_core::BATCH_CHUNK) {
+        let parsed: Vec<(usize, Result<ca_core::Revocation, CliError>)> = chunk
+            .iter()
+            .map(|(n, l)| {
+                let r = serde_json::from_str::<RevokeLine>(l)
+                    .map_err(|e| {
+                        CliError::Core(ca_core::Error::malformed(format!("batch line {n}"), e))
+                    })
+                    .and_then(|r| {
+                        let invalidity_date = r
+                            .invalidity_date
+                            .as_deref()
+                            .map(|v| parse_time("invalidity_date", v))
+                            .transpose()?;
+                        Ok(ca_core::Revocation {
+                            serial: r.serial,
+                            reason: r.reason,
+                            ca: r.ca,
+                            invalidity_date,
+                        })
+                    });
+                (*n, r)
+            })
+            .collect();
+        let valid: Vec<ca_core::Revocation> = parsed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        // One durable transaction for the chunk; lines are printed only after it commits.
+        let mut results = ca.revoke(&valid)?.into_iter();
+        for (line, p) in parsed {
+            let r = match p {
+                Err(e) => Err(e),
+                Ok(_) => results
+                    .next()
+                    .unwrap_or_else(|| {
+                        Err(ca_core::Error::PolicyRefused {
+                            detail: "no result".into(),
+                        })
+                    })
+                    .map_err(CliError::Core),
+            };
+            match r {
+                Ok(o) => {
+                    let mut v = revoked_json(&o);
+                    if let Value::Object(m) = &mut v {
+                        m.insert("line".into(), json!(line));
+                    }
+                    print_json(&v);
+                }
+                Err(e) => {
+                    failed += 1;
+                    print_json(&json!({"line": line, "error": e.to_json()}));
+                }
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
+    let ca = ctx.open()?;
+    let st = ca.status(serial, ca_name)?;
+    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let (v, text) = match &st {
+        ca_core::RevocationStatus::Good(r) => (
+            json!({"serial": r.serial, "ca": r.ca, "status": "good"}),
+            "good\n".to_string(),
+        ),
+        ca_core::RevocationStatus::Revoked(r) => (
+            json!({"serial": r.serial, "ca": r.ca, "status": "revoked", "revoked_at": r.revoked_at.map(ca_core::rfc3339), "reason": r.reason, "invalidity_date": r.invalidity_date.map(ca_core::rfc3339)}),
+            format!(
+                "revoked {} {}\n",
+                r.revoked_at.map(ca_core::rfc3339).unwrap_or_default(),
+                r.reason.as_deref().unwrap_or("unspecified")
+            ),
+        ),
+        ca_core::RevocationStatus::Unknown => (
+            json!({"serial": hex, "ca": ca_name, "status": "unknown"}),
+            "unknown\n".to_string(),
+        ),
+    };
+    if ctx.json {
+        print_json(&v);
+    } else {
+        print_text(&text);
+    }
+    // The contract: exit 1 for "revoked"; unknown is not valid either.
+    Ok(match st {
+        ca_core::RevocationStatus::Good(_) => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let der = ca.crl(ca_name, delta)?;
+    let bytes = if pem {
+        input::to_pem("X509 CRL", &der).into_bytes()
+    } else {
+        der.clone()
+    };
+    ca_core::write_atomic(out, &bytes)?;
+    let parsed = ca_core::crl::ParsedCrl::parse(&der)?;
+    let number = parsed
+        .crl_number
+        .as_ref()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    if ctx.json {
+        print_json(
+            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": parsed.entries.len(), "out": out.display().to_string()}),
+        );
+    } else {
+        print_text(&format!(
+            "{} CRL {number} of {ca_name}: {} entries, written to {}\n",
+            if delta { "delta" } else { "full" },
+            parsed.entries.len(),
+            out.display()
+        ));
+    }
+    ok()
+}
+
+fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let report = ca.publish(out)?;
+    if ctx.json {
+        print_json(&json!({
+            "release": report.id,
+            "path": report.path.display().to_string(),
+            "cas": report.cas.iter().map(|(n, c)| json!({"name": n, "certificates": c})).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_text(&format!(
+            "published release {} to {}\n",
+            report.id,
+            out.display()
+        ));
+        for (n, c) in &report.cas {
+            print_text(&format!(
+                "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
+            ));
+        }
     }
     ok()
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod output;
+mod ra;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Env, KeyKind, assert_ok, assert_pkilint_clean, make_csr, openssl, openssl_ok};
+use common::{
+    Backend, Env, KeyKind, assert_ok, assert_pkilint_clean, make_csr, openssl, openssl_ok,
+};
 
 struct Case {
     profile: &'static str,
@@ -24,7 +26,14 @@ struct Case {
 const ARC: &str = "1.2.392.200149.8.5.5";
 
 fn run_case(c: &Case, kinds: &[KeyKind]) {
-    let env = Env::init(&[]);
+    for backend in [Backend::Soft, Backend::Pkcs11] {
+        run_case_on(backend, c, kinds);
+    }
+}
+
+/// The same issuance checks on each key backend: software keys and a SoftHSM2 token.
+fn run_case_on(backend: Backend, c: &Case, kinds: &[KeyKind]) {
+    let env = Env::init_with(backend, &[]);
     let (root, chain) = env.chain_files(c.ca);
     for (i, kind) in kinds.iter().enumerate() {
         let csr = make_csr(
@@ -331,86 +340,161 @@ fn ocsp_signing() {
 #[test]
 fn ca_certificates_pass_openssl_and_pkilint_for_every_key_algorithm() {
     for alg in ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"] {
-        let env = Env::init(&["--key-alg", alg]);
-        let out = env.lgpki(&[
-            "ca",
-            "create",
-            "chiyoda",
-            "--parent",
-            "bridge",
-            "--path-len",
-            "0",
-            "--key-alg",
-            alg,
+        ca_certificates_on(Backend::Soft, alg);
+    }
+}
+
+#[test]
+fn ca_certificates_on_a_pkcs11_token() {
+    for alg in [
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "rsa-2048",
+        "rsa-3072",
+        "rsa-4096",
+    ] {
+        ca_certificates_on(Backend::Pkcs11, alg);
+    }
+}
+
+fn ca_certificates_on(backend: Backend, alg: &str) {
+    let env = Env::init_with(backend, &["--key-alg", alg]);
+    let uri = env.token_uri();
+    let mut create = vec![
+        "ca",
+        "create",
+        "chiyoda",
+        "--parent",
+        "bridge",
+        "--path-len",
+        "0",
+        "--key-alg",
+        alg,
+    ];
+    if backend == Backend::Pkcs11 {
+        create.extend_from_slice(&["--key-uri", &uri]);
+    }
+    assert_ok(&env.lgpki(&create), "ca create");
+    let list = env.lgpki(&["--json", "ca", "list"]);
+    assert_ok(&list, "ca list");
+    let cas = common::json_lines(&list.stdout);
+    assert_eq!(cas.len(), 5, "{cas:?}");
+    for ca in &cas {
+        assert_eq!(ca["key_alg"], alg);
+        let location = ca["key_location"].as_str().expect("location");
+        match backend {
+            Backend::Soft => assert_eq!(location, "soft"),
+            Backend::Pkcs11 => {
+                assert!(
+                    location.starts_with("pkcs11:token=lgpki;object="),
+                    "{location}"
+                );
+                assert!(
+                    !location.contains("pin"),
+                    "no PIN source in ca list: {location}"
+                );
+            }
+        }
+        let name = ca["name"].as_str().expect("name");
+        let (root, chain) = env.chain_files(name);
+        let text = openssl_ok(&[
+            "x509",
+            "-in",
+            chain.to_str().expect("utf8"),
+            "-noout",
+            "-text",
         ]);
-        assert_ok(&out, "ca create");
-        let list = env.lgpki(&["--json", "ca", "list"]);
-        assert_ok(&list, "ca list");
-        let cas = common::json_lines(&list.stdout);
-        assert_eq!(cas.len(), 5, "{cas:?}");
-        for ca in &cas {
-            assert_eq!(ca["key_alg"], alg);
-            assert_eq!(ca["key_location"], "soft");
-            let name = ca["name"].as_str().expect("name");
-            let (root, chain) = env.chain_files(name);
-            let text = openssl_ok(&[
-                "x509",
-                "-in",
-                chain.to_str().expect("utf8"),
-                "-noout",
-                "-text",
-            ]);
-            assert!(
-                text.contains("CA:TRUE") && text.contains("X509v3 Basic Constraints: critical"),
-                "{text}"
-            );
-            assert!(text.contains("Certificate Sign, CRL Sign"), "{text}");
-            let out = openssl(&[
-                "verify",
-                "-x509_strict",
-                "-CAfile",
-                root.to_str().expect("utf8"),
-                "-untrusted",
-                chain.to_str().expect("utf8"),
-                chain.to_str().expect("utf8"),
-            ]);
-            assert_ok(&out, &format!("verify CA {name} ({alg})"));
-            let single = env.path(&format!("{name}-only.pem"));
-            let out = env.lgpki(&["ca", "cert", name]);
-            std::fs::write(&single, &out.stdout).expect("write");
-            assert_pkilint_clean(&single);
-        }
-        // The sub-CA created with --path-len 0 cannot have CA children.
-        let out = env.lgpki(&["ca", "create", "deeper", "--parent", "chiyoda"]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "pathLen 0 refuses sub-CAs: {}",
-            String::from_utf8_lossy(&out.stderr)
+        assert!(
+            text.contains("CA:TRUE") && text.contains("X509v3 Basic Constraints: critical"),
+            "{text}"
         );
-        // CA keys are encrypted PKCS#8 files, mode 0600.
-        use std::os::unix::fs::PermissionsExt;
-        for entry in std::fs::read_dir(env.home.join("keys")).expect("keys dir") {
-            let p = entry.expect("entry").path();
-            let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", p.display());
-            let text = std::fs::read(&p).expect("read key");
-            assert!(
-                openssl(&[
-                    "pkcs8",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    p.to_str().expect("utf8"),
-                    "-nocrypt"
-                ])
-                .status
-                .code()
-                    != Some(0)
-                    || text.is_empty(),
-                "key file {} must not be readable without the passphrase",
-                p.display()
-            );
-        }
+        assert!(text.contains("Certificate Sign, CRL Sign"), "{text}");
+        let out = openssl(&[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            root.to_str().expect("utf8"),
+            "-untrusted",
+            chain.to_str().expect("utf8"),
+            chain.to_str().expect("utf8"),
+        ]);
+        assert_ok(&out, &format!("verify CA {name} ({alg}, {backend:?})"));
+        let single = env.path(&format!("{name}-only.pem"));
+        let out = env.lgpki(&["ca", "cert", name]);
+        std::fs::write(&single, &out.stdout).expect("write");
+        assert_pkilint_clean(&single);
+    }
+    // The sub-CA created with --path-len 0 cannot have CA children.
+    let out = env.lgpki(&["ca", "create", "deeper", "--parent", "chiyoda"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "pathLen 0 refuses sub-CAs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if backend == Backend::Pkcs11 {
+        assert_token_keys_never_extractable(&env, cas.len());
+        return;
+    }
+    // CA keys are encrypted PKCS#8 files, mode 0600, unreadable without the passphrase.
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(env.home.join("keys")).expect("keys dir") {
+        let p = entry.expect("entry").path();
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+        let plain = openssl(&[
+            "pkcs8",
+            "-inform",
+            "DER",
+            "-in",
+            p.to_str().expect("utf8"),
+            "-nocrypt",
+        ]);
+        assert!(
+            !plain.status.success(),
+            "key file {} must not be readable without the passphrase",
+            p.display()
+        );
+    }
+}
+
+/// Every private key on the token is sensitive and never extractable, there is one per CA, and
+/// no key file exists in the home.
+fn assert_token_keys_never_extractable(env: &Env, cas: usize) {
+    let out = std::process::Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            common::SOFTHSM_MODULE,
+            "--token-label",
+            "lgpki",
+            "--login",
+            "--pin",
+            common::TOKEN_PIN,
+            "--list-objects",
+            "--type",
+            "privkey",
+        ])
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("pkcs11-tool (apt-get install opensc)");
+    assert_ok(&out, "pkcs11-tool --list-objects");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let keys: Vec<&str> = text.split("Private Key Object").skip(1).collect();
+    assert_eq!(keys.len(), cas, "one private key per CA:\n{text}");
+    for k in keys {
+        assert!(
+            k.contains("never extractable") && k.contains("sensitive"),
+            "key must be sensitive and never extractable:\n{k}"
+        );
+    }
+    assert!(!env.home.join("keys").exists(), "no key files in the home");
+    for entry in std::fs::read_dir(&env.home).expect("home") {
+        let p = entry.expect("entry").path();
+        let data = std::fs::read(&p).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&data).contains("PRIVATE KEY"),
+            "{} holds a private key",
+            p.display()
+        );
     }
 }

@@ -159,8 +159,7 @@ impl KeyResolver for DefaultKeys {
 }
 
 fn pkcs11_backend(uri: &str) -> Result<Arc<dyn KeyBackend>> {
-    let _ = uri;
-    Err(Error::key("pkcs11", "this build has no PKCS#11 backend"))
+    Ok(Arc::new(crate::pkcs11::Pkcs11Backend::open(uri)?))
 }
 
 /// The certificate authority: home directory, store, keys and policies.

@@ -288,6 +288,9 @@ impl fmt::Debug for CrlWriter {
     }
 }
 
+/// Largest entry count pre-allocated for, whatever the hint says (the buffer still grows past it).
+const MAX_CAPACITY_HINT: usize = 4_000_000;
+
 /// Room for the outer, TBS and revokedCertificates headers (each at most 1 + 1 + 8 octets).
 const HEADER_ROOM: usize = 32;
 
@@ -377,7 +380,7 @@ impl CrlWriter {
 
         let gap = prefix.len() + HEADER_ROOM;
         // An entry with a 20-octet serial, a UTCTime, a reason and no invalidity date is 58 octets.
-        let mut buf = Vec::with_capacity(gap + capacity_hint.saturating_mul(48) + 512);
+        let mut buf = Vec::with_capacity(gap + capacity_hint.min(MAX_CAPACITY_HINT) * 48 + 512);
         buf.resize(gap, 0);
         Ok(CrlWriter {
             params,
@@ -900,10 +903,11 @@ impl ParsedCrl {
                                 .map_err(|err| Error::malformed(&what, err))?;
                             entry.has_certificate_issuer = true;
                         }
-                        other if e.critical => {
-                            if !parsed.unknown_critical_extensions.contains(&other) {
-                                parsed.unknown_critical_extensions.push(other);
-                            }
+                        other
+                            if e.critical
+                                && !parsed.unknown_critical_extensions.contains(&other) =>
+                        {
+                            parsed.unknown_critical_extensions.push(other);
                         }
                         _ => {}
                     }

@@ -140,3 +140,33 @@ fn unsupported_gn(gn: &GeneralName) -> String {
     };
     format!("unsupported {kind} (dNSName, rfc822Name, URI and iPAddress are supported)")
 }
+
+/// Builds a PKCS#10 request (RFC 2986 §4) for `signer`'s key and `subject_der`, with no
+/// attributes, signed by that key. Used for keys the CA makes itself (delegated OCSP responders).
+pub fn build_csr(signer: &dyn crate::key::CaSigner, subject_der: &[u8]) -> Result<Vec<u8>> {
+    #[derive(der::Sequence)]
+    struct InfoDer<'a> {
+        version: u8,
+        subject: AnyRef<'a>,
+        spki: AnyRef<'a>,
+        #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+        attributes: der::asn1::SetOfVec<AnyRef<'a>>,
+    }
+    let info = InfoDer {
+        version: 0,
+        subject: AnyRef::from_der(subject_der).map_err(Error::encode("CSR subject"))?,
+        spki: AnyRef::from_der(signer.public_key_der()).map_err(Error::encode("CSR key"))?,
+        attributes: der::asn1::SetOfVec::new(),
+    }
+    .to_der()
+    .map_err(Error::encode("CertificationRequestInfo"))?;
+    let alg = signer.algorithm();
+    let sig = signer.sign(&info)?;
+    RawCsr {
+        info: AnyRef::from_der(&info).map_err(Error::encode("CertificationRequestInfo"))?,
+        algorithm: alg.algorithm_identifier(),
+        signature: BitStringRef::from_bytes(&sig).map_err(Error::encode("CSR signature"))?,
+    }
+    .to_der()
+    .map_err(Error::encode("CertificationRequest"))
+}

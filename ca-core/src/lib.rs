@@ -30,7 +30,11 @@ mod key;
 pub mod lint;
 mod name;
 pub mod ocsp;
+mod pkcs11;
 mod profile;
+pub mod publish;
+mod ra;
+mod revoke;
 mod san;
 mod serial;
 pub mod sigverify;
@@ -40,7 +44,7 @@ pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
-pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, parse_csr, verify_csr};
+pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
 pub use issue::{BATCH_CHUNK, IssuanceRequest, Issued, apply_subject_rules, rfc3339};
@@ -49,12 +53,15 @@ pub use key::{
     SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
 };
 pub use name::{AttrType, DistinguishedName, name_to_string};
+pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
+pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus};
+pub use ra::{Actor, ROLES, check_org_code};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
-    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    AuditRecord, CaRecord, CertFilter, OfficerRecord, OrgRecord, RequestRecord, CertRecord, CertStatus, PendingCert, RevocationRequest,
     RevokeOutcome, RevokedEntry, SqliteStore, Store, verify_chain,
 };

@@ -472,7 +472,8 @@ pub fn status_response(status: ResponseStatus) -> Vec<u8> {
 pub enum Lookup {
     /// Issued by this CA and not revoked.
     Good,
-    /// Revoked at `time`, for `reason` (RFC 6960 §2.2, §4.2.1 RevokedInfo).
+    /// Revoked at `time`, for `reason` (RFC 6960 §2.2, §4.2.1 RevokedInfo). A reason of
+    /// removeFromCRL (a hold that was released, RFC 5280 §5.3.1) is answered `good`.
     Revoked {
         /// revocationTime.
         time: OffsetDateTime,
@@ -1018,14 +1019,12 @@ pub fn parse_response(der_bytes: &[u8]) -> Result<OcspResponse> {
 /// Builds a DER OCSPRequest for `ids` with an optional nonce (clients and tests; RFC 6960
 /// §4.1.1, nonce per RFC 8954).
 pub fn build_request(ids: &[CertId], nonce: Option<&[u8]>) -> Result<Vec<u8>> {
-    if let Some(n) = nonce {
-        if n.is_empty() || n.len() > MAX_NONCE_LEN {
-            return Err(Error::InvalidArgument {
-                name: "nonce",
-                value: hex::encode(n),
-                reason: "nonces are 1..32 octets (RFC 8954 §2.1)".into(),
-            });
-        }
+    if let Some(n) = nonce.filter(|n| n.is_empty() || n.len() > MAX_NONCE_LEN) {
+        return Err(Error::InvalidArgument {
+            name: "nonce",
+            value: hex::encode(n),
+            reason: "nonces are 1..32 octets (RFC 8954 §2.1)".into(),
+        });
     }
     let mut list = Vec::new();
     for id in ids {

@@ -9,7 +9,7 @@ use ca_core::crl::{
     CrlEntry, CrlNumber, CrlParams, IssuingDistributionPoint, ParsedCrl, ReasonCode, crl_to_pem,
     encode_crl, issuer_fields_from_certificate,
 };
-use ca_core::{CaSigner, parse_spki};
+use ca_core::{CaSigner, KeyAlgorithm, parse_spki};
 use common::{CONFORMANCE, Pki, openssl, openssl_ok, pkilint_clean};
 use time::macros::datetime;
 
@@ -275,6 +275,39 @@ fn openssl_verify_crl_check_rejects_the_revoked_certificate() {
         ],
     );
     assert!(ok && text.contains("OK"), "leaf2 must verify:\n{text}");
+}
+
+#[test]
+fn rsa_and_p384_cas_sign_crls_openssl_accepts() {
+    for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP384] {
+        let pki = Pki::with_ca_key(alg);
+        let d = pki.path();
+        let der_bytes = encode_crl(
+            params(&pki, 5),
+            vec![entry(0x1001, Some(ReasonCode::Superseded))],
+            &pki.ca_signer,
+        )
+        .expect("crl");
+        write_pem(d, "ca.crl", &der_bytes);
+        let text = openssl_ok(d, &["crl", "-in", "ca.crl", "-CAfile", "ca.pem", "-noout"]);
+        assert!(text.contains("verify OK"), "{alg}: {text}");
+        pkilint_clean("lint_crl", &["-t", "CRL", "-p", "PKIX"], &d.join("ca.crl"));
+        let parsed = ParsedCrl::parse(&der_bytes).expect("parse");
+        parsed.verify_signature(&ca_spki(&pki)).expect("signature");
+        let (ok, text) = openssl(
+            d,
+            &[
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                "ca.pem",
+                "-CRLfile",
+                "ca.crl",
+                "leaf1.pem",
+            ],
+        );
+        assert!(!ok && text.contains("certificate revoked"), "{alg}: {text}");
+    }
 }
 
 #[test]

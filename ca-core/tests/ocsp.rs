@@ -345,6 +345,41 @@ fn nonce_is_echoed_and_checked_by_openssl() {
     }
 }
 
+#[test]
+fn request_extensions_unknown_critical_refused_noncritical_ignored() {
+    let ca = CaHashes::from_parts(&[0x30, 0], &{
+        let pki_key = ca_core::generate_pkcs8(ca_core::KeyAlgorithm::EcdsaP256).expect("key");
+        ca_core::SoftwareSigner::from_pkcs8(&pki_key, "k")
+            .expect("signer")
+            .public_key_der()
+            .to_vec()
+    })
+    .expect("hashes");
+    let id = CertId::new(HashAlgorithm::Sha1, &ca, &[1]).expect("id");
+    let unknown_oid = [0x06, 0x03, 0x2a, 0x03, 0x04];
+    for (critical, ok) in [(false, true), (true, false)] {
+        let crit: &[u8] = if critical { &[0x01, 0x01, 0xff] } else { &[] };
+        let ext = tlv(
+            0x30,
+            &[&unknown_oid[..], crit, &tlv(0x04, &[0x05, 0x00])].concat(),
+        );
+        let list = tlv(0x30, &tlv(0x30, id.der()));
+        let exts = tlv(0xa2, &tlv(0x30, &ext));
+        let der_bytes = tlv(0x30, &tlv(0x30, &[list, exts].concat()));
+        assert_eq!(parse_request(&der_bytes).is_ok(), ok, "critical={critical}");
+    }
+    // An explicitly encoded v1 is tolerated (not strict DER, X.690 §11.5, but harmless and sent
+    // by some clients); any other version is undefined and refused.
+    let list = tlv(0x30, &tlv(0x30, id.der()));
+    for (v, ok) in [(0u8, true), (1, false)] {
+        let version = tlv(0xa0, &[0x02, 0x01, v]);
+        let der_bytes = tlv(0x30, &tlv(0x30, &[version, list.clone()].concat()));
+        assert_eq!(parse_request(&der_bytes).is_ok(), ok, "version {v}");
+    }
+    // An empty requestList is refused.
+    assert!(parse_request(&tlv(0x30, &tlv(0x30, &tlv(0x30, &[])))).is_err());
+}
+
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut v = vec![tag];
     if content.len() < 128 {

@@ -5,24 +5,111 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A temporary directory with a CA home inside.
+/// Where CA keys live in a test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Encrypted PKCS#8 files in the home.
+    Soft,
+    /// A private SoftHSM2 token made for the test.
+    Pkcs11,
+}
+
+/// The SoftHSM2 module; CI installs it (`apt-get install softhsm2`).
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub const TOKEN_PIN: &str = "24681357";
+
+/// A temporary directory with a CA home inside (and, for PKCS#11, a private SoftHSM token).
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
+    pub backend: Backend,
+    /// Extra environment for every `lgpki` run (SOFTHSM2_CONF).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
-    /// A fresh, not yet initialised home.
+    /// A fresh, not yet initialised home with software keys.
     pub fn new() -> Env {
+        Env::with_backend(Backend::Soft)
+    }
+
+    /// A fresh home; for [`Backend::Pkcs11`] also a new SoftHSM token `lgpki` with its own
+    /// `SOFTHSM2_CONF` and a PIN file (0600).
+    pub fn with_backend(backend: Backend) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
-        Env { dir, home }
+        let mut vars = Vec::new();
+        if backend == Backend::Pkcs11 {
+            assert!(
+                Path::new(SOFTHSM_MODULE).exists(),
+                "{SOFTHSM_MODULE} missing: apt-get install softhsm2 (CI installs it)"
+            );
+            let tokens = dir.path().join("tokens");
+            std::fs::create_dir_all(&tokens).expect("token dir");
+            let conf = dir.path().join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    tokens.display()
+                ),
+            )
+            .expect("conf");
+            vars.push(("SOFTHSM2_CONF".to_string(), conf.display().to_string()));
+            let out = Command::new("softhsm2-util")
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    "lgpki",
+                    "--so-pin",
+                    "12345678",
+                    "--pin",
+                    TOKEN_PIN,
+                ])
+                .env("SOFTHSM2_CONF", &conf)
+                .output()
+                .expect("softhsm2-util (apt-get install softhsm2)");
+            assert_ok(&out, "softhsm2-util --init-token");
+            use std::os::unix::fs::OpenOptionsExt;
+            let pin = dir.path().join("pin");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&pin)
+                .expect("pin file");
+            std::io::Write::write_all(&mut f, TOKEN_PIN.as_bytes()).expect("pin");
+        }
+        Env {
+            dir,
+            home,
+            backend,
+            vars,
+        }
+    }
+
+    /// The RFC 7512 URI of the test token (PIN from a file).
+    pub fn token_uri(&self) -> String {
+        format!(
+            "pkcs11:token=lgpki?module-path={SOFTHSM_MODULE}&pin-source=file:{}",
+            self.dir.path().join("pin").display()
+        )
     }
 
     /// A home initialised with `init` and the given extra arguments.
     pub fn init(extra: &[&str]) -> Env {
-        let env = Env::new();
+        Env::init_with(Backend::Soft, extra)
+    }
+
+    /// A home initialised with `init` on `backend` (PKCS#11: `--key-uri` of the test token).
+    pub fn init_with(backend: Backend, extra: &[&str]) -> Env {
+        let env = Env::with_backend(backend);
+        let uri = env.token_uri();
         let mut args = vec!["init"];
+        if backend == Backend::Pkcs11 {
+            args.extend_from_slice(&["--key-uri", &uri]);
+        }
         args.extend_from_slice(extra);
         let out = env.lgpki(&args);
         assert_ok(&out, "init");
@@ -42,6 +129,7 @@ impl Env {
             .args(args)
             .env_remove("LGPKI_HOME")
             .env_remove("LGPKI_PASSPHRASE")
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run lgpki")
     }

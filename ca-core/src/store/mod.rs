@@ -153,6 +153,13 @@ pub trait Store: Send {
         since_seq: Option<i64>,
         f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
     ) -> Result<()>;
+    /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
+    /// (for status snapshots: no certificate bodies are read).
+    fn for_each_status(
+        &self,
+        ca: &str,
+        f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>,
+    ) -> Result<()>;
     /// The highest revocation sequence number so far (0 if none): changes whenever any
     /// revocation does, so caches can tell when to refresh.
     fn revocation_seq(&self) -> Result<i64>;
@@ -171,6 +178,87 @@ pub trait Store: Send {
     ) -> Result<()>;
     /// The whole audit log, in order.
     fn audit_records(&self) -> Result<Vec<AuditRecord>>;
+
+    /// Registers an organisation (refuses a code that exists).
+    fn add_org(&mut self, org: &OrgRecord) -> Result<()>;
+    /// All organisations, by code.
+    fn orgs(&self) -> Result<Vec<OrgRecord>>;
+    /// Registers an officer; returns its id.
+    fn add_officer(&mut self, officer: &OfficerRecord) -> Result<i64>;
+    /// All officers.
+    fn officers(&self) -> Result<Vec<OfficerRecord>>;
+    /// Records a new request; returns its id.
+    fn add_request(&mut self, req: &RequestRecord) -> Result<i64>;
+    /// One request.
+    fn request(&self, id: i64) -> Result<Option<RequestRecord>>;
+    /// Requests, optionally of one organisation and state, by id.
+    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>>;
+    /// Moves a request from `from` to its new state (with the fields set on `req`), in one
+    /// transaction with an audit record. Fails if the request is no longer in `from`.
+    fn update_request(&mut self, req: &RequestRecord, from: &str, action: &str) -> Result<()>;
+}
+
+/// A local government organisation (団体).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OrgRecord {
+    /// 6-digit 団体コード (JIS X 0402 with its check digit).
+    pub code: String,
+    /// The organisation's name (bound into subjects as OU).
+    pub name: String,
+}
+
+/// A registration officer (登録分局), identified by the certificate they authenticate with.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OfficerRecord {
+    /// Store id.
+    pub id: i64,
+    /// Organisation code.
+    pub org: String,
+    /// `registrar` or `approver`.
+    pub role: String,
+    /// Issuer DN of the officer's certificate (RFC 4514).
+    pub cert_issuer: String,
+    /// Serial of the officer's certificate, hex.
+    pub cert_serial: String,
+    /// Subject DN of the officer's certificate.
+    pub subject: String,
+    /// The certificate, DER.
+    #[serde(skip)]
+    pub cert_der: Vec<u8>,
+}
+
+/// A registration request (issue or revoke) and its life cycle.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RequestRecord {
+    /// Store id.
+    pub id: i64,
+    /// `issue` or `revoke`.
+    pub kind: String,
+    /// Organisation code.
+    pub org: String,
+    /// `pending`, `approved`, `rejected`, `issued` or `revoked`.
+    pub state: String,
+    /// Profile (issue requests).
+    pub profile: Option<String>,
+    /// CSR, DER (issue requests).
+    #[serde(skip, default)]
+    pub csr_der: Option<Vec<u8>>,
+    /// Subject DN asked for.
+    pub subject: Option<String>,
+    /// subjectAltNames asked for.
+    pub sans: Vec<String>,
+    /// Who submitted it.
+    pub submitted_by: String,
+    /// Who approved or rejected it.
+    pub decided_by: Option<String>,
+    /// Why it was rejected.
+    pub reject_reason: Option<String>,
+    /// The certificate issued, or the one to revoke (hex).
+    pub serial: Option<String>,
+    /// Revocation reason (revoke requests).
+    pub revoke_reason: Option<String>,
+    /// When it was submitted (RFC 3339).
+    pub created: String,
 }
 
 /// A request to revoke one certificate.

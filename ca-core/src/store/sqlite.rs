@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
+    AuditRecord, CaRecord, OfficerRecord, OrgRecord, RequestRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
     RevokeOutcome, RevokedEntry, Store,
 };
 use crate::error::{Error, Result};
@@ -69,6 +69,36 @@ CREATE TABLE IF NOT EXISTS crls (
     covers_seq BIGINT NOT NULL,
     made_at BIGINT NOT NULL,
     PRIMARY KEY (ca, number)
+);
+CREATE TABLE IF NOT EXISTS orgs (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS officers (
+    id INTEGER PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs (code),
+    role TEXT NOT NULL,
+    cert_issuer TEXT NOT NULL,
+    cert_serial TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    cert_der BLOB NOT NULL,
+    UNIQUE (cert_issuer, cert_serial)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    org TEXT NOT NULL REFERENCES orgs (code),
+    state TEXT NOT NULL,
+    profile TEXT,
+    csr_der BLOB,
+    subject TEXT,
+    sans TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    decided_by TEXT,
+    reject_reason TEXT,
+    serial TEXT,
+    revoke_reason TEXT,
+    created TEXT NOT NULL
 );
 -- Hash-chained audit log (see audit.rs); seq has no gaps.
 CREATE TABLE IF NOT EXISTS audit (
@@ -208,6 +238,40 @@ impl SqliteStore {
         )
         .map_err(Error::store("reading the revocation sequence"))
     }
+}
+
+const REQUEST_COLUMNS: &str = "id, kind, org, state, profile, csr_der, subject, sans, submitted_by, decided_by, reject_reason, serial, revoke_reason, created";
+
+fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
+    let sans: String = r.get(7)?;
+    Ok(RequestRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        org: r.get(2)?,
+        state: r.get(3)?,
+        profile: r.get(4)?,
+        csr_der: r.get(5)?,
+        subject: r.get(6)?,
+        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        submitted_by: r.get(8)?,
+        decided_by: r.get(9)?,
+        reject_reason: r.get(10)?,
+        serial: r.get(11)?,
+        revoke_reason: r.get(12)?,
+        created: r.get(13)?,
+    })
+}
+
+fn row_to_officer(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfficerRecord> {
+    Ok(OfficerRecord {
+        id: r.get(0)?,
+        org: r.get(1)?,
+        role: r.get(2)?,
+        cert_issuer: r.get(3)?,
+        cert_serial: r.get(4)?,
+        subject: r.get(5)?,
+        cert_der: r.get(6)?,
+    })
 }
 
 const CERT_COLUMNS: &str =
@@ -523,6 +587,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn for_each_status(
+        &self,
+        ca: &str,
+        f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
+            .map_err(Error::store("listing statuses"))?;
+        let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
+        while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
+            let serial: String = row.get(0).map_err(Error::store("reading statuses"))?;
+            let revoked_at: Option<i64> = row.get(1).map_err(Error::store("reading statuses"))?;
+            let reason: Option<String> = row.get(2).map_err(Error::store("reading statuses"))?;
+            f(&serial, revoked_at, reason.as_deref())?;
+        }
+        Ok(())
+    }
+
     fn revocation_seq(&self) -> Result<i64> {
         self.conn
             .query_row("SELECT COALESCE(MAX(revoked_seq), 0) FROM certs", [], |r| {
@@ -611,6 +694,105 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading the audit log"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(Error::store("reading the audit log"))
+    }
+
+    fn add_org(&mut self, org: &OrgRecord) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let exists: i64 = txn
+            .query_row("SELECT COUNT(*) FROM orgs WHERE code = ?1 OR name = ?2", params![org.code, org.name], |r| r.get(0))
+            .map_err(Error::store("reading organisations"))?;
+        if exists > 0 {
+            return Err(Error::PolicyRefused { detail: format!("organisation {} or name {:?} is registered already", org.code, org.name) });
+        }
+        txn.execute("INSERT INTO orgs (code, name) VALUES (?1, ?2)", params![org.code, org.name])
+            .map_err(Error::store("registering an organisation"))?;
+        Self::append_audit(&txn, &actor, "org.add", &org.code, "ok", &serde_json::json!({"name": org.name}))?;
+        txn.commit().map_err(Error::store("committing an organisation"))
+    }
+
+    fn orgs(&self) -> Result<Vec<OrgRecord>> {
+        let mut stmt = self.conn.prepare("SELECT code, name FROM orgs ORDER BY code").map_err(Error::store("listing organisations"))?;
+        let rows = stmt
+            .query_map([], |r| Ok(OrgRecord { code: r.get(0)?, name: r.get(1)? }))
+            .map_err(Error::store("listing organisations"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::store("reading organisations"))
+    }
+
+    fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let exists: i64 = txn
+            .query_row("SELECT COUNT(*) FROM officers WHERE cert_issuer = ?1 AND cert_serial = ?2", params![o.cert_issuer, o.cert_serial], |r| r.get(0))
+            .map_err(Error::store("reading officers"))?;
+        if exists > 0 {
+            return Err(Error::PolicyRefused { detail: format!("certificate {} is registered to an officer already", o.cert_serial) });
+        }
+        txn.execute(
+            "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![o.org, o.role, o.cert_issuer, o.cert_serial, o.subject, o.cert_der],
+        )
+        .map_err(Error::store("registering an officer"))?;
+        let id = txn.last_insert_rowid();
+        Self::append_audit(&txn, &actor, "officer.add", &id.to_string(), "ok", &serde_json::json!({"org": o.org, "role": o.role, "subject": o.subject, "cert_serial": o.cert_serial}))?;
+        txn.commit().map_err(Error::store("committing an officer"))?;
+        Ok(id)
+    }
+
+    fn officers(&self) -> Result<Vec<OfficerRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der FROM officers ORDER BY id")
+            .map_err(Error::store("listing officers"))?;
+        let rows = stmt.query_map([], row_to_officer).map_err(Error::store("listing officers"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::store("reading officers"))
+    }
+
+    fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        txn.execute(
+            "INSERT INTO requests (kind, org, state, profile, csr_der, subject, sans, submitted_by, serial, revoke_reason, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![q.kind, q.org, q.state, q.profile, q.csr_der, q.subject, serde_json::to_string(&q.sans).unwrap_or_else(|_| "[]".into()), q.submitted_by, q.serial, q.revoke_reason, q.created],
+        )
+        .map_err(Error::store("recording a request"))?;
+        let id = txn.last_insert_rowid();
+        Self::append_audit(&txn, &actor, &format!("request.submit.{}", q.kind), &id.to_string(), "ok", &serde_json::json!({"org": q.org, "profile": q.profile, "subject": q.subject, "serial": q.serial}))?;
+        txn.commit().map_err(Error::store("committing a request"))?;
+        Ok(id)
+    }
+
+    fn request(&self, id: i64) -> Result<Option<RequestRecord>> {
+        self.conn
+            .query_row(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1"), [id], row_to_request)
+            .optional()
+            .map_err(Error::store("reading a request"))
+    }
+
+    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id"))
+            .map_err(Error::store("listing requests"))?;
+        let rows = stmt.query_map(params![org, state], row_to_request).map_err(Error::store("listing requests"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::store("reading requests"))
+    }
+
+    fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let n = txn
+            .execute(
+                "UPDATE requests SET state = ?2, decided_by = ?3, reject_reason = ?4, serial = ?5 WHERE id = ?1 AND state = ?6",
+                params![q.id, q.state, q.decided_by, q.reject_reason, q.serial, from],
+            )
+            .map_err(Error::store("updating a request"))?;
+        if n != 1 {
+            return Err(Error::PolicyRefused { detail: format!("request {} is no longer {from}", q.id) });
+        }
+        Self::append_audit(&txn, &actor, action, &q.id.to_string(), "ok", &serde_json::json!({"org": q.org, "state": q.state, "serial": q.serial, "reason": q.reject_reason}))?;
+        txn.commit().map_err(Error::store("committing a request"))
     }
 }
 

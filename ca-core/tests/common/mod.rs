@@ -158,10 +158,15 @@ authorityKeyIdentifier = keyid
 impl Pki {
     /// Makes a CA (EC P-256), two leaves (serials 0x1001, 0x1002) and a delegated responder.
     pub fn new() -> Pki {
+        Pki::with_ca_key(KeyAlgorithm::EcdsaP256)
+    }
+
+    /// Like [`Pki::new`] with a CA key of `ca_alg`.
+    pub fn with_ca_key(ca_alg: KeyAlgorithm) -> Pki {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         std::fs::write(d.join("openssl.cnf"), CONFIG).expect("config");
-        let ca_signer = write_key(d, "ca.key", KeyAlgorithm::EcdsaP256);
+        let ca_signer = write_key(d, "ca.key", ca_alg);
         openssl_ok(
             d,
             &[

@@ -1,0 +1,412 @@
+//! Revocation end to end with the real binary: revoke, status, CRLs checked by OpenSSL and
+//! pkilint, delta CRLs, idempotence, batches, and publications — on both key backends.
+
+mod common;
+
+use common::{
+    Backend, Env, KeyKind, assert_ok, json_lines, make_csr, openssl, openssl_ok, pkilint_tool,
+};
+
+fn issue(env: &Env, name: &str) -> (String, std::path::PathBuf) {
+    let csr = make_csr(
+        env.dir.path(),
+        name,
+        KeyKind::P256,
+        &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"),
+        &[],
+    );
+    let pem = env.path(&format!("{name}.pem"));
+    let out = env.lgpki(&[
+        "--json",
+        "issue",
+        "--profile",
+        "staff",
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        pem.to_str().expect("utf8"),
+    ]);
+    assert_ok(&out, "issue");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    (v["serial"].as_str().expect("serial").to_string(), pem)
+}
+
+fn crl_pem(env: &Env, ca: &str, delta: bool) -> std::path::PathBuf {
+    let out_path = env.path(&format!(
+        "{ca}{}.crl.pem",
+        if delta { "-delta" } else { "" }
+    ));
+    let mut args = vec![
+        "crl",
+        "--ca",
+        ca,
+        "--pem",
+        "--out",
+        out_path.to_str().expect("utf8"),
+    ];
+    if delta {
+        args.push("--delta");
+    }
+    assert_ok(&env.lgpki(&args), "crl");
+    out_path
+}
+
+fn lint_crl(path: &std::path::Path, kind: &str) {
+    let out = std::process::Command::new(pkilint_tool("lint_crl"))
+        .args(["lint", "-t", kind, "-p", "PKIX", "-s", "WARNING"])
+        .arg(path)
+        .output()
+        .expect("lint_crl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "lint_crl {}:\n{text}",
+        path.display()
+    );
+}
+
+fn revocation_end_to_end(backend: Backend) {
+    let env = Env::init_with(backend, &[]);
+    let (good, good_pem) = issue(&env, "good");
+    let (bad, bad_pem) = issue(&env, "bad");
+    let (root, chain) = env.chain_files("organization");
+
+    // status before: good (exit 0); unknown serial: exit 1.
+    let out = env.lgpki(&["--json", "status", "--serial", &bad]);
+    assert_ok(&out, "status");
+    assert_eq!(json_lines(&out.stdout)[0]["status"], "good");
+    let out = env.lgpki(&["--json", "status", "--serial", "0badc0de"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&out.stdout)[0]["status"], "unknown");
+
+    // A full CRL before any revocation, to base a delta on.
+    let base = crl_pem(&env, "organization", false);
+    let out = env.lgpki(&[
+        "--json",
+        "revoke",
+        "--serial",
+        &bad,
+        "--reason",
+        "keyCompromise",
+        "--invalidity-date",
+        "2026-01-02T03:04:05Z",
+    ]);
+    assert_ok(&out, "revoke");
+    let v = &json_lines(&out.stdout)[0];
+    assert_eq!(v["reason"], "keyCompromise");
+    assert_eq!(v["already_revoked"], false);
+    let first_time = v["revoked_at"].clone();
+    // Revoking twice keeps the first time and reason.
+    let out = env.lgpki(&[
+        "--json",
+        "revoke",
+        "--serial",
+        &bad,
+        "--reason",
+        "superseded",
+    ]);
+    assert_ok(&out, "revoke again");
+    let v = &json_lines(&out.stdout)[0];
+    assert_eq!(
+        (
+            v["reason"].clone(),
+            v["revoked_at"].clone(),
+            v["already_revoked"].clone()
+        ),
+        ("keyCompromise".into(), first_time, true.into())
+    );
+    // status: revoked, exit 1.
+    let out = env.lgpki(&["--json", "status", "--serial", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&out.stdout)[0]["status"], "revoked");
+
+    // Bad revocations: unknown serial, bad reason, removeFromCRL, future invalidity date.
+    for (args, code) in [
+        (
+            vec!["revoke", "--serial", "0badc0de", "--reason", "superseded"],
+            1,
+        ),
+        (vec!["revoke", "--serial", &good, "--reason", "stolen"], 2),
+        (
+            vec!["revoke", "--serial", &good, "--reason", "removeFromCRL"],
+            2,
+        ),
+        (
+            vec![
+                "revoke",
+                "--serial",
+                &good,
+                "--reason",
+                "superseded",
+                "--invalidity-date",
+                "2999-01-01T00:00:00Z",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "revoke",
+                "--serial",
+                &good,
+                "--reason",
+                "superseded",
+                "--ca",
+                "application",
+            ],
+            1,
+        ),
+    ] {
+        let out = env.lgpki(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        json_lines(&env.lgpki(&["--json", "status", "--serial", &good]).stdout)[0]["status"],
+        "good"
+    );
+
+    // The delta CRL against the base (CRL 1), made before the next full CRL: only the new revocation, with deltaCRLIndicator.
+    let delta = crl_pem(&env, "organization", true);
+    let dtext = openssl_ok(&[
+        "crl",
+        "-in",
+        delta.to_str().expect("utf8"),
+        "-noout",
+        "-text",
+    ]);
+    assert!(
+        dtext.contains("Delta CRL Indicator: critical") && dtext.contains(&bad.to_uppercase()),
+        "{dtext}"
+    );
+    lint_crl(&delta, "CRL");
+    let _ = base;
+
+    // Full CRL: verifies with OpenSSL, lists the revocation with reason and invalidity date,
+    // AKI = the CA's SKI, CRL number grows; pkilint clean.
+    let full = crl_pem(&env, "organization", false);
+    let ca_pem = env.path("org.pem");
+    std::fs::write(&ca_pem, env.lgpki(&["ca", "cert", "organization"]).stdout).expect("w");
+    let text = openssl(&[
+        "crl",
+        "-in",
+        full.to_str().expect("utf8"),
+        "-CAfile",
+        ca_pem.to_str().expect("utf8"),
+        "-noout",
+        "-text",
+    ]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&text.stdout),
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(all.contains("verify OK"), "{all}");
+    assert!(
+        all.contains(&bad.to_uppercase())
+            && all.contains("Key Compromise")
+            && all.contains("Invalidity Date"),
+        "{all}"
+    );
+    let number = all
+        .split("CRL Number:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("CRL number");
+    assert_eq!(number, "3", "base 1, delta 2, this full CRL 3: {all}");
+    assert!(!all.contains(&good.to_uppercase()));
+    let ca_text = openssl_ok(&[
+        "x509",
+        "-in",
+        ca_pem.to_str().expect("utf8"),
+        "-noout",
+        "-text",
+    ]);
+    let ski = ca_text
+        .split("Subject Key Identifier:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("SKI")
+        .to_string();
+    assert!(all.contains(&ski), "CRL AKI must be the CA's SKI {ski}");
+    lint_crl(&full, "CRL");
+
+    // The root's CRL is an ARL (onlyContainsCACerts).
+    let arl = crl_pem(&env, "root", false);
+    let atext = openssl_ok(&["crl", "-in", arl.to_str().expect("utf8"), "-noout", "-text"]);
+    assert!(atext.contains("Only CA Certificates"), "{atext}");
+    lint_crl(&arl, "ARL");
+
+    // openssl verify -crl_check_all: the revoked certificate is rejected, the good one passes.
+    let crls = env.path("crls.pem");
+    std::fs::write(
+        &crls,
+        [
+            std::fs::read(&full).expect("r"),
+            std::fs::read(&arl).expect("r"),
+        ]
+        .concat(),
+    )
+    .expect("w");
+    let verify = |pem: &std::path::Path| {
+        openssl(&[
+            "verify",
+            "-crl_check_all",
+            "-CAfile",
+            root.to_str().expect("utf8"),
+            "-untrusted",
+            chain.to_str().expect("utf8"),
+            "-CRLfile",
+            crls.to_str().expect("utf8"),
+            pem.to_str().expect("utf8"),
+        ])
+    };
+    let out = verify(&bad_pem);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && said.contains("certificate revoked"),
+        "{said}"
+    );
+    assert_ok(&verify(&good_pem), "verify good with CRLs");
+
+    // cert list --status revoked shows exactly the revoked one.
+    let revoked = json_lines(
+        &env.lgpki(&["--json", "cert", "list", "--status", "revoked"])
+            .stdout,
+    );
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["serial"], bad.as_str());
+    // Audit chain covers the revocation and the CRLs.
+    assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
+}
+
+#[test]
+fn revocation_with_software_keys() {
+    revocation_end_to_end(Backend::Soft);
+}
+
+#[test]
+fn revocation_with_pkcs11_keys() {
+    revocation_end_to_end(Backend::Pkcs11);
+}
+
+#[test]
+fn revoke_batch_reports_each_line() {
+    let env = Env::init(&[]);
+    let (a, _) = issue(&env, "a");
+    let (b, _) = issue(&env, "b");
+    let file = env.path("revoke.jsonl");
+    let lines = [
+        serde_json::json!({"serial": a, "reason": "affiliationChanged"}).to_string(),
+        serde_json::json!({"serial": "00ff00ff", "reason": "superseded"}).to_string(),
+        "nonsense".to_string(),
+        serde_json::json!({"serial": b, "reason": "cessationOfOperation", "ca": "organization"})
+            .to_string(),
+        serde_json::json!({"serial": b, "reason": "bogus"}).to_string(),
+    ];
+    std::fs::write(&file, lines.join("\n")).expect("w");
+    let out = env.lgpki(&["revoke", "--batch", file.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json_lines(&out.stdout);
+    assert_eq!(r.len(), 5);
+    for (i, v) in r.iter().enumerate() {
+        assert_eq!(v["line"], i + 1);
+    }
+    assert_eq!(r[0]["status"], "revoked");
+    assert_eq!(r[1]["error"]["kind"], "not_found");
+    assert_eq!(r[2]["error"]["kind"], "malformed_input");
+    assert_eq!(r[3]["reason"], "cessationOfOperation");
+    assert_eq!(r[4]["error"]["kind"], "invalid_argument");
+    assert_eq!(
+        json_lines(
+            &env.lgpki(&["--json", "cert", "list", "--status", "revoked"])
+                .stdout
+        )
+        .len(),
+        2
+    );
+}
+
+#[test]
+fn publish_writes_an_atomic_release_with_statuses() {
+    let env = Env::init(&[]);
+    let (a, _) = issue(&env, "a");
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &a, "--reason", "keyCompromise"]),
+        "revoke",
+    );
+    let dir = env.path("pub");
+    let out = env.lgpki(&["--json", "publish", "--out", dir.to_str().expect("utf8")]);
+    assert_ok(&out, "publish");
+    let first = json_lines(&out.stdout)[0]["release"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let publication = ca_core::publish::Publication::load(&dir).expect("load");
+    assert_eq!(publication.id, first);
+    let org = publication
+        .cas
+        .iter()
+        .find(|c| c.name == "organization")
+        .expect("org");
+    let serial = hex::decode(&a).expect("hex");
+    assert!(matches!(
+        org.statuses.get(&serial),
+        Some(ca_core::publish::PublishedStatus::Revoked {
+            reason: Some(ca_core::crl::ReasonCode::KeyCompromise),
+            ..
+        })
+    ));
+    // The responder certificate is an OCSP-signing certificate of this CA, and its key matches.
+    let cert_pem = env.path("resp.pem");
+    std::fs::write(
+        &cert_pem,
+        ca_core::input::to_pem("CERTIFICATE", &org.responder_cert_der),
+    )
+    .expect("w");
+    let text = openssl_ok(&[
+        "x509",
+        "-in",
+        cert_pem.to_str().expect("utf8"),
+        "-noout",
+        "-text",
+    ]);
+    assert!(
+        text.contains("OCSP Signing")
+            && text.contains("OCSP No Check")
+            && text.contains("Issuer: C = JP, O = LGPKI, CN = LGPKI Organization CA"),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(dir.join("current/ocsp/organization.key"))
+        .expect("key")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(key_mode, 0o600);
+    // A second publish switches `current` and re-uses the responder key.
+    let out = env.lgpki(&["--json", "publish", "--out", dir.to_str().expect("utf8")]);
+    assert_ok(&out, "publish again");
+    let second = ca_core::publish::Publication::load(&dir).expect("load");
+    assert_ne!(second.id, first);
+    let org2 = second
+        .cas
+        .iter()
+        .find(|c| c.name == "organization")
+        .expect("org");
+    assert_eq!(
+        org2.responder_cert_der, org.responder_cert_der,
+        "responder certificate re-used"
+    );
+}

@@ -1,0 +1,189 @@
+//! Revocation and CRLs on top of the store: `revoke`, `status`, and signed full and delta CRLs
+//! (RFC 5280 §5) for each CA.
+
+use std::str::FromStr;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::authority::{Authority, now_seconds};
+use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
+use crate::error::{Error, Result};
+use crate::serial::{parse_serial_hex, serial_hex};
+use crate::store::{CertRecord, RevocationRequest, RevokeOutcome};
+
+/// How long a full CRL is valid: nextUpdate = thisUpdate + 7 days. A relying party that cannot
+/// fetch a new CRL keeps a week's grace; the center republishes far more often.
+pub const FULL_CRL_VALIDITY: Duration = Duration::days(7);
+/// How long a delta CRL is valid (RFC 5280 §5.2.4: deltas are issued more often).
+pub const DELTA_CRL_VALIDITY: Duration = Duration::days(1);
+
+/// A revocation as the CLI asks for it.
+#[derive(Clone, Debug)]
+pub struct Revocation {
+    /// Serial, hex as typed.
+    pub serial: String,
+    /// RFC 5280 reason name.
+    pub reason: String,
+    /// The issuing CA, if given.
+    pub ca: Option<String>,
+    /// invalidityDate (RFC 5280 §5.3.2).
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// The status of one certificate.
+#[derive(Clone, Debug)]
+pub enum RevocationStatus {
+    /// Issued here and not revoked.
+    Good(CertRecord),
+    /// Revoked.
+    Revoked(CertRecord),
+    /// Not issued by this CA (or by any, without `--ca`).
+    Unknown,
+}
+
+impl Authority {
+    /// Revokes certificates in one durable transaction; each gets its own outcome. A bad reason
+    /// or serial fails that entry only.
+    pub fn revoke(&mut self, revocations: &[Revocation]) -> Result<Vec<Result<RevokeOutcome>>> {
+        let now = now_seconds().unix_timestamp();
+        let mut checked: Vec<Result<RevocationRequest>> = Vec::with_capacity(revocations.len());
+        for r in revocations {
+            checked.push(self.check_revocation(r, now));
+        }
+        let valid: Vec<RevocationRequest> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok().cloned())
+            .collect();
+        let mut stored = self.store.revoke(&valid)?.into_iter();
+        Ok(checked
+            .into_iter()
+            .map(|c| match c {
+                Ok(_) => stored.next().unwrap_or_else(|| {
+                    Err(Error::PolicyRefused {
+                        detail: "not revoked".into(),
+                    })
+                }),
+                Err(e) => Err(e),
+            })
+            .collect())
+    }
+
+    fn check_revocation(&self, r: &Revocation, now: i64) -> Result<RevocationRequest> {
+        let reason = ReasonCode::from_str(&r.reason)?;
+        if reason == ReasonCode::RemoveFromCrl {
+            return Err(Error::InvalidArgument {
+                name: "--reason",
+                value: r.reason.clone(),
+                reason:
+                    "removeFromCRL is not a revocation reason (RFC 5280 §5.3.1: delta CRLs only)"
+                        .into(),
+            });
+        }
+        if let Some(ca) = &r.ca {
+            self.ca_record(ca)?;
+        }
+        let invalidity = r.invalidity_date.map(|t| t.unix_timestamp());
+        if invalidity.is_some_and(|t| t > now) {
+            return Err(Error::InvalidArgument {
+                name: "--invalidity-date",
+                value: r.invalidity_date.map(|t| t.to_string()).unwrap_or_default(),
+                reason: "is in the future".into(),
+            });
+        }
+        Ok(RevocationRequest {
+            serial: serial_hex(&parse_serial_hex(&r.serial)?),
+            ca: r.ca.clone(),
+            reason: reason.name().to_string(),
+            time: now,
+            invalidity_date: invalidity,
+        })
+    }
+
+    /// The status of a serial (hex), optionally at one CA.
+    pub fn status(&self, serial: &str, ca: Option<&str>) -> Result<RevocationStatus> {
+        if let Some(c) = ca {
+            self.ca_record(c)?;
+        }
+        let hex = serial_hex(&parse_serial_hex(serial)?);
+        Ok(match self.store.cert(&hex, ca)? {
+            Some(rec) if rec.revoked_at.is_some() => RevocationStatus::Revoked(rec),
+            Some(rec) => RevocationStatus::Good(rec),
+            None => RevocationStatus::Unknown,
+        })
+    }
+
+    /// Signs a fresh CRL for `ca`: a full CRL, or with `delta` a delta CRL against the newest
+    /// full one (RFC 5280 §5.2.4). The CRL number is allocated durably before signing, so
+    /// numbers never go backwards or repeat. A CA that issues only CA certificates (no profiles
+    /// bound) gets an ARL: its issuingDistributionPoint says onlyContainsCACerts.
+    pub fn crl(&mut self, ca_name: &str, delta: bool) -> Result<Vec<u8>> {
+        let ca = self.load_ca(ca_name)?;
+        let base = self.base_url()?;
+        let covers = self.store.revocation_seq()?;
+        let (since, delta_base) = if delta {
+            let (number, seq) =
+                self.store
+                    .last_full_crl(ca_name)?
+                    .ok_or_else(|| Error::PolicyRefused {
+                        detail: format!(
+                            "CA {ca_name:?} has no full CRL yet to base a delta CRL on"
+                        ),
+                    })?;
+            (Some(seq), Some(number))
+        } else {
+            (None, None)
+        };
+        let number = self.store.record_crl(ca_name, covers, delta_base)?;
+        let this_update = now_seconds();
+        let is_arl = ca.record.profiles.is_empty();
+        let params = CrlParams {
+            issuer_name_der: ca.subject_der.clone(),
+            issuer_key_id: ca.ski.clone(),
+            crl_number: CrlNumber::from(number),
+            this_update,
+            next_update: this_update
+                + if delta {
+                    DELTA_CRL_VALIDITY
+                } else {
+                    FULL_CRL_VALIDITY
+                },
+            // RFC 5280 §5.2.5: the scope matches the cRLDistributionPoints of what this CA issued.
+            // An ARL names no distribution point, so it also covers a trust anchor without a
+            // cRLDistributionPoints extension (relying parties such as OpenSSL's
+            // -crl_check_all check the root against its own ARL).
+            issuing_distribution_point: Some(IssuingDistributionPoint {
+                full_name_uris: if is_arl {
+                    Vec::new()
+                } else {
+                    vec![format!("{base}/crl/{ca_name}.crl")]
+                },
+                only_contains_user_certs: false,
+                only_contains_ca_certs: is_arl,
+            }),
+            delta_base: delta_base.map(CrlNumber::from),
+            freshest_crl_uris: Vec::new(),
+        };
+        let mut writer = CrlWriter::new(params, ca.signer.as_ref(), 0)?;
+        let mut push = |e: crate::store::RevokedEntry| -> Result<()> {
+            let serial =
+                hex::decode(&e.serial).map_err(|err| Error::malformed("stored serial", err))?;
+            let serial = match serial.as_slice() {
+                [0, rest @ ..] if !rest.is_empty() => rest.to_vec(),
+                s => s.to_vec(),
+            };
+            writer.push(&CrlEntry {
+                serial,
+                revocation_date: OffsetDateTime::from_unix_timestamp(e.revoked_at)
+                    .map_err(|err| Error::malformed("stored revocation time", err))?,
+                reason: Some(ReasonCode::from_str(&e.reason)?),
+                invalidity_date: e
+                    .invalidity_date
+                    .map(OffsetDateTime::from_unix_timestamp)
+                    .transpose()
+                    .map_err(|err| Error::malformed("stored invalidity date", err))?,
+            })
+        };
+        self.store.for_each_revoked(ca_name, since, &mut push)?;
+        writer.finish(ca.signer.as_ref())
+    }
+}
