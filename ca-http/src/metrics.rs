@@ -1,0 +1,197 @@
+//! Counters for `/metrics`, rendered in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Labels come from small fixed sets (route names, HTTP status codes, OCSP response statuses),
+//! so the number of series stays bounded whatever clients send.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Request, cache and load counters shared by the router and [`crate::CachingOcsp`].
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    ocsp_statuses: Mutex<BTreeMap<&'static str, u64>>,
+    in_flight: AtomicI64,
+    rejected: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    cache_bypass: AtomicU64,
+}
+
+/// Locks a mutex, recovering the data if another thread panicked while holding it (counters
+/// stay usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Metrics {
+    /// Empty counters.
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// Counts one answered HTTP request on `route` (a fixed route name) with `status`.
+    pub fn record_request(&self, route: &'static str, status: u16) {
+        *lock(&self.requests).entry((route, status)).or_default() += 1;
+    }
+
+    /// Counts one OCSP response by responseStatus name (RFC 6960 §4.2.1).
+    pub fn record_ocsp_status(&self, status: &'static str) {
+        *lock(&self.ocsp_statuses).entry(status).or_default() += 1;
+    }
+
+    /// Counts a request turned away with 503 because the concurrency limit was reached.
+    pub fn record_rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A cacheable OCSP request answered from the response cache.
+    pub fn cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A cacheable OCSP request that had to be signed.
+    pub fn cache_miss(&self) {
+        self.cache_misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An OCSP request that cannot use the cache (nonce, several CertIDs).
+    pub fn cache_bypass(&self) {
+        self.cache_bypass.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cache hits so far.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// Cache misses so far.
+    pub fn cache_misses(&self) -> u64 {
+        self.cache_misses.load(Ordering::Relaxed)
+    }
+
+    /// Requests being handled now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered so far on `route` with `status`.
+    pub fn requests(&self, route: &'static str, status: u16) -> u64 {
+        lock(&self.requests)
+            .get(&(route, status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Marks a request as started; the returned guard marks it finished when dropped (also
+    /// when the client goes away and the handler is cancelled).
+    pub(crate) fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_http_requests_total HTTP requests answered, by route and status code.\n\
+             # TYPE lgpki_http_requests_total counter"
+        );
+        for ((route, status), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "lgpki_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_http_requests_in_flight HTTP requests being handled.\n\
+             # TYPE lgpki_http_requests_in_flight gauge\n\
+             lgpki_http_requests_in_flight {}",
+            self.in_flight()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_http_requests_rejected_total Requests refused with 503 at the concurrency limit.\n\
+             # TYPE lgpki_http_requests_rejected_total counter\n\
+             lgpki_http_requests_rejected_total {}",
+            self.rejected.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_ocsp_responses_total OCSP responses sent, by responseStatus.\n\
+             # TYPE lgpki_ocsp_responses_total counter"
+        );
+        for (status, n) in lock(&self.ocsp_statuses).iter() {
+            let _ = writeln!(out, "lgpki_ocsp_responses_total{{status=\"{status}\"}} {n}");
+        }
+        for (name, help, v) in [
+            (
+                "lgpki_ocsp_cache_hits_total",
+                "Cacheable OCSP requests answered from the response cache.",
+                &self.cache_hits,
+            ),
+            (
+                "lgpki_ocsp_cache_misses_total",
+                "Cacheable OCSP requests that were signed.",
+                &self.cache_misses,
+            ),
+            (
+                "lgpki_ocsp_cache_bypass_total",
+                "OCSP requests that cannot be cached (nonce or several CertIDs).",
+                &self.cache_bypass,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// An in-flight request; decrements the gauge when dropped.
+pub(crate) struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::new();
+        m.record_request("ocsp_post", 200);
+        m.record_request("ocsp_post", 200);
+        m.record_request("crl", 404);
+        m.record_ocsp_status("successful");
+        m.cache_hit();
+        m.cache_miss();
+        {
+            let _g = m.start_request();
+            assert!(m.render().contains("\nlgpki_http_requests_in_flight 1\n"));
+        }
+        let text = m.render();
+        assert!(text.contains("lgpki_http_requests_total{route=\"ocsp_post\",status=\"200\"} 2\n"));
+        assert!(text.contains("lgpki_http_requests_total{route=\"crl\",status=\"404\"} 1\n"));
+        assert!(text.contains("lgpki_ocsp_responses_total{status=\"successful\"} 1\n"));
+        assert!(text.contains("lgpki_ocsp_cache_hits_total 1\n"));
+        assert!(text.contains("lgpki_ocsp_cache_misses_total 1\n"));
+        assert!(text.contains("\nlgpki_http_requests_in_flight 0\n"));
+        // Every sample line belongs to a declared metric family.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            assert!(text.contains(&format!("# TYPE {name} ")), "{line}");
+        }
+    }
+}
