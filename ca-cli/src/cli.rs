@@ -87,6 +87,8 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
+    Serve(ServeArgs),
     /// RFC 5280 path validation with path building (exit 0 valid, 1 invalid, 2 input error).
     Verify(VerifyArgs),
     /// Sign a fresh full (or delta) CRL.
@@ -445,4 +447,21 @@ pub struct VerifyArgs {
     /// A DNS name, IP address or email address the leaf must be for.
     #[arg(long, value_name = "DNS-OR-EMAIL")]
     pub name: Option<String>,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// OCSP, CRLs and CA certificates over HTTP.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The RA API over HTTPS with mutual TLS.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub ra_listen: std::net::SocketAddr,
+    /// TLS certificate chain for the RA listener (PEM) [default: issued now by the hierarchy].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its PKCS#8 private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

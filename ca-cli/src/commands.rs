@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> CmdResult {
         },
         Command::Publish { out } => publish(&ctx, &out),
         Command::Verify(a) => crate::verify::verify(&ctx, a),
+        Command::Serve(a) => crate::serve::serve(&ctx, a),
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
         Command::Request(c) => crate::ra::request(&ctx, c),

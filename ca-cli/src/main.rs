@@ -8,6 +8,8 @@ mod commands;
 mod ocsp_client;
 mod output;
 mod ra;
+mod ra_server;
+mod serve;
 mod verify;
 
 use std::process::ExitCode;
