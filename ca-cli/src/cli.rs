@@ -27,6 +27,18 @@ pub struct Cli {
     /// else HOME/passphrase].
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Run the command against a running `lgpki serve` RA API (HTTPS with mutual TLS).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Client certificate (PEM) for --server; it decides who is acting.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PKCS#8 or SEC1 PEM) for --server.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that the server's certificate must chain to, for --server.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub server_ca: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -32,6 +32,29 @@ pub fn run(cli: Cli) -> CmdResult {
             None => PassphraseSource::Default,
         },
     };
+    if let Some(server) = &cli.server {
+        let remote = crate::remote::Remote::new(
+            server,
+            cli.client_cert.as_deref(),
+            cli.client_key.as_deref(),
+            cli.server_ca.as_deref(),
+        )?;
+        return match cli.command {
+            Command::Request(c) => {
+                let (op, out) = crate::ra::request_op(c)?;
+                let v = remote.call(&op)?;
+                crate::ra::print_op_result(&ctx, &op, &v, out.as_deref())
+            }
+            Command::RevokeRequest { serial, reason } => {
+                let op = crate::ra::RequestOp::RevokeRequest { serial, reason };
+                let v = remote.call(&op)?;
+                crate::ra::print_op_result(&ctx, &op, &v, None)
+            }
+            _ => Err(CliError::Usage(
+                "with --server only `request …` and `revoke-request` run remotely".into(),
+            )),
+        };
+    }
     match cli.command {
         Command::Init(a) => init(&ctx, a),
         Command::Ca(c) => match c {

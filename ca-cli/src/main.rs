@@ -9,6 +9,7 @@ mod ocsp_client;
 mod output;
 mod ra;
 mod ra_server;
+mod remote;
 mod serve;
 mod verify;
 
