@@ -101,6 +101,9 @@ pub enum Command {
     },
     /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
     Serve(ServeArgs),
+    /// Issue a cross-certificate from CA NAME to another CA (e.g. the GPKI bridge CA), or
+    /// import one issued to us (`cross-certify import FILE`).
+    CrossCertify(CrossArgs),
     /// RFC 5280 path validation with path building (exit 0 valid, 1 invalid, 2 input error).
     Verify(VerifyArgs),
     /// Sign a fresh full (or delta) CRL.
@@ -476,4 +479,58 @@ pub struct ServeArgs {
     /// Its PKCS#8 private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `cross-certify`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CrossArgs {
+    /// Import or list instead of issuing.
+    #[command(subcommand)]
+    pub sub: Option<CrossSub>,
+    /// Our issuing CA (usually `bridge`).
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// The other CA's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub subject_cert: Option<PathBuf>,
+    /// policyMappings: ISSUER_OID (ours) = SUBJECT_OID (theirs); repeatable.
+    #[arg(long = "map", value_name = "ISSUER_OID=SUBJECT_OID")]
+    pub maps: Vec<String>,
+    /// policyConstraints requireExplicitPolicy (skip certs).
+    #[arg(long, value_name = "N")]
+    pub require_explicit_policy: Option<u32>,
+    /// policyConstraints inhibitPolicyMapping (skip certs).
+    #[arg(long, value_name = "N")]
+    pub inhibit_policy_mapping: Option<u32>,
+    /// inhibitAnyPolicy (skip certs).
+    #[arg(long, value_name = "N")]
+    pub inhibit_any_policy: Option<u32>,
+    /// nameConstraints permitted directoryName subtree (RFC 4514 DN); repeatable.
+    #[arg(long = "permit", value_name = "DN")]
+    pub permit: Vec<String>,
+    /// nameConstraints excluded directoryName subtree; repeatable.
+    #[arg(long = "exclude", value_name = "DN")]
+    pub exclude: Vec<String>,
+    /// pathLenConstraint.
+    #[arg(long, value_name = "N")]
+    pub path_len: Option<u8>,
+    /// Validity in days (clamped to our CA's).
+    #[arg(long, default_value_t = 1825)]
+    pub days: u32,
+    /// Where to write the cross-certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `cross-certify import|list`.
+#[derive(Debug, Subcommand)]
+pub enum CrossSub {
+    /// Import a cross-certificate another domain issued to one of our CAs.
+    Import {
+        /// The certificate (PEM or DER).
+        file: PathBuf,
+    },
+    /// List cross-certificates in both directions.
+    List,
 }

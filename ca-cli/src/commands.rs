@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> CmdResult {
         },
         Command::Publish { out } => publish(&ctx, &out),
         Command::Verify(a) => crate::verify::verify(&ctx, a),
+        Command::CrossCertify(a) => cross_certify(&ctx, a),
         Command::Serve(a) => crate::serve::serve(&ctx, a),
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
@@ -1031,6 +1032,73 @@ fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
                 "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
             ));
         }
+    }
+    ok()
+}
+
+fn cross_certify(ctx: &Ctx, a: crate::cli::CrossArgs) -> CmdResult {
+    let mut ca = ctx.open()?;
+    match a.sub {
+        Some(crate::cli::CrossSub::Import { file }) => {
+            let der = crate::ra::read_cert(&file)?;
+            let name = ca.import_cross(&der)?;
+            if ctx.json {
+                print_json(&json!({"name": name}));
+            } else {
+                print_text(&format!("imported as {name}\n"));
+            }
+            return ok();
+        }
+        Some(crate::cli::CrossSub::List) => {
+            for (name, der) in ca.cross_certificates()? {
+                let cert = x509_cert::Certificate::from_der(&der)
+                    .map_err(|e| ca_core::Error::malformed("cross-certificate", e))?;
+                let (s, i) = (
+                    name_to_string(cert.tbs_certificate().subject()),
+                    name_to_string(cert.tbs_certificate().issuer()),
+                );
+                if ctx.json {
+                    print_json(&json!({"name": name, "subject": s, "issuer": i}));
+                } else {
+                    print_text(&format!("{name}: {i} -> {s}\n"));
+                }
+            }
+            return ok();
+        }
+        None => {}
+    }
+    let (Some(issuer), Some(subject_cert), Some(out)) = (a.ca, a.subject_cert, a.out) else {
+        return Err(CliError::Usage(
+            "cross-certify needs --ca, --subject-cert and --out".into(),
+        ));
+    };
+    let mappings = a
+        .maps
+        .iter()
+        .map(|m| ca_core::parse_mapping(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let issued = ca.cross_certify(&ca_core::CrossCertRequest {
+        ca: issuer,
+        subject_cert_der: crate::ra::read_cert(&subject_cert)?,
+        mappings,
+        require_explicit_policy: a.require_explicit_policy,
+        inhibit_policy_mapping: a.inhibit_policy_mapping,
+        inhibit_any_policy: a.inhibit_any_policy,
+        permitted: a.permit,
+        excluded: a.exclude,
+        path_len: a.path_len,
+        days: a.days,
+    })?;
+    ca_core::write_atomic(&out, issued.pem.as_bytes())?;
+    if ctx.json {
+        print_json(&issued_json(&issued));
+    } else {
+        print_text(&format!(
+            "cross-certificate {} for {} written to {}\n",
+            issued.serial,
+            issued.subject,
+            out.display()
+        ));
     }
     ok()
 }

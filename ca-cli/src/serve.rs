@@ -105,7 +105,15 @@ impl Repository for StoreRepository {
 
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>> {
         let ca = self.authority.lock().ok()?;
-        ca.ca_record(name).ok().map(|r| r.cert_der)
+        if let Ok(r) = ca.ca_record(name) {
+            return Some(r.cert_der);
+        }
+        // Cross-certificates in both directions: /ca/cross-SERIAL.crt, /ca/imported-….crt.
+        ca.cross_certificates()
+            .ok()?
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, der)| der)
     }
 }
 

@@ -21,6 +21,7 @@
 mod authority;
 pub mod build;
 pub mod crl;
+mod cross;
 mod csr;
 mod derw;
 mod error;
@@ -46,6 +47,7 @@ pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
+pub use cross::{ANY_POLICY, CrossCertRequest, parse_mapping};
 pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
