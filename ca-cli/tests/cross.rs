@@ -217,6 +217,9 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
     );
     let (x3, _) = cross(&gp, &gp_root, &[], "x3.pem");
     let (x4, _) = cross(&lg, &lg_root, &[], "x4.pem");
+    for x in [&x1, &x2, &x3, &x4] {
+        common::assert_pkilint_clean(Path::new(x));
+    }
     // Each side imports the certificate issued to it.
     assert_ok(
         &lg.lgpki(&["cross-certify", "import", &x2]),
