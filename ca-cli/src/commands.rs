@@ -620,6 +620,7 @@ fn cert_list(
     if let Some(p) = &profile
         && p != "root"
         && p != "sub-ca"
+        && p != "cross"
     {
         ca.policies().profile(p)?;
     }

@@ -150,6 +150,14 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
             OCSP_VALIDITY,
         )?));
     }
+    // The CA keys now sign OCSP responses (and CRLs on demand) in this process: on the record.
+    let names: Vec<String> = authority.cas()?.into_iter().map(|c| c.name).collect();
+    authority.store_mut().audit(
+        "serve.start",
+        &a.listen.to_string(),
+        "ok",
+        &serde_json::json!({"ocsp_signers": names, "ra_listen": a.ra_listen.to_string()}),
+    )?;
     let metrics = Arc::new(Metrics::default());
     let lookup = StoreLookup {
         store: Mutex::new(SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?),

@@ -316,6 +316,11 @@ impl Authority {
         self.store.as_ref()
     }
 
+    /// The store, for writing (audit records of acts outside ca-core).
+    pub fn store_mut(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
     /// Base URL for pointers in certificates.
     pub fn base_url(&self) -> Result<String> {
         Ok(self
