@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-
 /// lgpki: certificate authority for the Local Government PKI (地方公共団体組織認証基盤).
 ///
 /// Exit codes: 0 success or valid; 1 refused or invalid (policy, lint, validation, revoked);

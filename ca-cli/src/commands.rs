@@ -55,7 +55,9 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
         Command::Request(c) => crate::ra::request(&ctx, c),
-        Command::RevokeRequest { serial, reason } => crate::ra::revoke_request(&ctx, &serial, &reason),
+        Command::RevokeRequest { serial, reason } => {
+            crate::ra::revoke_request(&ctx, &serial, &reason)
+        }
         Command::Status { serial, ca } => status(&ctx, &serial, ca.as_deref()),
         Command::Crl {
             ca,

@@ -35,7 +35,10 @@ pub fn org(ctx: &Ctx, c: OrgCommand) -> CmdResult {
             if ctx.json {
                 orgs.iter().for_each(|o| print_json(&json!(o)));
             } else {
-                let rows: Vec<Vec<String>> = orgs.iter().map(|o| vec![o.code.clone(), o.name.clone()]).collect();
+                let rows: Vec<Vec<String>> = orgs
+                    .iter()
+                    .map(|o| vec![o.code.clone(), o.name.clone()])
+                    .collect();
                 print_text(&table(&["CODE", "NAME"], &rows));
             }
         }
@@ -53,7 +56,10 @@ pub fn officer(ctx: &Ctx, c: OfficerCommand) -> CmdResult {
             if ctx.json {
                 print_json(&json!(o));
             } else {
-                print_text(&format!("officer {} registered: {} of {} ({})\n", o.id, o.role, o.org, o.subject));
+                print_text(&format!(
+                    "officer {} registered: {} of {} ({})\n",
+                    o.id, o.role, o.org, o.subject
+                ));
             }
         }
         OfficerCommand::List => {
@@ -61,8 +67,22 @@ pub fn officer(ctx: &Ctx, c: OfficerCommand) -> CmdResult {
             if ctx.json {
                 list.iter().for_each(|o| print_json(&json!(o)));
             } else {
-                let rows: Vec<Vec<String>> = list.iter().map(|o| vec![o.id.to_string(), o.org.clone(), o.role.clone(), o.cert_serial.clone(), o.subject.clone()]).collect();
-                print_text(&table(&["ID", "ORG", "ROLE", "CERT_SERIAL", "SUBJECT"], &rows));
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|o| {
+                        vec![
+                            o.id.to_string(),
+                            o.org.clone(),
+                            o.role.clone(),
+                            o.cert_serial.clone(),
+                            o.subject.clone(),
+                        ]
+                    })
+                    .collect();
+                print_text(&table(
+                    &["ID", "ORG", "ROLE", "CERT_SERIAL", "SUBJECT"],
+                    &rows,
+                ));
             }
         }
     }
@@ -72,7 +92,11 @@ pub fn officer(ctx: &Ctx, c: OfficerCommand) -> CmdResult {
 /// Reads one certificate (PEM or DER).
 pub fn read_cert(path: &Path) -> Result<Vec<u8>, CliError> {
     let data = ca_core::input::read_limited(path, ca_core::input::MAX_INPUT_FILE)?;
-    let mut blocks = ca_core::input::der_blocks(&data, &["CERTIFICATE"], &format!("certificate {}", path.display()))?;
+    let mut blocks = ca_core::input::der_blocks(
+        &data,
+        &["CERTIFICATE"],
+        &format!("certificate {}", path.display()),
+    )?;
     Ok(blocks.remove(0))
 }
 
@@ -85,20 +109,46 @@ fn print_request(ctx: &Ctx, r: &RequestRecord) {
     if ctx.json {
         print_json(&request_json(r));
     } else {
-        print_text(&format!("request {}: {} {} for {} ({})\n", r.id, r.kind, r.state, r.org, r.subject.as_deref().unwrap_or("-")));
+        print_text(&format!(
+            "request {}: {} {} for {} ({})\n",
+            r.id,
+            r.kind,
+            r.state,
+            r.org,
+            r.subject.as_deref().unwrap_or("-")
+        ));
     }
 }
 
 /// Runs a request command as `actor` on `ca` (shared by the local CLI and the RA server).
-pub fn run_request(ca: &mut Authority, actor: &Actor, c: RequestOp) -> Result<Value, ca_core::Error> {
+pub fn run_request(
+    ca: &mut Authority,
+    actor: &Actor,
+    c: RequestOp,
+) -> Result<Value, ca_core::Error> {
     ca.act_as(actor);
     Ok(match c {
-        RequestOp::Submit { profile, csr_der, org, subject, sans } => json!(ca.request_submit(actor, &profile, &csr_der, &org, subject.as_deref(), &sans)?),
-        RequestOp::List { state } => Value::Array(ca.request_list(actor, state.as_deref())?.iter().map(request_json).collect()),
+        RequestOp::Submit {
+            profile,
+            csr_der,
+            org,
+            subject,
+            sans,
+        } => {
+            json!(ca.request_submit(actor, &profile, &csr_der, &org, subject.as_deref(), &sans)?)
+        }
+        RequestOp::List { state } => Value::Array(
+            ca.request_list(actor, state.as_deref())?
+                .iter()
+                .map(request_json)
+                .collect(),
+        ),
         RequestOp::Approve { id } => json!(ca.request_approve(actor, id)?),
         RequestOp::Reject { id, reason } => json!(ca.request_reject(actor, id, &reason)?),
         RequestOp::Fetch { id } => issued_json(&ca.request_fetch(actor, id)?),
-        RequestOp::RevokeRequest { serial, reason } => json!(ca.revoke_request(actor, &serial, &reason)?),
+        RequestOp::RevokeRequest { serial, reason } => {
+            json!(ca.revoke_request(actor, &serial, &reason)?)
+        }
     })
 }
 
@@ -158,14 +208,31 @@ mod b64 {
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s: String = serde::Deserialize::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
     }
 }
 
 /// Converts the CLI form to an operation.
 pub fn request_op(c: RequestCommand) -> Result<(RequestOp, Option<std::path::PathBuf>), CliError> {
     Ok(match c {
-        RequestCommand::Submit { profile, csr, org, subject, sans } => (RequestOp::Submit { profile, csr_der: read_csr(&csr)?, org, subject, sans }, None),
+        RequestCommand::Submit {
+            profile,
+            csr,
+            org,
+            subject,
+            sans,
+        } => (
+            RequestOp::Submit {
+                profile,
+                csr_der: read_csr(&csr)?,
+                org,
+                subject,
+                sans,
+            },
+            None,
+        ),
         RequestCommand::List { state } => (RequestOp::List { state }, None),
         RequestCommand::Approve { id } => (RequestOp::Approve { id }, None),
         RequestCommand::Reject { id, reason } => (RequestOp::Reject { id, reason }, None),
@@ -184,11 +251,30 @@ pub fn print_op_result(ctx: &Ctx, op: &RequestOp, v: &Value, out: Option<&Path>)
                 let rows: Vec<Vec<String>> = items
                     .iter()
                     .map(|r| {
-                        let s = |k: &str| r[k].as_str().map(str::to_string).unwrap_or_else(|| if r[k].is_null() { "-".into() } else { r[k].to_string() });
-                        vec![s("id"), s("kind"), s("state"), s("org"), s("profile"), s("serial"), s("subject")]
+                        let s = |k: &str| {
+                            r[k].as_str().map(str::to_string).unwrap_or_else(|| {
+                                if r[k].is_null() {
+                                    "-".into()
+                                } else {
+                                    r[k].to_string()
+                                }
+                            })
+                        };
+                        vec![
+                            s("id"),
+                            s("kind"),
+                            s("state"),
+                            s("org"),
+                            s("profile"),
+                            s("serial"),
+                            s("subject"),
+                        ]
                     })
                     .collect();
-                print_text(&table(&["ID", "KIND", "STATE", "ORG", "PROFILE", "SERIAL", "SUBJECT"], &rows));
+                print_text(&table(
+                    &["ID", "KIND", "STATE", "ORG", "PROFILE", "SERIAL", "SUBJECT"],
+                    &rows,
+                ));
             }
         }
         RequestOp::Fetch { .. } => {
@@ -223,7 +309,10 @@ pub fn request(ctx: &Ctx, c: RequestCommand) -> CmdResult {
 
 /// `revoke-request` (local: as the operator).
 pub fn revoke_request(ctx: &Ctx, serial: &str, reason: &str) -> CmdResult {
-    let op = RequestOp::RevokeRequest { serial: serial.to_string(), reason: reason.to_string() };
+    let op = RequestOp::RevokeRequest {
+        serial: serial.to_string(),
+        reason: reason.to_string(),
+    };
     let (mut ca, actor) = operator(ctx)?;
     let v = run_request(&mut ca, &actor, op.clone())?;
     print_op_result(ctx, &op, &v, None)

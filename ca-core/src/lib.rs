@@ -57,11 +57,12 @@ pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
-pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus};
 pub use ra::{Actor, ROLES, check_org_code};
+pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
-    AuditRecord, CaRecord, CertFilter, OfficerRecord, OrgRecord, RequestRecord, CertRecord, CertStatus, PendingCert, RevocationRequest,
-    RevokeOutcome, RevokedEntry, SqliteStore, Store, verify_chain,
+    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
+    PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, SqliteStore, Store,
+    verify_chain,
 };

@@ -36,7 +36,12 @@ impl Actor {
     pub fn label(&self) -> String {
         match self {
             Actor::Operator => "operator@local".into(),
-            Actor::Officer { id, org, role, subject } => format!("officer#{id} {role} of {org} ({subject})"),
+            Actor::Officer {
+                id,
+                org,
+                role,
+                subject,
+            } => format!("officer#{id} {role} of {org} ({subject})"),
         }
     }
 
@@ -54,15 +59,31 @@ pub const ROLES: [&str; 2] = ["registrar", "approver"];
 /// Checks a 6-digit 団体コード: five digits and the JIS X 0402 check digit
 /// `(11 - (d1*6 + d2*5 + d3*4 + d4*3 + d5*2) mod 11) mod 10`.
 pub fn check_org_code(code: &str) -> Result<()> {
-    let bad = |reason: String| Error::InvalidArgument { name: "--code", value: code.to_string(), reason };
-    let digits: Vec<u32> = code.chars().map(|c| c.to_digit(10)).collect::<Option<Vec<_>>>().ok_or_else(|| bad("digits only".into()))?;
+    let bad = |reason: String| Error::InvalidArgument {
+        name: "--code",
+        value: code.to_string(),
+        reason,
+    };
+    let digits: Vec<u32> = code
+        .chars()
+        .map(|c| c.to_digit(10))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad("digits only".into()))?;
     if digits.len() != 6 {
         return Err(bad("a 団体コード has 6 digits (5 + check digit)".into()));
     }
-    let sum: u32 = digits[..5].iter().zip([6, 5, 4, 3, 2]).map(|(d, w)| d * w).sum();
+    let sum: u32 = digits[..5]
+        .iter()
+        .zip([6, 5, 4, 3, 2])
+        .map(|(d, w)| d * w)
+        .sum();
     let check = (11 - sum % 11) % 10;
     if digits[5] != check {
-        return Err(bad(format!("wrong check digit: {} expected for {}", check, &code[..5])));
+        return Err(bad(format!(
+            "wrong check digit: {} expected for {}",
+            check,
+            &code[..5]
+        )));
     }
     Ok(())
 }
@@ -79,30 +100,59 @@ impl Authority {
         check_org_code(code)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > AttrType::Ou.max_len() {
-            return Err(Error::InvalidArgument { name: "--name", value: name.to_string(), reason: "1 to 64 characters".into() });
+            return Err(Error::InvalidArgument {
+                name: "--name",
+                value: name.to_string(),
+                reason: "1 to 64 characters".into(),
+            });
         }
-        let org = OrgRecord { code: code.to_string(), name: name.to_string() };
+        let org = OrgRecord {
+            code: code.to_string(),
+            name: name.to_string(),
+        };
         self.store.add_org(&org)?;
         Ok(org)
     }
 
     /// The organisation with `code`.
     pub fn org(&self, code: &str) -> Result<OrgRecord> {
-        self.store.orgs()?.into_iter().find(|o| o.code == code).ok_or_else(|| Error::PolicyRefused {
-            detail: format!("organisation {code} is not registered"),
-        })
+        self.store
+            .orgs()?
+            .into_iter()
+            .find(|o| o.code == code)
+            .ok_or_else(|| Error::PolicyRefused {
+                detail: format!("organisation {code} is not registered"),
+            })
     }
 
     /// Registers an officer of `org` by the certificate they authenticate with: it must be one
     /// this CA issued, currently good (operator only).
-    pub fn officer_add(&mut self, actor: &Actor, org: &str, cert_der: &[u8], role: &str) -> Result<OfficerRecord> {
+    pub fn officer_add(
+        &mut self,
+        actor: &Actor,
+        org: &str,
+        cert_der: &[u8],
+        role: &str,
+    ) -> Result<OfficerRecord> {
         require_operator(actor, "register officers")?;
         self.org(org)?;
         if !ROLES.contains(&role) {
-            return Err(Error::InvalidArgument { name: "--role", value: role.into(), reason: "registrar or approver".into() });
+            return Err(Error::InvalidArgument {
+                name: "--role",
+                value: role.into(),
+                reason: "registrar or approver".into(),
+            });
         }
         let (issuer, serial, subject) = self.check_our_good_cert(cert_der)?;
-        let mut rec = OfficerRecord { id: 0, org: org.to_string(), role: role.to_string(), cert_issuer: issuer, cert_serial: serial, subject, cert_der: cert_der.to_vec() };
+        let mut rec = OfficerRecord {
+            id: 0,
+            org: org.to_string(),
+            role: role.to_string(),
+            cert_issuer: issuer,
+            cert_serial: serial,
+            subject,
+            cert_der: cert_der.to_vec(),
+        };
         rec.id = self.store.add_officer(&rec)?;
         Ok(rec)
     }
@@ -110,33 +160,60 @@ impl Authority {
     /// Verifies that `cert_der` was issued by one of our CAs (signature), is within its
     /// validity, and is not revoked. Returns (issuer DN, serial hex, subject DN).
     fn check_our_good_cert(&mut self, cert_der: &[u8]) -> Result<(String, String, String)> {
-        let cert = Certificate::from_der(cert_der).map_err(|e| Error::malformed("certificate", e))?;
+        let cert =
+            Certificate::from_der(cert_der).map_err(|e| Error::malformed("certificate", e))?;
         let tbs = cert.tbs_certificate();
         let issuer_der = tbs.issuer().to_der().map_err(Error::encode("issuer"))?;
         let mut issuer_ca = None;
         for rec in self.cas()? {
-            let ca = Certificate::from_der(&rec.cert_der).map_err(|e| Error::malformed("CA certificate", e))?;
-            if ca.tbs_certificate().subject().to_der().map_err(Error::encode("subject"))? == issuer_der {
+            let ca = Certificate::from_der(&rec.cert_der)
+                .map_err(|e| Error::malformed("CA certificate", e))?;
+            if ca
+                .tbs_certificate()
+                .subject()
+                .to_der()
+                .map_err(Error::encode("subject"))?
+                == issuer_der
+            {
                 let tbs_der = tbs.to_der().map_err(Error::encode("TBS"))?;
                 let sig = cert.signature().as_bytes().unwrap_or_default();
-                if crate::sigverify::verify_signature(ca.tbs_certificate().subject_public_key_info(), cert.signature_algorithm(), &tbs_der, sig).is_ok() {
+                if crate::sigverify::verify_signature(
+                    ca.tbs_certificate().subject_public_key_info(),
+                    cert.signature_algorithm(),
+                    &tbs_der,
+                    sig,
+                )
+                .is_ok()
+                {
                     issuer_ca = Some(rec.name);
                     break;
                 }
             }
         }
-        let ca = issuer_ca.ok_or_else(|| Error::PolicyRefused { detail: "the certificate was not issued by this CA".into() })?;
+        let ca = issuer_ca.ok_or_else(|| Error::PolicyRefused {
+            detail: "the certificate was not issued by this CA".into(),
+        })?;
         let serial = serial_hex(tbs.serial_number().as_bytes());
         let now = now_seconds().unix_timestamp();
         let nb = tbs.validity().not_before.to_unix_duration().as_secs() as i64;
         let na = tbs.validity().not_after.to_unix_duration().as_secs() as i64;
         if now < nb || now > na {
-            return Err(Error::PolicyRefused { detail: format!("certificate {serial} is not within its validity period") });
+            return Err(Error::PolicyRefused {
+                detail: format!("certificate {serial} is not within its validity period"),
+            });
         }
         match self.store.cert(&serial, Some(&ca))? {
-            Some(rec) if rec.revoked_at.is_some() => Err(Error::PolicyRefused { detail: format!("certificate {serial} is revoked") }),
-            Some(rec) if rec.der == cert_der => Ok((name_to_string(tbs.issuer()), serial, name_to_string(tbs.subject()))),
-            _ => Err(Error::PolicyRefused { detail: format!("certificate {serial} is not in this CA's records") }),
+            Some(rec) if rec.revoked_at.is_some() => Err(Error::PolicyRefused {
+                detail: format!("certificate {serial} is revoked"),
+            }),
+            Some(rec) if rec.der == cert_der => Ok((
+                name_to_string(tbs.issuer()),
+                serial,
+                name_to_string(tbs.subject()),
+            )),
+            _ => Err(Error::PolicyRefused {
+                detail: format!("certificate {serial} is not in this CA's records"),
+            }),
         }
     }
 
@@ -148,15 +225,30 @@ impl Authority {
             .officers()?
             .into_iter()
             .find(|o| o.cert_issuer == issuer && o.cert_serial == serial && o.cert_der == cert_der)
-            .ok_or_else(|| Error::PolicyRefused { detail: format!("certificate {serial} does not belong to a registered officer") })?;
-        Ok(Actor::Officer { id: officer.id, org: officer.org, role: officer.role, subject })
+            .ok_or_else(|| Error::PolicyRefused {
+                detail: format!("certificate {serial} does not belong to a registered officer"),
+            })?;
+        Ok(Actor::Officer {
+            id: officer.id,
+            org: officer.org,
+            role: officer.role,
+            subject,
+        })
     }
 
     /// Submits an issuance request for `org` (a registrar of that organisation, or the
     /// operator). The request is checked in full now (CSR signature, profile rules, the
     /// organisation's name as OU) so a bad one is refused at once.
     #[allow(clippy::too_many_arguments)]
-    pub fn request_submit(&mut self, actor: &Actor, profile: &str, csr_der: &[u8], org: &str, subject: Option<&str>, sans: &[String]) -> Result<RequestRecord> {
+    pub fn request_submit(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        csr_der: &[u8],
+        org: &str,
+        subject: Option<&str>,
+        sans: &[String],
+    ) -> Result<RequestRecord> {
         let org_rec = self.org(org)?;
         require_role(actor, org, "registrar")?;
         let prof = self.policies.profile(profile)?.clone();
@@ -191,16 +283,28 @@ impl Authority {
     }
 
     fn check_issuable(&mut self, req: &RequestRecord) -> Result<()> {
-        let prof = self.policies.profile(req.profile.as_deref().unwrap_or_default())?.clone();
+        let prof = self
+            .policies
+            .profile(req.profile.as_deref().unwrap_or_default())?
+            .clone();
         let parsed = crate::csr::parse_csr(req.csr_der.as_deref().unwrap_or_default())?;
         let key = crate::key::PublicKeyInfo::of(&parsed.request.public_key)?;
         if key.is_rsa && key.bits < prof.min_rsa_bits {
-            return Err(Error::KeyRefused { profile: prof.name.clone(), detail: format!("RSA-{} is weaker than the minimum RSA-{}", key.bits, prof.min_rsa_bits) });
+            return Err(Error::KeyRefused {
+                profile: prof.name.clone(),
+                detail: format!(
+                    "RSA-{} is weaker than the minimum RSA-{}",
+                    key.bits, prof.min_rsa_bits
+                ),
+            });
         }
         for s in &req.sans {
             let e = crate::san::SanEntry::parse(s)?;
             if !prof.san.allowed.contains(&e.kind()) {
-                return Err(Error::SanRefused { profile: prof.name.clone(), detail: format!("{e}: {} names are not allowed", e.kind().prefix()) });
+                return Err(Error::SanRefused {
+                    profile: prof.name.clone(),
+                    detail: format!("{e}: {} names are not allowed", e.kind().prefix()),
+                });
             }
         }
         Ok(())
@@ -221,7 +325,9 @@ impl Authority {
             // An officer learns nothing about other organisations' requests, not even that
             // they exist.
             Some(r) if actor.may_act_for(&r.org) => Ok(r),
-            _ => Err(Error::PolicyRefused { detail: format!("no request {id} for you") }),
+            _ => Err(Error::PolicyRefused {
+                detail: format!("no request {id} for you"),
+            }),
         }
     }
 
@@ -232,10 +338,14 @@ impl Authority {
         require_role(actor, &req.org, "approver")?;
         // Four eyes for officers; the center's operator (local, on the CA host) may decide alone.
         if matches!(actor, Actor::Officer { .. }) && req.submitted_by == actor.label() {
-            return Err(Error::PolicyRefused { detail: format!("request {id}: an officer may not approve their own request") });
+            return Err(Error::PolicyRefused {
+                detail: format!("request {id}: an officer may not approve their own request"),
+            });
         }
         if req.state != "pending" {
-            return Err(Error::PolicyRefused { detail: format!("request {id} is {}, not pending", req.state) });
+            return Err(Error::PolicyRefused {
+                detail: format!("request {id} is {}, not pending", req.state),
+            });
         }
         req.decided_by = Some(actor.label());
         if req.kind == "issue" {
@@ -252,26 +362,47 @@ impl Authority {
             req.state = "issued".into();
         } else {
             let serial = req.serial.clone().unwrap_or_default();
-            let mut out = self.revoke(&[Revocation { serial, reason: req.revoke_reason.clone().unwrap_or_else(|| "unspecified".into()), ca: None, invalidity_date: None }])?;
-            out.pop().unwrap_or_else(|| Err(Error::PolicyRefused { detail: "not revoked".into() }))?;
+            let mut out = self.revoke(&[Revocation {
+                serial,
+                reason: req
+                    .revoke_reason
+                    .clone()
+                    .unwrap_or_else(|| "unspecified".into()),
+                ca: None,
+                invalidity_date: None,
+            }])?;
+            out.pop().unwrap_or_else(|| {
+                Err(Error::PolicyRefused {
+                    detail: "not revoked".into(),
+                })
+            })?;
             req.state = "revoked".into();
         }
-        self.store.update_request(&req, "pending", "request.approve")?;
+        self.store
+            .update_request(&req, "pending", "request.approve")?;
         Ok(req)
     }
 
     /// Rejects a pending request with a reason (an approver of the organisation, or the
     /// operator).
-    pub fn request_reject(&mut self, actor: &Actor, id: i64, reason: &str) -> Result<RequestRecord> {
+    pub fn request_reject(
+        &mut self,
+        actor: &Actor,
+        id: i64,
+        reason: &str,
+    ) -> Result<RequestRecord> {
         let mut req = self.visible_request(actor, id)?;
         require_role(actor, &req.org, "approver")?;
         if req.state != "pending" {
-            return Err(Error::PolicyRefused { detail: format!("request {id} is {}, not pending", req.state) });
+            return Err(Error::PolicyRefused {
+                detail: format!("request {id} is {}, not pending", req.state),
+            });
         }
         req.state = "rejected".into();
         req.decided_by = Some(actor.label());
         req.reject_reason = Some(reason.to_string());
-        self.store.update_request(&req, "pending", "request.reject")?;
+        self.store
+            .update_request(&req, "pending", "request.reject")?;
         Ok(req)
     }
 
@@ -279,12 +410,16 @@ impl Authority {
     pub fn request_fetch(&mut self, actor: &Actor, id: i64) -> Result<Issued> {
         let req = self.visible_request(actor, id)?;
         if req.kind != "issue" || req.state != "issued" {
-            return Err(Error::PolicyRefused { detail: format!("request {id} is {}; nothing to fetch", req.state) });
+            return Err(Error::PolicyRefused {
+                detail: format!("request {id} is {}; nothing to fetch", req.state),
+            });
         }
         let rec = self
             .store
             .cert(req.serial.as_deref().unwrap_or_default(), None)?
-            .ok_or_else(|| Error::CertificateNotFound { serial: req.serial.clone().unwrap_or_default() })?;
+            .ok_or_else(|| Error::CertificateNotFound {
+                serial: req.serial.clone().unwrap_or_default(),
+            })?;
         Ok(Issued {
             pem: crate::input::to_pem("CERTIFICATE", &rec.der),
             serial: rec.serial,
@@ -299,15 +434,28 @@ impl Authority {
     }
 
     /// An officer asks for a revocation of one of their organisation's certificates.
-    pub fn revoke_request(&mut self, actor: &Actor, serial: &str, reason: &str) -> Result<RequestRecord> {
+    pub fn revoke_request(
+        &mut self,
+        actor: &Actor,
+        serial: &str,
+        reason: &str,
+    ) -> Result<RequestRecord> {
         let reason = <crate::crl::ReasonCode as std::str::FromStr>::from_str(reason)?;
         let hex = serial_hex(&parse_serial_hex(serial)?);
-        let cert = self.store.cert(&hex, None)?.ok_or_else(|| Error::CertificateNotFound { serial: hex.clone() })?;
+        let cert = self
+            .store
+            .cert(&hex, None)?
+            .ok_or_else(|| Error::CertificateNotFound {
+                serial: hex.clone(),
+            })?;
         let org = self.org_of_cert(&cert)?;
         let Some(org) = org.filter(|o| actor.may_act_for(o)) else {
-            return Err(Error::PolicyRefused { detail: format!("certificate {hex} does not belong to your organisation") });
+            return Err(Error::PolicyRefused {
+                detail: format!("certificate {hex} does not belong to your organisation"),
+            });
         };
-        require_role(actor, &org, "registrar").or_else(|_| require_role(actor, &org, "approver"))?;
+        require_role(actor, &org, "registrar")
+            .or_else(|_| require_role(actor, &org, "approver"))?;
         let req = RequestRecord {
             id: 0,
             kind: "revoke".into(),
@@ -332,13 +480,27 @@ impl Authority {
     /// The organisation a certificate belongs to: the one whose request produced it, else the
     /// one whose name is the certificate's OU.
     fn org_of_cert(&self, cert: &crate::store::CertRecord) -> Result<Option<String>> {
-        if let Some(r) = self.store.requests(None, Some("issued"))?.into_iter().find(|r| r.serial.as_deref() == Some(&cert.serial)) {
+        if let Some(r) = self
+            .store
+            .requests(None, Some("issued"))?
+            .into_iter()
+            .find(|r| r.serial.as_deref() == Some(&cert.serial))
+        {
             return Ok(Some(r.org));
         }
-        let c = Certificate::from_der(&cert.der).map_err(|e| Error::malformed("stored certificate", e))?;
+        let c = Certificate::from_der(&cert.der)
+            .map_err(|e| Error::malformed("stored certificate", e))?;
         let dn = DistinguishedName::from_name(c.tbs_certificate().subject()).ok();
-        let ou = dn.as_ref().and_then(|d| d.get(AttrType::Ou)).map(str::to_string);
-        Ok(self.store.orgs()?.into_iter().find(|o| Some(&o.name) == ou.as_ref()).map(|o| o.code))
+        let ou = dn
+            .as_ref()
+            .and_then(|d| d.get(AttrType::Ou))
+            .map(str::to_string);
+        Ok(self
+            .store
+            .orgs()?
+            .into_iter()
+            .find(|o| Some(&o.name) == ou.as_ref())
+            .map(|o| o.code))
     }
 }
 
@@ -360,16 +522,24 @@ fn bind_org(dn: &mut DistinguishedName, org: &OrgRecord) -> Result<()> {
 fn require_operator(actor: &Actor, what: &str) -> Result<()> {
     match actor {
         Actor::Operator => Ok(()),
-        Actor::Officer { .. } => Err(Error::PolicyRefused { detail: format!("only the center's operator may {what}") }),
+        Actor::Officer { .. } => Err(Error::PolicyRefused {
+            detail: format!("only the center's operator may {what}"),
+        }),
     }
 }
 
 fn require_role(actor: &Actor, org: &str, role: &str) -> Result<()> {
     match actor {
         Actor::Operator => Ok(()),
-        Actor::Officer { org: o, role: r, .. } if o == org && r == role => Ok(()),
-        Actor::Officer { org: o, .. } if o != org => Err(Error::PolicyRefused { detail: format!("you act for organisation {o}, not {org}") }),
-        Actor::Officer { role: r, .. } => Err(Error::PolicyRefused { detail: format!("this needs the {role} role; you are a {r}") }),
+        Actor::Officer {
+            org: o, role: r, ..
+        } if o == org && r == role => Ok(()),
+        Actor::Officer { org: o, .. } if o != org => Err(Error::PolicyRefused {
+            detail: format!("you act for organisation {o}, not {org}"),
+        }),
+        Actor::Officer { role: r, .. } => Err(Error::PolicyRefused {
+            detail: format!("this needs the {role} role; you are a {r}"),
+        }),
     }
 }
 

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditRecord, CaRecord, OfficerRecord, OrgRecord, RequestRecord, CertFilter, CertRecord, CertStatus, PendingCert, RevocationRequest,
-    RevokeOutcome, RevokedEntry, Store,
+    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
+    PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, Store,
 };
 use crate::error::{Error, Result};
 
@@ -700,33 +700,71 @@ impl Store for SqliteStore {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let exists: i64 = txn
-            .query_row("SELECT COUNT(*) FROM orgs WHERE code = ?1 OR name = ?2", params![org.code, org.name], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM orgs WHERE code = ?1 OR name = ?2",
+                params![org.code, org.name],
+                |r| r.get(0),
+            )
             .map_err(Error::store("reading organisations"))?;
         if exists > 0 {
-            return Err(Error::PolicyRefused { detail: format!("organisation {} or name {:?} is registered already", org.code, org.name) });
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "organisation {} or name {:?} is registered already",
+                    org.code, org.name
+                ),
+            });
         }
-        txn.execute("INSERT INTO orgs (code, name) VALUES (?1, ?2)", params![org.code, org.name])
-            .map_err(Error::store("registering an organisation"))?;
-        Self::append_audit(&txn, &actor, "org.add", &org.code, "ok", &serde_json::json!({"name": org.name}))?;
-        txn.commit().map_err(Error::store("committing an organisation"))
+        txn.execute(
+            "INSERT INTO orgs (code, name) VALUES (?1, ?2)",
+            params![org.code, org.name],
+        )
+        .map_err(Error::store("registering an organisation"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "org.add",
+            &org.code,
+            "ok",
+            &serde_json::json!({"name": org.name}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing an organisation"))
     }
 
     fn orgs(&self) -> Result<Vec<OrgRecord>> {
-        let mut stmt = self.conn.prepare("SELECT code, name FROM orgs ORDER BY code").map_err(Error::store("listing organisations"))?;
-        let rows = stmt
-            .query_map([], |r| Ok(OrgRecord { code: r.get(0)?, name: r.get(1)? }))
+        let mut stmt = self
+            .conn
+            .prepare("SELECT code, name FROM orgs ORDER BY code")
             .map_err(Error::store("listing organisations"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::store("reading organisations"))
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(OrgRecord {
+                    code: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })
+            .map_err(Error::store("listing organisations"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading organisations"))
     }
 
     fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let exists: i64 = txn
-            .query_row("SELECT COUNT(*) FROM officers WHERE cert_issuer = ?1 AND cert_serial = ?2", params![o.cert_issuer, o.cert_serial], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM officers WHERE cert_issuer = ?1 AND cert_serial = ?2",
+                params![o.cert_issuer, o.cert_serial],
+                |r| r.get(0),
+            )
             .map_err(Error::store("reading officers"))?;
         if exists > 0 {
-            return Err(Error::PolicyRefused { detail: format!("certificate {} is registered to an officer already", o.cert_serial) });
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "certificate {} is registered to an officer already",
+                    o.cert_serial
+                ),
+            });
         }
         txn.execute(
             "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -734,8 +772,16 @@ impl Store for SqliteStore {
         )
         .map_err(Error::store("registering an officer"))?;
         let id = txn.last_insert_rowid();
-        Self::append_audit(&txn, &actor, "officer.add", &id.to_string(), "ok", &serde_json::json!({"org": o.org, "role": o.role, "subject": o.subject, "cert_serial": o.cert_serial}))?;
-        txn.commit().map_err(Error::store("committing an officer"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "officer.add",
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": o.org, "role": o.role, "subject": o.subject, "cert_serial": o.cert_serial}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing an officer"))?;
         Ok(id)
     }
 
@@ -744,8 +790,11 @@ impl Store for SqliteStore {
             .conn
             .prepare("SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der FROM officers ORDER BY id")
             .map_err(Error::store("listing officers"))?;
-        let rows = stmt.query_map([], row_to_officer).map_err(Error::store("listing officers"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::store("reading officers"))
+        let rows = stmt
+            .query_map([], row_to_officer)
+            .map_err(Error::store("listing officers"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading officers"))
     }
 
     fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
@@ -758,14 +807,25 @@ impl Store for SqliteStore {
         )
         .map_err(Error::store("recording a request"))?;
         let id = txn.last_insert_rowid();
-        Self::append_audit(&txn, &actor, &format!("request.submit.{}", q.kind), &id.to_string(), "ok", &serde_json::json!({"org": q.org, "profile": q.profile, "subject": q.subject, "serial": q.serial}))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            &format!("request.submit.{}", q.kind),
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": q.org, "profile": q.profile, "subject": q.subject, "serial": q.serial}),
+        )?;
         txn.commit().map_err(Error::store("committing a request"))?;
         Ok(id)
     }
 
     fn request(&self, id: i64) -> Result<Option<RequestRecord>> {
         self.conn
-            .query_row(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1"), [id], row_to_request)
+            .query_row(
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1"),
+                [id],
+                row_to_request,
+            )
             .optional()
             .map_err(Error::store("reading a request"))
     }
@@ -775,8 +835,11 @@ impl Store for SqliteStore {
             .conn
             .prepare(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id"))
             .map_err(Error::store("listing requests"))?;
-        let rows = stmt.query_map(params![org, state], row_to_request).map_err(Error::store("listing requests"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::store("reading requests"))
+        let rows = stmt
+            .query_map(params![org, state], row_to_request)
+            .map_err(Error::store("listing requests"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading requests"))
     }
 
     fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
@@ -789,9 +852,18 @@ impl Store for SqliteStore {
             )
             .map_err(Error::store("updating a request"))?;
         if n != 1 {
-            return Err(Error::PolicyRefused { detail: format!("request {} is no longer {from}", q.id) });
+            return Err(Error::PolicyRefused {
+                detail: format!("request {} is no longer {from}", q.id),
+            });
         }
-        Self::append_audit(&txn, &actor, action, &q.id.to_string(), "ok", &serde_json::json!({"org": q.org, "state": q.state, "serial": q.serial, "reason": q.reject_reason}))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            action,
+            &q.id.to_string(),
+            "ok",
+            &serde_json::json!({"org": q.org, "state": q.state, "serial": q.serial, "reason": q.reject_reason}),
+        )?;
         txn.commit().map_err(Error::store("committing a request"))
     }
 }
