@@ -134,6 +134,21 @@ pub trait StatusLookup: Send + Sync + 'static {
     fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> Result<Lookup>;
 }
 
+/// A shared lookup is a lookup (so the owner can keep a handle, e.g. to bump the epoch).
+impl<L: StatusLookup + ?Sized> StatusLookup for Arc<L> {
+    fn epoch(&self) -> Result<u64> {
+        (**self).epoch()
+    }
+
+    fn issuer(&self, id: &CertId) -> Option<Arc<OcspIssuer>> {
+        (**self).issuer(id)
+    }
+
+    fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> Result<Lookup> {
+        (**self).status(issuer, serial)
+    }
+}
+
 /// Cache bounds for [`CachingOcsp`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheConfig {
