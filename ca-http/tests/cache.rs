@@ -2,9 +2,9 @@
 //! identical signed bytes, an epoch change or age invalidates, nonces and multi-CertID
 //! requests bypass the cache, errors are never cached, the entry bound holds.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -12,37 +12,13 @@ use ca_core::ocsp::{
     CaHashes, CertId, CertStatus, HashAlgorithm, Lookup, ResponseStatus, build_request,
     parse_response, status_response,
 };
-use ca_core::{CaSigner, Error, KeyAlgorithm, Result, SoftwareSigner, generate_pkcs8, parse_spki};
+use ca_core::{Error, Result, parse_spki};
 use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, StatusLookup};
+use common::make_ca;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 06:00:00 UTC);
-
-/// A self-signed CA made with openssl: (certificate DER, signer).
-fn make_ca(dir: &Path, cn: &str) -> (Vec<u8>, Arc<dyn CaSigner>) {
-    let pkcs8 = generate_pkcs8(KeyAlgorithm::EcdsaP256).expect("key");
-    let pem =
-        der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8).expect("pem");
-    let key = dir.join(format!("{cn}.key"));
-    std::fs::write(&key, pem).expect("write key");
-    let cert = dir.join(format!("{cn}.der"));
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-new", "-key"])
-        .arg(&key)
-        .args(["-subj", &format!("/C=JP/O=LGPKI Test/CN={cn}")])
-        .args(["-days", "30", "-outform", "DER", "-out"])
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let signer = SoftwareSigner::from_pkcs8(&pkcs8, cn).expect("signer");
-    (std::fs::read(&cert).expect("cert"), Arc::new(signer))
-}
 
 /// An in-memory status database with a settable epoch and call counters.
 struct Db {
