@@ -1,8 +1,9 @@
 //! `ocsp-responder` end to end: a publication made by ca-core's own `publish` (the code behind
 //! `lgpki publish`) after `init`, `issue` and `revoke`, served by the real binary and queried
-//! with `openssl ocsp` (POST, with and without a nonce) and `curl` (RFC 5019 GET, caching
-//! headers, 304, CRLs and CA certificates); then a new release is picked up without a restart,
-//! a broken one is refused while the old one keeps serving, and a missing DIR exits 2.
+//! with `openssl ocsp` (POST, with and without a nonce) and a minimal HTTP client (RFC 5019
+//! GET, caching headers, 304, CRLs and CA certificates); then a new release is picked up
+//! without a restart, a broken one is refused while the old one keeps serving, and a missing
+//! DIR exits 2.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -227,18 +228,33 @@ impl Drop for Responder {
     }
 }
 
-fn curl(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("curl")
-        .current_dir(dir)
-        .args(["-sS"])
-        .args(args));
-    let t = text(&out);
-    assert!(out.status.success(), "curl {args:?}:\n{t}");
-    t
-}
-
-fn has_curl() -> bool {
-    Command::new("curl").arg("--version").output().is_ok()
+/// A minimal HTTP/1.1 GET over loopback (so the test needs no curl): returns the status code,
+/// the lower-cased head and the body.
+fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("http://").expect("http URL");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (status, head, raw[split + 4..].to_vec())
 }
 
 #[test]
@@ -300,11 +316,7 @@ fn serves_a_publication_to_openssl_and_curl() {
     ]));
     assert!(text(&out).contains("unauthorized (6)"), "{}", text(&out));
 
-    if has_curl() {
-        get_and_repository(&pki, &url);
-    } else {
-        eprintln!("curl not installed: GET checks skipped");
-    }
+    get_and_repository(&pki, &url);
 
     // A new release (the good certificate revoked too) is picked up without a restart.
     let good = pki.good.clone();
@@ -330,7 +342,7 @@ fn serves_a_publication_to_openssl_and_curl() {
     );
 }
 
-/// RFC 5019 GET with caching headers and 304, and the repository routes, with curl.
+/// RFC 5019 GET with caching headers and 304, and the repository routes.
 fn get_and_repository(pki: &Pki, url: &str) {
     let d = pki.dir.path();
     openssl(
@@ -353,27 +365,35 @@ fn get_and_repository(pki: &Pki, url: &str) {
         .replace('+', "%2B")
         .replace('/', "%2F")
         .replace('=', "%3D");
-    let headers = curl(
-        d,
-        &["-D", "-", "-o", "get.resp", &format!("{url}/{escaped}")],
-    )
-    .to_ascii_lowercase();
-    assert!(headers.starts_with("http/1.1 200"), "{headers}");
+    let (status, head, body) = http_get(url, &format!("/{escaped}"), &[]);
+    assert_eq!(status, 200, "{head}");
     assert!(
-        headers.contains("content-type: application/ocsp-response"),
-        "{headers}"
+        head.contains("content-type: application/ocsp-response"),
+        "{head}"
+    );
+    let max_age: i64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("cache-control: max-age="))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .expect("Cache-Control: max-age");
+    // nextUpdate is an hour after thisUpdate (RFC 5019 §6.1: max-age up to nextUpdate).
+    assert!((3500..=3600).contains(&max_age), "{head}");
+    assert!(
+        head.contains(", public, no-transform, must-revalidate"),
+        "{head}"
     );
     assert!(
-        headers.contains(", public, no-transform, must-revalidate"),
-        "{headers}"
+        head.contains("last-modified: ") && head.contains("expires: "),
+        "{head}"
     );
-    assert!(headers.contains("last-modified: "), "{headers}");
-    let etag = headers
+    let etag = head
         .lines()
         .find_map(|l| l.strip_prefix("etag: "))
         .expect("etag")
         .trim()
         .to_string();
+    std::fs::write(d.join("get.resp"), &body).expect("write");
     let t = openssl(
         d,
         &[
@@ -392,27 +412,18 @@ fn get_and_repository(pki: &Pki, url: &str) {
         t.contains("Response verify OK") && t.contains("good.pem: good"),
         "{t}"
     );
-    // Unescaped standard base64 under /ocsp/ is the same request: the cached response.
-    curl(d, &["-o", "get2.resp", &format!("{url}/ocsp/{b64}")]);
-    assert_eq!(
-        std::fs::read(d.join("get.resp")).expect("r1"),
-        std::fs::read(d.join("get2.resp")).expect("r2"),
-        "pre-produced response served again"
-    );
-    // Revalidation.
-    let status = curl(
-        d,
-        &[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            &format!("If-None-Match: {etag}"),
-            &format!("{url}/{escaped}"),
-        ],
-    );
-    assert_eq!(status, "304");
+    // Unescaped standard base64 under /ocsp/, and base64url: the same pre-produced response.
+    let (_, _, again) = http_get(url, &format!("/ocsp/{b64}"), &[]);
+    assert_eq!(again, body, "pre-produced response served again");
+    let b64url = b64.replace('+', "-").replace('/', "_");
+    let (_, _, again) = http_get(url, &format!("/{}", b64url.trim_end_matches('=')), &[]);
+    assert_eq!(again, body);
+    // Revalidation (RFC 9110 §13.1.2).
+    let (status, _, body) = http_get(url, &format!("/{escaped}"), &[("If-None-Match", &etag)]);
+    assert_eq!((status, body.len()), (304, 0));
+    // Not base64: malformedRequest, HTTP 200 (RFC 6960 §2.3).
+    let (status, _, body) = http_get(url, "/ocsp/not%20base64", &[]);
+    assert_eq!((status, body.as_slice()), (200, &[0x30, 3, 0x0a, 1, 1][..]));
 
     let publication = Publication::load(&pki.data()).expect("load");
     let org = publication
@@ -420,27 +431,27 @@ fn get_and_repository(pki: &Pki, url: &str) {
         .iter()
         .find(|c| c.name == "organization")
         .expect("organization CA");
-    curl(
-        d,
-        &["-o", "org.crl", &format!("{url}/crl/organization.crl")],
+    let (status, head, crl) = http_get(url, "/crl/organization.crl", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: application/pkix-crl"),
+        "{head}"
     );
-    assert_eq!(std::fs::read(d.join("org.crl")).expect("crl"), org.crl_der);
-    curl(d, &["-o", "org.crt", &format!("{url}/ca/organization.crt")]);
-    assert_eq!(std::fs::read(d.join("org.crt")).expect("crt"), org.cert_der);
-    let status = curl(
-        d,
-        &[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("{url}/crl/nope.crl"),
-        ],
+    assert_eq!(crl, org.crl_der);
+    let (status, head, crt) = http_get(url, "/ca/organization.crt", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: application/pkix-cert"),
+        "{head}"
     );
-    assert_eq!(status, "404");
-    let metrics = curl(d, &[&format!("{url}/metrics")]);
+    assert_eq!(crt, org.cert_der);
+    assert_eq!(http_get(url, "/crl/nope.crl", &[]).0, 404);
+    assert_eq!(http_get(url, "/ca/nope.crt", &[]).0, 404);
+    let (_, _, metrics) = http_get(url, "/metrics", &[]);
+    let metrics = String::from_utf8(metrics).expect("utf-8");
     assert!(metrics.contains("lgpki_ocsp_cache_hits_total"), "{metrics}");
-    assert_eq!(curl(d, &[&format!("{url}/healthz")]), "ok\n");
+    let (status, _, body) = http_get(url, "/healthz", &[]);
+    assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
 }
 
 #[test]
