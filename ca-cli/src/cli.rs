@@ -27,6 +27,18 @@ pub struct Cli {
     /// else HOME/passphrase].
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Run the command against a running `lgpki serve` RA API (HTTPS with mutual TLS).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Client certificate (PEM) for --server; it decides who is acting.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PKCS#8 or SEC1 PEM) for --server.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that the server's certificate must chain to, for --server.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub server_ca: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -87,6 +99,13 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
+    Serve(ServeArgs),
+    /// Issue a cross-certificate from CA NAME to another CA (e.g. the GPKI bridge CA), or
+    /// import one issued to us (`cross-certify import FILE`).
+    CrossCertify(CrossArgs),
+    /// RFC 5280 path validation with path building (exit 0 valid, 1 invalid, 2 input error).
+    Verify(VerifyArgs),
     /// Sign a fresh full (or delta) CRL.
     Crl {
         /// The CA.
@@ -403,4 +422,115 @@ pub enum RequestCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The certificate to validate (PEM or DER).
+    pub cert: PathBuf,
+    /// Trust anchors (PEM with one or several certificates, or DER).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub trust: Vec<PathBuf>,
+    /// Intermediate and cross-certificates to build paths from.
+    #[arg(long, value_name = "FILE")]
+    pub untrusted: Vec<PathBuf>,
+    /// CRLs (full or delta); given any, revocation is checked for every certificate.
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Also ask each certificate's OCSP responder (AIA URL) for its status.
+    #[arg(long)]
+    pub check_ocsp: bool,
+    /// initial-policy-set OID (repeatable; default anyPolicy).
+    #[arg(long = "policy", value_name = "OID")]
+    pub policies: Vec<String>,
+    /// initial-explicit-policy.
+    #[arg(long)]
+    pub explicit_policy: bool,
+    /// initial-policy-mapping-inhibit.
+    #[arg(long)]
+    pub inhibit_policy_mapping: bool,
+    /// initial-any-policy-inhibit.
+    #[arg(long)]
+    pub inhibit_any_policy: bool,
+    /// Validate at this time instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// The purpose the leaf must allow.
+    #[arg(long, value_parser = ["server", "client", "email", "code-signing", "any"])]
+    pub purpose: Option<String>,
+    /// A DNS name, IP address or email address the leaf must be for.
+    #[arg(long, value_name = "DNS-OR-EMAIL")]
+    pub name: Option<String>,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// OCSP, CRLs and CA certificates over HTTP.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The RA API over HTTPS with mutual TLS.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub ra_listen: std::net::SocketAddr,
+    /// TLS certificate chain for the RA listener (PEM) [default: issued now by the hierarchy].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its PKCS#8 private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `cross-certify`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CrossArgs {
+    /// Import or list instead of issuing.
+    #[command(subcommand)]
+    pub sub: Option<CrossSub>,
+    /// Our issuing CA (usually `bridge`).
+    #[arg(long)]
+    pub ca: Option<String>,
+    /// The other CA's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub subject_cert: Option<PathBuf>,
+    /// policyMappings: ISSUER_OID (ours) = SUBJECT_OID (theirs); repeatable.
+    #[arg(long = "map", value_name = "ISSUER_OID=SUBJECT_OID")]
+    pub maps: Vec<String>,
+    /// policyConstraints requireExplicitPolicy (skip certs).
+    #[arg(long, value_name = "N")]
+    pub require_explicit_policy: Option<u32>,
+    /// policyConstraints inhibitPolicyMapping (skip certs).
+    #[arg(long, value_name = "N")]
+    pub inhibit_policy_mapping: Option<u32>,
+    /// inhibitAnyPolicy (skip certs).
+    #[arg(long, value_name = "N")]
+    pub inhibit_any_policy: Option<u32>,
+    /// nameConstraints permitted directoryName subtree (RFC 4514 DN); repeatable.
+    #[arg(long = "permit", value_name = "DN")]
+    pub permit: Vec<String>,
+    /// nameConstraints excluded directoryName subtree; repeatable.
+    #[arg(long = "exclude", value_name = "DN")]
+    pub exclude: Vec<String>,
+    /// pathLenConstraint.
+    #[arg(long, value_name = "N")]
+    pub path_len: Option<u8>,
+    /// Validity in days (clamped to our CA's).
+    #[arg(long, default_value_t = 1825)]
+    pub days: u32,
+    /// Where to write the cross-certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `cross-certify import|list`.
+#[derive(Debug, Subcommand)]
+pub enum CrossSub {
+    /// Import a cross-certificate another domain issued to one of our CAs.
+    Import {
+        /// The certificate (PEM or DER).
+        file: PathBuf,
+    },
+    /// List cross-certificates in both directions.
+    List,
 }

@@ -32,6 +32,29 @@ pub fn run(cli: Cli) -> CmdResult {
             None => PassphraseSource::Default,
         },
     };
+    if let Some(server) = &cli.server {
+        let remote = crate::remote::Remote::new(
+            server,
+            cli.client_cert.as_deref(),
+            cli.client_key.as_deref(),
+            cli.server_ca.as_deref(),
+        )?;
+        return match cli.command {
+            Command::Request(c) => {
+                let (op, out) = crate::ra::request_op(c)?;
+                let v = remote.call(&op)?;
+                crate::ra::print_op_result(&ctx, &op, &v, out.as_deref())
+            }
+            Command::RevokeRequest { serial, reason } => {
+                let op = crate::ra::RequestOp::RevokeRequest { serial, reason };
+                let v = remote.call(&op)?;
+                crate::ra::print_op_result(&ctx, &op, &v, None)
+            }
+            _ => Err(CliError::Usage(
+                "with --server only `request …` and `revoke-request` run remotely".into(),
+            )),
+        };
+    }
     match cli.command {
         Command::Init(a) => init(&ctx, a),
         Command::Ca(c) => match c {
@@ -52,6 +75,9 @@ pub fn run(cli: Cli) -> CmdResult {
             None => revoke_one(&ctx, &a),
         },
         Command::Publish { out } => publish(&ctx, &out),
+        Command::Verify(a) => crate::verify::verify(&ctx, a),
+        Command::CrossCertify(a) => cross_certify(&ctx, a),
+        Command::Serve(a) => crate::serve::serve(&ctx, a),
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
         Command::Request(c) => crate::ra::request(&ctx, c),
@@ -769,7 +795,7 @@ fn audit_export(ctx: &Ctx, out: &Path) -> CmdResult {
     ok()
 }
 
-fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
+pub fn parse_time(name: &'static str, v: &str) -> Result<time::OffsetDateTime, CliError> {
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|e| {
         CliError::Core(ca_core::Error::InvalidArgument {
             name,
@@ -1006,6 +1032,73 @@ fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
                 "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
             ));
         }
+    }
+    ok()
+}
+
+fn cross_certify(ctx: &Ctx, a: crate::cli::CrossArgs) -> CmdResult {
+    let mut ca = ctx.open()?;
+    match a.sub {
+        Some(crate::cli::CrossSub::Import { file }) => {
+            let der = crate::ra::read_cert(&file)?;
+            let name = ca.import_cross(&der)?;
+            if ctx.json {
+                print_json(&json!({"name": name}));
+            } else {
+                print_text(&format!("imported as {name}\n"));
+            }
+            return ok();
+        }
+        Some(crate::cli::CrossSub::List) => {
+            for (name, der) in ca.cross_certificates()? {
+                let cert = x509_cert::Certificate::from_der(&der)
+                    .map_err(|e| ca_core::Error::malformed("cross-certificate", e))?;
+                let (s, i) = (
+                    name_to_string(cert.tbs_certificate().subject()),
+                    name_to_string(cert.tbs_certificate().issuer()),
+                );
+                if ctx.json {
+                    print_json(&json!({"name": name, "subject": s, "issuer": i}));
+                } else {
+                    print_text(&format!("{name}: {i} -> {s}\n"));
+                }
+            }
+            return ok();
+        }
+        None => {}
+    }
+    let (Some(issuer), Some(subject_cert), Some(out)) = (a.ca, a.subject_cert, a.out) else {
+        return Err(CliError::Usage(
+            "cross-certify needs --ca, --subject-cert and --out".into(),
+        ));
+    };
+    let mappings = a
+        .maps
+        .iter()
+        .map(|m| ca_core::parse_mapping(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let issued = ca.cross_certify(&ca_core::CrossCertRequest {
+        ca: issuer,
+        subject_cert_der: crate::ra::read_cert(&subject_cert)?,
+        mappings,
+        require_explicit_policy: a.require_explicit_policy,
+        inhibit_policy_mapping: a.inhibit_policy_mapping,
+        inhibit_any_policy: a.inhibit_any_policy,
+        permitted: a.permit,
+        excluded: a.exclude,
+        path_len: a.path_len,
+        days: a.days,
+    })?;
+    ca_core::write_atomic(&out, issued.pem.as_bytes())?;
+    if ctx.json {
+        print_json(&issued_json(&issued));
+    } else {
+        print_text(&format!(
+            "cross-certificate {} for {} written to {}\n",
+            issued.serial,
+            issued.subject,
+            out.display()
+        ));
     }
     ok()
 }

@@ -5,8 +5,13 @@
 
 mod cli;
 mod commands;
+mod ocsp_client;
 mod output;
 mod ra;
+mod ra_server;
+mod remote;
+mod serve;
+mod verify;
 
 use std::process::ExitCode;
 

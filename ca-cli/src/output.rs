@@ -12,6 +12,8 @@ pub enum CliError {
     Core(ca_core::Error),
     /// A usage or input problem found here (exit 2).
     Usage(String),
+    /// An error the RA server reported: kind, message, exit code.
+    Remote(String, String, u8),
 }
 
 impl From<ca_core::Error> for CliError {
@@ -36,6 +38,7 @@ impl std::fmt::Display for CliError {
                 Ok(())
             }
             CliError::Usage(m) => f.write_str(m),
+            CliError::Remote(_, m, _) => write!(f, "server: {m}"),
         }
     }
 }
@@ -49,6 +52,7 @@ impl CliError {
                 ca_core::ErrorClass::Input => 2,
             },
             CliError::Usage(_) => 2,
+            CliError::Remote(_, _, code) => *code,
         }
     }
 
@@ -57,11 +61,21 @@ impl CliError {
         match self {
             CliError::Core(e) => e.kind(),
             CliError::Usage(_) => "usage",
+            CliError::Remote(kind, _, _) => {
+                if kind == "connection" {
+                    "connection"
+                } else {
+                    "remote"
+                }
+            }
         }
     }
 
     /// `{"kind", "message"}`.
     pub fn to_json(&self) -> Value {
+        if let CliError::Remote(kind, message, _) = self {
+            return json!({"kind": kind, "message": message});
+        }
         json!({"kind": self.kind(), "message": self.to_string()})
     }
 }

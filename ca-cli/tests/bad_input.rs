@@ -234,7 +234,7 @@ fn bad_inputs_are_refused_cleanly() {
         &env,
         &["issue", "--profile", "server", "--csr", s(&nosan)],
         1,
-        "a dns subjectAltName is required",
+        "a subjectAltName of type dns or ip is required",
     );
     refused(
         &env,

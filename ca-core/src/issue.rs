@@ -531,6 +531,22 @@ fn check_sans(profile: &Profile, subject: &DistinguishedName, sans: &[SanEntry])
             )));
         }
     }
+    if !profile.san.required_any.is_empty()
+        && !sans
+            .iter()
+            .any(|s| profile.san.required_any.contains(&s.kind()))
+    {
+        let names: Vec<&str> = profile
+            .san
+            .required_any
+            .iter()
+            .map(|t| t.prefix())
+            .collect();
+        return Err(refuse(format!(
+            "a subjectAltName of type {} is required",
+            names.join(" or ")
+        )));
+    }
     if profile.subject.cn_in_san
         && let Some(cn) = subject.get(AttrType::Cn)
     {

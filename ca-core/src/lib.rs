@@ -15,11 +15,13 @@
 //! | `store` | the durable store (SQLite) |
 //! | `authority` | the CA hierarchy: init, sub-CAs, loading keys |
 //! | `issue` | the issuance pipeline, single and batch |
+//! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 #![deny(missing_docs)]
 
 mod authority;
 pub mod build;
 pub mod crl;
+mod cross;
 mod csr;
 mod derw;
 mod error;
@@ -39,11 +41,13 @@ mod san;
 mod serial;
 pub mod sigverify;
 mod store;
+mod verify;
 
 pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
+pub use cross::{ANY_POLICY, CrossCertRequest, parse_mapping};
 pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
 pub use fsutil::{create_private_dir, write_atomic, write_private_file};
@@ -65,4 +69,8 @@ pub use store::{
     AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
     PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, SqliteStore, Store,
     verify_chain,
+};
+pub use verify::{
+    Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,
+    validate_path,
 };

@@ -180,6 +180,9 @@ pub struct SanRules {
     /// Types of which at least one entry must be present.
     #[serde(default)]
     pub required: Vec<SanType>,
+    /// At least one entry of one of these types must be present.
+    #[serde(default)]
+    pub required_any: Vec<SanType>,
     /// Types that may be present.
     #[serde(default)]
     pub allowed: Vec<SanType>,

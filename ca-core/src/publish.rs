@@ -11,6 +11,7 @@
 //! DIR/releases/<id>/status/<name>.bin     status snapshot (below)
 //! DIR/releases/<id>/ocsp/<name>.crt       delegated OCSP responder certificate, DER
 //! DIR/releases/<id>/ocsp/<name>.key       its private key, PKCS#8 DER, mode 0600
+//! DIR/releases/<id>/cross/<name>.crt      cross-certificates, both directions, DER
 //! ```
 //!
 //! A release is written under a temporary name, fsynced, renamed into `releases/`, and only then
@@ -222,8 +223,16 @@ impl Authority {
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
         let id = format!("{}-{}", now.unix_timestamp(), hex::encode(rnd));
         let staging = out.join(format!(".staging-{id}"));
-        for sub in ["ca", "crl", "status", "ocsp"] {
+        for sub in ["ca", "crl", "status", "ocsp", "cross"] {
             create_private_dir(&staging.join(sub))?;
+        }
+        // Cross-certificates in both directions (ours and imported), for path building.
+        for (name, der) in self.cross_certificates()? {
+            write_private_file(
+                &staging.join("cross").join(format!("{name}.crt")),
+                &der,
+                true,
+            )?;
         }
         let previous = Publication::load(out).ok();
         let mut report = Vec::new();
@@ -302,7 +311,7 @@ impl Authority {
         // the key files stay 0600.
         set_mode(&staging, 0o755)?;
         set_mode(&staging.join("manifest.json"), 0o644)?;
-        for sub in ["ca", "crl", "status", "ocsp"] {
+        for sub in ["ca", "crl", "status", "ocsp", "cross"] {
             set_mode(&staging.join(sub), 0o755)?;
             if sub != "ocsp" {
                 for entry in std::fs::read_dir(staging.join(sub))

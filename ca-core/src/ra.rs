@@ -250,7 +250,8 @@ impl Authority {
         sans: &[String],
     ) -> Result<RequestRecord> {
         let org_rec = self.org(org)?;
-        require_role(actor, org, "registrar")?;
+        // Registrars submit; an approver may submit too, but then another approver decides.
+        require_role(actor, org, "registrar").or_else(|_| require_role(actor, org, "approver"))?;
         let prof = self.policies.profile(profile)?.clone();
         let csr = crate::csr::verify_csr(csr_der)?;
         let mut dn = match subject {

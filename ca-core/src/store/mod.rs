@@ -179,6 +179,10 @@ pub trait Store: Send {
     /// The whole audit log, in order.
     fn audit_records(&self) -> Result<Vec<AuditRecord>>;
 
+    /// Records a certificate another domain issued to our CA `ours` under `name`.
+    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()>;
+    /// Imported certificates: (name, DER).
+    fn imported_certs(&self) -> Result<Vec<(String, Vec<u8>)>>;
     /// Registers an organisation (refuses a code that exists).
     fn add_org(&mut self, org: &OrgRecord) -> Result<()>;
     /// All organisations, by code.

@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS crls (
     made_at BIGINT NOT NULL,
     PRIMARY KEY (ca, number)
 );
+CREATE TABLE IF NOT EXISTS imported_certs (
+    name TEXT PRIMARY KEY,
+    ours TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    der BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS orgs (
     code TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -694,6 +700,37 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading the audit log"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(Error::store("reading the audit log"))
+    }
+
+    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        txn.execute(
+            "INSERT INTO imported_certs (name, ours, issuer, der) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
+            params![name, ours, issuer, der],
+        )
+        .map_err(Error::store("importing a certificate"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "cross.import",
+            name,
+            "ok",
+            &serde_json::json!({"ca": ours, "issuer": issuer}),
+        )?;
+        txn.commit().map_err(Error::store("committing an import"))
+    }
+
+    fn imported_certs(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, der FROM imported_certs ORDER BY name")
+            .map_err(Error::store("listing imports"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(Error::store("listing imports"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading imports"))
     }
 
     fn add_org(&mut self, org: &OrgRecord) -> Result<()> {

@@ -1,0 +1,447 @@
+//! Registration over the network: `lgpki serve` with its mutual-TLS RA API, officers made with
+//! lgpki itself, and the remote CLI driven through every rule and refusal.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use common::{Env, KeyKind, assert_ok, json_lines, make_key, openssl_ok};
+
+/// A running `lgpki serve` on ephemeral ports, killed on drop.
+struct Server {
+    child: Child,
+    ra: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(env: &Env) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
+        .arg("--home")
+        .arg(&env.home)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ra-listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut ra = None;
+    while ra.is_none() {
+        let line = lines.next().expect("serve exited early").expect("read");
+        if let Some(rest) = line.split("RA API (mutual TLS) on ").nth(1) {
+            ra = Some(rest.trim().to_string());
+        }
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        ra: ra.expect("RA address"),
+    }
+}
+
+struct Officer {
+    cert: String,
+    key: String,
+}
+
+/// Makes a key with openssl and a staff certificate for it with lgpki itself.
+fn officer(env: &Env, name: &str, ou: &str) -> Officer {
+    let key = make_key(env.dir.path(), name, KeyKind::P256);
+    let csr = env.path(&format!("{name}.csr"));
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-utf8",
+        "-key",
+        key.to_str().expect("utf8"),
+        "-subj",
+        &format!("/C=JP/O=LGPKI/OU={ou}/CN={name}"),
+        "-out",
+        csr.to_str().expect("utf8"),
+    ]);
+    let cert = env.path(&format!("{name}.pem"));
+    assert_ok(
+        &env.lgpki(&[
+            "issue",
+            "--profile",
+            "staff",
+            "--csr",
+            csr.to_str().expect("utf8"),
+            "--out",
+            cert.to_str().expect("utf8"),
+        ]),
+        "officer cert",
+    );
+    Officer {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+    }
+}
+
+fn remote(env: &Env, server: &Server, who: &Officer, args: &[&str]) -> std::process::Output {
+    let root = env.path("root.pem");
+    let mut all = vec![
+        "--json",
+        "--server",
+        &server.ra,
+        "--server-ca",
+        root.to_str().expect("utf8"),
+        "--client-cert",
+        &who.cert,
+        "--client-key",
+        &who.key,
+    ];
+    all.extend_from_slice(args);
+    env.lgpki(&all)
+}
+
+fn state(env: &Env) -> (Vec<serde_json::Value>, usize) {
+    let reqs = json_lines(&env.lgpki(&["--json", "request", "list"]).stdout);
+    (reqs, common::issued_count(env))
+}
+
+#[test]
+fn officers_act_for_their_own_organisation_only() {
+    let env = Env::init(&[]);
+    std::fs::write(
+        env.path("root.pem"),
+        env.lgpki(&["ca", "cert", "root"]).stdout,
+    )
+    .expect("root");
+    assert_ok(
+        &env.lgpki(&["org", "add", "--code", "131016", "--name", "千代田区"]),
+        "org",
+    );
+    assert_ok(
+        &env.lgpki(&["org", "add", "--code", "011002", "--name", "札幌市"]),
+        "org 2",
+    );
+    let bad_org = env.lgpki(&["org", "add", "--code", "131017", "--name", "誤り"]);
+    assert_eq!(bad_org.status.code(), Some(2), "wrong check digit");
+
+    let reg = officer(&env, "registrar", "千代田区");
+    let app = officer(&env, "approver", "千代田区");
+    let app2 = officer(&env, "approver2", "千代田区");
+    let sap = officer(&env, "sapporo", "札幌市");
+    for (o, org, role) in [
+        (&reg, "131016", "registrar"),
+        (&app, "131016", "approver"),
+        (&app2, "131016", "approver"),
+        (&sap, "011002", "approver"),
+    ] {
+        assert_ok(
+            &env.lgpki(&[
+                "officer", "add", "--org", org, "--cert", &o.cert, "--role", role,
+            ]),
+            "officer add",
+        );
+    }
+    let server = start_server(&env);
+
+    let subject_key = make_key(env.dir.path(), "subject", KeyKind::P256);
+    let csr = env.path("subject.csr");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-utf8",
+        "-key",
+        subject_key.to_str().expect("utf8"),
+        "-subj",
+        "/C=JP/O=LGPKI/CN=山田太郎",
+        "-out",
+        csr.to_str().expect("utf8"),
+    ]);
+    let csr = csr.to_str().expect("utf8");
+
+    // 1. A registrar submits for their organisation; OU is bound to the organisation's name.
+    let out = remote(
+        &env,
+        &server,
+        &reg,
+        &[
+            "request",
+            "submit",
+            "--profile",
+            "staff",
+            "--csr",
+            csr,
+            "--org",
+            "131016",
+        ],
+    );
+    assert_ok(&out, "submit");
+    let r = &json_lines(&out.stdout)[0];
+    assert_eq!(r["state"], "pending");
+    assert_eq!(r["subject"], "CN=山田太郎,OU=千代田区,O=LGPKI,C=JP");
+    let id = r["id"].as_i64().expect("id").to_string();
+
+    // Refusals change nothing.
+    let before = state(&env);
+    let refusals: Vec<(&Officer, Vec<&str>, &str)> = vec![
+        (&reg, vec!["request", "approve", &id], "approver role"),
+        (&sap, vec!["request", "approve", &id], "no request"),
+        (
+            &sap,
+            vec!["request", "reject", &id, "--reason", "x"],
+            "no request",
+        ),
+        (&sap, vec!["request", "fetch", &id], "no request"),
+        (
+            &reg,
+            vec![
+                "request",
+                "submit",
+                "--profile",
+                "staff",
+                "--csr",
+                csr,
+                "--org",
+                "011002",
+            ],
+            "you act for organisation 131016",
+        ),
+        (
+            &reg,
+            vec![
+                "request",
+                "submit",
+                "--profile",
+                "staff",
+                "--csr",
+                csr,
+                "--org",
+                "131016",
+                "--subject",
+                "CN=x,OU=札幌市",
+            ],
+            "is not your organisation",
+        ),
+        (
+            &reg,
+            vec![
+                "request",
+                "submit",
+                "--profile",
+                "nope",
+                "--csr",
+                csr,
+                "--org",
+                "131016",
+            ],
+            "unknown profile",
+        ),
+    ];
+    for (who, args, needle) in &refusals {
+        let out = remote(&env, &server, who, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+        assert_eq!(state(&env), before, "{args:?} changed something");
+    }
+    // Another organisation does not even see the request.
+    let out = remote(&env, &server, &sap, &["request", "list"]);
+    assert_ok(&out, "list as other org");
+    assert!(json_lines(&out.stdout).is_empty());
+
+    // 2. An approver submits; the same approver cannot approve it, another one can.
+    let out = remote(
+        &env,
+        &server,
+        &app,
+        &[
+            "request",
+            "submit",
+            "--profile",
+            "staff",
+            "--csr",
+            csr,
+            "--org",
+            "131016",
+        ],
+    );
+    assert_ok(&out, "approver submits");
+    let own = json_lines(&out.stdout)[0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    let out = remote(&env, &server, &app, &["request", "approve", &own]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may not approve their own request"));
+    assert_ok(
+        &remote(
+            &env,
+            &server,
+            &app2,
+            &["request", "reject", &own, "--reason", "duplicate"],
+        ),
+        "reject by the other approver",
+    );
+
+    // 3. The approver approves the registrar's request: issued, fetchable by the registrar.
+    let out = remote(&env, &server, &app, &["request", "approve", &id]);
+    assert_ok(&out, "approve");
+    assert_eq!(json_lines(&out.stdout)[0]["state"], "issued");
+    let out = remote(&env, &server, &reg, &["request", "fetch", &id]);
+    assert_ok(&out, "fetch");
+    let issued = &json_lines(&out.stdout)[0];
+    let serial = issued["serial"].as_str().expect("serial").to_string();
+    assert!(
+        issued["pem"]
+            .as_str()
+            .expect("pem")
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(
+        json_lines(
+            &remote(
+                &env,
+                &server,
+                &reg,
+                &["request", "list", "--state", "issued"]
+            )
+            .stdout
+        )
+        .len(),
+        1
+    );
+
+    // 4. Revocation requests: not for another organisation's certificate; approved → revoked.
+    let out = remote(
+        &env,
+        &server,
+        &sap,
+        &[
+            "revoke-request",
+            "--serial",
+            &serial,
+            "--reason",
+            "keyCompromise",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not belong to your organisation"));
+    let out = remote(
+        &env,
+        &server,
+        &reg,
+        &[
+            "revoke-request",
+            "--serial",
+            &serial,
+            "--reason",
+            "keyCompromise",
+        ],
+    );
+    assert_ok(&out, "revoke-request");
+    let rid = json_lines(&out.stdout)[0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        json_lines(&env.lgpki(&["--json", "status", "--serial", &serial]).stdout)[0]["status"],
+        "good",
+        "pending until approved"
+    );
+    assert_ok(
+        &remote(&env, &server, &app, &["request", "approve", &rid]),
+        "approve revocation",
+    );
+    assert_eq!(
+        json_lines(&env.lgpki(&["--json", "status", "--serial", &serial]).stdout)[0]["status"],
+        "revoked"
+    );
+
+    // 5. Client certificates that must be refused: self-signed (foreign), revoked, not an
+    //    officer's.
+    let before = state(&env);
+    let foreign_key = make_key(env.dir.path(), "foreign", KeyKind::P256);
+    let foreign_cert = env.path("foreign.pem");
+    openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        foreign_key.to_str().expect("utf8"),
+        "-subj",
+        "/C=JP/O=LGPKI/OU=千代田区/CN=registrar",
+        "-days",
+        "30",
+        "-out",
+        foreign_cert.to_str().expect("utf8"),
+    ]);
+    let foreign = Officer {
+        cert: foreign_cert.display().to_string(),
+        key: foreign_key.display().to_string(),
+    };
+    let nobody = officer(&env, "nobody", "千代田区");
+    let before = (before.0, before.1 + 1); // the "nobody" certificate just issued
+    let reg_serial = openssl_ok(&["x509", "-in", &reg.cert, "-noout", "-serial"])
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string();
+    assert_ok(
+        &env.lgpki(&[
+            "revoke",
+            "--serial",
+            &reg_serial,
+            "--reason",
+            "affiliationChanged",
+        ]),
+        "revoke the registrar's certificate",
+    );
+    for (who, needle) in [
+        (&foreign, "not issued by this CA"),
+        (&reg, "is revoked"),
+        (&nobody, "does not belong to a registered officer"),
+    ] {
+        let out = remote(
+            &env,
+            &server,
+            who,
+            &[
+                "request",
+                "submit",
+                "--profile",
+                "staff",
+                "--csr",
+                csr,
+                "--org",
+                "131016",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{needle}: {err}");
+        assert!(err.contains(needle), "expected {needle:?} in {err}");
+    }
+    assert_eq!(state(&env).0, before.0, "refused clients changed nothing");
+
+    // Every act is in the audit log with the officer as actor, and the chain verifies.
+    let audit = json_lines(&env.lgpki(&["--json", "audit", "list"]).stdout);
+    assert!(
+        audit.iter().any(|r| r["action"] == "request.approve"
+            && r["actor"]
+                .as_str()
+                .is_some_and(|a| a.contains("approver of 131016"))),
+        "{audit:?}"
+    );
+    assert!(audit.iter().any(|r| r["action"] == "cert.revoke"
+        && r["actor"].as_str().is_some_and(|a| a.contains("officer#"))));
+    assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
+}

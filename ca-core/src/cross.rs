@@ -1,0 +1,325 @@
+//! Cross-certification (RFC 5280 §3.2, §4.2.1.5, §4.2.1.10, §4.2.1.11, §4.2.1.14): our CA (the
+//! bridge) certifies another domain's CA — e.g. the GPKI bridge CA — with policy mappings and
+//! constraints; and certificates the other side issued to our CAs are imported and published.
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5280;
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use time::Duration;
+use x509_cert::Certificate;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    InhibitAnyPolicy, NameConstraints, PolicyConstraints, PolicyMapping, PolicyMappings,
+    SubjectKeyIdentifier,
+};
+
+use crate::authority::{Authority, now_seconds};
+use crate::build::{self, TbsFields};
+use crate::error::{Error, Result};
+use crate::issue::{Issued, rfc3339};
+use crate::lint::{self, Expectation, IssuerFacts};
+use crate::name::{DistinguishedName, name_to_string};
+use crate::profile::KeyUsageBit;
+use crate::serial::{random_serial, serial_hex};
+use crate::store::PendingCert;
+
+/// anyPolicy (RFC 5280 §4.2.1.4).
+pub const ANY_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32.0");
+
+/// What a cross-certificate says.
+#[derive(Clone, Debug, Default)]
+pub struct CrossCertRequest {
+    /// Our issuing CA (usually `bridge`).
+    pub ca: String,
+    /// The other CA's certificate, DER.
+    pub subject_cert_der: Vec<u8>,
+    /// policyMappings: (issuerDomainPolicy = ours, subjectDomainPolicy = theirs).
+    pub mappings: Vec<(ObjectIdentifier, ObjectIdentifier)>,
+    /// policyConstraints requireExplicitPolicy.
+    pub require_explicit_policy: Option<u32>,
+    /// policyConstraints inhibitPolicyMapping.
+    pub inhibit_policy_mapping: Option<u32>,
+    /// inhibitAnyPolicy skipCerts.
+    pub inhibit_any_policy: Option<u32>,
+    /// nameConstraints permitted directoryName subtrees (RFC 4514 DNs).
+    pub permitted: Vec<String>,
+    /// nameConstraints excluded directoryName subtrees.
+    pub excluded: Vec<String>,
+    /// pathLenConstraint.
+    pub path_len: Option<u8>,
+    /// Validity in days (clamped to our CA's).
+    pub days: u32,
+}
+
+/// Parses `ISSUER_OID=SUBJECT_OID`.
+pub fn parse_mapping(s: &str) -> Result<(ObjectIdentifier, ObjectIdentifier)> {
+    let bad = |reason: &str| Error::InvalidArgument {
+        name: "--map",
+        value: s.to_string(),
+        reason: reason.to_string(),
+    };
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected ISSUER_OID=SUBJECT_OID"))?;
+    let a =
+        ObjectIdentifier::new(a.trim()).map_err(|_| bad("issuer-domain policy is not an OID"))?;
+    let b =
+        ObjectIdentifier::new(b.trim()).map_err(|_| bad("subject-domain policy is not an OID"))?;
+    // RFC 5280 §4.2.1.5: policies MUST NOT be mapped to or from anyPolicy.
+    if a == ANY_POLICY || b == ANY_POLICY {
+        return Err(bad("anyPolicy cannot be mapped (RFC 5280 §4.2.1.5)"));
+    }
+    Ok((a, b))
+}
+
+fn ext<T: Encode>(
+    oid: ObjectIdentifier,
+    critical: bool,
+    v: &T,
+    what: &'static str,
+) -> Result<Extension> {
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(v.to_der().map_err(Error::encode(what))?)
+            .map_err(Error::encode(what))?,
+    })
+}
+
+fn subtrees(dns: &[String]) -> Result<Option<Vec<GeneralSubtree>>> {
+    if dns.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for d in dns {
+        let mut dn = DistinguishedName::parse(d)?;
+        dn.canonicalize();
+        out.push(GeneralSubtree {
+            base: GeneralName::DirectoryName(dn.to_name()?),
+            minimum: 0,
+            maximum: None,
+        });
+    }
+    Ok(Some(out))
+}
+
+impl Authority {
+    /// Issues a cross-certificate from our CA `req.ca` to the CA in `req.subject_cert_der`,
+    /// records it (profile `cross`) and returns it.
+    pub fn cross_certify(&mut self, req: &CrossCertRequest) -> Result<Issued> {
+        let ca = self.load_ca(&req.ca)?;
+        let subject = Certificate::from_der(&req.subject_cert_der)
+            .map_err(|e| Error::malformed("subject CA certificate", e))?;
+        let stbs = subject.tbs_certificate();
+        let is_ca = stbs
+            .get_extension::<x509_cert::ext::pkix::BasicConstraints>()
+            .ok()
+            .flatten()
+            .is_some_and(|(_, bc)| bc.ca);
+        if !is_ca {
+            return Err(Error::PolicyRefused {
+                detail: "the subject certificate is not a CA certificate (basicConstraints cA)"
+                    .into(),
+            });
+        }
+        let subject_der = stbs.subject().to_der().map_err(Error::encode("subject"))?;
+        if subject_der == ca.subject_der {
+            return Err(Error::PolicyRefused {
+                detail: "a CA does not cross-certify itself".into(),
+            });
+        }
+        let spki = stbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(Error::encode("subject key"))?;
+        // Keep the subject CA's own key identifier so AKI matching works in both domains.
+        let ski = match stbs.get_extension::<SubjectKeyIdentifier>().ok().flatten() {
+            Some((_, s)) => s.0.as_bytes().to_vec(),
+            None => build::key_identifier(&spki)?,
+        };
+        let base = self.base_url()?;
+        let mut policies: Vec<ObjectIdentifier> = req.mappings.iter().map(|(a, _)| *a).collect();
+        policies.sort();
+        policies.dedup();
+        if policies.is_empty() {
+            policies = self.lgpki_policy_oids()?;
+        }
+        let mut exts = vec![
+            build::basic_constraints(true, req.path_len)?,
+            build::key_usage(&[KeyUsageBit::KeyCertSign, KeyUsageBit::CrlSign])?,
+            build::subject_key_identifier(&ski)?,
+            build::authority_key_identifier(&ca.ski)?,
+            build::certificate_policies(&policies)?,
+        ];
+        if !req.mappings.is_empty() {
+            let pm = PolicyMappings(
+                req.mappings
+                    .iter()
+                    .map(|(a, b)| PolicyMapping {
+                        issuer_domain_policy: *a,
+                        subject_domain_policy: *b,
+                    })
+                    .collect(),
+            );
+            // RFC 5280 §4.2.1.5: conforming CAs SHOULD mark this extension critical.
+            exts.push(ext(
+                rfc5280::ID_CE_POLICY_MAPPINGS,
+                true,
+                &pm,
+                "policyMappings",
+            )?);
+        }
+        if req.require_explicit_policy.is_some() || req.inhibit_policy_mapping.is_some() {
+            let pc = PolicyConstraints {
+                require_explicit_policy: req.require_explicit_policy,
+                inhibit_policy_mapping: req.inhibit_policy_mapping,
+            };
+            // RFC 5280 §4.2.1.11: MUST be critical.
+            exts.push(ext(
+                rfc5280::ID_CE_POLICY_CONSTRAINTS,
+                true,
+                &pc,
+                "policyConstraints",
+            )?);
+        }
+        if let Some(n) = req.inhibit_any_policy {
+            // RFC 5280 §4.2.1.14: MUST be critical.
+            exts.push(ext(
+                rfc5280::ID_CE_INHIBIT_ANY_POLICY,
+                true,
+                &InhibitAnyPolicy(n),
+                "inhibitAnyPolicy",
+            )?);
+        }
+        let permitted = subtrees(&req.permitted)?;
+        let excluded = subtrees(&req.excluded)?;
+        if permitted.is_some() || excluded.is_some() {
+            // RFC 5280 §4.2.1.10: MUST be critical.
+            exts.push(ext(
+                rfc5280::ID_CE_NAME_CONSTRAINTS,
+                true,
+                &NameConstraints {
+                    permitted_subtrees: permitted,
+                    excluded_subtrees: excluded,
+                },
+                "nameConstraints",
+            )?);
+        }
+        exts.push(build::crl_distribution_point(&format!(
+            "{base}/crl/{}.crl",
+            ca.record.name
+        ))?);
+        exts.push(build::authority_info_access(
+            Some(&format!("{base}/ocsp")),
+            &format!("{base}/ca/{}.crt", ca.record.name),
+        )?);
+
+        let now = now_seconds();
+        let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
+        let serial = random_serial()?;
+        let alg = ca.signer.algorithm();
+        let tbs = build::encode_tbs(&TbsFields {
+            serial: &serial,
+            signature: alg.algorithm_identifier(),
+            issuer: &ca.subject_der,
+            not_before: now,
+            not_after,
+            subject: &subject_der,
+            spki: &spki,
+            extensions: &exts,
+        })?;
+        lint::lint_tbs(
+            &tbs,
+            &IssuerFacts {
+                subject_der: &ca.subject_der,
+                ski: &ca.ski,
+                validity: Some((ca.not_before, ca.not_after)),
+                signature_algorithm: alg,
+            },
+            &Expectation {
+                ca: true,
+                min_rsa_bits: 2048,
+            },
+        )?;
+        let pending = PendingCert {
+            serial: serial_hex(&serial),
+            ca: ca.record.name.clone(),
+            profile: "cross".into(),
+            subject: name_to_string(stbs.subject()),
+            not_before: now.unix_timestamp(),
+            not_after: not_after.unix_timestamp(),
+            tbs_der: tbs.clone(),
+            request_id: None,
+        };
+        self.store.reserve(std::slice::from_ref(&pending))?;
+        let sig = ca.signer.sign(&tbs)?;
+        let der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
+        self.store
+            .complete(&[(pending.serial.clone(), der.clone())])?;
+        Ok(Issued {
+            pem: crate::input::to_pem("CERTIFICATE", &der),
+            serial: pending.serial,
+            ca: pending.ca,
+            profile: pending.profile,
+            subject: pending.subject,
+            not_before: rfc3339(pending.not_before),
+            not_after: rfc3339(pending.not_after),
+            der,
+            replayed: false,
+        })
+    }
+
+    /// Imports a cross-certificate another domain issued to one of our CAs: its subject and key
+    /// must be one of ours. Returns the name it is published under.
+    pub fn import_cross(&mut self, der_bytes: &[u8]) -> Result<String> {
+        let cert = Certificate::from_der(der_bytes)
+            .map_err(|e| Error::malformed("cross-certificate", e))?;
+        let tbs = cert.tbs_certificate();
+        let spki = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(Error::encode("key"))?;
+        let subject = tbs.subject().to_der().map_err(Error::encode("subject"))?;
+        let ours = self.cas()?.into_iter().find(|c| {
+            Certificate::from_der(&c.cert_der).ok().is_some_and(|cc| {
+                cc.tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
+                    .ok()
+                    .as_deref()
+                    == Some(spki.as_slice())
+                    && cc.tbs_certificate().subject().to_der().ok().as_deref()
+                        == Some(subject.as_slice())
+            })
+        });
+        let ours = ours.ok_or_else(|| Error::PolicyRefused {
+            detail: "the certificate does not certify one of our CAs (subject and key)".into(),
+        })?;
+        let name = format!(
+            "imported-{}",
+            &hex::encode(ring::digest::digest(&ring::digest::SHA256, der_bytes))[..16]
+        );
+        self.store
+            .import_cert(&name, &ours.name, &name_to_string(tbs.issuer()), der_bytes)?;
+        Ok(name)
+    }
+
+    /// Cross-certificates in both directions, by published name: `cross-SERIAL` (ours) and
+    /// `imported-…` (issued to us).
+    pub fn cross_certificates(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out: Vec<(String, Vec<u8>)> = self
+            .store
+            .certs(&crate::store::CertFilter {
+                profile: Some("cross".into()),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|c| (format!("cross-{}", c.serial), c.der))
+            .collect();
+        out.extend(self.store.imported_certs()?);
+        Ok(out)
+    }
+}

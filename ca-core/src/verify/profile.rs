@@ -1,0 +1,241 @@
+//! Certificate profile checks (RFC 5280 §4): requirements on conforming certificates that
+//! path validation enforces, so that malformed or inconsistent certificates are refused
+//! instead of being interpreted. Each rule is checked for one certificate in its role.
+
+use const_oid::db::rfc5280 as oids;
+use x509_cert::ext::pkix::name::GeneralName;
+
+use super::PathError;
+use super::cert::Cert;
+use super::leaf::Purpose;
+
+/// Where a certificate sits in the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The trust anchor certificate.
+    Anchor,
+    /// An intermediate CA certificate.
+    Intermediate,
+    /// The target certificate.
+    Leaf,
+}
+
+/// Checks `c` against the RFC 5280 §4 rules for its role. `purpose` adds the CA/B Forum
+/// rules for TLS server certificates when it is [`Purpose::ServerAuth`].
+pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<(), PathError> {
+    let fail = |rule: &'static str| {
+        Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule,
+        })
+    };
+    let critical = |oid| c.critical.contains(&oid);
+    let is_ca_role = role != Role::Leaf;
+    let subject_empty = c.cert.tbs_certificate().subject().is_empty();
+    // §4.2.1.1
+    if critical(oids::ID_CE_AUTHORITY_KEY_IDENTIFIER) {
+        return fail("RFC 5280 4.2.1.1: authorityKeyIdentifier MUST be non-critical");
+    }
+    if c.has_aki && c.aki.is_none() {
+        return fail("RFC 5280 4.2.1.1: authorityKeyIdentifier MUST contain keyIdentifier");
+    }
+    // Self-issued certificates are exempt: a self-signed CA certificate may be used as an
+    // intermediate in cross-certified topologies. So are trust anchors, which are trusted by
+    // configuration (x509-limbo cve::cve-2024-0567 trusts a cross-certificate without AKI).
+    if !c.has_aki && !c.self_issued && role != Role::Anchor {
+        return fail(
+            "RFC 5280 4.2.1.1: authorityKeyIdentifier MUST be present except in self-signed certificates",
+        );
+    }
+    if role == Role::Anchor
+        && c.self_issued
+        && let (Some(a), Some(s)) = (&c.aki, &c.ski)
+        && a != s
+    {
+        return fail(
+            "RFC 5280 4.2.1.1: a self-signed certificate's authorityKeyIdentifier must equal its subjectKeyIdentifier",
+        );
+    }
+    // §4.2.1.2
+    if critical(oids::ID_CE_SUBJECT_KEY_IDENTIFIER) {
+        return fail("RFC 5280 4.2.1.2: subjectKeyIdentifier MUST be non-critical");
+    }
+    // A version 1 trust anchor (a legacy root without extensions) is trusted as configured:
+    // the extension requirements below apply to version 3 certificates.
+    let legacy_anchor = role == Role::Anchor && !c.is_v3();
+    if is_ca_role && c.ski.is_none() && !legacy_anchor {
+        return fail("RFC 5280 4.2.1.2: subjectKeyIdentifier MUST appear in CA certificates");
+    }
+    // §4.2.1.3
+    if let Some(ku) = &c.ku {
+        if ku.0.is_empty() {
+            return fail("RFC 5280 4.2.1.3: keyUsage MUST have at least one bit set");
+        }
+        if ku.key_cert_sign() && !c.is_ca() {
+            return fail("RFC 5280 4.2.1.3: keyCertSign requires basicConstraints cA");
+        }
+        if c.is_ca() && !ku.key_cert_sign() {
+            return fail(
+                "RFC 5280 4.2.1.3/4.2.1.9: a CA certificate with keyUsage must assert keyCertSign",
+            );
+        }
+    }
+    // §4.1.2.6, §4.2.1.6
+    if subject_empty {
+        if is_ca_role {
+            return fail("RFC 5280 4.1.2.6: a CA's subject MUST be a non-empty distinguished name");
+        }
+        if c.san.is_none() || !critical(oids::ID_CE_SUBJECT_ALT_NAME) {
+            return fail(
+                "RFC 5280 4.2.1.6: with an empty subject, subjectAltName MUST be present and critical",
+            );
+        }
+    }
+    if let Some(san) = &c.san {
+        if san.is_empty() {
+            return fail("RFC 5280 4.2.1.6: subjectAltName MUST NOT be empty");
+        }
+        for g in san {
+            match g {
+                GeneralName::DnsName(d) if !valid_dns_san(d.as_str()) => {
+                    return fail("RFC 5280 4.2.1.6: malformed dNSName in subjectAltName");
+                }
+                GeneralName::Rfc822Name(e) if !valid_email(e.as_str()) => {
+                    return fail("RFC 5280 4.2.1.6: malformed rfc822Name in subjectAltName");
+                }
+                _ => {}
+            }
+        }
+    }
+    // §4.2.1.9
+    if role == Role::Anchor && !legacy_anchor {
+        if !c.is_ca() {
+            return fail(
+                "RFC 5280 4.2.1.9: the trust anchor certificate lacks basicConstraints cA=TRUE",
+            );
+        }
+        if !critical(oids::ID_CE_BASIC_CONSTRAINTS) {
+            return fail("RFC 5280 4.2.1.9: the trust anchor's basicConstraints MUST be critical");
+        }
+    }
+    // §4.2.1.10
+    if let Some(nc) = &c.nc {
+        if !c.is_ca() || role == Role::Leaf {
+            return fail("RFC 5280 4.2.1.10: nameConstraints MUST only be used in CA certificates");
+        }
+        if !critical(oids::ID_CE_NAME_CONSTRAINTS) {
+            return fail("RFC 5280 4.2.1.10: nameConstraints MUST be critical");
+        }
+        let p = nc.permitted_subtrees.as_ref();
+        let e = nc.excluded_subtrees.as_ref();
+        if p.is_none_or(|v| v.is_empty()) && e.is_none_or(|v| v.is_empty()) {
+            return fail(
+                "RFC 5280 4.2.1.10: nameConstraints MUST have permittedSubtrees or excludedSubtrees",
+            );
+        }
+        if p.is_some_and(|v| v.is_empty()) || e.is_some_and(|v| v.is_empty()) {
+            return fail("RFC 5280 4.2.1.10: GeneralSubtrees MUST NOT be empty");
+        }
+    }
+    // §4.2.2.1
+    if critical(oids::ID_PE_AUTHORITY_INFO_ACCESS) {
+        return fail("RFC 5280 4.2.2.1: authorityInfoAccess MUST be non-critical");
+    }
+    rsa_modulus(c)?;
+    // §4.2.1.11 requires conforming CAs to mark policyConstraints critical, but PKITS
+    // (4.8.6, 4.10.x, 4.12.x) expects paths through non-critical ones to validate: not enforced.
+    if role == Role::Leaf && purpose == Some(Purpose::ServerAuth) {
+        server_leaf(c)?;
+    }
+    Ok(())
+}
+
+/// CA/B Forum Baseline Requirements for TLS server certificates (§7.1.2.7.12): the
+/// subjectAltName is non-critical when the subject is not empty.
+fn server_leaf(c: &Cert) -> Result<(), PathError> {
+    let subject = c.cert.tbs_certificate().subject();
+    if !subject.is_empty() && c.critical.contains(&oids::ID_CE_SUBJECT_ALT_NAME) {
+        return Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule: "CA/B Forum BR 7.1.2.7.12: subjectAltName MUST NOT be critical when the subject is not empty",
+        });
+    }
+    Ok(())
+}
+
+/// An RSA modulus must be a whole number of octets (CA/B Forum BR §6.1.5; RFC 8017 keys
+/// in practice): a modulus of odd bit length indicates a broken key generator.
+fn rsa_modulus(c: &Cert) -> Result<(), PathError> {
+    let spki = c.cert.tbs_certificate().subject_public_key_info();
+    if spki.algorithm.oid != const_oid::db::rfc5912::RSA_ENCRYPTION {
+        return Ok(());
+    }
+    #[derive(der::Sequence)]
+    struct RsaPublicKey<'a> {
+        n: der::asn1::UintRef<'a>,
+        e: der::asn1::UintRef<'a>,
+    }
+    let bad = |rule| {
+        Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule,
+        })
+    };
+    let Some(bytes) = spki.subject_public_key.as_bytes() else {
+        return bad("RFC 8017 A.1.1: malformed RSA public key");
+    };
+    let Ok(key) = <RsaPublicKey<'_> as der::Decode>::from_der(bytes) else {
+        return bad("RFC 8017 A.1.1: malformed RSA public key");
+    };
+    let _ = key.e;
+    let n = key.n.as_bytes();
+    if n.first().is_some_and(|&b| b < 0x80) {
+        return bad("CA/B Forum BR 6.1.5: RSA modulus size in bits MUST be divisible by 8");
+    }
+    Ok(())
+}
+
+/// A dNSName in subjectAltName (RFC 5280 §4.2.1.6, preferred name syntax of RFC 1034 §3.5):
+/// LDH labels, with a wildcard `*` allowed only as the whole left-most label.
+pub(crate) fn valid_dns_san(name: &str) -> bool {
+    let n = name.strip_prefix("*.").unwrap_or(name);
+    valid_ldh(n)
+}
+
+/// A host name made of letter-digit-hyphen labels (RFC 1034 §3.5, RFC 1123 §2.1).
+pub(crate) fn valid_ldh(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// An rfc822Name (RFC 5280 §4.2.1.6): `local-part@domain` with one `@` and a valid domain.
+pub(crate) fn valid_email(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.contains('@') && local.is_ascii() && valid_ldh(domain)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_dns_san("*.example.com"));
+        assert!(!valid_dns_san(".example.com"));
+        assert!(!valid_dns_san("foo_bar.example.com"));
+        assert!(!valid_dns_san("a.*.example.com"));
+        assert!(valid_email("*@example.com"));
+        assert!(!valid_email("invalid@address@example.com"));
+    }
+}
