@@ -340,6 +340,24 @@ fn serves_a_publication_to_openssl_and_curl() {
         t.contains("good.pem: revoked") && t.contains("Response verify OK"),
         "{t}"
     );
+
+    // SIGTERM: a clean shutdown, exit 0.
+    let mut responder = responder;
+    let pid = responder.child.id().to_string();
+    assert!(
+        run(Command::new("kill").args(["-TERM", &pid]))
+            .status
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = responder.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
 }
 
 /// RFC 5019 GET with caching headers and 304, and the repository routes.
