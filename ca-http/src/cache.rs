@@ -32,7 +32,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ca_core::ocsp::{
-    CaHashes, CertId, Lookup, OcspRequest, Responder, ResponseStatus, StatusSource, parse_request,
+    CaHashes, CertId, HashAlgorithm, Lookup, OcspRequest, Responder, ResponseStatus, StatusSource,
+    parse_request,
 };
 use ca_core::{CaSigner, Error, Result};
 use time::{Duration, OffsetDateTime};
@@ -77,9 +78,11 @@ impl OcspIssuer {
         // Checks the responder certificate against the key now rather than on every request.
         Responder::new(signer.as_ref(), responder_cert.as_deref(), validity)?;
         if responder_cert.is_none() {
-            let cert = ca_core::ocsp::CaHashes::from_parts(&[], signer.public_key_der())
-                .map_err(|e| Error::key(name, e.to_string()))?;
-            if cert.key_sha1 != hashes.key_sha1 {
+            // Signed by the CA itself (RFC 6960 §4.2.2.2, first case): the key must be the
+            // one in the CA certificate, compared by the CertID key hash.
+            let spki = ca_core::parse_spki(signer.public_key_der())?;
+            let key_hash = HashAlgorithm::Sha1.digest(spki.subject_public_key.raw_bytes());
+            if key_hash != hashes.key_sha1 {
                 return Err(Error::key(
                     name,
                     "the OCSP signing key is not the CA's key and no responder certificate was given",
@@ -132,6 +135,21 @@ pub trait StatusLookup: Send + Sync + 'static {
     /// [`CertId::serial`]) issued by `issuer`: `Good`, `Revoked` or `Unknown`. An error is
     /// answered `internalError` and not cached.
     fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> Result<Lookup>;
+}
+
+/// A shared lookup is a lookup (so the owner can keep a handle, e.g. to bump the epoch).
+impl<L: StatusLookup + ?Sized> StatusLookup for Arc<L> {
+    fn epoch(&self) -> Result<u64> {
+        (**self).epoch()
+    }
+
+    fn issuer(&self, id: &CertId) -> Option<Arc<OcspIssuer>> {
+        (**self).issuer(id)
+    }
+
+    fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> Result<Lookup> {
+        (**self).status(issuer, serial)
+    }
 }
 
 /// Cache bounds for [`CachingOcsp`].
