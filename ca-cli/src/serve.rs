@@ -81,10 +81,11 @@ impl Repository for StoreRepository {
     fn crl(&self, name: &str) -> Option<Vec<u8>> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let mut crls = self.crls.lock().ok()?;
-        if let Some((e, at, der)) = crls.get(name) {
-            if *e == epoch && at.elapsed() < CRL_REFRESH {
-                return Some(der.clone());
-            }
+        if let Some((e, at, der)) = crls.get(name)
+            && *e == epoch
+            && at.elapsed() < CRL_REFRESH
+        {
+            return Some(der.clone());
         }
         let mut ca = self.authority.lock().ok()?;
         ca.ca_record(name).ok()?;

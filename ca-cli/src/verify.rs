@@ -81,11 +81,11 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> CmdResult {
         Ok(p) => {
             let mut reason = "valid".to_string();
             let mut valid = true;
-            if a.check_ocsp {
-                if let Err(why) = crate::ocsp_client::check_chain(&p.chain, time) {
-                    valid = false;
-                    reason = why;
-                }
+            if a.check_ocsp
+                && let Err(why) = crate::ocsp_client::check_chain(&p.chain, time)
+            {
+                valid = false;
+                reason = why;
             }
             (
                 valid,

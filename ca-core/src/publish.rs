@@ -353,33 +353,31 @@ impl Authority {
         previous: Option<&Publication>,
     ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
         let ca_rec = self.ca_record(ca)?;
-        if let Some(prev) = previous.and_then(|p| p.cas.iter().find(|c| c.name == ca)) {
-            if let Ok(cert) = x509_cert::Certificate::from_der(&prev.responder_cert_der) {
-                let ca_cert = x509_cert::Certificate::from_der(&ca_rec.cert_der)
-                    .map_err(|e| Error::malformed("CA certificate", e))?;
-                let v = cert.tbs_certificate().validity();
-                let nb = v.not_before.to_unix_duration().as_secs() as i64;
-                let na = v.not_after.to_unix_duration().as_secs() as i64;
-                let same_issuer =
-                    cert.tbs_certificate().issuer() == ca_cert.tbs_certificate().subject();
-                let key_matches =
-                    SoftwareSigner::from_pkcs8(&prev.responder_key_pkcs8, "responder")
+        if let Some(prev) = previous.and_then(|p| p.cas.iter().find(|c| c.name == ca))
+            && let Ok(cert) = x509_cert::Certificate::from_der(&prev.responder_cert_der)
+        {
+            let ca_cert = x509_cert::Certificate::from_der(&ca_rec.cert_der)
+                .map_err(|e| Error::malformed("CA certificate", e))?;
+            let v = cert.tbs_certificate().validity();
+            let nb = v.not_before.to_unix_duration().as_secs() as i64;
+            let na = v.not_after.to_unix_duration().as_secs() as i64;
+            let same_issuer =
+                cert.tbs_certificate().issuer() == ca_cert.tbs_certificate().subject();
+            let key_matches = SoftwareSigner::from_pkcs8(&prev.responder_key_pkcs8, "responder")
+                .ok()
+                .and_then(|s| {
+                    cert.tbs_certificate()
+                        .subject_public_key_info()
+                        .to_der()
                         .ok()
-                        .and_then(|s| {
-                            cert.tbs_certificate()
-                                .subject_public_key_info()
-                                .to_der()
-                                .ok()
-                                .map(|d| d == s_public(&s))
-                        })
-                        .unwrap_or(false);
-                if same_issuer && key_matches && now_seconds().unix_timestamp() < nb + (na - nb) / 2
-                {
-                    return Ok((
-                        prev.responder_cert_der.clone(),
-                        prev.responder_key_pkcs8.clone(),
-                    ));
-                }
+                        .map(|d| d == s_public(&s))
+                })
+                .unwrap_or(false);
+            if same_issuer && key_matches && now_seconds().unix_timestamp() < nb + (na - nb) / 2 {
+                return Ok((
+                    prev.responder_cert_der.clone(),
+                    prev.responder_key_pkcs8.clone(),
+                ));
             }
         }
         let pkcs8 = generate_pkcs8(KeyAlgorithm::EcdsaP256)?;

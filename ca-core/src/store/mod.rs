@@ -13,6 +13,9 @@ pub use sqlite::SqliteStore;
 use crate::error::Result;
 use crate::key::KeyAlgorithm;
 
+/// Called with (serial hex, revocation time, reason) for each certificate of a CA.
+pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()> + 'a;
+
 /// A CA as the store keeps it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CaRecord {
@@ -155,11 +158,7 @@ pub trait Store: Send {
     ) -> Result<()>;
     /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
     /// (for status snapshots: no certificate bodies are read).
-    fn for_each_status(
-        &self,
-        ca: &str,
-        f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>,
-    ) -> Result<()>;
+    fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()>;
     /// The highest revocation sequence number so far (0 if none): changes whenever any
     /// revocation does, so caches can tell when to refresh.
     fn revocation_seq(&self) -> Result<i64>;

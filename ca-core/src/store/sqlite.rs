@@ -11,7 +11,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::audit::GENESIS;
 use super::{
     AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
-    PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, Store,
+    PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor,
+    Store,
 };
 use crate::error::{Error, Result};
 
@@ -593,11 +594,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn for_each_status(
-        &self,
-        ca: &str,
-        f: &mut dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()>,
-    ) -> Result<()> {
+    fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
