@@ -70,11 +70,14 @@ impl StatusLookup for StoreLookup {
     }
 }
 
+/// A signed CRL with the revocation epoch it covers and when it was made.
+type CachedCrl = (u64, std::time::Instant, Vec<u8>);
+
 /// CRLs (re-signed on revocation or age) and CA certificates.
 struct StoreRepository {
     authority: Mutex<Authority>,
     epoch: Arc<AtomicU64>,
-    crls: Mutex<HashMap<String, (u64, std::time::Instant, Vec<u8>)>>,
+    crls: Mutex<HashMap<String, CachedCrl>>,
 }
 
 impl Repository for StoreRepository {
