@@ -3,55 +3,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-
-use common::{Env, KeyKind, assert_ok, json_lines, make_key, openssl_ok};
-
-/// A running `lgpki serve` on ephemeral ports, killed on drop.
-struct Server {
-    child: Child,
-    ra: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(env: &Env) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--ra-listen",
-            "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let mut ra = None;
-    while ra.is_none() {
-        let line = lines.next().expect("serve exited early").expect("read");
-        if let Some(rest) = line.split("RA API (mutual TLS) on ").nth(1) {
-            ra = Some(rest.trim().to_string());
-        }
-    }
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        ra: ra.expect("RA address"),
-    }
-}
+use common::{Env, KeyKind, Server, assert_ok, json_lines, make_key, openssl_ok};
 
 struct Officer {
     cert: String,
@@ -150,7 +102,7 @@ fn officers_act_for_their_own_organisation_only() {
             "officer add",
         );
     }
-    let server = start_server(&env);
+    let server = Server::start(&env);
 
     let subject_key = make_key(env.dir.path(), "subject", KeyKind::P256);
     let csr = env.path("subject.csr");

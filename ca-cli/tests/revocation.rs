@@ -3,9 +3,7 @@
 
 mod common;
 
-use common::{
-    Backend, Env, KeyKind, assert_ok, json_lines, make_csr, openssl, openssl_ok, pkilint_tool,
-};
+use common::{Backend, Env, KeyKind, assert_ok, json_lines, make_csr, openssl, openssl_ok};
 
 fn issue(env: &Env, name: &str) -> (String, std::path::PathBuf) {
     let csr = make_csr(
@@ -52,21 +50,7 @@ fn crl_pem(env: &Env, ca: &str, delta: bool) -> std::path::PathBuf {
 }
 
 fn lint_crl(path: &std::path::Path, kind: &str) {
-    let out = std::process::Command::new(pkilint_tool("lint_crl"))
-        .args(["lint", "-t", kind, "-p", "PKIX", "-s", "WARNING"])
-        .arg(path)
-        .output()
-        .expect("lint_crl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.trim().is_empty(),
-        "lint_crl {}:\n{text}",
-        path.display()
-    );
+    common::assert_pkilint("lint_crl", &["-t", kind, "-p", "PKIX"], path);
 }
 
 fn revocation_end_to_end(backend: Backend) {

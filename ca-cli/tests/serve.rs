@@ -5,54 +5,10 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Env, KeyKind, assert_ok, make_csr, openssl, pkilint_tool};
-
-struct Server {
-    child: Child,
-    http: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(env: &Env) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--ra-listen",
-            "127.0.0.1:0",
-        ])
-        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut http = None;
-    while http.is_none() {
-        let line = lines.next().expect("serve exited early").expect("read");
-        if let Some(rest) = line.split("CA certificates on ").nth(1) {
-            http = Some(rest.trim().to_string());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        http: http.expect("address"),
-    }
-}
+use common::{Env, KeyKind, Server, assert_ok, make_csr, openssl};
 
 fn http(url: &str, body: Option<&[u8]>) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let agent = ureq::Agent::config_builder()
@@ -114,27 +70,13 @@ fn ocsp_query(env: &Env, s: &Server, cert: &str, extra: &[&str]) -> String {
 }
 
 fn lint_ocsp(path: &std::path::Path) {
-    let out = Command::new(pkilint_tool("lint_ocsp_response"))
-        .args(["lint", "-s", "WARNING"])
-        .arg(path)
-        .output()
-        .expect("lint_ocsp_response");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.trim().is_empty(),
-        "lint_ocsp_response {}:\n{text}",
-        path.display()
-    );
+    common::assert_pkilint("lint_ocsp_response", &[], path);
 }
 
 #[test]
 fn serve_answers_ocsp_crls_and_certificates() {
     let env = Env::init(&[]);
-    let server = start(&env);
+    let server = Server::start(&env);
     let org = env.lgpki(&["ca", "cert", "organization"]).stdout;
     let root = env.lgpki(&["ca", "cert", "root"]).stdout;
     std::fs::write(env.path("org.pem"), &org).expect("w");

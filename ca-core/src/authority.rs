@@ -11,13 +11,13 @@ use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
-use crate::build::{self, TbsFields, from_x509_time};
+use crate::build::{self, from_x509_time};
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyBackend, KeyRef, SoftwareBackend};
-use crate::lint::{self, Expectation, IssuerFacts};
+use crate::lint::{Expectation, IssuerFacts};
 use crate::name::DistinguishedName;
 use crate::profile::{KeyUsageBit, Policies};
-use crate::serial::{random_serial, serial_hex};
+use crate::serial::serial_hex;
 use crate::store::{CaRecord, PendingCert, SqliteStore, Store};
 
 /// Environment variable holding the passphrase that encrypts software CA keys.
@@ -451,20 +451,8 @@ impl Authority {
                 &format!("{base}/ca/{}.crt", p.record.name),
             )?);
         }
-        let serial = random_serial()?;
         let alg = issuer_signer.algorithm();
-        let tbs = build::encode_tbs(&TbsFields {
-            serial: &serial,
-            signature: alg.algorithm_identifier(),
-            issuer: &issuer_der,
-            not_before: now,
-            not_after,
-            subject: &subject_der,
-            spki: &spki,
-            extensions: &exts,
-        })?;
-        lint::lint_tbs(
-            &tbs,
+        let (serial, tbs) = build::linted_tbs(
             &IssuerFacts {
                 subject_der: &issuer_der,
                 ski: &issuer_ski,
@@ -475,6 +463,11 @@ impl Authority {
                 ca: true,
                 min_rsa_bits: 2048,
             },
+            &subject_der,
+            &spki,
+            now,
+            not_after,
+            &exts,
         )?;
         let pending = PendingCert {
             serial: serial_hex(&serial),

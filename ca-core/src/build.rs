@@ -292,3 +292,30 @@ pub fn assemble(
     };
     cert.to_der().map_err(Error::encode("Certificate"))
 }
+
+/// Encodes a TBSCertificate with a fresh random serial, signed (in the TBS) with the issuer's
+/// algorithm, and lints it against the issuer and what it is meant to be. Nothing reaches a
+/// signing key without passing here. Returns the serial and the TBS bytes.
+pub fn linted_tbs(
+    issuer: &crate::lint::IssuerFacts<'_>,
+    expect: &crate::lint::Expectation,
+    subject: &[u8],
+    spki: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    extensions: &[Extension],
+) -> Result<([u8; crate::serial::SERIAL_LEN], Vec<u8>)> {
+    let serial = crate::serial::random_serial()?;
+    let tbs = encode_tbs(&TbsFields {
+        serial: &serial,
+        signature: issuer.signature_algorithm.algorithm_identifier(),
+        issuer: issuer.subject_der,
+        not_before,
+        not_after,
+        subject,
+        spki,
+        extensions,
+    })?;
+    crate::lint::lint_tbs(&tbs, issuer, expect)?;
+    Ok((serial, tbs))
+}

@@ -17,13 +17,13 @@ use x509_cert::ext::pkix::{
 };
 
 use crate::authority::{Authority, now_seconds};
-use crate::build::{self, TbsFields};
+use crate::build::{self};
 use crate::error::{Error, Result};
 use crate::issue::{Issued, rfc3339};
-use crate::lint::{self, Expectation, IssuerFacts};
+use crate::lint::{Expectation, IssuerFacts};
 use crate::name::{DistinguishedName, name_to_string};
 use crate::profile::KeyUsageBit;
-use crate::serial::{random_serial, serial_hex};
+use crate::serial::serial_hex;
 use crate::store::PendingCert;
 
 /// anyPolicy (RFC 5280 §4.2.1.4).
@@ -219,20 +219,8 @@ impl Authority {
 
         let now = now_seconds();
         let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
-        let serial = random_serial()?;
         let alg = ca.signer.algorithm();
-        let tbs = build::encode_tbs(&TbsFields {
-            serial: &serial,
-            signature: alg.algorithm_identifier(),
-            issuer: &ca.subject_der,
-            not_before: now,
-            not_after,
-            subject: &subject_der,
-            spki: &spki,
-            extensions: &exts,
-        })?;
-        lint::lint_tbs(
-            &tbs,
+        let (serial, tbs) = build::linted_tbs(
             &IssuerFacts {
                 subject_der: &ca.subject_der,
                 ski: &ca.ski,
@@ -243,6 +231,11 @@ impl Authority {
                 ca: true,
                 min_rsa_bits: 2048,
             },
+            &subject_der,
+            &spki,
+            now,
+            not_after,
+            &exts,
         )?;
         let pending = PendingCert {
             serial: serial_hex(&serial),

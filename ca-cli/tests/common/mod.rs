@@ -293,13 +293,15 @@ pub fn pkilint_tool(name: &str) -> PathBuf {
     p
 }
 
-/// Runs `lint_pkix_cert lint -s WARNING FILE` and asserts it reports nothing.
-pub fn assert_pkilint_clean(pem: &Path) {
-    let out = Command::new(pkilint_tool("lint_pkix_cert"))
+/// Runs a pkilint tool (`lint_pkix_cert`, `lint_crl`, `lint_ocsp_response`) with `lint
+/// -s WARNING`, the extra arguments and FILE, and asserts it reports nothing.
+pub fn assert_pkilint(tool: &str, extra: &[&str], file: &Path) {
+    let out = Command::new(pkilint_tool(tool))
         .args(["lint", "-s", "WARNING"])
-        .arg(pem)
+        .args(extra)
+        .arg(file)
         .output()
-        .expect("run lint_pkix_cert");
+        .unwrap_or_else(|e| panic!("run {tool}: {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -307,7 +309,68 @@ pub fn assert_pkilint_clean(pem: &Path) {
     );
     assert!(
         out.status.success() && text.trim().is_empty(),
-        "pkilint findings for {}:\n{text}",
-        pem.display()
+        "{tool} findings for {}:\n{text}",
+        file.display()
     );
+}
+
+/// `lint_pkix_cert` reports nothing for this certificate.
+pub fn assert_pkilint_clean(pem: &Path) {
+    assert_pkilint("lint_pkix_cert", &[], pem);
+}
+
+/// A running `lgpki serve` on ephemeral ports, killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT` of OCSP, CRLs and CA certificates.
+    pub http: String,
+    /// `https://127.0.0.1:PORT` of the RA API.
+    pub ra: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `lgpki serve` on `env`'s home with ephemeral ports, read back from its stderr.
+    pub fn start(env: &Env) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
+            .arg("--home")
+            .arg(&env.home)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--ra-listen",
+                "127.0.0.1:0",
+            ])
+            .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let (mut http, mut ra) = (None, None);
+        while http.is_none() || ra.is_none() {
+            let line = lines.next().expect("serve exited early").expect("read");
+            if let Some(rest) = line.split("CA certificates on ").nth(1) {
+                http = Some(rest.trim().to_string());
+            }
+            if let Some(rest) = line.split("RA API (mutual TLS) on ").nth(1) {
+                ra = Some(rest.trim().to_string());
+            }
+        }
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            http: http.unwrap_or_default(),
+            ra: ra.unwrap_or_default(),
+        }
+    }
 }
