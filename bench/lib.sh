@@ -6,7 +6,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-LGPKI=$TARGET_DIR/release/lgpki
+LGPKI=${LGPKI_BIN:-$TARGET_DIR/release/lgpki}
 SIGN_RATE=$TARGET_DIR/release/examples/sign_rate
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 WORK=${BENCH_WORK:-$(mktemp -d /tmp/lgpki-bench.XXXXXX)}

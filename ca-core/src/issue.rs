@@ -74,6 +74,41 @@ struct Prepared {
     signer: Arc<dyn CaSigner>,
 }
 
+/// What one request needs besides itself, resolved once per chunk on the calling thread (the
+/// store is not shared with the worker threads): its profile and its CA, loaded.
+struct Resolved<'a> {
+    index: usize,
+    req: IssuanceRequest,
+    profile: &'a Profile,
+    ca: Arc<LoadedCa>,
+}
+
+/// How many threads check and sign a chunk: one per available core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `f` over `items` on up to [`workers`] scoped threads (contiguous slices, one thread each),
+/// results in input order. A panic in `f` is re-raised on the calling thread.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = workers().min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// RFC 3339 text of a Unix time.
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
@@ -133,14 +168,22 @@ impl Authority {
     }
 
     fn issue_chunk(&mut self, chunk: Vec<IssuanceRequest>) -> Result<Vec<Result<Issued>>> {
-        // 1. Check and lint every request; failures are final for their line.
+        // 1. Check and lint every request; failures are final for their line. What needs the
+        //    store (replays, the CA bound to a profile, loading a CA and the base URL) is
+        //    resolved once per chunk here; the CPU work (CSR signature, TBS, lint) runs on all
+        //    cores.
         let mut results: Vec<Option<Result<Issued>>> = Vec::with_capacity(chunk.len());
-        let mut prepared: Vec<(usize, Prepared)> = Vec::new();
+        let base_url = self.base_url()?;
+        let mut bound: Option<Vec<crate::store::CaRecord>> = None;
+        let mut cas: std::collections::HashMap<String, Arc<LoadedCa>> =
+            std::collections::HashMap::new();
+        let mut todo: Vec<(usize, IssuanceRequest, Arc<LoadedCa>)> = Vec::new();
         for (i, req) in chunk.into_iter().enumerate() {
+            results.push(None);
             if let Some(id) = &req.request_id
                 && let Some(rec) = self.store.cert_by_request_id(id)?
             {
-                results.push(Some(Ok(issued_from(
+                results[i] = Some(Ok(issued_from(
                     rec.serial,
                     rec.ca,
                     rec.profile,
@@ -149,17 +192,40 @@ impl Authority {
                     rec.not_after,
                     rec.der,
                     true,
-                ))));
+                )));
                 continue;
             }
-            match self.prepare(&req) {
-                Ok(p) => {
-                    prepared.push((i, p));
-                    results.push(None);
-                }
-                Err(e) => results.push(Some(Err(e))),
+            match self.resolve(&req, &mut bound, &mut cas) {
+                Ok(ca) => todo.push((i, req, ca)),
+                Err(e) => results[i] = Some(Err(e)),
             }
         }
+        let mut resolved: Vec<Resolved<'_>> = Vec::with_capacity(todo.len());
+        for (index, req, ca) in todo {
+            // `resolve` checked that the profile exists.
+            let profile = self.policies.profile(&req.profile)?;
+            resolved.push(Resolved {
+                index,
+                req,
+                profile,
+                ca,
+            });
+        }
+        let checked = par_map(&resolved, |r| prepare(r.profile, &r.ca, &base_url, &r.req));
+        let mut prepared: Vec<(usize, Prepared)> = Vec::with_capacity(checked.len());
+        for (r, outcome) in resolved.iter().zip(checked) {
+            match outcome {
+                Ok(pending) => prepared.push((
+                    r.index,
+                    Prepared {
+                        pending,
+                        signer: r.ca.signer.clone(),
+                    },
+                )),
+                Err(e) => results[r.index] = Some(Err(e)),
+            }
+        }
+        drop(resolved);
         // 2. Record the intent (serials and TBS) durably. A serial collision is astronomically
         //    unlikely; if one happens, retry that request alone with a fresh serial.
         let pendings: Vec<PendingCert> = prepared.iter().map(|(_, p)| p.pending.clone()).collect();
@@ -189,13 +255,18 @@ impl Authority {
             }
             prepared = kept;
         }
-        // 3. Sign. 4. Record the certificates durably. 5. Report.
-        let mut signed: Vec<(usize, Vec<u8>, PendingCert)> = Vec::with_capacity(prepared.len());
-        for (i, p) in prepared {
-            let alg = p.signer.algorithm();
-            let der = p.signer.sign(&p.pending.tbs_der).and_then(|sig| {
+        // 3. Sign, on all cores: each thread signs its share of the chunk with its own clone of
+        //    the signer (a PKCS#11 signer takes one pooled session per thread).
+        //    4. Record the certificates durably. 5. Report.
+        let signatures = par_map(&prepared, |(_, p)| {
+            let signer = p.signer.clone();
+            let alg = signer.algorithm();
+            signer.sign(&p.pending.tbs_der).and_then(|sig| {
                 build::assemble(&p.pending.tbs_der, alg.algorithm_identifier(), &sig)
-            });
+            })
+        });
+        let mut signed: Vec<(usize, Vec<u8>, PendingCert)> = Vec::with_capacity(prepared.len());
+        for ((i, p), der) in prepared.into_iter().zip(signatures) {
             match der {
                 Ok(der) => signed.push((i, der, p.pending)),
                 Err(e) => results[i] = Some(Err(e)),
@@ -252,8 +323,16 @@ impl Authority {
         Ok(())
     }
 
-    fn prepare(&mut self, req: &IssuanceRequest) -> Result<Prepared> {
-        let profile = self.policies.profile(&req.profile)?.clone();
+    /// The checks of a request that need the store, in the order they always ran: the profile
+    /// exists and makes end-entity certificates, its CA (named, or the one bound to the
+    /// profile) loads. `bound` (the CA records) and `cas` (loaded CAs) are read once per chunk.
+    fn resolve(
+        &mut self,
+        req: &IssuanceRequest,
+        bound: &mut Option<Vec<crate::store::CaRecord>>,
+        cas: &mut std::collections::HashMap<String, Arc<LoadedCa>>,
+    ) -> Result<Arc<LoadedCa>> {
+        let profile = self.policies.profile(&req.profile)?;
         if profile.ca {
             return Err(Error::PolicyRefused {
                 detail: format!(
@@ -264,128 +343,162 @@ impl Authority {
         }
         let ca_name = match &req.ca {
             Some(c) => c.clone(),
-            None => self.default_ca_for(&profile.name)?,
+            None => {
+                if bound.is_none() {
+                    *bound = Some(self.store.cas()?);
+                }
+                bound
+                    .iter()
+                    .flatten()
+                    .find(|c| c.profiles.iter().any(|p| *p == profile.name))
+                    .map(|c| c.name.clone())
+                    .ok_or_else(|| Error::PolicyRefused {
+                        detail: format!(
+                            "no CA is bound to profile {:?}; name one with --ca",
+                            profile.name
+                        ),
+                    })?
+            }
         };
-        let ca = self.load_ca(&ca_name)?;
-        if !profile.any_ca && !ca.record.profiles.contains(&profile.name) {
-            return Err(Error::PolicyRefused {
-                detail: format!("CA {ca_name:?} does not issue profile {:?}", profile.name),
-            });
+        if let Some(ca) = cas.get(&ca_name) {
+            return Ok(ca.clone());
         }
-        let parsed = parse_csr(&req.csr_der)?;
-        let key = PublicKeyInfo::of(&parsed.request.public_key)?;
-        check_key(&profile, &key)?;
-        let csr = parsed.verify_signature()?;
-        let requested = match &req.subject {
-            Some(s) => DistinguishedName::parse(s)?,
-            None => csr.subject.clone(),
-        };
-        let sans = if req.sans.is_empty() {
-            csr.requested_sans.clone()
-        } else {
-            req.sans
-                .iter()
-                .map(|s| SanEntry::parse(s))
-                .collect::<Result<Vec<_>>>()?
-        };
-        let subject = apply_subject_rules(&profile, requested)?;
-        check_sans(&profile, &subject, &sans)?;
-        let days = req.days.unwrap_or(profile.validity_days);
-        if days == 0 || days > profile.max_validity_days {
-            return Err(Error::PolicyRefused {
-                detail: format!(
-                    "--days {days}: profile {:?} allows 1..={}",
-                    profile.name, profile.max_validity_days
-                ),
-            });
-        }
-        let now = now_seconds();
-        let not_after = (now + Duration::days(i64::from(days))).min(ca.not_after);
-        let exts =
-            self.leaf_extensions(&profile, &ca, &key, &csr.public_key_der, &subject, &sans)?;
-        let subject_der = subject.to_der()?;
-        let serial = random_serial()?;
-        let alg = ca.signer.algorithm();
-        let tbs = build::encode_tbs(&TbsFields {
-            serial: &serial,
-            signature: alg.algorithm_identifier(),
-            issuer: &ca.subject_der,
-            not_before: now,
-            not_after,
-            subject: &subject_der,
-            spki: &csr.public_key_der,
-            extensions: &exts,
-        })?;
-        lint::lint_tbs(
-            &tbs,
-            &IssuerFacts {
-                subject_der: &ca.subject_der,
-                ski: &ca.ski,
-                validity: Some((ca.not_before, ca.not_after)),
-                signature_algorithm: alg,
-            },
-            &Expectation {
-                ca: false,
-                min_rsa_bits: profile.min_rsa_bits,
-            },
-        )?;
-        Ok(Prepared {
-            pending: PendingCert {
-                serial: serial_hex(&serial),
-                ca: ca_name,
-                profile: profile.name.clone(),
-                subject: subject.to_string(),
-                not_before: now.unix_timestamp(),
-                not_after: not_after.unix_timestamp(),
-                tbs_der: tbs,
-                request_id: req.request_id.clone(),
-            },
-            signer: ca.signer.clone(),
-        })
+        let ca = Arc::new(self.load_ca(&ca_name)?);
+        cas.insert(ca_name, ca.clone());
+        Ok(ca)
     }
+}
 
-    fn leaf_extensions(
-        &self,
-        profile: &Profile,
-        ca: &LoadedCa,
-        key: &PublicKeyInfo,
-        spki_der: &[u8],
-        subject: &DistinguishedName,
-        sans: &[SanEntry],
-    ) -> Result<Vec<x509_cert::ext::Extension>> {
-        let base = self.base_url()?;
-        let mut exts = vec![build::key_usage(profile.key_usage(key.is_rsa))?];
-        if !profile.extended_key_usage.is_empty() {
-            exts.push(build::extended_key_usage(&profile.extended_key_usage)?);
-        }
-        exts.push(build::subject_key_identifier(&build::key_identifier(
-            spki_der,
-        )?)?);
-        exts.push(build::authority_key_identifier(&ca.ski)?);
-        exts.push(build::certificate_policies(&[profile.policy()?])?);
-        if profile.revocation_pointers {
-            exts.push(build::crl_distribution_point(&format!(
-                "{base}/crl/{}.crl",
-                ca.record.name
-            ))?);
-            exts.push(build::authority_info_access(
-                Some(&format!("{base}/ocsp")),
-                &format!("{base}/ca/{}.crt", ca.record.name),
-            )?);
-        } else {
-            exts.push(build::authority_info_access(
-                None,
-                &format!("{base}/ca/{}.crt", ca.record.name),
-            )?);
-        }
-        if profile.ocsp_no_check {
-            exts.push(build::ocsp_no_check()?);
-        }
-        if !sans.is_empty() {
-            exts.push(build::subject_alt_name(sans, subject.is_empty())?);
-        }
-        Ok(exts)
+/// Checks one request against its profile and CA, and encodes and lints its TBSCertificate
+/// (CPU only: runs on worker threads).
+fn prepare(
+    profile: &Profile,
+    ca: &LoadedCa,
+    base_url: &str,
+    req: &IssuanceRequest,
+) -> Result<PendingCert> {
+    let ca_name = &ca.record.name;
+    if !profile.any_ca && !ca.record.profiles.contains(&profile.name) {
+        return Err(Error::PolicyRefused {
+            detail: format!("CA {ca_name:?} does not issue profile {:?}", profile.name),
+        });
     }
+    let parsed = parse_csr(&req.csr_der)?;
+    let key = PublicKeyInfo::of(&parsed.request.public_key)?;
+    check_key(profile, &key)?;
+    let csr = parsed.verify_signature()?;
+    let requested = match &req.subject {
+        Some(s) => DistinguishedName::parse(s)?,
+        None => csr.subject.clone(),
+    };
+    let sans = if req.sans.is_empty() {
+        csr.requested_sans.clone()
+    } else {
+        req.sans
+            .iter()
+            .map(|s| SanEntry::parse(s))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let subject = apply_subject_rules(profile, requested)?;
+    check_sans(profile, &subject, &sans)?;
+    let days = req.days.unwrap_or(profile.validity_days);
+    if days == 0 || days > profile.max_validity_days {
+        return Err(Error::PolicyRefused {
+            detail: format!(
+                "--days {days}: profile {:?} allows 1..={}",
+                profile.name, profile.max_validity_days
+            ),
+        });
+    }
+    let now = now_seconds();
+    let not_after = (now + Duration::days(i64::from(days))).min(ca.not_after);
+    let exts = leaf_extensions(
+        base_url,
+        profile,
+        ca,
+        &key,
+        &csr.public_key_der,
+        &subject,
+        &sans,
+    )?;
+    let subject_der = subject.to_der()?;
+    let serial = random_serial()?;
+    let alg = ca.signer.algorithm();
+    let tbs = build::encode_tbs(&TbsFields {
+        serial: &serial,
+        signature: alg.algorithm_identifier(),
+        issuer: &ca.subject_der,
+        not_before: now,
+        not_after,
+        subject: &subject_der,
+        spki: &csr.public_key_der,
+        extensions: &exts,
+    })?;
+    lint::lint_tbs(
+        &tbs,
+        &IssuerFacts {
+            subject_der: &ca.subject_der,
+            ski: &ca.ski,
+            validity: Some((ca.not_before, ca.not_after)),
+            signature_algorithm: alg,
+        },
+        &Expectation {
+            ca: false,
+            min_rsa_bits: profile.min_rsa_bits,
+        },
+    )?;
+    Ok(PendingCert {
+        serial: serial_hex(&serial),
+        ca: ca_name.clone(),
+        profile: profile.name.clone(),
+        subject: subject.to_string(),
+        not_before: now.unix_timestamp(),
+        not_after: not_after.unix_timestamp(),
+        tbs_der: tbs,
+        request_id: req.request_id.clone(),
+    })
+}
+
+fn leaf_extensions(
+    base: &str,
+    profile: &Profile,
+    ca: &LoadedCa,
+    key: &PublicKeyInfo,
+    spki_der: &[u8],
+    subject: &DistinguishedName,
+    sans: &[SanEntry],
+) -> Result<Vec<x509_cert::ext::Extension>> {
+    let mut exts = vec![build::key_usage(profile.key_usage(key.is_rsa))?];
+    if !profile.extended_key_usage.is_empty() {
+        exts.push(build::extended_key_usage(&profile.extended_key_usage)?);
+    }
+    exts.push(build::subject_key_identifier(&build::key_identifier(
+        spki_der,
+    )?)?);
+    exts.push(build::authority_key_identifier(&ca.ski)?);
+    exts.push(build::certificate_policies(&[profile.policy()?])?);
+    if profile.revocation_pointers {
+        exts.push(build::crl_distribution_point(&format!(
+            "{base}/crl/{}.crl",
+            ca.record.name
+        ))?);
+        exts.push(build::authority_info_access(
+            Some(&format!("{base}/ocsp")),
+            &format!("{base}/ca/{}.crt", ca.record.name),
+        )?);
+    } else {
+        exts.push(build::authority_info_access(
+            None,
+            &format!("{base}/ca/{}.crt", ca.record.name),
+        )?);
+    }
+    if profile.ocsp_no_check {
+        exts.push(build::ocsp_no_check()?);
+    }
+    if !sans.is_empty() {
+        exts.push(build::subject_alt_name(sans, subject.is_empty())?);
+    }
+    Ok(exts)
 }
 
 #[allow(clippy::too_many_arguments)]
