@@ -65,6 +65,11 @@ CREATE INDEX IF NOT EXISTS certs_revoked ON certs (ca, revoked_seq);
 -- MAX(revoked_seq) (the revocation sequence: every revocation and every CRL reads it) without a
 -- scan of every certificate.
 CREATE INDEX IF NOT EXISTS certs_revoked_seq ON certs (revoked_seq);
+-- A full CRL reads every revoked certificate of a CA in serial order: from this partial covering
+-- index alone (no table rows, no sort). Only revoked certificates are in it, so issuance does
+-- not pay for it.
+CREATE INDEX IF NOT EXISTS certs_crl ON certs (ca, serial, revoked_at, reason, invalidity_date, profile, state)
+    WHERE state = 'issued' AND revoked_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS crls (
     ca TEXT NOT NULL,
     number BIGINT NOT NULL,
@@ -560,13 +565,20 @@ impl Store for SqliteStore {
         since_seq: Option<i64>,
         f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
     ) -> Result<()> {
+        // A full CRL reads the covering index certs_crl in serial order; a delta CRL reads only
+        // what changed since its base through certs_revoked (ca, revoked_seq).
+        let sql = if since_seq.is_some() {
+            "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
+             WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND revoked_seq > ?2
+             ORDER BY serial"
+        } else {
+            "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
+             WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND ?2 = 0
+             ORDER BY serial"
+        };
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
-                 WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND revoked_seq > ?2
-                 ORDER BY serial",
-            )
+            .prepare(sql)
             .map_err(Error::store("listing revocations"))?;
         let mut rows = stmt
             .query(params![ca, since_seq.unwrap_or(0)])
