@@ -951,28 +951,25 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
 
 fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
     let mut ca = ctx.open()?;
-    let der = ca.crl(ca_name, delta)?;
+    let signed = ca.sign_crl(ca_name, delta)?;
+    let der = signed.der;
     let bytes = if pem {
         input::to_pem("X509 CRL", &der).into_bytes()
     } else {
-        der.clone()
+        der
     };
     ca_core::write_atomic(out, &bytes)?;
-    let parsed = ca_core::crl::ParsedCrl::parse(&der)?;
-    let number = parsed
-        .crl_number
-        .as_ref()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
+    let number = signed.number.to_string();
+    let entries = signed.entries;
     if ctx.json {
         print_json(
-            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": parsed.entries.len(), "out": out.display().to_string()}),
+            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": entries, "out": out.display().to_string()}),
         );
     } else {
         print_text(&format!(
             "{} CRL {number} of {ca_name}: {} entries, written to {}\n",
             if delta { "delta" } else { "full" },
-            parsed.entries.len(),
+            entries,
             out.display()
         ));
     }
