@@ -74,13 +74,32 @@ struct Prepared {
     signer: Arc<dyn CaSigner>,
 }
 
-/// What one request needs besides itself, resolved once per chunk on the calling thread (the
-/// store is not shared with the worker threads): its profile and its CA, loaded.
-struct Resolved<'a> {
+/// What one request needs besides itself, resolved on the calling thread (the store is not
+/// shared with the worker threads): its profile and its CA, loaded.
+struct Resolved {
     index: usize,
     req: IssuanceRequest,
-    profile: &'a Profile,
+    profile: Arc<Profile>,
     ca: Arc<LoadedCa>,
+}
+
+/// What a batch reads from the store once: the CA records (for the CA bound to a profile), the
+/// CAs it loaded and the profiles it uses.
+#[derive(Default)]
+struct BatchCache {
+    bound: Option<Vec<crate::store::CaRecord>>,
+    cas: std::collections::HashMap<String, Arc<LoadedCa>>,
+    profiles: std::collections::HashMap<String, Arc<Profile>>,
+}
+
+/// A chunk whose requests are checked, linted and encoded, waiting for its durable steps.
+struct Checked {
+    /// Final outcomes so far (failed checks), by position in the chunk.
+    results: Vec<Option<Result<Issued>>>,
+    /// Each request's idempotency key, by position.
+    ids: Vec<Option<String>>,
+    /// The requests that passed, with their position.
+    prepared: Vec<(usize, Prepared)>,
 }
 
 /// How many threads check and sign a chunk: one per available core.
@@ -148,39 +167,115 @@ impl Authority {
     /// after that certificate is durably stored. A failed request does not stop the others;
     /// `Err` is returned only when the store itself fails (results not yet reported are lost
     /// to the caller, but nothing reported is).
+    ///
+    /// Requests go in chunks of [`BATCH_CHUNK`] through a two-stage pipeline: while one chunk
+    /// is recorded, signed and stored (two durable transactions, on this thread, signing on all
+    /// cores), the next chunk's CSRs are verified and its TBSCertificates encoded and linted on
+    /// worker threads.
     pub fn issue_batch(
         &mut self,
         reqs: Vec<IssuanceRequest>,
         mut report: impl FnMut(usize, Result<Issued>),
     ) -> Result<()> {
-        let mut index = 0;
-        let mut reqs = reqs.into_iter().peekable();
-        while reqs.peek().is_some() {
+        let base_url = self.base_url()?;
+        let mut cache = BatchCache::default();
+        let mut reqs = reqs.into_iter();
+        let mut in_flight: Option<Checked> = None;
+        let mut reported = 0;
+        loop {
             let chunk: Vec<IssuanceRequest> = reqs.by_ref().take(BATCH_CHUNK).collect();
-            let n = chunk.len();
-            let results = self.issue_chunk(chunk)?;
-            for (i, r) in results.into_iter().enumerate() {
-                report(index + i, r);
+            if chunk.is_empty() && in_flight.is_none() {
+                return Ok(());
             }
-            index += n;
+            // Resolve the next chunk (reads the store, so on this thread) …
+            let (mut results, ids, resolved) = self.resolve_chunk(chunk, &mut cache);
+            // … then check it on worker threads while the previous chunk is committed here.
+            let previous = in_flight.take();
+            let (outcomes, committed) = std::thread::scope(|s| {
+                let checking = s.spawn(|| {
+                    par_map(&resolved, |r| prepare(&r.profile, &r.ca, &base_url, &r.req))
+                });
+                let committed = previous.map(|c| self.commit_chunk(c));
+                let outcomes = checking
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (outcomes, committed)
+            });
+            if let Some(committed) = committed {
+                for r in committed? {
+                    report(reported, r);
+                    reported += 1;
+                }
+            }
+            if !ids.is_empty() {
+                let mut prepared = Vec::with_capacity(outcomes.len());
+                for (r, outcome) in resolved.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(pending) => prepared.push((
+                            r.index,
+                            Prepared {
+                                pending,
+                                signer: r.ca.signer.clone(),
+                            },
+                        )),
+                        Err(e) => results[r.index] = Some(Err(e)),
+                    }
+                }
+                in_flight = Some(Checked {
+                    results,
+                    ids,
+                    prepared,
+                });
+            }
         }
-        Ok(())
     }
 
-    fn issue_chunk(&mut self, chunk: Vec<IssuanceRequest>) -> Result<Vec<Result<Issued>>> {
-        // 1. Check and lint every request; failures are final for their line. What needs the
-        //    store (replays, the CA bound to a profile, loading a CA and the base URL) is
-        //    resolved once per chunk here; the CPU work (CSR signature, TBS, lint) runs on all
-        //    cores.
-        let mut results: Vec<Option<Result<Issued>>> = Vec::with_capacity(chunk.len());
-        let base_url = self.base_url()?;
-        let mut bound: Option<Vec<crate::store::CaRecord>> = None;
-        let mut cas: std::collections::HashMap<String, Arc<LoadedCa>> =
-            std::collections::HashMap::new();
-        let mut todo: Vec<(usize, IssuanceRequest, Arc<LoadedCa>)> = Vec::new();
-        for (i, req) in chunk.into_iter().enumerate() {
-            results.push(None);
-            if let Some(id) = &req.request_id
+    /// The checks of a chunk that need the store (profile, CA), on this thread. Returns the
+    /// failures so far, the request ids, and the requests to check further.
+    fn resolve_chunk(
+        &mut self,
+        chunk: Vec<IssuanceRequest>,
+        cache: &mut BatchCache,
+    ) -> (
+        Vec<Option<Result<Issued>>>,
+        Vec<Option<String>>,
+        Vec<Resolved>,
+    ) {
+        let mut results = Vec::with_capacity(chunk.len());
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut resolved = Vec::with_capacity(chunk.len());
+        for (index, req) in chunk.into_iter().enumerate() {
+            ids.push(req.request_id.clone());
+            match self.resolve(&req, cache) {
+                Ok((profile, ca)) => {
+                    results.push(None);
+                    resolved.push(Resolved {
+                        index,
+                        req,
+                        profile,
+                        ca,
+                    });
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        (results, ids, resolved)
+    }
+
+    /// The durable steps of a checked chunk: replays, then one transaction recording serials
+    /// and TBSs, the signatures (on all cores), and one transaction storing the certificates
+    /// with their audit records. Returns every request's outcome, in chunk order.
+    fn commit_chunk(&mut self, checked: Checked) -> Result<Vec<Result<Issued>>> {
+        let Checked {
+            mut results,
+            ids,
+            mut prepared,
+        } = checked;
+        // 1. A request whose id was issued before (in an earlier chunk or run) gets that
+        //    certificate back, whatever its checks said: looked up only now, after the chunk
+        //    before this one is durably stored.
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(id) = id
                 && let Some(rec) = self.store.cert_by_request_id(id)?
             {
                 results[i] = Some(Ok(issued_from(
@@ -193,39 +288,9 @@ impl Authority {
                     rec.der,
                     true,
                 )));
-                continue;
-            }
-            match self.resolve(&req, &mut bound, &mut cas) {
-                Ok(ca) => todo.push((i, req, ca)),
-                Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let mut resolved: Vec<Resolved<'_>> = Vec::with_capacity(todo.len());
-        for (index, req, ca) in todo {
-            // `resolve` checked that the profile exists.
-            let profile = self.policies.profile(&req.profile)?;
-            resolved.push(Resolved {
-                index,
-                req,
-                profile,
-                ca,
-            });
-        }
-        let checked = par_map(&resolved, |r| prepare(r.profile, &r.ca, &base_url, &r.req));
-        let mut prepared: Vec<(usize, Prepared)> = Vec::with_capacity(checked.len());
-        for (r, outcome) in resolved.iter().zip(checked) {
-            match outcome {
-                Ok(pending) => prepared.push((
-                    r.index,
-                    Prepared {
-                        pending,
-                        signer: r.ca.signer.clone(),
-                    },
-                )),
-                Err(e) => results[r.index] = Some(Err(e)),
-            }
-        }
-        drop(resolved);
+        prepared.retain(|(i, _)| results[*i].is_none());
         // 2. Record the intent (serials and TBS) durably. A serial collision is astronomically
         //    unlikely; if one happens, retry that request alone with a fresh serial.
         let pendings: Vec<PendingCert> = prepared.iter().map(|(_, p)| p.pending.clone()).collect();
@@ -325,14 +390,20 @@ impl Authority {
 
     /// The checks of a request that need the store, in the order they always ran: the profile
     /// exists and makes end-entity certificates, its CA (named, or the one bound to the
-    /// profile) loads. `bound` (the CA records) and `cas` (loaded CAs) are read once per chunk.
+    /// profile) loads. The CA records, loaded CAs and profiles are read once per batch.
     fn resolve(
         &mut self,
         req: &IssuanceRequest,
-        bound: &mut Option<Vec<crate::store::CaRecord>>,
-        cas: &mut std::collections::HashMap<String, Arc<LoadedCa>>,
-    ) -> Result<Arc<LoadedCa>> {
-        let profile = self.policies.profile(&req.profile)?;
+        cache: &mut BatchCache,
+    ) -> Result<(Arc<Profile>, Arc<LoadedCa>)> {
+        let profile = match cache.profiles.get(&req.profile) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(self.policies.profile(&req.profile)?.clone());
+                cache.profiles.insert(req.profile.clone(), p.clone());
+                p
+            }
+        };
         if profile.ca {
             return Err(Error::PolicyRefused {
                 detail: format!(
@@ -344,10 +415,11 @@ impl Authority {
         let ca_name = match &req.ca {
             Some(c) => c.clone(),
             None => {
-                if bound.is_none() {
-                    *bound = Some(self.store.cas()?);
+                if cache.bound.is_none() {
+                    cache.bound = Some(self.store.cas()?);
                 }
-                bound
+                cache
+                    .bound
                     .iter()
                     .flatten()
                     .find(|c| c.profiles.iter().any(|p| *p == profile.name))
@@ -360,12 +432,12 @@ impl Authority {
                     })?
             }
         };
-        if let Some(ca) = cas.get(&ca_name) {
-            return Ok(ca.clone());
+        if let Some(ca) = cache.cas.get(&ca_name) {
+            return Ok((profile, ca.clone()));
         }
         let ca = Arc::new(self.load_ca(&ca_name)?);
-        cas.insert(ca_name, ca.clone());
-        Ok(ca)
+        cache.cas.insert(ca_name, ca.clone());
+        Ok((profile, ca))
     }
 }
 
