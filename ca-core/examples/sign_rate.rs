@@ -17,8 +17,13 @@ use ca_core::{Authority, PassphraseSource, Policies};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let home = PathBuf::from(args.first().ok_or("usage: sign_rate HOME CA [THREADS] [SECONDS]")?);
-    let ca_name = args.get(1).ok_or("usage: sign_rate HOME CA [THREADS] [SECONDS]")?;
+    let home = PathBuf::from(
+        args.first()
+            .ok_or("usage: sign_rate HOME CA [THREADS] [SECONDS]")?,
+    );
+    let ca_name = args
+        .get(1)
+        .ok_or("usage: sign_rate HOME CA [THREADS] [SECONDS]")?;
     let threads: usize = match args.get(2) {
         Some(t) => t.parse()?,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -59,9 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         std::thread::sleep(Duration::from_secs_f64(seconds));
         stop.store(true, Ordering::Relaxed);
-        handles
-            .into_iter()
-            .any(|h| h.join().unwrap_or(true))
+        handles.into_iter().any(|h| h.join().unwrap_or(true))
     });
     let elapsed = start.elapsed().as_secs_f64();
     if failed {
