@@ -3,13 +3,14 @@
 
 use std::str::FromStr;
 
+use der::{Decode, Encode};
 use time::{Duration, OffsetDateTime};
 
 use crate::authority::{Authority, now_seconds};
 use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
 use crate::error::{Error, Result};
 use crate::serial::{parse_serial_hex, serial_hex};
-use crate::store::{CertRecord, RevocationRequest, RevokeOutcome};
+use crate::store::{CaRecord, CertRecord, RevocationRequest, RevokeOutcome};
 
 /// How long a full CRL is valid: nextUpdate = thisUpdate + 7 days. A relying party that cannot
 /// fetch a new CRL keeps a week's grace; the center republishes far more often.
@@ -133,8 +134,31 @@ impl Authority {
 
     /// [`Authority::crl`], also telling the CRL number and how many entries it lists (so a
     /// caller need not parse a CRL of a million entries again to say so).
+    ///
+    /// The entries are read and encoded while the CA key loads on another thread; the CRL
+    /// number is allocated (durably, with its audit record) once the key is ready, just
+    /// before signing.
     pub fn sign_crl(&mut self, ca_name: &str, delta: bool) -> Result<SignedCrl> {
-        let ca = self.load_ca(ca_name)?;
+        let (ca, (mut writer, covers, delta_base)) =
+            self.load_ca_during(ca_name, |this, record| this.crl_entries(record, delta))?;
+        let number = self.store.record_crl(ca_name, covers, delta_base)?;
+        writer.set_crl_number(CrlNumber::from(number))?;
+        let entries = writer.len();
+        Ok(SignedCrl {
+            der: writer.finish(ca.signer.as_ref())?,
+            number,
+            entries,
+        })
+    }
+
+    /// A CRL of `record`'s CA with every entry written but not yet numbered or signed; with
+    /// the revocation sequence it covers and, for a delta CRL, its base.
+    fn crl_entries(
+        &mut self,
+        record: &CaRecord,
+        delta: bool,
+    ) -> Result<(CrlWriter, i64, Option<u64>)> {
+        let ca_name = record.name.as_str();
         let base = self.base_url()?;
         let covers = self.store.revocation_seq()?;
         let (since, delta_base) = if delta {
@@ -150,13 +174,27 @@ impl Authority {
         } else {
             (None, None)
         };
-        let number = self.store.record_crl(ca_name, covers, delta_base)?;
+        // The issuer fields as LoadedCa has them: subject Name and the key identifier of the
+        // certificate's key (the key itself is checked against it once loaded).
+        let cert = x509_cert::Certificate::from_der(&record.cert_der)
+            .map_err(|e| Error::malformed("stored CA certificate", e))?;
+        let tbs = cert.tbs_certificate();
+        let subject_der = tbs
+            .subject()
+            .to_der()
+            .map_err(Error::encode("CA subject"))?;
+        let spki_der = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(Error::encode("CA public key"))?;
+        let ski = crate::build::key_identifier(&spki_der)?;
         let this_update = now_seconds();
-        let is_arl = ca.record.profiles.is_empty();
+        let is_arl = record.profiles.is_empty();
         let params = CrlParams {
-            issuer_name_der: ca.subject_der.clone(),
-            issuer_key_id: ca.ski.clone(),
-            crl_number: CrlNumber::from(number),
+            issuer_name_der: subject_der,
+            issuer_key_id: ski,
+            // Set once allocated, before signing (sign_crl).
+            crl_number: CrlNumber::from(delta_base.map_or(1, |b| b + 1)),
             this_update,
             next_update: this_update
                 + if delta {
@@ -180,7 +218,7 @@ impl Authority {
             delta_base: delta_base.map(CrlNumber::from),
             freshest_crl_uris: Vec::new(),
         };
-        let mut writer = CrlWriter::new(params, ca.signer.as_ref(), 0)?;
+        let mut writer = CrlWriter::for_algorithm(params, record.key_alg.signature_algorithm(), 0)?;
         // One entry, refilled for each row: no allocation per revoked certificate.
         let mut entry = CrlEntry {
             serial: Vec::with_capacity(21),
@@ -206,12 +244,7 @@ impl Authority {
             writer.push(&entry)
         };
         self.store.for_each_revoked(ca_name, since, &mut push)?;
-        let entries = writer.len();
-        Ok(SignedCrl {
-            der: writer.finish(ca.signer.as_ref())?,
-            number,
-            entries,
-        })
+        Ok((writer, covers, delta_base))
     }
 }
 
