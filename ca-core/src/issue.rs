@@ -92,6 +92,50 @@ struct BatchCache {
     profiles: std::collections::HashMap<String, Arc<Profile>>,
 }
 
+/// A chunk whose serials and TBSs are durably recorded, ready to sign.
+struct Recorded {
+    results: Vec<Option<Result<Issued>>>,
+    prepared: Vec<(usize, Prepared)>,
+    /// Requests repeating an id of the chunk before, answered when this chunk is stored.
+    deferred: Vec<(usize, String)>,
+}
+
+/// A signed chunk, ready to be stored.
+struct Signed {
+    results: Vec<Option<Result<Issued>>>,
+    signed: Vec<(usize, Vec<u8>, PendingCert)>,
+    deferred: Vec<(usize, String)>,
+}
+
+/// Signs a recorded chunk on all cores: each thread signs its share with its own clone of the
+/// signer (a PKCS#11 signer takes one pooled session per thread).
+fn sign_chunk(chunk: Recorded) -> Signed {
+    let Recorded {
+        mut results,
+        prepared,
+        deferred,
+    } = chunk;
+    let signatures = par_map(&prepared, |(_, p)| {
+        let signer = p.signer.clone();
+        let alg = signer.algorithm();
+        signer
+            .sign(&p.pending.tbs_der)
+            .and_then(|sig| build::assemble(&p.pending.tbs_der, alg.algorithm_identifier(), &sig))
+    });
+    let mut signed = Vec::with_capacity(prepared.len());
+    for ((i, p), der) in prepared.into_iter().zip(signatures) {
+        match der {
+            Ok(der) => signed.push((i, der, p.pending)),
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    Signed {
+        results,
+        signed,
+        deferred,
+    }
+}
+
 /// A chunk whose requests are checked, linted and encoded, waiting for its durable steps.
 struct Checked {
     /// Final outcomes so far (failed checks), by position in the chunk.
@@ -100,6 +144,11 @@ struct Checked {
     ids: Vec<Option<String>>,
     /// The requests that passed, with their position.
     prepared: Vec<(usize, Prepared)>,
+}
+
+/// Joins a scoped thread, re-raising its panic on this thread.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// How many threads check and sign a chunk: one per available core.
@@ -123,7 +172,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .flat_map(join)
             .collect()
     })
 }
@@ -168,10 +217,12 @@ impl Authority {
     /// `Err` is returned only when the store itself fails (results not yet reported are lost
     /// to the caller, but nothing reported is).
     ///
-    /// Requests go in chunks of [`BATCH_CHUNK`] through a two-stage pipeline: while one chunk
-    /// is recorded, signed and stored (two durable transactions, on this thread, signing on all
-    /// cores), the next chunk's CSRs are verified and its TBSCertificates encoded and linted on
-    /// worker threads.
+    /// Requests go in chunks of [`BATCH_CHUNK`] through a three-stage pipeline. In each round,
+    /// on this thread: chunk k+1 is recorded (serials and TBSs, one durable transaction), then
+    /// chunk k is stored (certificates and audit records, one durable transaction) and
+    /// reported; meanwhile, on worker threads, chunk k+1 is signed as soon as it is recorded and
+    /// chunk k+2's CSRs are verified and its TBSCertificates encoded and linted. A chunk is
+    /// signed only after its serials are durable, and reported only after its certificates are.
     pub fn issue_batch(
         &mut self,
         reqs: Vec<IssuanceRequest>,
@@ -180,33 +231,44 @@ impl Authority {
         let base_url = self.base_url()?;
         let mut cache = BatchCache::default();
         let mut reqs = reqs.into_iter();
-        let mut in_flight: Option<Checked> = None;
+        // Checked, waiting to be recorded; and signed, waiting to be stored.
+        let mut checked: Option<Checked> = None;
+        let mut signed: Option<Signed> = None;
         let mut reported = 0;
         loop {
             let chunk: Vec<IssuanceRequest> = reqs.by_ref().take(BATCH_CHUNK).collect();
-            if chunk.is_empty() && in_flight.is_none() {
+            if chunk.is_empty() && checked.is_none() && signed.is_none() {
                 return Ok(());
             }
-            // Resolve the next chunk (reads the store, so on this thread) …
+            // Resolve the newest chunk (reads the store, so on this thread).
             let (mut results, ids, resolved) = self.resolve_chunk(chunk, &mut cache);
-            // … then check it on worker threads while the previous chunk is committed here.
-            let previous = in_flight.take();
-            let (outcomes, committed) = std::thread::scope(|s| {
+            let to_record = checked.take();
+            let to_store = signed.take();
+            let in_flight: std::collections::HashSet<String> = to_store
+                .iter()
+                .flat_map(|d| d.signed.iter().filter_map(|(_, _, p)| p.request_id.clone()))
+                .collect();
+            let (outcomes, newly_signed, stored) = std::thread::scope(|s| {
                 let checking = s.spawn(|| {
                     par_map(&resolved, |r| prepare(&r.profile, &r.ca, &base_url, &r.req))
                 });
-                let committed = previous.map(|c| self.commit_chunk(c));
-                let outcomes = checking
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                (outcomes, committed)
+                let recorded = to_record.map(|c| self.record_chunk(c, &in_flight));
+                let signing = match recorded {
+                    Some(Ok(r)) => Some(Ok(s.spawn(move || sign_chunk(r)))),
+                    Some(Err(e)) => Some(Err(e)),
+                    None => None,
+                };
+                let stored = to_store.map(|d| self.store_chunk(d));
+                let newly_signed = signing.map(|h| h.map(join));
+                (join(checking), newly_signed, stored)
             });
-            if let Some(committed) = committed {
-                for r in committed? {
+            if let Some(stored) = stored {
+                for r in stored? {
                     report(reported, r);
                     reported += 1;
                 }
             }
+            signed = newly_signed.transpose()?;
             if !ids.is_empty() {
                 let mut prepared = Vec::with_capacity(outcomes.len());
                 for (r, outcome) in resolved.iter().zip(outcomes) {
@@ -221,7 +283,7 @@ impl Authority {
                         Err(e) => results[r.index] = Some(Err(e)),
                     }
                 }
-                in_flight = Some(Checked {
+                checked = Some(Checked {
                     results,
                     ids,
                     prepared,
@@ -262,22 +324,30 @@ impl Authority {
         (results, ids, resolved)
     }
 
-    /// The durable steps of a checked chunk: replays, then one transaction recording serials
-    /// and TBSs, the signatures (on all cores), and one transaction storing the certificates
-    /// with their audit records. Returns every request's outcome, in chunk order.
-    fn commit_chunk(&mut self, checked: Checked) -> Result<Vec<Result<Issued>>> {
+    /// The first durable step of a checked chunk: replays, then one transaction recording the
+    /// serials and TBSs of the rest.
+    ///
+    /// `in_flight` are the request ids of the chunk before, signed but not yet stored: a
+    /// request repeating one of them is answered once that chunk is stored (see
+    /// [`Authority::store_chunk`]), as if the chunks had run one after the other.
+    fn record_chunk(
+        &mut self,
+        checked: Checked,
+        in_flight: &std::collections::HashSet<String>,
+    ) -> Result<Recorded> {
         let Checked {
             mut results,
             ids,
             mut prepared,
         } = checked;
         // 1. A request whose id was issued before (in an earlier chunk or run) gets that
-        //    certificate back, whatever its checks said: looked up only now, after the chunk
-        //    before this one is durably stored.
-        for (i, id) in ids.iter().enumerate() {
-            if let Some(id) = id
-                && let Some(rec) = self.store.cert_by_request_id(id)?
-            {
+        //    certificate back, whatever its checks said.
+        let mut deferred = Vec::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let Some(id) = id else { continue };
+            if in_flight.contains(&id) {
+                deferred.push((i, id));
+            } else if let Some(rec) = self.store.cert_by_request_id(&id)? {
                 results[i] = Some(Ok(issued_from(
                     rec.serial,
                     rec.ca,
@@ -290,7 +360,7 @@ impl Authority {
                 )));
             }
         }
-        prepared.retain(|(i, _)| results[*i].is_none());
+        prepared.retain(|(i, _)| results[*i].is_none() && !deferred.iter().any(|(d, _)| d == i));
         // 2. Record the intent (serials and TBS) durably. A serial collision is astronomically
         //    unlikely; if one happens, retry that request alone with a fresh serial.
         let pendings: Vec<PendingCert> = prepared.iter().map(|(_, p)| p.pending.clone()).collect();
@@ -320,22 +390,38 @@ impl Authority {
             }
             prepared = kept;
         }
-        // 3. Sign, on all cores: each thread signs its share of the chunk with its own clone of
-        //    the signer (a PKCS#11 signer takes one pooled session per thread).
-        //    4. Record the certificates durably. 5. Report.
-        let signatures = par_map(&prepared, |(_, p)| {
-            let signer = p.signer.clone();
-            let alg = signer.algorithm();
-            signer.sign(&p.pending.tbs_der).and_then(|sig| {
-                build::assemble(&p.pending.tbs_der, alg.algorithm_identifier(), &sig)
-            })
-        });
-        let mut signed: Vec<(usize, Vec<u8>, PendingCert)> = Vec::with_capacity(prepared.len());
-        for ((i, p), der) in prepared.into_iter().zip(signatures) {
-            match der {
-                Ok(der) => signed.push((i, der, p.pending)),
-                Err(e) => results[i] = Some(Err(e)),
-            }
+        Ok(Recorded {
+            results,
+            prepared,
+            deferred,
+        })
+    }
+
+    /// The last durable step: one transaction storing the signed certificates with their
+    /// audit records. Returns every request's outcome, in chunk order.
+    fn store_chunk(&mut self, chunk: Signed) -> Result<Vec<Result<Issued>>> {
+        let Signed {
+            mut results,
+            signed,
+            deferred,
+        } = chunk;
+        // Requests repeating an id of the chunk stored just before this one.
+        for (i, id) in deferred {
+            results[i] = Some(match self.store.cert_by_request_id(&id)? {
+                Some(rec) => Ok(issued_from(
+                    rec.serial,
+                    rec.ca,
+                    rec.profile,
+                    rec.subject,
+                    rec.not_before,
+                    rec.not_after,
+                    rec.der,
+                    true,
+                )),
+                None => Err(Error::PolicyRefused {
+                    detail: format!("request id {id:?} was used before"),
+                }),
+            });
         }
         let rows: Vec<(String, Vec<u8>)> = signed
             .iter()
