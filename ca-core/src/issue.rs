@@ -92,6 +92,13 @@ struct BatchCache {
     profiles: std::collections::HashMap<String, Arc<Profile>>,
 }
 
+/// A resolved chunk: failures so far and request ids (by position), and the requests to check.
+type ResolvedChunk = (
+    Vec<Option<Result<Issued>>>,
+    Vec<Option<String>>,
+    Vec<Resolved>,
+);
+
 /// A chunk whose serials and TBSs are durably recorded, ready to sign.
 struct Recorded {
     results: Vec<Option<Result<Issued>>>,
@@ -170,10 +177,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
             .chunks(per)
             .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(join)
-            .collect()
+        handles.into_iter().flat_map(join).collect()
     })
 }
 
@@ -298,11 +302,7 @@ impl Authority {
         &mut self,
         chunk: Vec<IssuanceRequest>,
         cache: &mut BatchCache,
-    ) -> (
-        Vec<Option<Result<Issued>>>,
-        Vec<Option<String>>,
-        Vec<Resolved>,
-    ) {
+    ) -> ResolvedChunk {
         let mut results = Vec::with_capacity(chunk.len());
         let mut ids = Vec::with_capacity(chunk.len());
         let mut resolved = Vec::with_capacity(chunk.len());

@@ -261,7 +261,7 @@ fn decode_serial_hex(text: &str, out: &mut Vec<u8>) -> Result<()> {
     }
     out.clear();
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(Error::malformed(
             "stored serial",
             "odd number of hex digits",

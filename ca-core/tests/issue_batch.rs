@@ -4,7 +4,7 @@
 
 use ca_core::{
     Authority, BATCH_CHUNK, DistinguishedName, InitOptions, IssuanceRequest, KeyAlgorithm,
-    PassphraseSource, Policies, SoftwareSigner, Store, build_csr, generate_pkcs8,
+    PassphraseSource, Policies, SoftwareSigner, build_csr, generate_pkcs8,
 };
 
 fn csr(cn: &str) -> Vec<u8> {
