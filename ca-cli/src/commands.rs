@@ -19,6 +19,9 @@ use crate::output::{CliError, print_json, print_text, table};
 
 pub type CmdResult = Result<ExitCode, CliError>;
 
+/// How many library chunks (`BATCH_CHUNK` lines) `issue --batch` hands over per call.
+const READ_AHEAD_CHUNKS: usize = 16;
+
 /// Largest `issue --batch` line: a CSR in PEM plus a few fields.
 const MAX_BATCH_LINE: usize = 128 * 1024;
 
@@ -504,7 +507,9 @@ fn issue_batch(ctx: &Ctx, file: &Path, a: &IssueArgs) -> CmdResult {
     while !eof {
         // Read a chunk of lines; parse errors are results of their own line.
         let mut parsed: Vec<(usize, Result<IssuanceRequest, CliError>)> = Vec::new();
-        while parsed.len() < ca_core::BATCH_CHUNK {
+        // Several chunks per call, so that the library can check one chunk while it records
+        // the one before (it still reports each line only once it is durable).
+        while parsed.len() < ca_core::BATCH_CHUNK * READ_AHEAD_CHUNKS {
             let mut buf = Vec::new();
             let n = Read::by_ref(&mut reader)
                 .take(MAX_BATCH_LINE as u64 + 1)
@@ -540,34 +545,38 @@ fn issue_batch(ctx: &Ctx, file: &Path, a: &IssueArgs) -> CmdResult {
             }
             parsed.push((line_no, parse_batch_line(&text, line_no)));
         }
-        let reqs: Vec<IssuanceRequest> = parsed
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().cloned())
-            .collect();
-        let mut results: Vec<Option<Result<Issued, CliError>>> = Vec::new();
-        ca.issue_batch(reqs, |_, r| results.push(Some(r.map_err(CliError::Core))))?;
-        let mut results = results.into_iter();
+        // The requests go to the library; parse failures stay behind as results of their line.
+        let mut lines: Vec<(usize, Option<CliError>)> = Vec::with_capacity(parsed.len());
+        let mut reqs: Vec<IssuanceRequest> = Vec::with_capacity(parsed.len());
         for (line, p) in parsed {
-            let r = match p {
-                Err(e) => Err(e),
-                Ok(_) => results
-                    .next()
-                    .flatten()
-                    .unwrap_or_else(|| Err(CliError::Usage("no result".into()))),
-            };
-            match r {
-                Ok(i) => {
-                    let mut v = issued_json(&i);
-                    if let Value::Object(m) = &mut v {
-                        m.insert("line".into(), json!(line));
-                    }
-                    print_json(&v);
-                    done += 1;
+            match p {
+                Ok(r) => {
+                    reqs.push(r);
+                    lines.push((line, None));
                 }
-                Err(e) => {
-                    print_json(&json!({"line": line, "error": e.to_json()}));
-                    failed += 1;
+                Err(e) => lines.push((line, Some(e))),
+            }
+        }
+        // Print each result as the library reports it (durably recorded), preceded by the
+        // parse failures of the lines before it.
+        let mut next = 0usize;
+        ca.issue_batch(reqs, |_, r| {
+            while let Some((line, err)) = lines.get_mut(next) {
+                match err.take() {
+                    Some(e) => print_issue_result(*line, Err(e), &mut done, &mut failed),
+                    None => break,
                 }
+                next += 1;
+            }
+            // `next` is now this request's line.
+            if let Some((line, _)) = lines.get(next) {
+                print_issue_result(*line, r.map_err(CliError::Core), &mut done, &mut failed);
+            }
+            next += 1;
+        })?;
+        for (line, err) in lines.iter_mut().skip(next) {
+            if let Some(e) = err.take() {
+                print_issue_result(*line, Err(e), &mut done, &mut failed);
             }
         }
         if progress {
@@ -582,6 +591,29 @@ fn issue_batch(ctx: &Ctx, file: &Path, a: &IssueArgs) -> CmdResult {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One `issue --batch` result line.
+fn print_issue_result(
+    line: usize,
+    r: Result<Issued, CliError>,
+    done: &mut usize,
+    failed: &mut usize,
+) {
+    match r {
+        Ok(i) => {
+            let mut v = issued_json(&i);
+            if let Value::Object(m) = &mut v {
+                m.insert("line".into(), json!(line));
+            }
+            print_json(&v);
+            *done += 1;
+        }
+        Err(e) => {
+            print_json(&json!({"line": line, "error": e.to_json()}));
+            *failed += 1;
+        }
+    }
 }
 
 fn parse_batch_line(text: &str, line: usize) -> Result<IssuanceRequest, CliError> {
@@ -985,28 +1017,25 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
 
 fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
     let mut ca = ctx.open()?;
-    let der = ca.crl(ca_name, delta)?;
+    let signed = ca.sign_crl(ca_name, delta)?;
+    let der = signed.der;
     let bytes = if pem {
         input::to_pem("X509 CRL", &der).into_bytes()
     } else {
-        der.clone()
+        der
     };
     ca_core::write_atomic(out, &bytes)?;
-    let parsed = ca_core::crl::ParsedCrl::parse(&der)?;
-    let number = parsed
-        .crl_number
-        .as_ref()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
+    let number = signed.number.to_string();
+    let entries = signed.entries;
     if ctx.json {
         print_json(
-            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": parsed.entries.len(), "out": out.display().to_string()}),
+            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": entries, "out": out.display().to_string()}),
         );
     } else {
         print_text(&format!(
             "{} CRL {number} of {ca_name}: {} entries, written to {}\n",
             if delta { "delta" } else { "full" },
-            parsed.entries.len(),
+            entries,
             out.display()
         ));
     }

@@ -369,6 +369,36 @@ impl Authority {
         Ok(ca)
     }
 
+    /// Runs `work` while the CA's key loads on another thread (decrypting a software key runs a
+    /// deliberately slow KDF; a token may be slow to log in), then checks the key against the
+    /// certificate as [`Authority::load_ca`] does and caches the loaded CA. For work that needs
+    /// the CA's record but not its key yet, such as streaming a CRL's entries.
+    pub(crate) fn load_ca_during<T>(
+        &mut self,
+        name: &str,
+        work: impl FnOnce(&mut Authority, &CaRecord) -> Result<T>,
+    ) -> Result<(LoadedCa, T)> {
+        if let Some(ca) = self.loaded.get(name).cloned() {
+            let t = work(self, &ca.record)?;
+            return Ok((ca, t));
+        }
+        let record = self.ca_record(name)?;
+        let key = KeyRef(record.key_ref.clone());
+        let backend = self.keys.backend_for(&key)?;
+        let (signer, t) = std::thread::scope(|s| {
+            let loading = s.spawn(move || backend.load(&key));
+            let t = work(self, &record);
+            let signer = loading
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (signer, t)
+        });
+        let ca = loaded_ca(record, signer?)?;
+        let t = t?;
+        self.loaded.insert(name.to_string(), ca.clone());
+        Ok((ca, t))
+    }
+
     /// Creates a CA: a new key and a certificate signed by `parent` (or self-signed).
     pub fn create_ca(&mut self, new: &NewCa) -> Result<CaRecord> {
         if new.name.is_empty()

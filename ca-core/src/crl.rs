@@ -27,7 +27,7 @@ use x509_cert::name::Name;
 
 use crate::derw;
 use crate::error::{Error, Result};
-use crate::key::CaSigner;
+use crate::key::{CaSigner, SignatureAlgorithm};
 use crate::sigverify::{SignatureError, verify_signature};
 
 /// The CRLReason values of RFC 5280 §5.3.1 (value 7 is unused).
@@ -303,6 +303,16 @@ impl CrlWriter {
         signer: &dyn CaSigner,
         capacity_hint: usize,
     ) -> Result<CrlWriter> {
+        Self::for_algorithm(params, signer.algorithm(), capacity_hint)
+    }
+
+    /// [`CrlWriter::new`] for a signer not at hand yet (e.g. a key still being loaded) that
+    /// will sign with `algorithm`; [`CrlWriter::finish`] refuses a signer with another one.
+    pub fn for_algorithm(
+        params: CrlParams,
+        algorithm: SignatureAlgorithm,
+        capacity_hint: usize,
+    ) -> Result<CrlWriter> {
         Name::from_der(&params.issuer_name_der)
             .map_err(|e| Error::malformed("CRL issuer name", e))?;
         if params.issuer_key_id.is_empty() {
@@ -365,8 +375,7 @@ impl CrlWriter {
             check_uri(u, "freshest CRL URI")?;
         }
 
-        let sig_alg_der = signer
-            .algorithm()
+        let sig_alg_der = algorithm
             .algorithm_identifier()
             .to_der()
             .map_err(Error::encode("CRL signature algorithm"))?;
@@ -391,6 +400,22 @@ impl CrlWriter {
             scratch: Vec::with_capacity(128),
             count: 0,
         })
+    }
+
+    /// Sets the CRL number, which is written only by [`CrlWriter::finish`]: a caller may stream
+    /// the entries first and allocate the number once it knows the CRL will be signed.
+    pub fn set_crl_number(&mut self, number: CrlNumber) -> Result<()> {
+        if let Some(base) = &self.params.delta_base
+            && *base >= number
+        {
+            return Err(Error::InvalidArgument {
+                name: "delta base CRL number",
+                value: base.to_string(),
+                reason: format!("not below this delta CRL's number {number} (RFC 5280 §5.2.4)"),
+            });
+        }
+        self.params.crl_number = number;
+        Ok(())
     }
 
     /// Number of entries written so far.

@@ -129,17 +129,31 @@ pub(crate) fn push_generalized_time(
     what: &'static str,
 ) -> Result<()> {
     let t = check_year(t, what)?;
-    let s = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    push_tlv(out, GENERALIZED_TIME, s.as_bytes());
+    // Formatted by hand: CRLs carry one or two times per entry, and `format!` was a visible
+    // share of encoding a 100,000-entry CRL.
+    let y = t.year() as u32; // check_year keeps it within 1950..=9999
+    let mut s = [0u8; 15];
+    put2(&mut s[0..2], (y / 100) as u8);
+    put2(&mut s[2..4], (y % 100) as u8);
+    put_hms(&mut s[4..14], &t);
+    s[14] = b'Z';
+    push_tlv(out, GENERALIZED_TIME, &s);
     Ok(())
+}
+
+/// Two decimal digits of `v` (< 100).
+fn put2(out: &mut [u8], v: u8) {
+    out[0] = b'0' + v / 10;
+    out[1] = b'0' + v % 10;
+}
+
+/// `MMDDHHMMSS` of `t`.
+fn put_hms(out: &mut [u8], t: &OffsetDateTime) {
+    put2(&mut out[0..2], u8::from(t.month()));
+    put2(&mut out[2..4], t.day());
+    put2(&mut out[4..6], t.hour());
+    put2(&mut out[6..8], t.minute());
+    put2(&mut out[8..10], t.second());
 }
 
 /// Writes an X.509 `Time`: UTCTime `YYMMDDHHMMSSZ` through 2049, GeneralizedTime from 2050
@@ -153,16 +167,11 @@ pub(crate) fn push_x509_time(
     if t.year() >= 2050 {
         return push_generalized_time(out, &t, what);
     }
-    let s = format!(
-        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year() % 100,
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    push_tlv(out, UTC_TIME, s.as_bytes());
+    let mut s = [0u8; 13];
+    put2(&mut s[0..2], (t.year() % 100) as u8);
+    put_hms(&mut s[2..12], &t);
+    s[12] = b'Z';
+    push_tlv(out, UTC_TIME, &s);
     Ok(())
 }
 

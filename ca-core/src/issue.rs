@@ -74,6 +74,113 @@ struct Prepared {
     signer: Arc<dyn CaSigner>,
 }
 
+/// What one request needs besides itself, resolved on the calling thread (the store is not
+/// shared with the worker threads): its profile and its CA, loaded.
+struct Resolved {
+    index: usize,
+    req: IssuanceRequest,
+    profile: Arc<Profile>,
+    ca: Arc<LoadedCa>,
+}
+
+/// What a batch reads from the store once: the CA records (for the CA bound to a profile), the
+/// CAs it loaded and the profiles it uses.
+#[derive(Default)]
+struct BatchCache {
+    bound: Option<Vec<crate::store::CaRecord>>,
+    cas: std::collections::HashMap<String, Arc<LoadedCa>>,
+    profiles: std::collections::HashMap<String, Arc<Profile>>,
+}
+
+/// A resolved chunk: failures so far and request ids (by position), and the requests to check.
+type ResolvedChunk = (
+    Vec<Option<Result<Issued>>>,
+    Vec<Option<String>>,
+    Vec<Resolved>,
+);
+
+/// A chunk whose serials and TBSs are durably recorded, ready to sign.
+struct Recorded {
+    results: Vec<Option<Result<Issued>>>,
+    prepared: Vec<(usize, Prepared)>,
+    /// Requests repeating an id of the chunk before, answered when this chunk is stored.
+    deferred: Vec<(usize, String)>,
+}
+
+/// A signed chunk, ready to be stored.
+struct Signed {
+    results: Vec<Option<Result<Issued>>>,
+    signed: Vec<(usize, Vec<u8>, PendingCert)>,
+    deferred: Vec<(usize, String)>,
+}
+
+/// Signs a recorded chunk on all cores: each thread signs its share with its own clone of the
+/// signer (a PKCS#11 signer takes one pooled session per thread).
+fn sign_chunk(chunk: Recorded) -> Signed {
+    let Recorded {
+        mut results,
+        prepared,
+        deferred,
+    } = chunk;
+    let signatures = par_map(&prepared, |(_, p)| {
+        let signer = p.signer.clone();
+        let alg = signer.algorithm();
+        signer
+            .sign(&p.pending.tbs_der)
+            .and_then(|sig| build::assemble(&p.pending.tbs_der, alg.algorithm_identifier(), &sig))
+    });
+    let mut signed = Vec::with_capacity(prepared.len());
+    for ((i, p), der) in prepared.into_iter().zip(signatures) {
+        match der {
+            Ok(der) => signed.push((i, der, p.pending)),
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    Signed {
+        results,
+        signed,
+        deferred,
+    }
+}
+
+/// A chunk whose requests are checked, linted and encoded, waiting for its durable steps.
+struct Checked {
+    /// Final outcomes so far (failed checks), by position in the chunk.
+    results: Vec<Option<Result<Issued>>>,
+    /// Each request's idempotency key, by position.
+    ids: Vec<Option<String>>,
+    /// The requests that passed, with their position.
+    prepared: Vec<(usize, Prepared)>,
+}
+
+/// Joins a scoped thread, re-raising its panic on this thread.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// How many threads check and sign a chunk: one per available core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `f` over `items` on up to [`workers`] scoped threads (contiguous slices, one thread each),
+/// results in input order. A panic in `f` is re-raised on the calling thread.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = workers().min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles.into_iter().flat_map(join).collect()
+    })
+}
+
 /// RFC 3339 text of a Unix time.
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
@@ -113,34 +220,135 @@ impl Authority {
     /// after that certificate is durably stored. A failed request does not stop the others;
     /// `Err` is returned only when the store itself fails (results not yet reported are lost
     /// to the caller, but nothing reported is).
+    ///
+    /// Requests go in chunks of [`BATCH_CHUNK`] through a three-stage pipeline. In each round,
+    /// on this thread: chunk k+1 is recorded (serials and TBSs, one durable transaction), then
+    /// chunk k is stored (certificates and audit records, one durable transaction) and
+    /// reported; meanwhile, on worker threads, chunk k+1 is signed as soon as it is recorded and
+    /// chunk k+2's CSRs are verified and its TBSCertificates encoded and linted. A chunk is
+    /// signed only after its serials are durable, and reported only after its certificates are.
     pub fn issue_batch(
         &mut self,
         reqs: Vec<IssuanceRequest>,
         mut report: impl FnMut(usize, Result<Issued>),
     ) -> Result<()> {
-        let mut index = 0;
-        let mut reqs = reqs.into_iter().peekable();
-        while reqs.peek().is_some() {
+        let base_url = self.base_url()?;
+        let mut cache = BatchCache::default();
+        let mut reqs = reqs.into_iter();
+        // Checked, waiting to be recorded; and signed, waiting to be stored.
+        let mut checked: Option<Checked> = None;
+        let mut signed: Option<Signed> = None;
+        let mut reported = 0;
+        loop {
             let chunk: Vec<IssuanceRequest> = reqs.by_ref().take(BATCH_CHUNK).collect();
-            let n = chunk.len();
-            let results = self.issue_chunk(chunk)?;
-            for (i, r) in results.into_iter().enumerate() {
-                report(index + i, r);
+            if chunk.is_empty() && checked.is_none() && signed.is_none() {
+                return Ok(());
             }
-            index += n;
+            // Resolve the newest chunk (reads the store, so on this thread).
+            let (mut results, ids, resolved) = self.resolve_chunk(chunk, &mut cache);
+            let to_record = checked.take();
+            let to_store = signed.take();
+            let in_flight: std::collections::HashSet<String> = to_store
+                .iter()
+                .flat_map(|d| d.signed.iter().filter_map(|(_, _, p)| p.request_id.clone()))
+                .collect();
+            let (outcomes, newly_signed, stored) = std::thread::scope(|s| {
+                let checking = s.spawn(|| {
+                    par_map(&resolved, |r| prepare(&r.profile, &r.ca, &base_url, &r.req))
+                });
+                let recorded = to_record.map(|c| self.record_chunk(c, &in_flight));
+                let signing = match recorded {
+                    Some(Ok(r)) => Some(Ok(s.spawn(move || sign_chunk(r)))),
+                    Some(Err(e)) => Some(Err(e)),
+                    None => None,
+                };
+                let stored = to_store.map(|d| self.store_chunk(d));
+                let newly_signed = signing.map(|h| h.map(join));
+                (join(checking), newly_signed, stored)
+            });
+            if let Some(stored) = stored {
+                for r in stored? {
+                    report(reported, r);
+                    reported += 1;
+                }
+            }
+            signed = newly_signed.transpose()?;
+            if !ids.is_empty() {
+                let mut prepared = Vec::with_capacity(outcomes.len());
+                for (r, outcome) in resolved.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(pending) => prepared.push((
+                            r.index,
+                            Prepared {
+                                pending,
+                                signer: r.ca.signer.clone(),
+                            },
+                        )),
+                        Err(e) => results[r.index] = Some(Err(e)),
+                    }
+                }
+                checked = Some(Checked {
+                    results,
+                    ids,
+                    prepared,
+                });
+            }
         }
-        Ok(())
     }
 
-    fn issue_chunk(&mut self, chunk: Vec<IssuanceRequest>) -> Result<Vec<Result<Issued>>> {
-        // 1. Check and lint every request; failures are final for their line.
-        let mut results: Vec<Option<Result<Issued>>> = Vec::with_capacity(chunk.len());
-        let mut prepared: Vec<(usize, Prepared)> = Vec::new();
-        for (i, req) in chunk.into_iter().enumerate() {
-            if let Some(id) = &req.request_id
-                && let Some(rec) = self.store.cert_by_request_id(id)?
-            {
-                results.push(Some(Ok(issued_from(
+    /// The checks of a chunk that need the store (profile, CA), on this thread. Returns the
+    /// failures so far, the request ids, and the requests to check further.
+    fn resolve_chunk(
+        &mut self,
+        chunk: Vec<IssuanceRequest>,
+        cache: &mut BatchCache,
+    ) -> ResolvedChunk {
+        let mut results = Vec::with_capacity(chunk.len());
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut resolved = Vec::with_capacity(chunk.len());
+        for (index, req) in chunk.into_iter().enumerate() {
+            ids.push(req.request_id.clone());
+            match self.resolve(&req, cache) {
+                Ok((profile, ca)) => {
+                    results.push(None);
+                    resolved.push(Resolved {
+                        index,
+                        req,
+                        profile,
+                        ca,
+                    });
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        (results, ids, resolved)
+    }
+
+    /// The first durable step of a checked chunk: replays, then one transaction recording the
+    /// serials and TBSs of the rest.
+    ///
+    /// `in_flight` are the request ids of the chunk before, signed but not yet stored: a
+    /// request repeating one of them is answered once that chunk is stored (see
+    /// [`Authority::store_chunk`]), as if the chunks had run one after the other.
+    fn record_chunk(
+        &mut self,
+        checked: Checked,
+        in_flight: &std::collections::HashSet<String>,
+    ) -> Result<Recorded> {
+        let Checked {
+            mut results,
+            ids,
+            mut prepared,
+        } = checked;
+        // 1. A request whose id was issued before (in an earlier chunk or run) gets that
+        //    certificate back, whatever its checks said.
+        let mut deferred = Vec::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let Some(id) = id else { continue };
+            if in_flight.contains(&id) {
+                deferred.push((i, id));
+            } else if let Some(rec) = self.store.cert_by_request_id(&id)? {
+                results[i] = Some(Ok(issued_from(
                     rec.serial,
                     rec.ca,
                     rec.profile,
@@ -149,17 +357,10 @@ impl Authority {
                     rec.not_after,
                     rec.der,
                     true,
-                ))));
-                continue;
-            }
-            match self.prepare(&req) {
-                Ok(p) => {
-                    prepared.push((i, p));
-                    results.push(None);
-                }
-                Err(e) => results.push(Some(Err(e))),
+                )));
             }
         }
+        prepared.retain(|(i, _)| results[*i].is_none() && !deferred.iter().any(|(d, _)| d == i));
         // 2. Record the intent (serials and TBS) durably. A serial collision is astronomically
         //    unlikely; if one happens, retry that request alone with a fresh serial.
         let pendings: Vec<PendingCert> = prepared.iter().map(|(_, p)| p.pending.clone()).collect();
@@ -189,17 +390,38 @@ impl Authority {
             }
             prepared = kept;
         }
-        // 3. Sign. 4. Record the certificates durably. 5. Report.
-        let mut signed: Vec<(usize, Vec<u8>, PendingCert)> = Vec::with_capacity(prepared.len());
-        for (i, p) in prepared {
-            let alg = p.signer.algorithm();
-            let der = p.signer.sign(&p.pending.tbs_der).and_then(|sig| {
-                build::assemble(&p.pending.tbs_der, alg.algorithm_identifier(), &sig)
+        Ok(Recorded {
+            results,
+            prepared,
+            deferred,
+        })
+    }
+
+    /// The last durable step: one transaction storing the signed certificates with their
+    /// audit records. Returns every request's outcome, in chunk order.
+    fn store_chunk(&mut self, chunk: Signed) -> Result<Vec<Result<Issued>>> {
+        let Signed {
+            mut results,
+            signed,
+            deferred,
+        } = chunk;
+        // Requests repeating an id of the chunk stored just before this one.
+        for (i, id) in deferred {
+            results[i] = Some(match self.store.cert_by_request_id(&id)? {
+                Some(rec) => Ok(issued_from(
+                    rec.serial,
+                    rec.ca,
+                    rec.profile,
+                    rec.subject,
+                    rec.not_before,
+                    rec.not_after,
+                    rec.der,
+                    true,
+                )),
+                None => Err(Error::PolicyRefused {
+                    detail: format!("request id {id:?} was used before"),
+                }),
             });
-            match der {
-                Ok(der) => signed.push((i, der, p.pending)),
-                Err(e) => results[i] = Some(Err(e)),
-            }
         }
         let rows: Vec<(String, Vec<u8>)> = signed
             .iter()
@@ -252,8 +474,22 @@ impl Authority {
         Ok(())
     }
 
-    fn prepare(&mut self, req: &IssuanceRequest) -> Result<Prepared> {
-        let profile = self.policies.profile(&req.profile)?.clone();
+    /// The checks of a request that need the store, in the order they always ran: the profile
+    /// exists and makes end-entity certificates, its CA (named, or the one bound to the
+    /// profile) loads. The CA records, loaded CAs and profiles are read once per batch.
+    fn resolve(
+        &mut self,
+        req: &IssuanceRequest,
+        cache: &mut BatchCache,
+    ) -> Result<(Arc<Profile>, Arc<LoadedCa>)> {
+        let profile = match cache.profiles.get(&req.profile) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(self.policies.profile(&req.profile)?.clone());
+                cache.profiles.insert(req.profile.clone(), p.clone());
+                p
+            }
+        };
         if profile.ca {
             return Err(Error::PolicyRefused {
                 detail: format!(
@@ -264,128 +500,163 @@ impl Authority {
         }
         let ca_name = match &req.ca {
             Some(c) => c.clone(),
-            None => self.default_ca_for(&profile.name)?,
+            None => {
+                if cache.bound.is_none() {
+                    cache.bound = Some(self.store.cas()?);
+                }
+                cache
+                    .bound
+                    .iter()
+                    .flatten()
+                    .find(|c| c.profiles.iter().any(|p| *p == profile.name))
+                    .map(|c| c.name.clone())
+                    .ok_or_else(|| Error::PolicyRefused {
+                        detail: format!(
+                            "no CA is bound to profile {:?}; name one with --ca",
+                            profile.name
+                        ),
+                    })?
+            }
         };
-        let ca = self.load_ca(&ca_name)?;
-        if !profile.any_ca && !ca.record.profiles.contains(&profile.name) {
-            return Err(Error::PolicyRefused {
-                detail: format!("CA {ca_name:?} does not issue profile {:?}", profile.name),
-            });
+        if let Some(ca) = cache.cas.get(&ca_name) {
+            return Ok((profile, ca.clone()));
         }
-        let parsed = parse_csr(&req.csr_der)?;
-        let key = PublicKeyInfo::of(&parsed.request.public_key)?;
-        check_key(&profile, &key)?;
-        let csr = parsed.verify_signature()?;
-        let requested = match &req.subject {
-            Some(s) => DistinguishedName::parse(s)?,
-            None => csr.subject.clone(),
-        };
-        let sans = if req.sans.is_empty() {
-            csr.requested_sans.clone()
-        } else {
-            req.sans
-                .iter()
-                .map(|s| SanEntry::parse(s))
-                .collect::<Result<Vec<_>>>()?
-        };
-        let subject = apply_subject_rules(&profile, requested)?;
-        check_sans(&profile, &subject, &sans)?;
-        let days = req.days.unwrap_or(profile.validity_days);
-        if days == 0 || days > profile.max_validity_days {
-            return Err(Error::PolicyRefused {
-                detail: format!(
-                    "--days {days}: profile {:?} allows 1..={}",
-                    profile.name, profile.max_validity_days
-                ),
-            });
-        }
-        let now = now_seconds();
-        let not_after = (now + Duration::days(i64::from(days))).min(ca.not_after);
-        let exts =
-            self.leaf_extensions(&profile, &ca, &key, &csr.public_key_der, &subject, &sans)?;
-        let subject_der = subject.to_der()?;
-        let serial = random_serial()?;
-        let alg = ca.signer.algorithm();
-        let tbs = build::encode_tbs(&TbsFields {
-            serial: &serial,
-            signature: alg.algorithm_identifier(),
-            issuer: &ca.subject_der,
-            not_before: now,
-            not_after,
-            subject: &subject_der,
-            spki: &csr.public_key_der,
-            extensions: &exts,
-        })?;
-        lint::lint_tbs(
-            &tbs,
-            &IssuerFacts {
-                subject_der: &ca.subject_der,
-                ski: &ca.ski,
-                validity: Some((ca.not_before, ca.not_after)),
-                signature_algorithm: alg,
-            },
-            &Expectation {
-                ca: false,
-                min_rsa_bits: profile.min_rsa_bits,
-            },
-        )?;
-        Ok(Prepared {
-            pending: PendingCert {
-                serial: serial_hex(&serial),
-                ca: ca_name,
-                profile: profile.name.clone(),
-                subject: subject.to_string(),
-                not_before: now.unix_timestamp(),
-                not_after: not_after.unix_timestamp(),
-                tbs_der: tbs,
-                request_id: req.request_id.clone(),
-            },
-            signer: ca.signer.clone(),
-        })
+        let ca = Arc::new(self.load_ca(&ca_name)?);
+        cache.cas.insert(ca_name, ca.clone());
+        Ok((profile, ca))
     }
+}
 
-    fn leaf_extensions(
-        &self,
-        profile: &Profile,
-        ca: &LoadedCa,
-        key: &PublicKeyInfo,
-        spki_der: &[u8],
-        subject: &DistinguishedName,
-        sans: &[SanEntry],
-    ) -> Result<Vec<x509_cert::ext::Extension>> {
-        let base = self.base_url()?;
-        let mut exts = vec![build::key_usage(profile.key_usage(key.is_rsa))?];
-        if !profile.extended_key_usage.is_empty() {
-            exts.push(build::extended_key_usage(&profile.extended_key_usage)?);
-        }
-        exts.push(build::subject_key_identifier(&build::key_identifier(
-            spki_der,
-        )?)?);
-        exts.push(build::authority_key_identifier(&ca.ski)?);
-        exts.push(build::certificate_policies(&[profile.policy()?])?);
-        if profile.revocation_pointers {
-            exts.push(build::crl_distribution_point(&format!(
-                "{base}/crl/{}.crl",
-                ca.record.name
-            ))?);
-            exts.push(build::authority_info_access(
-                Some(&format!("{base}/ocsp")),
-                &format!("{base}/ca/{}.crt", ca.record.name),
-            )?);
-        } else {
-            exts.push(build::authority_info_access(
-                None,
-                &format!("{base}/ca/{}.crt", ca.record.name),
-            )?);
-        }
-        if profile.ocsp_no_check {
-            exts.push(build::ocsp_no_check()?);
-        }
-        if !sans.is_empty() {
-            exts.push(build::subject_alt_name(sans, subject.is_empty())?);
-        }
-        Ok(exts)
+/// Checks one request against its profile and CA, and encodes and lints its TBSCertificate
+/// (CPU only: runs on worker threads).
+fn prepare(
+    profile: &Profile,
+    ca: &LoadedCa,
+    base_url: &str,
+    req: &IssuanceRequest,
+) -> Result<PendingCert> {
+    let ca_name = &ca.record.name;
+    if !profile.any_ca && !ca.record.profiles.contains(&profile.name) {
+        return Err(Error::PolicyRefused {
+            detail: format!("CA {ca_name:?} does not issue profile {:?}", profile.name),
+        });
     }
+    let parsed = parse_csr(&req.csr_der)?;
+    let key = PublicKeyInfo::of(&parsed.request.public_key)?;
+    check_key(profile, &key)?;
+    let csr = parsed.verify_signature()?;
+    let requested = match &req.subject {
+        Some(s) => DistinguishedName::parse(s)?,
+        None => csr.subject.clone(),
+    };
+    let sans = if req.sans.is_empty() {
+        csr.requested_sans.clone()
+    } else {
+        req.sans
+            .iter()
+            .map(|s| SanEntry::parse(s))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let subject = apply_subject_rules(profile, requested)?;
+    check_sans(profile, &subject, &sans)?;
+    let days = req.days.unwrap_or(profile.validity_days);
+    if days == 0 || days > profile.max_validity_days {
+        return Err(Error::PolicyRefused {
+            detail: format!(
+                "--days {days}: profile {:?} allows 1..={}",
+                profile.name, profile.max_validity_days
+            ),
+        });
+    }
+    let now = now_seconds();
+    let not_after = (now + Duration::days(i64::from(days))).min(ca.not_after);
+    let exts = leaf_extensions(
+        base_url,
+        profile,
+        ca,
+        &key,
+        &csr.public_key_der,
+        &subject,
+        &sans,
+    )?;
+    let subject_der = subject.to_der()?;
+    let serial = random_serial()?;
+    let alg = ca.signer.algorithm();
+    let tbs = build::encode_tbs(&TbsFields {
+        serial: &serial,
+        signature: alg.algorithm_identifier(),
+        issuer: &ca.subject_der,
+        not_before: now,
+        not_after,
+        subject: &subject_der,
+        spki: &csr.public_key_der,
+        extensions: &exts,
+    })?;
+    lint::lint_tbs(
+        &tbs,
+        &IssuerFacts {
+            subject_der: &ca.subject_der,
+            ski: &ca.ski,
+            validity: Some((ca.not_before, ca.not_after)),
+            signature_algorithm: alg,
+        },
+        &Expectation {
+            ca: false,
+            min_rsa_bits: profile.min_rsa_bits,
+        },
+    )?;
+    Ok(PendingCert {
+        serial: serial_hex(&serial),
+        ca: ca_name.clone(),
+        profile: profile.name.clone(),
+        subject: subject.to_string(),
+        not_before: now.unix_timestamp(),
+        not_after: not_after.unix_timestamp(),
+        tbs_der: tbs,
+        request_id: req.request_id.clone(),
+    })
+}
+
+fn leaf_extensions(
+    base: &str,
+    profile: &Profile,
+    ca: &LoadedCa,
+    key: &PublicKeyInfo,
+    spki_der: &[u8],
+    subject: &DistinguishedName,
+    sans: &[SanEntry],
+) -> Result<Vec<x509_cert::ext::Extension>> {
+    let mut exts = vec![build::key_usage(profile.key_usage(key.is_rsa))?];
+    if !profile.extended_key_usage.is_empty() {
+        exts.push(build::extended_key_usage(&profile.extended_key_usage)?);
+    }
+    exts.push(build::subject_key_identifier(&build::key_identifier(
+        spki_der,
+    )?)?);
+    exts.push(build::authority_key_identifier(&ca.ski)?);
+    exts.push(build::certificate_policies(&[profile.policy()?])?);
+    if profile.revocation_pointers {
+        exts.push(build::crl_distribution_point(&format!(
+            "{base}/crl/{}.crl",
+            ca.record.name
+        ))?);
+        exts.push(build::authority_info_access(
+            Some(&format!("{base}/ocsp")),
+            &format!("{base}/ca/{}.crt", ca.record.name),
+        )?);
+    } else {
+        exts.push(build::authority_info_access(
+            None,
+            &format!("{base}/ca/{}.crt", ca.record.name),
+        )?);
+    }
+    if profile.ocsp_no_check {
+        exts.push(build::ocsp_no_check()?);
+    }
+    if !sans.is_empty() {
+        exts.push(build::subject_alt_name(sans, subject.is_empty())?);
+    }
+    Ok(exts)
 }
 
 #[allow(clippy::too_many_arguments)]

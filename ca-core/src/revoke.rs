@@ -3,13 +3,14 @@
 
 use std::str::FromStr;
 
+use der::{Decode, Encode};
 use time::{Duration, OffsetDateTime};
 
 use crate::authority::{Authority, now_seconds};
 use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
 use crate::error::{Error, Result};
 use crate::serial::{parse_serial_hex, serial_hex};
-use crate::store::{CertRecord, RevocationRequest, RevokeOutcome};
+use crate::store::{CaRecord, CertRecord, RevocationRequest, RevokeOutcome};
 
 /// How long a full CRL is valid: nextUpdate = thisUpdate + 7 days. A relying party that cannot
 /// fetch a new CRL keeps a week's grace; the center republishes far more often.
@@ -39,6 +40,17 @@ pub enum RevocationStatus {
     Revoked(CertRecord),
     /// Not issued by this CA (or by any, without `--ca`).
     Unknown,
+}
+
+/// A freshly signed CRL.
+#[derive(Clone, Debug)]
+pub struct SignedCrl {
+    /// The CRL, DER.
+    pub der: Vec<u8>,
+    /// Its CRL number.
+    pub number: u64,
+    /// How many revokedCertificates entries it lists.
+    pub entries: u64,
 }
 
 impl Authority {
@@ -117,7 +129,36 @@ impl Authority {
     /// numbers never go backwards or repeat. A CA that issues only CA certificates (no profiles
     /// bound) gets an ARL: its issuingDistributionPoint says onlyContainsCACerts.
     pub fn crl(&mut self, ca_name: &str, delta: bool) -> Result<Vec<u8>> {
-        let ca = self.load_ca(ca_name)?;
+        self.sign_crl(ca_name, delta).map(|c| c.der)
+    }
+
+    /// [`Authority::crl`], also telling the CRL number and how many entries it lists (so a
+    /// caller need not parse a CRL of a million entries again to say so).
+    ///
+    /// The entries are read and encoded while the CA key loads on another thread; the CRL
+    /// number is allocated (durably, with its audit record) once the key is ready, just
+    /// before signing.
+    pub fn sign_crl(&mut self, ca_name: &str, delta: bool) -> Result<SignedCrl> {
+        let (ca, (mut writer, covers, delta_base)) =
+            self.load_ca_during(ca_name, |this, record| this.crl_entries(record, delta))?;
+        let number = self.store.record_crl(ca_name, covers, delta_base)?;
+        writer.set_crl_number(CrlNumber::from(number))?;
+        let entries = writer.len();
+        Ok(SignedCrl {
+            der: writer.finish(ca.signer.as_ref())?,
+            number,
+            entries,
+        })
+    }
+
+    /// A CRL of `record`'s CA with every entry written but not yet numbered or signed; with
+    /// the revocation sequence it covers and, for a delta CRL, its base.
+    fn crl_entries(
+        &mut self,
+        record: &CaRecord,
+        delta: bool,
+    ) -> Result<(CrlWriter, i64, Option<u64>)> {
+        let ca_name = record.name.as_str();
         let base = self.base_url()?;
         let covers = self.store.revocation_seq()?;
         let (since, delta_base) = if delta {
@@ -133,13 +174,27 @@ impl Authority {
         } else {
             (None, None)
         };
-        let number = self.store.record_crl(ca_name, covers, delta_base)?;
+        // The issuer fields as LoadedCa has them: subject Name and the key identifier of the
+        // certificate's key (the key itself is checked against it once loaded).
+        let cert = x509_cert::Certificate::from_der(&record.cert_der)
+            .map_err(|e| Error::malformed("stored CA certificate", e))?;
+        let tbs = cert.tbs_certificate();
+        let subject_der = tbs
+            .subject()
+            .to_der()
+            .map_err(Error::encode("CA subject"))?;
+        let spki_der = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(Error::encode("CA public key"))?;
+        let ski = crate::build::key_identifier(&spki_der)?;
         let this_update = now_seconds();
-        let is_arl = ca.record.profiles.is_empty();
+        let is_arl = record.profiles.is_empty();
         let params = CrlParams {
-            issuer_name_der: ca.subject_der.clone(),
-            issuer_key_id: ca.ski.clone(),
-            crl_number: CrlNumber::from(number),
+            issuer_name_der: subject_der,
+            issuer_key_id: ski,
+            // Set once allocated, before signing (sign_crl).
+            crl_number: CrlNumber::from(delta_base.map_or(1, |b| b + 1)),
             this_update,
             next_update: this_update
                 + if delta {
@@ -163,27 +218,60 @@ impl Authority {
             delta_base: delta_base.map(CrlNumber::from),
             freshest_crl_uris: Vec::new(),
         };
-        let mut writer = CrlWriter::new(params, ca.signer.as_ref(), 0)?;
+        let mut writer = CrlWriter::for_algorithm(params, record.key_alg.signature_algorithm(), 0)?;
+        // One entry, refilled for each row: no allocation per revoked certificate.
+        let mut entry = CrlEntry {
+            serial: Vec::with_capacity(21),
+            revocation_date: this_update,
+            reason: None,
+            invalidity_date: None,
+        };
         let mut push = |e: crate::store::RevokedEntry| -> Result<()> {
-            let serial =
-                hex::decode(&e.serial).map_err(|err| Error::malformed("stored serial", err))?;
-            let serial = match serial.as_slice() {
-                [0, rest @ ..] if !rest.is_empty() => rest.to_vec(),
-                s => s.to_vec(),
-            };
-            writer.push(&CrlEntry {
-                serial,
-                revocation_date: OffsetDateTime::from_unix_timestamp(e.revoked_at)
-                    .map_err(|err| Error::malformed("stored revocation time", err))?,
-                reason: Some(ReasonCode::from_str(&e.reason)?),
-                invalidity_date: e
-                    .invalidity_date
-                    .map(OffsetDateTime::from_unix_timestamp)
-                    .transpose()
-                    .map_err(|err| Error::malformed("stored invalidity date", err))?,
-            })
+            decode_serial_hex(&e.serial, &mut entry.serial)?;
+            if let [0, rest @ ..] = entry.serial.as_slice()
+                && !rest.is_empty()
+            {
+                entry.serial.remove(0);
+            }
+            entry.revocation_date = OffsetDateTime::from_unix_timestamp(e.revoked_at)
+                .map_err(|err| Error::malformed("stored revocation time", err))?;
+            entry.reason = Some(ReasonCode::from_str(&e.reason)?);
+            entry.invalidity_date = e
+                .invalidity_date
+                .map(OffsetDateTime::from_unix_timestamp)
+                .transpose()
+                .map_err(|err| Error::malformed("stored invalidity date", err))?;
+            writer.push(&entry)
         };
         self.store.for_each_revoked(ca_name, since, &mut push)?;
-        writer.finish(ca.signer.as_ref())
+        Ok((writer, covers, delta_base))
     }
+}
+
+/// Decodes a stored serial (lower- or upper-case hex) into `out` (cleared first). Hand-rolled:
+/// the `hex` crate's iterator-based decoding was the largest single cost of a 100,000-entry CRL.
+fn decode_serial_hex(text: &str, out: &mut Vec<u8>) -> Result<()> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    out.clear();
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return Err(Error::malformed(
+            "stored serial",
+            "odd number of hex digits",
+        ));
+    }
+    for pair in bytes.chunks_exact(2) {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(h), Some(l)) => out.push(h << 4 | l),
+            _ => return Err(Error::malformed("stored serial", "not hex")),
+        }
+    }
+    Ok(())
 }
