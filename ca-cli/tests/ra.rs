@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::{Env, KeyKind, Server, assert_ok, json_lines, make_key, openssl_ok};
 
 struct Officer {
@@ -396,4 +398,125 @@ fn officers_act_for_their_own_organisation_only() {
     assert!(audit.iter().any(|r| r["action"] == "cert.revoke"
         && r["actor"].as_str().is_some_and(|a| a.contains("officer#"))));
     assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
+}
+
+#[test]
+fn missing_and_expired_client_certificates_are_refused() {
+    let env = Env::init(&[]);
+    std::fs::write(
+        env.path("root.pem"),
+        env.lgpki(&["ca", "cert", "root"]).stdout,
+    )
+    .expect("root");
+    assert_ok(
+        &env.lgpki(&["org", "add", "--code", "131016", "--name", "千代田区"]),
+        "org",
+    );
+    let server = Server::start(&env);
+
+    // No client certificate at all: the TLS handshake demands one.
+    let root = std::fs::read(env.path("root.pem")).expect("root");
+    let roots = ca_core::input::der_blocks(&root, &["CERTIFICATE"], "root").expect("der");
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(
+            &roots
+                .iter()
+                .map(|d| ureq::tls::Certificate::from_der(d).to_owned())
+                .collect::<Vec<_>>(),
+        ))
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let r = agent
+        .post(&format!("{}/api/v1/ra", server.ra))
+        .send(&br#"{"op":"list","state":null}"#[..]);
+    assert!(
+        r.is_err(),
+        "a request without a client certificate must fail the handshake"
+    );
+
+    // An expired certificate signed by our organisation CA (made with openssl ca from the CA's
+    // own key, so only its dates are wrong).
+    let key = env.home.join("keys/organization.p8");
+    let pass = std::fs::read_to_string(env.home.join("passphrase")).expect("passphrase");
+    let ca_key = env.path("org-ca.key");
+    let out = Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-inform",
+            "DER",
+            "-in",
+            key.to_str().expect("utf8"),
+            "-passin",
+            "stdin",
+            "-out",
+            ca_key.to_str().expect("utf8"),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(pass.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("openssl pkcs8");
+    assert_ok(&out, "decrypt the CA key for the test");
+    std::fs::write(
+        env.path("org-ca.pem"),
+        env.lgpki(&["ca", "cert", "organization"]).stdout,
+    )
+    .expect("w");
+    let old_key = make_key(env.dir.path(), "old", KeyKind::P256);
+    let csr = env.path("old.csr");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-utf8",
+        "-key",
+        old_key.to_str().expect("utf8"),
+        "-subj",
+        "/C=JP/O=LGPKI/OU=千代田区/CN=old",
+        "-out",
+        csr.to_str().expect("utf8"),
+    ]);
+    let cadir = env.path("ossl-ca");
+    std::fs::create_dir_all(&cadir).expect("mkdir");
+    std::fs::write(cadir.join("index.txt"), "").expect("w");
+    let conf = env.path("ca.cnf");
+    std::fs::write(&conf, format!("[ca]\ndefault_ca=c\n[c]\ndatabase={d}/index.txt\nnew_certs_dir={d}\nserial={d}/serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\nemail_in_dn=no\n[p]\ncommonName=supplied\n[ext]\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n", d = cadir.display())).expect("w");
+    std::fs::write(cadir.join("serial"), "7F01\n").expect("w");
+    let old = env.path("old.pem");
+    openssl_ok(&[
+        "ca",
+        "-batch",
+        "-config",
+        conf.to_str().expect("utf8"),
+        "-extensions",
+        "ext",
+        "-cert",
+        env.path("org-ca.pem").to_str().expect("utf8"),
+        "-keyfile",
+        ca_key.to_str().expect("utf8"),
+        "-in",
+        csr.to_str().expect("utf8"),
+        "-out",
+        old.to_str().expect("utf8"),
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20210101000000Z",
+        "-notext",
+    ]);
+    let expired = Officer {
+        cert: old.display().to_string(),
+        key: old_key.display().to_string(),
+    };
+    let out = remote(&env, &server, &expired, &["request", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not within its validity period"), "{err}");
 }
