@@ -72,6 +72,8 @@ pub struct Issued {
 struct Prepared {
     pending: PendingCert,
     signer: Arc<dyn CaSigner>,
+    /// Already reserved by an earlier run that stopped before storing the certificate.
+    reserved: bool,
 }
 
 /// RFC 3339 text of a Unix time.
@@ -137,20 +139,41 @@ impl Authority {
         let mut results: Vec<Option<Result<Issued>>> = Vec::with_capacity(chunk.len());
         let mut prepared: Vec<(usize, Prepared)> = Vec::new();
         for (i, req) in chunk.into_iter().enumerate() {
-            if let Some(id) = &req.request_id
-                && let Some(rec) = self.store.cert_by_request_id(id)?
-            {
-                results.push(Some(Ok(issued_from(
-                    rec.serial,
-                    rec.ca,
-                    rec.profile,
-                    rec.subject,
-                    rec.not_before,
-                    rec.not_after,
-                    rec.der,
-                    true,
-                ))));
-                continue;
+            if let Some(id) = &req.request_id {
+                if let Some(rec) = self.store.cert_by_request_id(id)? {
+                    results.push(Some(Ok(issued_from(
+                        rec.serial,
+                        rec.ca,
+                        rec.profile,
+                        rec.subject,
+                        rec.not_before,
+                        rec.not_after,
+                        rec.der,
+                        true,
+                    ))));
+                    continue;
+                }
+                // Reserved under this id but never stored: the process that reserved it was
+                // stopped before step 4, and nothing was reported. Finish that issuance by
+                // signing the recorded (linted) TBS, so the id still gets exactly one
+                // certificate instead of being refused as used forever.
+                if let Some(pending) = self.store.pending_by_request_id(id)? {
+                    match self.load_ca(&pending.ca) {
+                        Ok(ca) => {
+                            prepared.push((
+                                i,
+                                Prepared {
+                                    pending,
+                                    signer: ca.signer.clone(),
+                                    reserved: true,
+                                },
+                            ));
+                            results.push(None);
+                        }
+                        Err(e) => results.push(Some(Err(e))),
+                    }
+                    continue;
+                }
             }
             match self.prepare(&req) {
                 Ok(p) => {
@@ -162,7 +185,11 @@ impl Authority {
         }
         // 2. Record the intent (serials and TBS) durably. A serial collision is astronomically
         //    unlikely; if one happens, retry that request alone with a fresh serial.
-        let pendings: Vec<PendingCert> = prepared.iter().map(|(_, p)| p.pending.clone()).collect();
+        let pendings: Vec<PendingCert> = prepared
+            .iter()
+            .filter(|(_, p)| !p.reserved)
+            .map(|(_, p)| p.pending.clone())
+            .collect();
         if let Err(e) = self.store.reserve(&pendings) {
             if !matches!(
                 e,
@@ -172,6 +199,10 @@ impl Authority {
             }
             let mut kept = Vec::new();
             for (i, mut p) in prepared {
+                if p.reserved {
+                    kept.push((i, p));
+                    continue;
+                }
                 let mut outcome = self.store.reserve(std::slice::from_ref(&p.pending));
                 if matches!(outcome, Err(Error::SerialCollision { .. })) {
                     match self.reserialize(&mut p) {
@@ -341,6 +372,7 @@ impl Authority {
                 request_id: req.request_id.clone(),
             },
             signer: ca.signer.clone(),
+            reserved: false,
         })
     }
 
