@@ -230,8 +230,11 @@ fn standalone() -> Vec<Vec<u8>> {
     v
 }
 
+/// A named parser entry point.
+type Parser = (&'static str, Box<dyn Fn(&[u8])>);
+
 /// The parsers under test: each must return, whatever the input.
-fn parsers() -> Vec<(&'static str, Box<dyn Fn(&[u8])>)> {
+fn parsers() -> Vec<Parser> {
     let lint = |tbs: &[u8]| {
         for (ca, alg) in [
             (false, SignatureAlgorithm::EcdsaSha256),
@@ -365,7 +368,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
-fn check(name: &str, input: &[u8], parsers: &[(&'static str, Box<dyn Fn(&[u8])>)]) {
+fn check(name: &str, input: &[u8], parsers: &[Parser]) {
     for (pname, f) in parsers {
         if catch_unwind(AssertUnwindSafe(|| f(input))).is_err() {
             let dump = std::env::temp_dir().join(format!(
