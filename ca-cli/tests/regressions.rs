@@ -147,4 +147,28 @@ fn a_batch_id_reserved_by_a_killed_run_is_finished_not_refused() {
     );
     assert_eq!(third[1]["serial"], s2.as_str());
     assert_eq!(third[1]["replayed"], true);
+
+    // The same unfinished id on two lines of one batch: finished once, the other line refused.
+    {
+        let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open db");
+        db.execute(
+            "UPDATE certs SET state = 'pending', der = NULL WHERE request_id = 'renew-3'",
+            [],
+        )
+        .expect("update");
+        db.execute(
+            "DELETE FROM audit WHERE action = 'cert.issue' AND target = ?1",
+            [&s3],
+        )
+        .expect("delete");
+    }
+    let twice = env.path("twice.jsonl");
+    std::fs::write(&twice, format!("{}\n{}\n", lines[2], lines[2])).expect("write");
+    let out = env.lgpki(&["issue", "--batch", twice.to_str().expect("utf8")]);
+    let r = json_lines(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{r:?}");
+    assert_eq!(r[0]["serial"], s3.as_str());
+    assert_eq!(r[1]["error"]["kind"], "policy_refused");
+    assert_eq!(common::issued_count(&env), 3);
+    assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
 }

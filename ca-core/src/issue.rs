@@ -158,6 +158,16 @@ impl Authority {
                 // signing the recorded (linted) TBS, so the id still gets exactly one
                 // certificate instead of being refused as used forever.
                 if let Some(pending) = self.store.pending_by_request_id(id)? {
+                    if prepared
+                        .iter()
+                        .any(|(_, p)| p.pending.request_id.as_ref() == Some(id))
+                    {
+                        // The same id twice in one chunk: finish it once, refuse the other.
+                        results.push(Some(Err(Error::PolicyRefused {
+                            detail: format!("request id {id:?} was used before"),
+                        })));
+                        continue;
+                    }
                     match self.load_ca(&pending.ca) {
                         Ok(ca) => {
                             prepared.push((
