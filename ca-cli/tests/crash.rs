@@ -1041,6 +1041,22 @@ fn killed_processes_lose_nothing_acknowledged() {
         "issue --batch: kills left {} reserved lines unfinished; the re-runs finished them",
         issue.unfinished
     );
+    // Not an invariant, a measurement: what killed runs leave lying around (nothing removes it).
+    let leftovers = |dir: &Path, prefix: &str| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "left behind by kills: {} publish staging directories, {} temporary current links, {} temporary CRL files",
+        leftovers(Path::new(&pubdir), ".staging-"),
+        leftovers(Path::new(&pubdir), ".current-"),
+        leftovers(env.dir.path(), ".org.crl.tmp"),
+    );
     eprintln!(
         "crash test: {} certificates and {} revocations acknowledged, all kept; {:?} in all",
         ledger.issued.len(),
