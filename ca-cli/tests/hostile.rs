@@ -588,6 +588,14 @@ fn the_cli_refuses_hostile_files_cleanly() {
         }
     }
 
+    // The pyca vectors (CRLs, OCSP messages, certificates: none is a CSR) as CSRs.
+    for sub in ["crl", "ocsp", "certs"] {
+        for p in read_dir_files(&Path::new(CONFORMANCE).join(sub)) {
+            refused(&env, &["issue", "--profile", "staff", "--csr", s(&p)]);
+            runs += 1;
+        }
+    }
+
     // Hostile batch lines: every line fails on its own, in order.
     let csr_text = String::from_utf8_lossy(&pem).into_owned();
     let bad_pems: Vec<String> = files
