@@ -24,6 +24,28 @@ const READ_AHEAD_CHUNKS: usize = 16;
 
 /// Largest `issue --batch` line: a CSR in PEM plus a few fields.
 const MAX_BATCH_LINE: usize = 128 * 1024;
+/// How far past [`MAX_BATCH_LINE`] an oversized line is skipped before the batch stops reading.
+const MAX_SKIPPED_LINE: usize = 64 << 20;
+
+/// Consumes `reader` up to and including the next newline, keeping nothing, but at most `limit`
+/// bytes. Returns the bytes consumed and whether the line ended (newline or end of file).
+fn skip_line(reader: &mut impl BufRead, limit: usize) -> std::io::Result<(usize, bool)> {
+    let mut skipped = 0;
+    while skipped <= limit {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((skipped, true));
+        }
+        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            reader.consume(i + 1);
+            return Ok((skipped + i + 1, true));
+        }
+        let n = buf.len();
+        reader.consume(n);
+        skipped += n;
+    }
+    Ok((skipped, false))
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
@@ -526,17 +548,30 @@ fn issue_batch(ctx: &Ctx, file: &Path, a: &IssueArgs) -> CmdResult {
             }
             line_no += 1;
             if buf.len() > MAX_BATCH_LINE && !buf.ends_with(b"\n") {
-                // Skip the rest of an oversized line.
-                let mut sink = Vec::new();
-                let _ = reader.read_until(b'\n', &mut sink);
+                // Skip the rest of an oversized line without keeping it; a line that goes on
+                // past MAX_SKIPPED_LINE (e.g. /dev/zero) ends the batch.
+                let (skipped, ended) = skip_line(&mut reader, MAX_SKIPPED_LINE).map_err(|e| {
+                    CliError::Core(ca_core::Error::Io {
+                        path: file.to_path_buf(),
+                        source: e,
+                    })
+                })?;
                 parsed.push((
                     line_no,
                     Err(CliError::Core(ca_core::Error::TooLarge {
-                        what: format!("line {line_no}"),
-                        size: buf.len() + sink.len(),
+                        what: if ended {
+                            format!("line {line_no}")
+                        } else {
+                            format!("line {line_no} (the rest of the file is not read)")
+                        },
+                        size: buf.len() + skipped,
                         limit: MAX_BATCH_LINE,
                     })),
                 ));
+                if !ended {
+                    eof = true;
+                    break;
+                }
                 continue;
             }
             let text = String::from_utf8_lossy(&buf);

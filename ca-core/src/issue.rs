@@ -343,6 +343,7 @@ impl Authority {
         // 1. A request whose id was issued before (in an earlier chunk or run) gets that
         //    certificate back, whatever its checks said.
         let mut deferred = Vec::new();
+        let mut finishing: Vec<(usize, Prepared)> = Vec::new();
         for (i, id) in ids.into_iter().enumerate() {
             let Some(id) = id else { continue };
             if in_flight.contains(&id) {
@@ -358,13 +359,47 @@ impl Authority {
                     rec.der,
                     true,
                 )));
+            } else if let Some(pending) = self.store.pending_by_request_id(&id)? {
+                // Reserved under this id but never stored: the process that reserved it was
+                // stopped before the last step, and nothing was reported. Finish that issuance
+                // by signing the recorded (linted) TBS, so the id still gets exactly one
+                // certificate instead of being refused as used forever.
+                if finishing
+                    .iter()
+                    .any(|(_, p)| p.pending.request_id.as_ref() == Some(&id))
+                {
+                    // The same id twice in one chunk: finish it once, refuse the other.
+                    results[i] = Some(Err(Error::PolicyRefused {
+                        detail: format!("request id {id:?} was used before"),
+                    }));
+                    continue;
+                }
+                match self.load_ca(&pending.ca) {
+                    Ok(ca) => finishing.push((
+                        i,
+                        Prepared {
+                            pending,
+                            signer: ca.signer.clone(),
+                        },
+                    )),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
             }
         }
-        prepared.retain(|(i, _)| results[*i].is_none() && !deferred.iter().any(|(d, _)| d == i));
+        prepared.retain(|(i, _)| {
+            results[*i].is_none()
+                && !deferred.iter().any(|(d, _)| d == i)
+                && !finishing.iter().any(|(f, _)| f == i)
+        });
+        for (i, _) in &finishing {
+            // A finished reservation stands for this request, whatever its checks said now.
+            results[*i] = None;
+        }
         // 2. Record the intent (serials and TBS) durably. A serial collision is astronomically
         //    unlikely; if one happens, retry that request alone with a fresh serial.
         let pendings: Vec<PendingCert> = prepared.iter().map(|(_, p)| p.pending.clone()).collect();
-        if let Err(e) = self.store.reserve(&pendings) {
+        let reserve_result = self.store.reserve(&pendings);
+        if let Err(e) = reserve_result {
             if !matches!(
                 e,
                 Error::SerialCollision { .. } | Error::PolicyRefused { .. }
@@ -390,6 +425,9 @@ impl Authority {
             }
             prepared = kept;
         }
+        // Reservations finished from an earlier run are recorded already; sign them in order.
+        prepared.extend(finishing);
+        prepared.sort_by_key(|(i, _)| *i);
         Ok(Recorded {
             results,
             prepared,

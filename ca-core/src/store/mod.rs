@@ -141,6 +141,9 @@ pub trait Store: Send {
     fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>>;
     /// The serial already issued for idempotency key `request_id`, if any.
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
+    /// A reservation for idempotency key `request_id` that was never completed (its process
+    /// stopped between [`Store::reserve`] and [`Store::complete`]), if any.
+    fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>>;
 
     /// Sets who is acting, for the audit records of later changes.
     fn set_actor(&mut self, actor: &str);

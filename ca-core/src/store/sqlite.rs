@@ -572,6 +572,29 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a certificate"))
     }
 
+    fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
+        self.conn
+            .query_row(
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id
+                 FROM certs WHERE request_id = ?1 AND state = 'pending'",
+                [request_id],
+                |r| {
+                    Ok(PendingCert {
+                        serial: r.get(0)?,
+                        ca: r.get(1)?,
+                        profile: r.get(2)?,
+                        subject: r.get(3)?,
+                        not_before: r.get(4)?,
+                        not_after: r.get(5)?,
+                        tbs_der: r.get(6)?,
+                        request_id: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(Error::store("reading a reservation"))
+    }
+
     fn set_actor(&mut self, actor: &str) {
         self.actor = actor.to_string();
     }
