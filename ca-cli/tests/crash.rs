@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use ca_core::crl::ParsedCrl;
 use ca_core::publish::{Publication, PublishedStatus};
-use common::{Env, KeyKind, assert_ok, json_lines, make_csr};
+use common::{Env, KeyKind, Rng, assert_ok, json_lines, make_csr};
 use serde_json::Value;
 
 /// Kills per scenario that must land while the process is still working.
@@ -55,42 +55,6 @@ const ISSUE_LINES: usize = 1200;
 const REVOKE_LINES: usize = 600;
 /// A process that runs longer than this is hung: the test fails.
 const HANG: Duration = Duration::from_secs(60);
-
-/// A small xorshift generator: no dependency, and a printed seed replays a run.
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("LGPKI_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-            });
-        eprintln!("crash test seed: LGPKI_CRASH_SEED={seed}");
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn duration(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(self.below(max.as_micros() as u64 + 1))
-    }
-}
 
 /// When to kill the process.
 #[derive(Clone, Copy, Debug)]
@@ -119,18 +83,6 @@ struct Round {
     status: ExitStatus,
     stderr: String,
     elapsed: Duration,
-}
-
-/// The `lgpki` command on the test home, like [`Env::lgpki`] but not yet run.
-fn lgpki_cmd(env: &Env, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lgpki"));
-    c.arg("--home")
-        .arg(&env.home)
-        .args(args)
-        .env_remove("LGPKI_HOME")
-        .env_remove("LGPKI_PASSPHRASE")
-        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    c
 }
 
 /// Spawns `cmd`; its stdout lines become acknowledgements, read as they are written.
@@ -435,12 +387,12 @@ fn check_invariants(env: &Env, ledger: &mut Ledger, rng: &mut Rng, what: &str) {
         sample.push((*first).clone());
         sample.push((*last).clone());
         for _ in 0..3 {
-            sample.push(serials[rng.below(serials.len() as u64) as usize].clone());
+            sample.push(serials[rng.below(serials.len())].clone());
         }
     }
     let revoked: Vec<&String> = ledger.revoked.keys().collect();
     for _ in 0..3.min(revoked.len()) {
-        sample.push(revoked[rng.below(revoked.len() as u64) as usize].clone());
+        sample.push(revoked[rng.below(revoked.len())].clone());
     }
     for serial in &sample {
         let o = env.lgpki(&["--json", "cert", "show", serial]);
@@ -654,10 +606,7 @@ impl Scenario for IssueBatch {
         // Kill after the first chunk's results, anywhere in the next chunks' work.
         let delay = rng.duration(self.chunk_time * 3);
         start_cli(
-            lgpki_cmd(
-                env,
-                &["issue", "--batch", self.file.to_str().expect("utf8")],
-            ),
+            env.command(&["issue", "--batch", self.file.to_str().expect("utf8")]),
             KillAt::AfterAcks { lines: 1, delay },
         )
     }
@@ -787,10 +736,7 @@ impl Scenario for RevokeBatch {
         std::fs::write(&self.file, text).expect("write batch");
         let delay = rng.duration(self.chunk_time * 2);
         start_cli(
-            lgpki_cmd(
-                env,
-                &["revoke", "--batch", self.file.to_str().expect("utf8")],
-            ),
+            env.command(&["revoke", "--batch", self.file.to_str().expect("utf8")]),
             KillAt::AfterAcks { lines: 1, delay },
         )
     }
@@ -833,17 +779,14 @@ impl Scenario for Crl {
     fn start(&mut self, env: &Env, _: &mut Ledger, rng: &mut Rng, _: usize) -> Started {
         let delay = rng.duration(self.run_time);
         start_cli(
-            lgpki_cmd(
-                env,
-                &[
-                    "--json",
-                    "crl",
-                    "--ca",
-                    "organization",
-                    "--out",
-                    self.out.to_str().expect("utf8"),
-                ],
-            ),
+            env.command(&[
+                "--json",
+                "crl",
+                "--ca",
+                "organization",
+                "--out",
+                self.out.to_str().expect("utf8"),
+            ]),
             KillAt::After(delay),
         )
     }
@@ -886,15 +829,12 @@ impl Scenario for Publish {
         self.revoked_before = ledger.revoked.keys().cloned().collect();
         let delay = rng.duration(self.run_time);
         start_cli(
-            lgpki_cmd(
-                env,
-                &[
-                    "--json",
-                    "publish",
-                    "--out",
-                    ledger.pubdir.to_str().expect("utf8"),
-                ],
-            ),
+            env.command(&[
+                "--json",
+                "publish",
+                "--out",
+                ledger.pubdir.to_str().expect("utf8"),
+            ]),
             KillAt::After(delay),
         )
     }
@@ -925,7 +865,7 @@ fn timed(env: &Env, args: &[&str]) -> (Duration, std::process::Output) {
 #[test]
 fn killed_processes_lose_nothing_acknowledged() {
     let started = Instant::now();
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env("LGPKI_CRASH_SEED");
     let env = Env::init(&[]);
     let csrs: Vec<String> = (0..4)
         .map(|i| {
