@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use ca_core::crl::ParsedCrl;
 use ca_core::lint::{Expectation, IssuerFacts, lint_tbs};
 use ca_core::{KeyAlgorithm, SignatureAlgorithm};
-use common::{Env, KeyKind, assert_ok, json_lines, make_csr};
+use common::{Env, KeyKind, Rng, assert_ok, json_lines, make_csr};
 use der::{Decode, Encode};
 
 /// The pyca vectors: malformed and edge-case CRLs, OCSP requests and responses, certificates.
@@ -30,23 +30,6 @@ const CONFORMANCE: &str = concat!(
 
 /// Nesting depth of the deep-DER inputs.
 const DEPTH: usize = 10_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// DER length octets for `n`.
 fn der_len(n: usize) -> Vec<u8> {
@@ -394,7 +377,7 @@ fn check(name: &str, input: &[u8], parsers: &[Parser]) {
 fn library_parsers_survive_mutated_der() {
     let t = std::time::Instant::now();
     let parsers = parsers();
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
     let mut count = 0usize;
     let seeds = seeds();
     assert!(seeds.len() >= 60, "the conformance vectors are there");
@@ -507,7 +490,7 @@ fn the_cli_refuses_hostile_files_cleanly() {
     let before = env.cert_list();
     let pem = std::fs::read(&csr_path).expect("csr");
     let der = der::pem::decode_vec(&pem).expect("pem").1;
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut runs = 0usize;
 
     // Files that are hostile however they are read.

@@ -11,10 +11,8 @@ use common::{Env, KeyKind, assert_ok, json_lines, make_csr};
 #[test]
 fn an_endless_batch_line_ends_the_batch_instead_of_eating_memory() {
     let env = Env::init(&[]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args(["issue", "--batch", "/dev/zero"])
+    let mut child = env
+        .command(&["issue", "--batch", "/dev/zero"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -123,15 +123,19 @@ impl Env {
 
     /// Runs `lgpki --home HOME ARGS…`.
     pub fn lgpki(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_lgpki"))
-            .arg("--home")
+        self.command(args).output().expect("run lgpki")
+    }
+
+    /// `lgpki --home HOME ARGS…`, not yet run (to spawn it, e.g. to kill it).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lgpki"));
+        c.arg("--home")
             .arg(&self.home)
             .args(args)
             .env_remove("LGPKI_HOME")
             .env_remove("LGPKI_PASSPHRASE")
-            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("run lgpki")
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
     }
 
     /// `cert list --json` as parsed lines.
@@ -372,5 +376,50 @@ impl Server {
             http: http.unwrap_or_default(),
             ra: ra.unwrap_or_default(),
         }
+    }
+}
+
+/// A small xorshift generator for tests that need random choices: no dependency, and a printed
+/// seed replays a run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator with a fixed seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// Seeded from `$var` if set, else from the clock; prints the seed to replay the run.
+    pub fn from_env(var: &str) -> Rng {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        eprintln!("random seed: {var}={seed}");
+        Rng::new(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform-ish in `0..n` (0 for n = 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// A duration in `0..=max`, in microseconds.
+    pub fn duration(&mut self, max: std::time::Duration) -> std::time::Duration {
+        std::time::Duration::from_micros(self.next() % (max.as_micros() as u64 + 1))
     }
 }
