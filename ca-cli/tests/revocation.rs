@@ -379,6 +379,9 @@ fn publish_writes_an_atomic_release_with_statuses() {
         .mode()
         & 0o777;
     assert_eq!(key_mode, 0o600);
+    // What a killed publish leaves behind is cleaned up by the next one.
+    std::fs::create_dir_all(dir.join(".staging-killed/ocsp")).expect("mkdir");
+    std::fs::write(dir.join(".staging-killed/ocsp/organization.key"), b"secret").expect("w");
     // A second publish switches `current` and re-uses the responder key.
     let out = env.lgpki(&["--json", "publish", "--out", dir.to_str().expect("utf8")]);
     assert_ok(&out, "publish again");
@@ -389,6 +392,10 @@ fn publish_writes_an_atomic_release_with_statuses() {
         .iter()
         .find(|c| c.name == "organization")
         .expect("org");
+    assert!(
+        !dir.join(".staging-killed").exists(),
+        "leftover staging removed"
+    );
     assert_eq!(
         org2.responder_cert_der, org.responder_cert_der,
         "responder certificate re-used"

@@ -218,6 +218,7 @@ impl Authority {
     /// Writes a new release into `out` and makes it current.
     pub fn publish(&mut self, out: &Path) -> Result<PublishReport> {
         std::fs::create_dir_all(out.join("releases")).map_err(io(out))?;
+        remove_leftovers(out);
         let now = now_seconds();
         let mut rnd = [0u8; 4];
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
@@ -431,5 +432,21 @@ fn prune_releases(out: &Path, current: &str) {
     let excess = ids.len().saturating_sub(KEEP_RELEASES);
     for old in ids.into_iter().take(excess) {
         let _ = std::fs::remove_dir_all(out.join("releases").join(old));
+    }
+}
+
+/// Removes what a publish that was killed midway left behind: `.staging-*` directories (which
+/// may hold a responder key) and `.current-*` symlinks. They were never made current.
+fn remove_leftovers(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".staging-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if name.starts_with(".current-") {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
