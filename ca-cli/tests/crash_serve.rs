@@ -53,10 +53,11 @@ fn killed_revoke(env: &Env, file: &std::path::Path, want: usize) -> Vec<String> 
     while acked.len() < want {
         match lines.next() {
             Some(Ok(l)) => {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) {
-                    if let Some(s) = v["serial"].as_str() {
-                        acked.push(s.to_string());
-                    }
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&l)
+                    && let Some(s) = v["serial"].as_str()
+                {
+                    acked.push(s.to_string());
+                }
                 }
             }
             _ => break,
