@@ -58,7 +58,6 @@ fn killed_revoke(env: &Env, file: &std::path::Path, want: usize) -> Vec<String> 
                 {
                     acked.push(s.to_string());
                 }
-                }
             }
             _ => break,
         }
