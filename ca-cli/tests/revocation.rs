@@ -264,6 +264,44 @@ fn revocation_end_to_end(backend: Backend) {
     );
     assert_ok(&verify(&good_pem), "verify good with CRLs");
 
+    // OCSP from `lgpki serve`, signed with this backend's CA key (on the token for PKCS#11):
+    // OpenSSL verifies the responses.
+    let server = common::Server::start(&env);
+    let bundle = env.path("bundle.pem");
+    std::fs::write(
+        &bundle,
+        [
+            std::fs::read(&ca_pem).expect("r"),
+            std::fs::read(&root).expect("r"),
+        ]
+        .concat(),
+    )
+    .expect("w");
+    let url = format!("{}/ocsp", server.http);
+    for (pem, want) in [(&bad_pem, ": revoked"), (&good_pem, ": good")] {
+        let out = openssl(&[
+            "ocsp",
+            "-issuer",
+            ca_pem.to_str().expect("utf8"),
+            "-cert",
+            pem.to_str().expect("utf8"),
+            "-url",
+            &url,
+            "-CAfile",
+            bundle.to_str().expect("utf8"),
+        ]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.contains("Response verify OK") && said.contains(want),
+            "{backend:?}: {said}"
+        );
+    }
+    drop(server);
+
     // cert list --status revoked shows exactly the revoked one.
     let revoked = json_lines(
         &env.lgpki(&["--json", "cert", "list", "--status", "revoked"])
