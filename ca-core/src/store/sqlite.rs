@@ -162,6 +162,20 @@ impl SqliteStore {
         })
     }
 
+    /// Runs a query and maps every row: the one shape all the listing methods share.
+    fn list<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        what: &'static str,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(Error::store(what))?;
+        let rows = stmt.query_map(params, map).map_err(Error::store(what))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store(what))
+    }
+
     fn write_txn(&mut self) -> Result<rusqlite::Transaction<'_>> {
         self.conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -782,12 +796,11 @@ impl Store for SqliteStore {
     }
 
     fn audit_records(&self) -> Result<Vec<AuditRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit ORDER BY seq")
-            .map_err(Error::store("reading the audit log"))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.list(
+            "SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit ORDER BY seq",
+            [],
+            "reading the audit log",
+            |r| {
                 Ok(AuditRecord {
                     seq: r.get(0)?,
                     time: r.get(1)?,
@@ -799,10 +812,8 @@ impl Store for SqliteStore {
                     prev_hash: r.get(7)?,
                     hash: r.get(8)?,
                 })
-            })
-            .map_err(Error::store("reading the audit log"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::store("reading the audit log"))
+            },
+        )
     }
 
     fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
@@ -825,15 +836,12 @@ impl Store for SqliteStore {
     }
 
     fn imported_certs(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, der FROM imported_certs ORDER BY name")
-            .map_err(Error::store("listing imports"))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(Error::store("listing imports"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::store("reading imports"))
+        self.list(
+            "SELECT name, der FROM imported_certs ORDER BY name",
+            [],
+            "listing imports",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     fn add_org(&mut self, org: &OrgRecord) -> Result<()> {
@@ -872,20 +880,17 @@ impl Store for SqliteStore {
     }
 
     fn orgs(&self) -> Result<Vec<OrgRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT code, name FROM orgs ORDER BY code")
-            .map_err(Error::store("listing organisations"))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.list(
+            "SELECT code, name FROM orgs ORDER BY code",
+            [],
+            "listing organisations",
+            |r| {
                 Ok(OrgRecord {
                     code: r.get(0)?,
                     name: r.get(1)?,
                 })
-            })
-            .map_err(Error::store("listing organisations"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::store("reading organisations"))
+            },
+        )
     }
 
     fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
@@ -926,15 +931,12 @@ impl Store for SqliteStore {
     }
 
     fn officers(&self) -> Result<Vec<OfficerRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der FROM officers ORDER BY id")
-            .map_err(Error::store("listing officers"))?;
-        let rows = stmt
-            .query_map([], row_to_officer)
-            .map_err(Error::store("listing officers"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::store("reading officers"))
+        self.list(
+            "SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der FROM officers ORDER BY id",
+            [],
+            "listing officers",
+            row_to_officer,
+        )
     }
 
     fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
@@ -971,15 +973,12 @@ impl Store for SqliteStore {
     }
 
     fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id"))
-            .map_err(Error::store("listing requests"))?;
-        let rows = stmt
-            .query_map(params![org, state], row_to_request)
-            .map_err(Error::store("listing requests"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::store("reading requests"))
+        self.list(
+            &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id"),
+            params![org, state],
+            "listing requests",
+            row_to_request,
+        )
     }
 
     fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
