@@ -521,3 +521,29 @@ fn several_processes_issue_into_one_store_at_once() {
     assert_eq!(serials.len(), 100);
     assert_eq!(common::issued_count(&env), 100);
 }
+
+#[test]
+fn a_half_initialised_home_is_neither_used_nor_reinitialised() {
+    // What another process sees while `init` runs (or after an init was killed): a store
+    // without the "initialized" mark that init writes last.
+    let env = Env::init(&[]);
+    let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open store");
+    db.execute("DELETE FROM meta WHERE key = 'initialized'", [])
+        .expect("unmark");
+    drop(db);
+    let out = env.lgpki(&["cert", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no initialised CA store"));
+    let out = env.lgpki(&["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did not finish"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -24,6 +24,8 @@ use crate::store::{CaRecord, PendingCert, SqliteStore, Store};
 pub const PASSPHRASE_ENV: &str = "LGPKI_PASSPHRASE";
 /// File in the home holding a generated passphrase (mode 0600) when none is supplied.
 pub const PASSPHRASE_FILE: &str = "passphrase";
+/// Metadata key `init` writes last; a store without it is not (yet) initialised.
+const INITIALIZED_KEY: &str = "initialized";
 /// Default base URL for CRL, OCSP and CA-certificate pointers.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 
@@ -197,6 +199,11 @@ impl Authority {
             });
         }
         let store = SqliteStore::open(&home.join(SqliteStore::FILE))?;
+        if store.meta(INITIALIZED_KEY)?.is_none() {
+            return Err(Error::NotInitialized {
+                home: home.to_path_buf(),
+            });
+        }
         Ok(Authority {
             home: home.to_path_buf(),
             store: Box::new(store),
@@ -225,8 +232,17 @@ impl Authority {
         keys: Option<Arc<dyn KeyResolver>>,
     ) -> Result<Authority> {
         if Authority::exists(home) {
-            return Err(Error::AlreadyInitialized {
-                home: home.to_path_buf(),
+            let store = SqliteStore::open(&home.join(SqliteStore::FILE))?;
+            if store.meta(INITIALIZED_KEY)?.is_some() {
+                return Err(Error::AlreadyInitialized {
+                    home: home.to_path_buf(),
+                });
+            }
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "an init of {} did not finish (or is still running); remove it to start again",
+                    home.display()
+                ),
             });
         }
         let fresh_home = !home.exists();
@@ -298,6 +314,12 @@ impl Authority {
                 profiles: spec.profiles.clone(),
             })?;
         }
+        // Written last: until it is there, other processes treat the home as not initialised
+        // (an `init` in progress, or one that failed and is being cleaned up).
+        ca.store.set_meta(
+            INITIALIZED_KEY,
+            &crate::issue::rfc3339(now_seconds().unix_timestamp()),
+        )?;
         Ok(ca)
     }
 

@@ -142,7 +142,9 @@ pub enum Error {
         home: PathBuf,
     },
     /// A command that needs a store was run on a home without one.
-    #[error("{home} holds no CA store (run `lgpki init` first)")]
+    #[error(
+        "{home} holds no initialised CA store (run `lgpki init` first, or wait for the one in progress)"
+    )]
     NotInitialized {
         /// The home directory.
         home: PathBuf,
