@@ -3,31 +3,7 @@
 
 mod common;
 
-use common::{Backend, Env, KeyKind, assert_ok, json_lines, make_csr, openssl, openssl_ok};
-
-fn issue(env: &Env, name: &str) -> (String, std::path::PathBuf) {
-    let csr = make_csr(
-        env.dir.path(),
-        name,
-        KeyKind::P256,
-        &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"),
-        &[],
-    );
-    let pem = env.path(&format!("{name}.pem"));
-    let out = env.lgpki(&[
-        "--json",
-        "issue",
-        "--profile",
-        "staff",
-        "--csr",
-        csr.to_str().expect("utf8"),
-        "--out",
-        pem.to_str().expect("utf8"),
-    ]);
-    assert_ok(&out, "issue");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    (v["serial"].as_str().expect("serial").to_string(), pem)
-}
+use common::{Backend, Env, assert_ok, json_lines, openssl, openssl_ok};
 
 fn crl_pem(env: &Env, ca: &str, delta: bool) -> std::path::PathBuf {
     let out_path = env.path(&format!(
@@ -55,8 +31,8 @@ fn lint_crl(path: &std::path::Path, kind: &str) {
 
 fn revocation_end_to_end(backend: Backend) {
     let env = Env::init_with(backend, &[]);
-    let (good, good_pem) = issue(&env, "good");
-    let (bad, bad_pem) = issue(&env, "bad");
+    let (good, good_pem) = common::issue_staff(&env, "good");
+    let (bad, bad_pem) = common::issue_staff(&env, "bad");
     let (root, chain) = env.chain_files("organization");
 
     // status before: good (exit 0); unknown serial: exit 1.
@@ -326,8 +302,8 @@ fn revocation_with_pkcs11_keys() {
 #[test]
 fn revoke_batch_reports_each_line() {
     let env = Env::init(&[]);
-    let (a, _) = issue(&env, "a");
-    let (b, _) = issue(&env, "b");
+    let (a, _) = common::issue_staff(&env, "a");
+    let (b, _) = common::issue_staff(&env, "b");
     let file = env.path("revoke.jsonl");
     let lines = [
         serde_json::json!({"serial": a, "reason": "affiliationChanged"}).to_string(),
@@ -363,7 +339,7 @@ fn revoke_batch_reports_each_line() {
 #[test]
 fn publish_writes_an_atomic_release_with_statuses() {
     let env = Env::init(&[]);
-    let (a, _) = issue(&env, "a");
+    let (a, _) = common::issue_staff(&env, "a");
     assert_ok(
         &env.lgpki(&["revoke", "--serial", &a, "--reason", "keyCompromise"]),
         "revoke",

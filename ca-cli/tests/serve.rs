@@ -323,29 +323,7 @@ fn verify_check_ocsp_asks_the_responder_named_in_the_certificate() {
         std::net::TcpStream::connect(&listen).is_ok()
     });
     assert!(up, "serve did not come up");
-    let csr = make_csr(
-        env.dir.path(),
-        "leaf",
-        KeyKind::P256,
-        "/C=JP/O=LGPKI/OU=千代田区/CN=leaf",
-        &[],
-    );
-    let leaf = env.path("leaf.pem");
-    let out = env.lgpki(&[
-        "--json",
-        "issue",
-        "--profile",
-        "staff",
-        "--csr",
-        csr.to_str().expect("utf8"),
-        "--out",
-        leaf.to_str().expect("utf8"),
-    ]);
-    assert_ok(&out, "issue");
-    let serial = common::json_lines(&out.stdout)[0]["serial"]
-        .as_str()
-        .expect("serial")
-        .to_string();
+    let (serial, leaf) = common::issue_staff(&env, "leaf");
     std::fs::write(
         env.path("root.pem"),
         env.lgpki(&["ca", "cert", "root"]).stdout,

@@ -99,6 +99,18 @@ pub struct LoadedCa {
     pub signer: Arc<dyn CaSigner>,
 }
 
+impl LoadedCa {
+    /// What the pre-signing linter needs to know about this CA as an issuer.
+    pub fn issuer_facts(&self) -> IssuerFacts<'_> {
+        IssuerFacts {
+            subject_der: &self.subject_der,
+            ski: &self.ski,
+            validity: Some((self.not_before, self.not_after)),
+            signature_algorithm: self.signer.algorithm(),
+        }
+    }
+}
+
 /// Picks the key backend for a key reference.
 pub trait KeyResolver: Send + Sync + std::fmt::Debug {
     /// The backend that generates keys for `uri` (None: software keys).

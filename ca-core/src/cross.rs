@@ -19,8 +19,8 @@ use x509_cert::ext::pkix::{
 use crate::authority::{Authority, now_seconds};
 use crate::build::{self};
 use crate::error::{Error, Result};
-use crate::issue::{Issued, rfc3339};
-use crate::lint::{Expectation, IssuerFacts};
+use crate::issue::Issued;
+use crate::lint::Expectation;
 use crate::name::{DistinguishedName, name_to_string};
 use crate::profile::KeyUsageBit;
 use crate::serial::serial_hex;
@@ -221,12 +221,7 @@ impl Authority {
         let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
         let alg = ca.signer.algorithm();
         let (serial, tbs) = build::linted_tbs(
-            &IssuerFacts {
-                subject_der: &ca.subject_der,
-                ski: &ca.ski,
-                validity: Some((ca.not_before, ca.not_after)),
-                signature_algorithm: alg,
-            },
+            &ca.issuer_facts(),
             &Expectation {
                 ca: true,
                 min_rsa_bits: 2048,
@@ -252,17 +247,16 @@ impl Authority {
         let der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
         self.store
             .complete(&[(pending.serial.clone(), der.clone())])?;
-        Ok(Issued {
-            pem: crate::input::to_pem("CERTIFICATE", &der),
-            serial: pending.serial,
-            ca: pending.ca,
-            profile: pending.profile,
-            subject: pending.subject,
-            not_before: rfc3339(pending.not_before),
-            not_after: rfc3339(pending.not_after),
+        Ok(crate::issue::issued_from(
+            pending.serial,
+            pending.ca,
+            pending.profile,
+            pending.subject,
+            pending.not_before,
+            pending.not_after,
             der,
-            replayed: false,
-        })
+            false,
+        ))
     }
 
     /// Imports a cross-certificate another domain issued to one of our CAs: its subject and key

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::authority::{Authority, LoadedCa, now_seconds};
-use crate::build::{self, TbsFields};
+use crate::build::{self};
 use crate::csr::parse_csr;
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, PublicKeyInfo};
-use crate::lint::{self, Expectation, IssuerFacts};
+use crate::lint::Expectation;
 use crate::name::{AttrType, DistinguishedName};
 use crate::profile::Profile;
 use crate::san::{SanEntry, dns_under};
@@ -618,30 +618,17 @@ fn prepare(
         &sans,
     )?;
     let subject_der = subject.to_der()?;
-    let serial = random_serial()?;
-    let alg = ca.signer.algorithm();
-    let tbs = build::encode_tbs(&TbsFields {
-        serial: &serial,
-        signature: alg.algorithm_identifier(),
-        issuer: &ca.subject_der,
-        not_before: now,
-        not_after,
-        subject: &subject_der,
-        spki: &csr.public_key_der,
-        extensions: &exts,
-    })?;
-    lint::lint_tbs(
-        &tbs,
-        &IssuerFacts {
-            subject_der: &ca.subject_der,
-            ski: &ca.ski,
-            validity: Some((ca.not_before, ca.not_after)),
-            signature_algorithm: alg,
-        },
+    let (serial, tbs) = build::linted_tbs(
+        &ca.issuer_facts(),
         &Expectation {
             ca: false,
             min_rsa_bits: profile.min_rsa_bits,
         },
+        &subject_der,
+        &csr.public_key_der,
+        now,
+        not_after,
+        &exts,
     )?;
     Ok(PendingCert {
         serial: serial_hex(&serial),
@@ -698,7 +685,7 @@ fn leaf_extensions(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn issued_from(
+pub(crate) fn issued_from(
     serial: String,
     ca: String,
     profile: String,

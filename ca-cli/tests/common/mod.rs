@@ -423,3 +423,29 @@ impl Rng {
         std::time::Duration::from_micros(self.next() % (max.as_micros() as u64 + 1))
     }
 }
+
+/// Issues a `staff` certificate (P-256, OU 千代田区, CN `name`) to `name.pem`; returns its serial
+/// and path.
+pub fn issue_staff(env: &Env, name: &str) -> (String, std::path::PathBuf) {
+    let csr = make_csr(
+        env.dir.path(),
+        name,
+        KeyKind::P256,
+        &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"),
+        &[],
+    );
+    let pem = env.path(&format!("{name}.pem"));
+    let out = env.lgpki(&[
+        "--json",
+        "issue",
+        "--profile",
+        "staff",
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        pem.to_str().expect("utf8"),
+    ]);
+    assert_ok(&out, "issue");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    (v["serial"].as_str().expect("serial").to_string(), pem)
+}
