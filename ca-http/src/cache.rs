@@ -29,7 +29,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ca_core::ocsp::{
     CaHashes, CertId, HashAlgorithm, Lookup, OcspRequest, Responder, ResponseStatus, StatusSource,
@@ -191,7 +191,7 @@ pub struct CachingOcsp<L: StatusLookup> {
     lookup: L,
     config: CacheConfig,
     metrics: Arc<Metrics>,
-    cache: Mutex<Cache>,
+    cache: RwLock<Cache>,
 }
 
 impl<L: StatusLookup> fmt::Debug for CachingOcsp<L> {
@@ -229,7 +229,7 @@ impl<L: StatusLookup> CachingOcsp<L> {
             lookup,
             config,
             metrics,
-            cache: Mutex::new(Cache {
+            cache: RwLock::new(Cache {
                 epoch: None,
                 map: HashMap::new(),
                 last_sweep: None,
@@ -244,7 +244,7 @@ impl<L: StatusLookup> CachingOcsp<L> {
 
     /// How many responses are cached.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.read().map.len()
     }
 
     /// Whether the cache is empty.
@@ -252,9 +252,30 @@ impl<L: StatusLookup> CachingOcsp<L> {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
-        // A panic while holding the lock leaves a consistent map (no multi-step updates).
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    // A panic while holding the lock leaves a consistent map (no multi-step updates), so a
+    // poisoned lock is used as it is.
+    fn read(&self) -> RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pre-produced response to `request_der` as of `now`, if one is cached and fresh
+    /// (what [`OcspSource::answer_cached`] does with the current time). Never signs.
+    pub fn cached_at(&self, request_der: &[u8], now: OffsetDateTime) -> Option<OcspAnswer> {
+        let request = parse_request(request_der).ok()?;
+        let [id] = request.cert_ids.as_slice() else {
+            return None;
+        };
+        if request.nonce.is_some() || id.hash.is_none() {
+            return None;
+        }
+        let epoch = self.lookup.epoch().ok()?;
+        let hit = self.get(id.der(), epoch, now)?;
+        self.metrics.cache_hit();
+        Some(hit)
     }
 
     /// Answers `request_der` as of `now` (what [`OcspSource::answer`] does with the current
@@ -295,7 +316,18 @@ impl<L: StatusLookup> CachingOcsp<L> {
     }
 
     fn get(&self, key: &[u8], epoch: u64, now: OffsetDateTime) -> Option<OcspAnswer> {
-        let mut cache = self.lock();
+        {
+            // The common case under load, on a shared lock: same epoch, fresh entry.
+            let cache = self.read();
+            if cache.epoch == Some(epoch) {
+                match cache.map.get(key) {
+                    Some(e) if now < e.expires => return Some(e.answer.clone()),
+                    Some(_) => {}
+                    None => return None,
+                }
+            }
+        }
+        let mut cache = self.write();
         if cache.epoch != Some(epoch) {
             // A revocation (or the first request): everything cached may be stale.
             cache.map.clear();
@@ -323,7 +355,7 @@ impl<L: StatusLookup> CachingOcsp<L> {
         if expires <= now {
             return;
         }
-        let mut cache = self.lock();
+        let mut cache = self.write();
         if cache.epoch != Some(epoch) {
             // Produced under an older epoch: a revocation committed meanwhile.
             return;
@@ -401,5 +433,9 @@ impl<L: StatusLookup> CachingOcsp<L> {
 impl<L: StatusLookup> OcspSource for CachingOcsp<L> {
     fn answer(&self, request_der: &[u8]) -> OcspAnswer {
         self.answer_at(request_der, OffsetDateTime::now_utc())
+    }
+
+    fn answer_cached(&self, request_der: &[u8]) -> Option<OcspAnswer> {
+        self.cached_at(request_der, OffsetDateTime::now_utc())
     }
 }

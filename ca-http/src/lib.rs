@@ -46,6 +46,15 @@ pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve, se
 pub trait OcspSource: Send + Sync + 'static {
     /// Answers one request. `cacheable` in the answer is false when the request had a nonce.
     fn answer(&self, request_der: &[u8]) -> OcspAnswer;
+
+    /// Answers from memory, without blocking, signing or I/O, when the answer is already
+    /// there (a pre-produced response, RFC 5019 §2.2); `None` otherwise. The router calls it
+    /// on its own thread first and only sends a request to [`OcspSource::answer`] on a
+    /// blocking thread when it returns `None`, so the common case costs no thread hand-off.
+    fn answer_cached(&self, request_der: &[u8]) -> Option<OcspAnswer> {
+        let _ = request_der;
+        None
+    }
 }
 
 /// One OCSP answer: the DER OCSPResponse and what the HTTP layer needs for caching headers

@@ -5,25 +5,63 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Counters by label. Counting an existing label takes the shared lock and one atomic add, so
+/// request threads do not queue behind each other; only a label's first use takes the
+/// exclusive lock.
+#[derive(Debug)]
+struct Labelled<K: Ord + Copy>(RwLock<BTreeMap<K, AtomicU64>>);
+
+impl<K: Ord + Copy> Default for Labelled<K> {
+    fn default() -> Labelled<K> {
+        Labelled(RwLock::new(BTreeMap::new()))
+    }
+}
+
+impl<K: Ord + Copy> Labelled<K> {
+    fn add(&self, key: K) {
+        // Counters stay usable if another thread panicked while holding the lock.
+        let counters = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = counters.get(&key) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        drop(counters);
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self, key: K) -> u64 {
+        let counters = self.0.read().unwrap_or_else(|p| p.into_inner());
+        counters.get(&key).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Every label with its count, in label order.
+    fn snapshot(&self) -> Vec<(K, u64)> {
+        let counters = self.0.read().unwrap_or_else(|p| p.into_inner());
+        counters
+            .iter()
+            .map(|(k, c)| (*k, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
 
 /// Request, cache and load counters shared by the router and [`crate::CachingOcsp`].
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    ocsp_statuses: Mutex<BTreeMap<&'static str, u64>>,
+    requests: Labelled<(&'static str, u16)>,
+    ocsp_statuses: Labelled<&'static str>,
     in_flight: AtomicI64,
     rejected: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     cache_bypass: AtomicU64,
-}
-
-/// Locks a mutex, recovering the data if another thread panicked while holding it (counters
-/// stay usable).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Metrics {
@@ -34,12 +72,12 @@ impl Metrics {
 
     /// Counts one answered HTTP request on `route` (a fixed route name) with `status`.
     pub fn record_request(&self, route: &'static str, status: u16) {
-        *lock(&self.requests).entry((route, status)).or_default() += 1;
+        self.requests.add((route, status));
     }
 
     /// Counts one OCSP response by responseStatus name (RFC 6960 §4.2.1).
     pub fn record_ocsp_status(&self, status: &'static str) {
-        *lock(&self.ocsp_statuses).entry(status).or_default() += 1;
+        self.ocsp_statuses.add(status);
     }
 
     /// Counts a request turned away with 503 because the concurrency limit was reached.
@@ -79,10 +117,7 @@ impl Metrics {
 
     /// Requests answered so far on `route` with `status`.
     pub fn requests(&self, route: &'static str, status: u16) -> u64 {
-        lock(&self.requests)
-            .get(&(route, status))
-            .copied()
-            .unwrap_or(0)
+        self.requests.get((route, status))
     }
 
     /// Marks a request as started; the returned guard marks it finished when dropped (also
@@ -100,7 +135,7 @@ impl Metrics {
             "# HELP lgpki_http_requests_total HTTP requests answered, by route and status code.\n\
              # TYPE lgpki_http_requests_total counter"
         );
-        for ((route, status), n) in lock(&self.requests).iter() {
+        for ((route, status), n) in self.requests.snapshot() {
             let _ = writeln!(
                 out,
                 "lgpki_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
@@ -125,7 +160,7 @@ impl Metrics {
             "# HELP lgpki_ocsp_responses_total OCSP responses sent, by responseStatus.\n\
              # TYPE lgpki_ocsp_responses_total counter"
         );
-        for (status, n) in lock(&self.ocsp_statuses).iter() {
+        for (status, n) in self.ocsp_statuses.snapshot() {
             let _ = writeln!(out, "lgpki_ocsp_responses_total{{status=\"{status}\"}} {n}");
         }
         for (name, help, v) in [

@@ -199,7 +199,7 @@ async fn ocsp_post(State(state): State<AppState>, headers: HeaderMap, body: Body
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
         Err(_) => return (StatusCode::BAD_REQUEST, "unreadable body\n").into_response(),
     };
-    let answer = answer(&state, der.to_vec()).await;
+    let answer = answer(&state, der).await;
     ocsp_response(answer, None)
 }
 
@@ -239,13 +239,21 @@ async fn ocsp_get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
     ocsp_response(answer, Some(if_none_match))
 }
 
-/// Runs the source on a blocking thread (it may sign or query a database); a panic in the
-/// source is answered `internalError`, never a 5xx.
-async fn answer(state: &AppState, der: Vec<u8>) -> OcspAnswer {
+/// Answers from the source's memory when it can ([`OcspSource::answer_cached`], on this
+/// thread), else runs the source on a blocking thread (it may sign or query a database); a
+/// panic in the source is answered `internalError`, never a 5xx.
+async fn answer<D: AsRef<[u8]> + Send + 'static>(state: &AppState, der: D) -> OcspAnswer {
     let ocsp = state.ocsp.clone();
-    let answer = tokio::task::spawn_blocking(move || ocsp.answer(&der))
-        .await
-        .unwrap_or_else(|_| OcspAnswer::status(ResponseStatus::InternalError));
+    let cached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ocsp.answer_cached(der.as_ref())
+    }));
+    let answer = match cached {
+        Ok(Some(answer)) => answer,
+        Ok(None) => tokio::task::spawn_blocking(move || ocsp.answer(der.as_ref()))
+            .await
+            .unwrap_or_else(|_| OcspAnswer::status(ResponseStatus::InternalError)),
+        Err(_) => OcspAnswer::status(ResponseStatus::InternalError),
+    };
     state.metrics.record_ocsp_status(status_name(&answer));
     answer
 }

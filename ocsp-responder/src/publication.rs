@@ -151,6 +151,10 @@ impl OcspSource for Live {
     fn answer(&self, request_der: &[u8]) -> OcspAnswer {
         self.current().ocsp.answer(request_der)
     }
+
+    fn answer_cached(&self, request_der: &[u8]) -> Option<OcspAnswer> {
+        self.current().ocsp.answer_cached(request_der)
+    }
 }
 
 impl Repository for Live {
