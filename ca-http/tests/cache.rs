@@ -305,3 +305,28 @@ fn a_key_that_is_not_the_ca_key_needs_a_responder_certificate() {
         .expect_err("mismatched key");
     assert!(err.to_string().contains("not the CA's key"), "{err}");
 }
+
+#[test]
+fn the_non_blocking_path_only_answers_fresh_pre_produced_responses() {
+    let f = fixture(CacheConfig::default());
+    let req = f.request(&[0x10, 0x01], None);
+    // Nothing produced yet: the router must go to the signing path.
+    assert_eq!(f.ocsp.cached_at(&req, NOW), None);
+    assert_eq!(f.calls(), 0, "cached_at never looks up a status or signs");
+    let first = f.ocsp.answer_at(&req, NOW);
+    assert_eq!(
+        f.ocsp.cached_at(&req, NOW + Duration::seconds(1)),
+        Some(first.clone())
+    );
+    assert_eq!(f.calls(), 1);
+    // Nonces, malformed requests and stale entries are not answered from memory.
+    assert_eq!(f.ocsp.cached_at(&f.request(&[0x10, 0x01], Some(b"n")), NOW), None);
+    assert_eq!(f.ocsp.cached_at(b"\x30\x03\x02\x01", NOW), None);
+    assert_eq!(f.ocsp.cached_at(&req, NOW + Duration::minutes(5)), None);
+    // A revocation (epoch change) takes the entry away from the fast path at once.
+    f.ocsp.answer_at(&req, NOW + Duration::seconds(2));
+    assert!(f.ocsp.cached_at(&req, NOW + Duration::seconds(3)).is_some());
+    f.db.epoch.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(f.ocsp.cached_at(&req, NOW + Duration::seconds(3)), None);
+    assert!(f.ocsp.is_empty());
+}
