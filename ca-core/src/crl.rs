@@ -622,8 +622,7 @@ pub fn issuer_fields_from_certificate(ca_cert_der: &[u8]) -> Result<(Vec<u8>, Ve
 
 /// PEM (`X509 CRL`, RFC 7468 §5) of a DER CRL.
 pub fn crl_to_pem(der_bytes: &[u8]) -> Result<String> {
-    der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, der_bytes)
-        .map_err(|e| Error::encode("CRL PEM")(e.into()))
+    Ok(crate::input::to_pem("X509 CRL", der_bytes))
 }
 
 /// The issuingDistributionPoint of a parsed CRL.

@@ -152,12 +152,13 @@ pub trait Store: Send {
     /// made permanent with another reason).
     fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>>;
     /// Calls `f` for every revoked certificate of `ca` (with `since_seq`: only those revoked or
-    /// changed after that revocation sequence number), in serial order, streaming.
+    /// changed after that revocation sequence number), in serial order, streaming. The entry
+    /// borrows from the row being read: nothing is allocated per revoked certificate.
     fn for_each_revoked(
         &self,
         ca: &str,
         since_seq: Option<i64>,
-        f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
+        f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
     ) -> Result<()>;
     /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
     /// (for status snapshots: no certificate bodies are read).
@@ -291,15 +292,15 @@ pub struct RevokeOutcome {
     pub already: bool,
 }
 
-/// A revoked certificate, as a CRL lists it.
-#[derive(Clone, Debug)]
-pub struct RevokedEntry {
+/// A revoked certificate, as a CRL lists it (borrowed from the store's row).
+#[derive(Clone, Copy, Debug)]
+pub struct RevokedEntry<'a> {
     /// Serial, lower-case hex.
-    pub serial: String,
+    pub serial: &'a str,
     /// Revocation time, Unix seconds.
     pub revoked_at: i64,
     /// RFC 5280 reason name.
-    pub reason: String,
+    pub reason: &'a str,
     /// invalidityDate, Unix seconds.
     pub invalidity_date: Option<i64>,
     /// Whether the certificate is a CA certificate (for ARL scoping).

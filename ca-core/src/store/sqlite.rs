@@ -681,7 +681,7 @@ impl Store for SqliteStore {
         &self,
         ca: &str,
         since_seq: Option<i64>,
-        f: &mut dyn FnMut(RevokedEntry) -> Result<()>,
+        f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
     ) -> Result<()> {
         // A full CRL reads the covering index certs_crl in serial order; a delta CRL reads only
         // what changed since its base through certs_revoked (ca, revoked_seq).
@@ -701,13 +701,19 @@ impl Store for SqliteStore {
         let mut rows = stmt
             .query(params![ca, since_seq.unwrap_or(0)])
             .map_err(Error::store("listing revocations"))?;
-        while let Some(row) = rows.next().map_err(Error::store("reading revocations"))? {
-            let profile: String = row.get(4).map_err(Error::store("reading revocations"))?;
-            f(RevokedEntry {
-                serial: row.get(0).map_err(Error::store("reading revocations"))?,
-                revoked_at: row.get(1).map_err(Error::store("reading revocations"))?,
-                reason: row.get(2).map_err(Error::store("reading revocations"))?,
-                invalidity_date: row.get(3).map_err(Error::store("reading revocations"))?,
+        let read = || Error::store("reading revocations");
+        while let Some(row) = rows.next().map_err(read())? {
+            let text = |i: usize| {
+                row.get_ref(i)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .map_err(read())
+            };
+            let profile = text(4)?;
+            f(&RevokedEntry {
+                serial: text(0)?,
+                revoked_at: row.get(1).map_err(read())?,
+                reason: text(2)?,
+                invalidity_date: row.get(3).map_err(read())?,
                 is_ca: profile == "sub-ca" || profile == "root",
             })?;
         }
