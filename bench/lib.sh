@@ -32,7 +32,17 @@ build() {
     (cd "$ROOT" && cargo build --release -j"${JOBS:-1}" -q -p ca-cli -p ca-core --bin lgpki --example sign_rate)
 }
 
-now() { date +%s.%N; }
+now() { echo "$EPOCHREALTIME"; }
+# timed VAR COMMAND…: runs COMMAND and sets VAR to its wall time in seconds, read from bash's
+# clock around it (no fork between the two readings: for commands of a few tens of ms).
+timed() {
+    local __var=$1 __a __b
+    shift
+    __a=$EPOCHREALTIME
+    "$@"
+    __b=$EPOCHREALTIME
+    printf -v "$__var" '%s' "$(echo "$__b - $__a" | bc -l)"
+}
 # elapsed START: seconds since START (from now()).
 elapsed() { echo "$(now) - $1" | bc -l; }
 # div A B [SCALE]

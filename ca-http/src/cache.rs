@@ -123,8 +123,9 @@ impl OcspIssuer {
 /// and may query a database.
 pub trait StatusLookup: Send + Sync + 'static {
     /// A value that changes whenever any certificate status may have changed (every
-    /// revocation). Read on every request, so it must be cheap. An error disables the cache for
-    /// that request.
+    /// revocation). Read on every request, also on the server's own (non-blocking) thread by
+    /// [`CachingOcsp::cached_at`], so it must be cheap and must not block: an atomic, not a
+    /// query. An error disables the cache for that request.
     fn epoch(&self) -> Result<u64>;
 
     /// The issuer `id` names (by hash algorithm, issuerNameHash and issuerKeyHash), or `None`
