@@ -320,7 +320,10 @@ fn the_non_blocking_path_only_answers_fresh_pre_produced_responses() {
     );
     assert_eq!(f.calls(), 1);
     // Nonces, malformed requests and stale entries are not answered from memory.
-    assert_eq!(f.ocsp.cached_at(&f.request(&[0x10, 0x01], Some(b"n")), NOW), None);
+    assert_eq!(
+        f.ocsp.cached_at(&f.request(&[0x10, 0x01], Some(b"n")), NOW),
+        None
+    );
     assert_eq!(f.ocsp.cached_at(b"\x30\x03\x02\x01", NOW), None);
     assert_eq!(f.ocsp.cached_at(&req, NOW + Duration::minutes(5)), None);
     // A revocation (epoch change) takes the entry away from the fast path at once.

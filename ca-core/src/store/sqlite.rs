@@ -703,11 +703,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("listing revocations"))?;
         let read = || Error::store("reading revocations");
         while let Some(row) = rows.next().map_err(read())? {
-            let text = |i: usize| {
-                row.get_ref(i)
-                    .and_then(|v| Ok(v.as_str()?))
-                    .map_err(read())
-            };
+            let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(read());
             let profile = text(4)?;
             f(&RevokedEntry {
                 serial: text(0)?,
