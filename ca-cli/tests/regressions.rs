@@ -39,6 +39,30 @@ fn an_endless_batch_line_ends_the_batch_instead_of_eating_memory() {
     assert_eq!(results[0]["error"]["kind"], "too_large");
 }
 
+/// Puts the issued certificate of batch id `id` back into the state a kill between
+/// `Store::reserve` and `Store::complete` leaves: reserved (serial, TBS, id), no certificate.
+/// Complete empties the TBS (the certificate holds it), so it is restored from the certificate.
+fn unfinish(db: &rusqlite::Connection, id: &str) {
+    use der::{Decode, Encode};
+    let der: Vec<u8> = db
+        .query_row("SELECT der FROM certs WHERE request_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .expect("certificate");
+    let tbs = x509_cert::Certificate::from_der(&der)
+        .expect("parse")
+        .tbs_certificate()
+        .to_der()
+        .expect("tbs");
+    let n = db
+        .execute(
+            "UPDATE certs SET state = 'pending', der = NULL, tbs_der = ?2 WHERE request_id = ?1",
+            rusqlite::params![id, tbs],
+        )
+        .expect("update");
+    assert_eq!(n, 1, "{id}");
+}
+
 /// Regression: a process killed between recording a batch line's reservation (serial, TBS and
 /// `id`) and storing its certificate left the `id` taken by a row that never completes, so
 /// every later run of the same batch refused that line ("request id … was used before") and
@@ -76,13 +100,8 @@ fn a_batch_id_reserved_by_a_killed_run_is_finished_not_refused() {
     // (complete appends them, last, in its own transaction).
     {
         let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open db");
-        let n = db
-            .execute(
-                "UPDATE certs SET state = 'pending', der = NULL WHERE request_id IN ('renew-2', 'renew-3')",
-                [],
-            )
-            .expect("update");
-        assert_eq!(n, 2);
+        unfinish(&db, "renew-2");
+        unfinish(&db, "renew-3");
         let n = db
             .execute(
                 "DELETE FROM audit WHERE action = 'cert.issue' AND target IN (?1, ?2)",
@@ -149,11 +168,7 @@ fn a_batch_id_reserved_by_a_killed_run_is_finished_not_refused() {
     // The same unfinished id on two lines of one batch: finished once, the other line refused.
     {
         let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open db");
-        db.execute(
-            "UPDATE certs SET state = 'pending', der = NULL WHERE request_id = 'renew-3'",
-            [],
-        )
-        .expect("update");
+        unfinish(&db, "renew-3");
         db.execute(
             "DELETE FROM audit WHERE action = 'cert.issue' AND target = ?1",
             [&s3],

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS certs (
     not_before BIGINT NOT NULL,
     not_after BIGINT NOT NULL,
     state TEXT NOT NULL,
+    -- The TBSCertificate while the serial is reserved ('pending'), to finish an interrupted
+    -- issuance with the same bytes; emptied when the certificate (which holds it) is stored.
     tbs_der BLOB NOT NULL,
     der BLOB,
     request_id TEXT UNIQUE,
@@ -496,9 +498,11 @@ impl Store for SqliteStore {
         let mut chain = AuditChain::start(&txn)?;
         for (serial, der) in issued {
             // The UPDATE hands back what the audit record names: no SELECT per certificate.
+            // The TBS was kept only to finish an interrupted reservation; the certificate
+            // contains it, so it is dropped (~45 % of a stored certificate's bytes).
             let row: Option<(String, String, String)> = txn
                 .prepare_cached(
-                    "UPDATE certs SET der = ?2, state = 'issued' WHERE serial = ?1 AND state = 'pending'
+                    "UPDATE certs SET der = ?2, state = 'issued', tbs_der = X'' WHERE serial = ?1 AND state = 'pending'
                      RETURNING ca, profile, subject",
                 )
                 .and_then(|mut stmt| {
