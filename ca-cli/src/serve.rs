@@ -56,14 +56,14 @@ impl StatusLookup for StoreLookup {
             .map_err(|_| ca_core::Error::PolicyRefused {
                 detail: "store lock poisoned".into(),
             })?;
-        Ok(match store.cert(&hex, Some(issuer.name()))? {
+        Ok(match store.cert_status(&hex, issuer.name())? {
             None => Lookup::Unknown,
-            Some(rec) => match rec.revoked_at {
+            Some(status) => match status.revoked_at {
                 None => Lookup::Good,
                 Some(t) => Lookup::Revoked {
                     time: time::OffsetDateTime::from_unix_timestamp(t)
                         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                    reason: rec.reason.as_deref().and_then(|r| r.parse().ok()),
+                    reason: status.reason.as_deref().and_then(|r| r.parse().ok()),
                 },
             },
         })

@@ -68,7 +68,7 @@ pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
     AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
     PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, SqliteStore, Store,
-    verify_chain,
+    StoredStatus, verify_chain,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

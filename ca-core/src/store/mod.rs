@@ -139,6 +139,10 @@ pub trait Store: Send {
     fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
     /// The issued certificate with `serial` (hex), optionally of one CA.
     fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>>;
+    /// Only the revocation state of the certificate `serial` (hex) that `ca` issued (`None`
+    /// when `ca` issued no such certificate): what an OCSP answer needs, without reading the
+    /// certificate itself.
+    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>>;
     /// The serial already issued for idempotency key `request_id`, if any.
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
     /// A reservation for idempotency key `request_id` that was never completed (its process
@@ -290,6 +294,15 @@ pub struct RevokeOutcome {
     pub record: CertRecord,
     /// True if it was already revoked (the first time and reason are kept).
     pub already: bool,
+}
+
+/// The revocation state of one issued certificate ([`Store::cert_status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredStatus {
+    /// Revocation time, Unix seconds; `None` while the certificate is not revoked.
+    pub revoked_at: Option<i64>,
+    /// RFC 5280 reason name of the revocation.
+    pub reason: Option<String>,
 }
 
 /// A revoked certificate, as a CRL lists it (borrowed from the store's row).

@@ -12,7 +12,7 @@ use super::audit::GENESIS;
 use super::{
     AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
     PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor,
-    Store,
+    Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -581,6 +581,23 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a certificate"))
     }
 
+    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>> {
+        self.conn
+            .prepare_cached(
+                "SELECT revoked_at, reason FROM certs WHERE serial = ?1 AND state = 'issued' AND ca = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![serial, ca], |r| {
+                    Ok(StoredStatus {
+                        revoked_at: r.get(0)?,
+                        reason: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(Error::store("reading a certificate's status"))
+    }
+
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
         let sql =
             format!("SELECT {CERT_COLUMNS} FROM certs WHERE request_id = ?1 AND state = 'issued'");
@@ -1052,6 +1069,41 @@ mod tests {
         assert_eq!(
             s.cert("01", None).expect("get").map(|c| c.der),
             Some(vec![1])
+        );
+    }
+
+    #[test]
+    fn cert_status_reads_only_issued_certificates_of_the_named_ca() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
+        s.reserve(&[pending("01"), pending("02"), pending("03")])
+            .expect("reserve");
+        s.complete(&[("01".into(), vec![1]), ("02".into(), vec![2])])
+            .expect("complete");
+        let good = StoredStatus {
+            revoked_at: None,
+            reason: None,
+        };
+        assert_eq!(s.cert_status("01", "org").expect("01"), Some(good));
+        assert_eq!(s.cert_status("01", "other").expect("other CA"), None);
+        assert_eq!(s.cert_status("03", "org").expect("pending"), None);
+        assert_eq!(s.cert_status("04", "org").expect("absent"), None);
+        let outcomes = s
+            .revoke(&[RevocationRequest {
+                serial: "02".into(),
+                ca: None,
+                reason: "keyCompromise".into(),
+                time: 1_700_000_000,
+                invalidity_date: None,
+            }])
+            .expect("revoke");
+        assert!(outcomes.iter().all(|o| o.is_ok()));
+        assert_eq!(
+            s.cert_status("02", "org").expect("02"),
+            Some(StoredStatus {
+                revoked_at: Some(1_700_000_000),
+                reason: Some("keyCompromise".into()),
+            })
         );
     }
 }
