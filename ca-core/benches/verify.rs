@@ -7,8 +7,7 @@ mod common;
 use common as fixtures;
 
 use ca_core::{
-    Authority, InitOptions, IssuanceRequest, KeyAlgorithm, PassphraseSource, Policies,
-    ValidationOptions, validate_path,
+    Authority, InitOptions, IssuanceRequest, PassphraseSource, ValidationOptions, validate_path,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -19,13 +18,7 @@ fn bench(c: &mut Criterion) {
     std::fs::write(&pass, "bench passphrase").expect("passphrase");
     let mut ca = Authority::init(
         &dir.path().join("home"),
-        InitOptions {
-            key_alg: KeyAlgorithm::EcdsaP256,
-            key_uri: None,
-            base_url: "http://127.0.0.1:8080".into(),
-            passphrase: PassphraseSource::File(pass),
-            policies: Policies::embedded().expect("policies"),
-        },
+        InitOptions::software(PassphraseSource::File(pass)).expect("options"),
     )
     .expect("init");
     let leaf = ca

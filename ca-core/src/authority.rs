@@ -80,6 +80,20 @@ pub struct InitOptions {
     pub policies: Policies,
 }
 
+impl InitOptions {
+    /// The defaults of `lgpki init`: ECDSA P-256 software keys encrypted with `passphrase`,
+    /// [`DEFAULT_BASE_URL`] and the policies built into the binary.
+    pub fn software(passphrase: PassphraseSource) -> Result<InitOptions> {
+        Ok(InitOptions {
+            key_alg: KeyAlgorithm::EcdsaP256,
+            key_uri: None,
+            base_url: DEFAULT_BASE_URL.into(),
+            passphrase,
+            policies: Policies::embedded()?,
+        })
+    }
+}
+
 /// A CA ready to sign: its record, parsed certificate and signer.
 #[derive(Clone, Debug)]
 pub struct LoadedCa {

@@ -4,7 +4,7 @@
 
 use ca_core::{
     Authority, BATCH_CHUNK, DistinguishedName, InitOptions, IssuanceRequest, KeyAlgorithm,
-    PassphraseSource, Policies, SoftwareSigner, build_csr, generate_pkcs8,
+    PassphraseSource, SoftwareSigner, build_csr, generate_pkcs8,
 };
 
 fn csr(cn: &str) -> Vec<u8> {
@@ -25,13 +25,7 @@ fn batches_keep_order_and_replay_ids_across_chunks() {
     std::fs::write(&pass, "batch test passphrase").expect("passphrase");
     let mut ca = Authority::init(
         &home,
-        InitOptions {
-            key_alg: KeyAlgorithm::EcdsaP256,
-            key_uri: None,
-            base_url: "http://127.0.0.1:8080".into(),
-            passphrase: PassphraseSource::File(pass),
-            policies: Policies::embedded().expect("policies"),
-        },
+        InitOptions::software(PassphraseSource::File(pass)).expect("options"),
     )
     .expect("init");
     let good = csr("user");

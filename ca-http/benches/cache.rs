@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ca_core::ocsp::{CertId, HashAlgorithm, Lookup, build_request};
-use ca_core::{Authority, InitOptions, KeyAlgorithm, PassphraseSource, Policies, Result};
+use ca_core::{Authority, InitOptions, PassphraseSource, Result};
 use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, StatusLookup};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -35,13 +35,7 @@ fn bench(c: &mut Criterion) {
     std::fs::write(&pass, "bench passphrase").expect("passphrase");
     let mut ca = Authority::init(
         &dir.path().join("home"),
-        InitOptions {
-            key_alg: KeyAlgorithm::EcdsaP256,
-            key_uri: None,
-            base_url: "http://127.0.0.1:8080".into(),
-            passphrase: PassphraseSource::File(pass),
-            policies: Policies::embedded().expect("policies"),
-        },
+        InitOptions::software(PassphraseSource::File(pass)).expect("options"),
     )
     .expect("init");
     let org = ca.load_ca("organization").expect("organization CA");
