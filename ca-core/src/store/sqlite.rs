@@ -184,6 +184,26 @@ impl SqliteStore {
             .map_err(Error::store("beginning a transaction"))
     }
 
+    /// Stores the certificate of the reserved serial `serial`, and hands back what its audit
+    /// record names (CA, profile, subject) — `None` when `serial` is not reserved. The TBS was
+    /// kept only to finish an interrupted reservation; the certificate holds it, so it is
+    /// dropped (~45 % of a stored certificate's bytes).
+    fn mark_issued(
+        txn: &rusqlite::Transaction<'_>,
+        serial: &str,
+        der: &[u8],
+    ) -> Result<Option<(String, String, String)>> {
+        txn.prepare_cached(
+            "UPDATE certs SET der = ?2, state = 'issued', tbs_der = X'' WHERE serial = ?1 AND state = 'pending'
+             RETURNING ca, profile, subject",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![serial, der], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(Error::store("storing a certificate"))
+    }
+
     fn insert_pending(txn: &rusqlite::Transaction<'_>, p: &PendingCert, now: i64) -> Result<()> {
         let r = txn
             .prepare_cached(
@@ -411,11 +431,7 @@ impl Store for SqliteStore {
             });
         }
         Self::insert_pending(&txn, cert, now_unix())?;
-        txn.execute(
-            "UPDATE certs SET der = ?2, state = 'issued' WHERE serial = ?1",
-            params![cert.serial, cert_der],
-        )
-        .map_err(Error::store("recording the CA certificate"))?;
+        Self::mark_issued(&txn, &cert.serial, cert_der)?;
         txn.execute(
             "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -497,21 +513,7 @@ impl Store for SqliteStore {
         let txn = self.write_txn()?;
         let mut chain = AuditChain::start(&txn)?;
         for (serial, der) in issued {
-            // The UPDATE hands back what the audit record names: no SELECT per certificate.
-            // The TBS was kept only to finish an interrupted reservation; the certificate
-            // contains it, so it is dropped (~45 % of a stored certificate's bytes).
-            let row: Option<(String, String, String)> = txn
-                .prepare_cached(
-                    "UPDATE certs SET der = ?2, state = 'issued', tbs_der = X'' WHERE serial = ?1 AND state = 'pending'
-                     RETURNING ca, profile, subject",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![serial, der], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .optional()
-                })
-                .map_err(Error::store("storing a certificate"))?;
+            let row = Self::mark_issued(&txn, serial, der)?;
             let Some((ca, profile, subject)) = row else {
                 return Err(Error::SerialCollision {
                     serial: serial.clone(),
