@@ -58,7 +58,13 @@ fn failed_init_never_deletes_keys_or_passphrase_it_did_not_create() {
     assert_eq!(snapshot(&env.home), before, "init changed the home");
 
     let out = env
-        .command(&["serve", "--listen", "127.0.0.1:0", "--ra-listen", "127.0.0.1:0"])
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ra-listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("serve");
     assert!(!out.status.success(), "serve started over orphaned keys");
@@ -74,7 +80,11 @@ fn failed_init_never_deletes_keys_or_passphrase_it_did_not_create() {
     let before = snapshot(&env.home);
     let out = env.lgpki(&["init", "--base-url", "ftp://example"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert_eq!(snapshot(&env.home), before, "failed init removed or left files");
+    assert_eq!(
+        snapshot(&env.home),
+        before,
+        "failed init removed or left files"
+    );
 }
 
 struct Officer {
@@ -153,7 +163,14 @@ fn officers_are_bound_to_their_organisations_names_and_persons() {
     // Registered names: bare lg.jp and too-wide networks are refused, overlaps too.
     for (bad, code) in [("lg.jp", 2), ("10.0.0.0/4", 2), ("10.1.2.1/24", 2)] {
         let out = env.lgpki(&[
-            "org", "add", "--code", "131016", "--name", "千代田区", "--domain", bad,
+            "org",
+            "add",
+            "--code",
+            "131016",
+            "--name",
+            "千代田区",
+            "--domain",
+            bad,
         ]);
         assert_eq!(out.status.code(), Some(code), "{bad}: {}", stderr(&out));
     }
@@ -211,7 +228,11 @@ fn officers_are_bound_to_their_organisations_names_and_persons() {
     let app = officer(&env, "app", "承認花子", "千代田区");
     let app_again = officer(&env, "app2", "承認花子", "千代田区");
     let reg_as_app = officer(&env, "regapp", "登録太郎", "千代田区");
-    for (o, role) in [(&reg, "registrar"), (&app, "approver"), (&app_again, "approver")] {
+    for (o, role) in [
+        (&reg, "registrar"),
+        (&app, "approver"),
+        (&app_again, "approver"),
+    ] {
         assert_ok(
             &env.lgpki(&[
                 "officer", "add", "--org", "131016", "--cert", &o.cert, "--role", role,
@@ -293,11 +314,21 @@ fn officers_are_bound_to_their_organisations_names_and_persons() {
             "must also be a dNSName",
         ),
         ("sub-ca", &bare, vec![], "not one registration officers may"),
-        ("ocsp-signing", &www, vec![], "not one registration officers may"),
+        (
+            "ocsp-signing",
+            &www,
+            vec![],
+            "not one registration officers may",
+        ),
     ];
     for (profile, csr, sans, needle) in &refused {
         let out = submit(&reg, profile, csr, sans);
-        assert_eq!(out.status.code(), Some(1), "{profile} {sans:?}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{profile} {sans:?}: {}",
+            stderr(&out)
+        );
         assert!(
             stderr(&out).contains(needle),
             "{profile} {sans:?}: expected {needle:?} in {}",
@@ -361,33 +392,46 @@ fn officers_are_bound_to_their_organisations_names_and_persons() {
     let issued = issued_count(&env);
     let out = remote(&env, &server, &app, &["request", "approve", &late]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("registered names"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("registered names"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(issued_count(&env), issued, "nothing issued");
 
     // The refusals are in the audit log, with who tried; the operator is named by OS user.
     let records = audit(&env);
     let refusals: Vec<&serde_json::Value> = records
         .iter()
-        .filter(|r| r["outcome"].as_str().is_some_and(|o| o.starts_with("refused")))
+        .filter(|r| {
+            r["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("refused"))
+        })
         .collect();
     let has = |action: &str, needle: &str| {
         refusals.iter().any(|r| {
             r["action"] == action && r["outcome"].as_str().is_some_and(|o| o.contains(needle))
         })
     };
-    assert!(has("request.approve", "needs the approver role"), "{refusals:?}");
-    assert!(has("request.approve", "their own request"), "{refusals:?}");
-    assert!(has("request.submit.issue", "registered names"), "{refusals:?}");
     assert!(
-        refusals
-            .iter()
-            .all(|r| r["actor"].as_str().is_some_and(|a| a.starts_with("officer#"))),
+        has("request.approve", "needs the approver role"),
+        "{refusals:?}"
+    );
+    assert!(has("request.approve", "their own request"), "{refusals:?}");
+    assert!(
+        has("request.submit.issue", "registered names"),
         "{refusals:?}"
     );
     assert!(
-        records
-            .iter()
-            .any(|r| r["action"] == "org.add" && r["actor"].as_str().is_some_and(|a| a.starts_with("os:"))),
+        refusals.iter().all(|r| r["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("officer#"))),
+        "{refusals:?}"
+    );
+    assert!(
+        records.iter().any(|r| r["action"] == "org.add"
+            && r["actor"].as_str().is_some_and(|a| a.starts_with("os:"))),
         "the local operator is named by OS user"
     );
     assert!(!records.iter().any(|r| r["actor"] == "operator@local"));
@@ -519,7 +563,6 @@ fn batch_ids_cannot_take_over_other_requests() {
 fn audit_truncation_and_rewriting_are_detected() {
     let tamper = |truncate: bool| {
         let env = Env::init(&[]);
-        assert!(env.home.join("keys/audit.p8").exists(), "audit key at init");
         for i in 0..3 {
             common::issue_staff(&env, &format!("staff{i}"));
         }
@@ -527,7 +570,6 @@ fn audit_truncation_and_rewriting_are_detected() {
         assert_ok(&out, "verify");
         let v = &json_lines(&out.stdout)[0];
         assert_eq!(v["valid"], true);
-        assert_eq!(v["checkpoint"], v["records"], "{v}");
         let n = v["records"].as_i64().expect("records");
         {
             let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("db");
@@ -605,6 +647,13 @@ fn private_modes_and_deceptive_characters() {
         assert!(p.exists(), "{f} exists");
         assert_eq!(mode(&p), 0o600, "{f}");
     }
+    // The audit key is made at init, and every change is sealed by a signed checkpoint.
+    common::issue_staff(&env, "sealed");
+    let out = env.lgpki(&["--json", "audit", "verify"]);
+    assert_ok(&out, "audit verify");
+    let v = &json_lines(&out.stdout)[0];
+    assert_eq!(v["checkpoint"], v["records"], "{v}");
+    assert_eq!(v["unanchored"], 0, "{v}");
     // A store left 0644 by an older version is narrowed on the next open.
     std::fs::set_permissions(
         env.home.join("lgpki.db"),
