@@ -147,7 +147,9 @@ pub struct RevokeArgs {
 /// `audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain end to end (the store's log, or an exported copy with --file).
+    /// Check the hash chain end to end (the store's log, or an exported copy with --file); for
+    /// the store, also every checkpoint signed with the audit key (a log cut short or rewritten
+    /// up to a checkpoint fails).
     Verify {
         /// An exported log (JSON Lines) to check offline.
         #[arg(long, value_name = "FILE")]
@@ -350,9 +352,38 @@ pub enum OrgCommand {
         /// Its name (bound into certificate subjects as OU).
         #[arg(long)]
         name: String,
+        /// A DNS domain it owns (covers its subdomains; at least three labels, so lg.jp is
+        /// refused) or an IP address/network (10.1.2.0/24): officers may ask for server names
+        /// only inside their organisation's. Repeatable.
+        #[arg(long = "domain", value_name = "DOMAIN|CIDR")]
+        domains: Vec<String>,
     },
-    /// List organisations.
+    /// List organisations (with their registered domains and networks).
     List,
+    /// An organisation's registered DNS domains and IP networks.
+    #[command(subcommand)]
+    Domain(OrgDomainCommand),
+}
+
+/// `org domain …`.
+#[derive(Debug, Subcommand)]
+pub enum OrgDomainCommand {
+    /// Register DNS domains or IP networks to an organisation (a name registered to another
+    /// organisation, or overlapping one, is refused).
+    Add {
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// DNS domains (e.g. city.chiyoda.lg.jp) or IP addresses/networks (10.1.2.0/24).
+        #[arg(required = true, value_name = "DOMAIN|CIDR")]
+        names: Vec<String>,
+    },
+    /// List registered names.
+    List {
+        /// Only this organisation's.
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 /// `officer …`.
@@ -369,6 +400,11 @@ pub enum OfficerCommand {
         /// registrar or approver.
         #[arg(long)]
         role: String,
+        /// Who the officer is (e.g. a staff number), if not the certificate's subject DN: one
+        /// person holds one role per organisation and never approves their own request,
+        /// whichever of their certificates they use.
+        #[arg(long, value_name = "ID")]
+        person: Option<String>,
     },
     /// List officers.
     List,

@@ -662,7 +662,9 @@ fn parse_batch_line(text: &str, line: usize) -> Result<IssuanceRequest, CliError
         subject: l.subject,
         sans: l.san,
         days: l.days,
-        request_id: l.id,
+        // Batch ids live in their own namespace: a line's id can never name an RA request's
+        // issuance (`ra-request-N`) or any other caller's key.
+        request_id: l.id.map(|id| format!("batch:{id}")),
     })
 }
 
@@ -784,10 +786,7 @@ fn audit_verify(ctx: &Ctx, file: Option<&Path>) -> CmdResult {
             }
             (records, f.display().to_string())
         }
-        None => (
-            ctx.open()?.store().audit_records()?,
-            "the store".to_string(),
-        ),
+        None => return audit_verify_store(ctx),
     };
     match ca_core::verify_chain(&records) {
         Ok(()) => {
@@ -808,6 +807,45 @@ fn audit_verify(ctx: &Ctx, file: Option<&Path>) -> CmdResult {
                 );
             }
             eprintln!("lgpki: audit log in {source} is broken at record {seq}: {why}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `audit verify` of the store: the chain and its signed checkpoints.
+fn audit_verify_store(ctx: &Ctx) -> CmdResult {
+    let mut ca = ctx.open()?;
+    match ca.verify_audit()? {
+        Ok(r) => {
+            if ctx.json {
+                print_json(&json!({
+                    "valid": true, "records": r.records, "source": "the store",
+                    "checkpoint": r.checkpoint, "checkpoints": r.checkpoints,
+                    "unanchored": r.unanchored,
+                }));
+            } else {
+                print_text(&format!(
+                    "audit log in the store: {} records, chain intact; {}\n",
+                    r.records,
+                    match r.checkpoint {
+                        Some(seq) => format!(
+                            "signed checkpoint at record {seq} verified ({} checkpoints), {} \
+                             records after it",
+                            r.checkpoints, r.unanchored
+                        ),
+                        None => "no signed checkpoint yet (not anchored)".to_string(),
+                    }
+                ));
+            }
+            ok()
+        }
+        Err((seq, why)) => {
+            if ctx.json {
+                print_json(
+                    &json!({"valid": false, "first_bad_record": seq, "reason": why, "source": "the store"}),
+                );
+            }
+            eprintln!("lgpki: audit log in the store is broken at record {seq}: {why}");
             Ok(ExitCode::from(1))
         }
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use ca_core::{Actor, Authority, RequestRecord};
 use serde_json::{Value, json};
 
-use crate::cli::{OfficerCommand, OrgCommand, RequestCommand};
+use crate::cli::{OfficerCommand, OrgCommand, OrgDomainCommand, RequestCommand};
 use crate::commands::{CmdResult, Ctx, issued_json, ok, read_csr};
 use crate::output::{CliError, print_json, print_text, table};
 
@@ -22,37 +22,100 @@ fn operator(ctx: &Ctx) -> Result<(Authority, Actor), CliError> {
 pub fn org(ctx: &Ctx, c: OrgCommand) -> CmdResult {
     let (mut ca, actor) = operator(ctx)?;
     match c {
-        OrgCommand::Add { code, name } => {
-            let o = ca.org_add(&actor, &code, &name)?;
+        OrgCommand::Add {
+            code,
+            name,
+            domains,
+        } => {
+            let o = ca.org_add_with_names(&actor, &code, &name, &domains)?;
+            let names = names_of(&ca, &o.code)?;
             if ctx.json {
-                print_json(&json!(o));
+                print_json(&org_json(&o, &names));
             } else {
                 print_text(&format!("registered {} {}\n", o.code, o.name));
+                if !names.is_empty() {
+                    print_text(&format!("  names: {}\n", names.join(", ")));
+                }
             }
         }
         OrgCommand::List => {
             let orgs = ca.store().orgs()?;
             if ctx.json {
-                orgs.iter().for_each(|o| print_json(&json!(o)));
+                for o in &orgs {
+                    print_json(&org_json(o, &names_of(&ca, &o.code)?));
+                }
             } else {
-                let rows: Vec<Vec<String>> = orgs
+                let mut rows = Vec::new();
+                for o in &orgs {
+                    let names = names_of(&ca, &o.code)?;
+                    rows.push(vec![
+                        o.code.clone(),
+                        o.name.clone(),
+                        if names.is_empty() {
+                            "-".into()
+                        } else {
+                            names.join(",")
+                        },
+                    ]);
+                }
+                print_text(&table(&["CODE", "NAME", "DOMAINS"], &rows));
+            }
+        }
+        OrgCommand::Domain(OrgDomainCommand::Add { org, names }) => {
+            ca.org_add_names(&actor, &org, &names)?;
+            let all = names_of(&ca, &org)?;
+            if ctx.json {
+                print_json(&json!({"org": org, "domains": all}));
+            } else {
+                print_text(&format!("{org}: {}\n", all.join(", ")));
+            }
+        }
+        OrgCommand::Domain(OrgDomainCommand::List { org }) => {
+            if let Some(o) = &org {
+                ca.org(o)?;
+            }
+            let names = ca.store().org_names(org.as_deref())?;
+            if ctx.json {
+                names
                     .iter()
-                    .map(|o| vec![o.code.clone(), o.name.clone()])
+                    .for_each(|(o, n)| print_json(&json!({"org": o, "domain": n})));
+            } else {
+                let rows: Vec<Vec<String>> = names
+                    .iter()
+                    .map(|(o, n)| vec![o.clone(), n.clone()])
                     .collect();
-                print_text(&table(&["CODE", "NAME"], &rows));
+                print_text(&table(&["ORG", "DOMAIN"], &rows));
             }
         }
     }
     ok()
 }
 
+fn names_of(ca: &Authority, org: &str) -> Result<Vec<String>, CliError> {
+    Ok(ca
+        .store()
+        .org_names(Some(org))?
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect())
+}
+
+fn org_json(o: &ca_core::OrgRecord, names: &[String]) -> Value {
+    json!({"code": o.code, "name": o.name, "domains": names})
+}
+
 /// `officer add|list`.
 pub fn officer(ctx: &Ctx, c: OfficerCommand) -> CmdResult {
     let (mut ca, actor) = operator(ctx)?;
     match c {
-        OfficerCommand::Add { org, cert, role } => {
+        OfficerCommand::Add {
+            org,
+            cert,
+            role,
+            person,
+        } => {
             let der = read_cert(&cert)?;
-            let o = ca.officer_add(&actor, &org, &der, &role)?;
+            let o = ca.officer_add_person(&actor, &org, &der, &role, person.as_deref())?;
             if ctx.json {
                 print_json(&json!(o));
             } else {

@@ -50,6 +50,7 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
             "ca.create",
             "ca.create",
             "ca.create",
+            "audit.key.create",
             "cert.issue"
         ]
     );
@@ -80,10 +81,10 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
     };
     // Edit one record (the issuance's target serial).
     let mut edited = lines.clone();
-    let tampered = edited[5].replace("\"action\":\"cert.issue\"", "\"action\":\"cert.revoke\"");
-    assert_ne!(tampered, edited[5]);
-    edited[5] = &tampered;
-    check("edited.jsonl", edited.join("\n"), "record 6 was altered");
+    let tampered = edited[6].replace("\"action\":\"cert.issue\"", "\"action\":\"cert.revoke\"");
+    assert_ne!(tampered, edited[6]);
+    edited[6] = &tampered;
+    check("edited.jsonl", edited.join("\n"), "record 7 was altered");
     // Remove one.
     let mut removed = lines.clone();
     removed.remove(2);

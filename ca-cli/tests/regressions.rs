@@ -42,8 +42,10 @@ fn an_endless_batch_line_ends_the_batch_instead_of_eating_memory() {
 /// Puts the issued certificate of batch id `id` back into the state a kill between
 /// `Store::reserve` and `Store::complete` leaves: reserved (serial, TBS, id), no certificate.
 /// Complete empties the TBS (the certificate holds it), so it is restored from the certificate.
+/// Batch ids are stored in their own namespace (`batch:ID`), apart from RA request ids.
 fn unfinish(db: &rusqlite::Connection, id: &str) {
     use der::{Decode, Encode};
+    let id = &format!("batch:{id}");
     let der: Vec<u8> = db
         .query_row("SELECT der FROM certs WHERE request_id = ?1", [id], |r| {
             r.get(0)
@@ -61,6 +63,38 @@ fn unfinish(db: &rusqlite::Connection, id: &str) {
         )
         .expect("update");
     assert_eq!(n, 1, "{id}");
+}
+
+/// complete also seals the audit chain after appending its records: a kill before it leaves
+/// no checkpoint past the records that remain, in the store or mirrored in HOME.
+fn unseal_tail(db: &rusqlite::Connection, home: &std::path::Path) {
+    db.execute(
+        "DELETE FROM audit_checkpoints WHERE seq > (SELECT MAX(seq) FROM audit)",
+        [],
+    )
+    .expect("delete checkpoints");
+    // The checkpoint mirrored in HOME is then the newest one that remains.
+    let newest: serde_json::Value = db
+        .query_row(
+            "SELECT seq, head_hash, time, algorithm, signature FROM audit_checkpoints \
+             ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(serde_json::json!({
+                    "seq": r.get::<_, i64>(0)?,
+                    "head_hash": r.get::<_, String>(1)?,
+                    "time": r.get::<_, String>(2)?,
+                    "algorithm": r.get::<_, String>(3)?,
+                    "signature": r.get::<_, String>(4)?,
+                }))
+            },
+        )
+        .expect("newest checkpoint");
+    std::fs::write(
+        home.join("audit-checkpoint.json"),
+        serde_json::to_vec(&newest).expect("json"),
+    )
+    .expect("write checkpoint");
 }
 
 /// Regression: a process killed between recording a batch line's reservation (serial, TBS and
@@ -109,6 +143,7 @@ fn a_batch_id_reserved_by_a_killed_run_is_finished_not_refused() {
             )
             .expect("delete");
         assert_eq!(n, 2);
+        unseal_tail(&db, &env.home);
     }
     assert_ok(
         &env.lgpki(&["audit", "verify"]),
@@ -174,6 +209,7 @@ fn a_batch_id_reserved_by_a_killed_run_is_finished_not_refused() {
             [&s3],
         )
         .expect("delete");
+        unseal_tail(&db, &env.home);
     }
     let twice = env.path("twice.jsonl");
     std::fs::write(&twice, format!("{}\n{}\n", lines[2], lines[2])).expect("write");

@@ -195,8 +195,22 @@ pub struct Authority {
     home: PathBuf,
     pub(crate) store: Box<dyn Store>,
     pub(crate) policies: Policies,
-    keys: Arc<dyn KeyResolver>,
+    pub(crate) keys: Arc<dyn KeyResolver>,
     loaded: HashMap<String, LoadedCa>,
+    /// Sign an audit checkpoint when dropped (set once the home is fully initialised).
+    seal_on_drop: bool,
+}
+
+impl Drop for Authority {
+    fn drop(&mut self) {
+        if self.seal_on_drop
+            && let Err(e) = self.seal_audit()
+        {
+            // Nothing is lost: the records stay, unanchored until the next checkpoint, and
+            // `audit verify` reports them.
+            eprintln!("lgpki: warning: the audit log was not sealed with a checkpoint: {e}");
+        }
+    }
 }
 
 impl std::fmt::Debug for Authority {
@@ -236,6 +250,7 @@ impl Authority {
             policies,
             keys: Arc::new(DefaultKeys::new(home, passphrase)),
             loaded: HashMap::new(),
+            seal_on_drop: true,
         })
     }
 
@@ -271,23 +286,20 @@ impl Authority {
                 ),
             });
         }
+        refuse_leftover_keys(home)?;
         let fresh_home = !home.exists();
         crate::fsutil::create_private_dir(home)?;
+        crate::fsutil::restrict_dir(home)?;
+        // What was there before this run: clean-up after a failure removes only what this run
+        // created, never a key or passphrase it did not make.
+        let before = crate::fsutil::Snapshot::take(home);
         let result = Self::init_inner(home, opts, keys);
         if result.is_err() {
             // Leave nothing half-made: a later `init` must start clean.
             if fresh_home {
                 let _ = std::fs::remove_dir_all(home);
             } else {
-                for f in [
-                    SqliteStore::FILE,
-                    "lgpki.db-wal",
-                    "lgpki.db-shm",
-                    PASSPHRASE_FILE,
-                ] {
-                    let _ = std::fs::remove_file(home.join(f));
-                }
-                let _ = std::fs::remove_dir_all(home.join("keys"));
+                before.remove_newer(home);
             }
         }
         result
@@ -319,6 +331,7 @@ impl Authority {
             policies: opts.policies.clone(),
             keys: keys.unwrap_or_else(|| Arc::new(DefaultKeys::new(home, passphrase))),
             loaded: HashMap::new(),
+            seal_on_drop: false,
         };
         ca.store
             .set_meta("base_url", opts.base_url.trim_end_matches('/'))?;
@@ -340,12 +353,16 @@ impl Authority {
                 profiles: spec.profiles.clone(),
             })?;
         }
+        // The audit key, beside the CA keys (the store never holds it).
+        ca.create_audit_key(opts.key_alg, opts.key_uri.as_deref())?;
         // Written last: until it is there, other processes treat the home as not initialised
         // (an `init` in progress, or one that failed and is being cleaned up).
         ca.store.set_meta(
             INITIALIZED_KEY,
             &crate::issue::rfc3339(now_seconds().unix_timestamp()),
         )?;
+        ca.seal_audit()?;
+        ca.seal_on_drop = true;
         Ok(ca)
     }
 
@@ -608,6 +625,32 @@ pub struct NewCa {
     pub validity_days: u32,
     /// Profiles it issues by default.
     pub profiles: Vec<String>,
+}
+
+/// Refuses to `init` over CA keys without a store: `keys/` holding files but no `lgpki.db` is a
+/// restore in progress (or a store lost), and a new hierarchy would neither use nor replace them.
+fn refuse_leftover_keys(home: &Path) -> Result<()> {
+    let keys = home.join("keys");
+    let found: Vec<String> = std::fs::read_dir(&keys)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::PolicyRefused {
+        detail: format!(
+            "{} holds {} key file(s) ({}) but there is no {}: restore the store beside them, or \
+             move the keys away to start a new CA; nothing was changed",
+            keys.display(),
+            found.len(),
+            found.join(", "),
+            SqliteStore::FILE
+        ),
+    })
 }
 
 fn validate_base_url(url: &str) -> Result<()> {

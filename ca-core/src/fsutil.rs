@@ -62,3 +62,74 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Narrows `dir` to mode 0700 if group or others may use it (the CA's home holds the store and
+/// keys: RFC 3647 §6.2 asks that key material be accessible only to its holder).
+pub fn restrict_dir(dir: &Path) -> Result<()> {
+    restrict(dir, 0o700)
+}
+
+/// Narrows `file` to mode 0600 if group or others may read it; a missing file is fine.
+pub fn restrict_file(file: &Path) -> Result<()> {
+    match restrict(file, 0o600) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+fn restrict(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).map_err(io(path))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
+    }
+    Ok(())
+}
+
+/// The entries of a home directory (and of its `keys/`) at one moment, so that a failed step
+/// can remove exactly what it created since, and nothing else.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    top: std::collections::HashSet<std::ffi::OsString>,
+    keys: std::collections::HashSet<std::ffi::OsString>,
+}
+
+impl Snapshot {
+    /// Lists `home` and `home/keys` now.
+    pub fn take(home: &Path) -> Snapshot {
+        let names = |d: &Path| {
+            fs::read_dir(d)
+                .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default()
+        };
+        Snapshot {
+            top: names(home),
+            keys: names(&home.join("keys")),
+        }
+    }
+
+    /// Removes the files created in `home/keys` and `home` since the snapshot (a directory
+    /// only if it is new and left empty). Pre-existing entries are never touched.
+    pub fn remove_newer(&self, home: &Path) {
+        let keys = home.join("keys");
+        if let Ok(rd) = fs::read_dir(&keys) {
+            for e in rd.flatten() {
+                if !self.keys.contains(&e.file_name()) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(home) {
+            for e in rd.flatten() {
+                if self.top.contains(&e.file_name()) {
+                    continue;
+                }
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let _ = fs::remove_dir(e.path());
+                } else {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}

@@ -92,26 +92,26 @@ struct BatchCache {
     profiles: std::collections::HashMap<String, Arc<Profile>>,
 }
 
+/// A request that carries an idempotency key: the key and the request as asked (to tell a
+/// replay of the same request from another request reusing the key).
+type Keyed = Option<(String, Box<IssuanceRequest>)>;
+
 /// A resolved chunk: failures so far and request ids (by position), and the requests to check.
-type ResolvedChunk = (
-    Vec<Option<Result<Issued>>>,
-    Vec<Option<String>>,
-    Vec<Resolved>,
-);
+type ResolvedChunk = (Vec<Option<Result<Issued>>>, Vec<Keyed>, Vec<Resolved>);
 
 /// A chunk whose serials and TBSs are durably recorded, ready to sign.
 struct Recorded {
     results: Vec<Option<Result<Issued>>>,
     prepared: Vec<(usize, Prepared)>,
     /// Requests repeating an id of the chunk before, answered when this chunk is stored.
-    deferred: Vec<(usize, String)>,
+    deferred: Vec<(usize, String, Box<IssuanceRequest>)>,
 }
 
 /// A signed chunk, ready to be stored.
 struct Signed {
     results: Vec<Option<Result<Issued>>>,
     signed: Vec<(usize, Vec<u8>, PendingCert)>,
-    deferred: Vec<(usize, String)>,
+    deferred: Vec<(usize, String, Box<IssuanceRequest>)>,
 }
 
 /// Signs a recorded chunk on all cores: each thread signs its share with its own clone of the
@@ -147,8 +147,8 @@ fn sign_chunk(chunk: Recorded) -> Signed {
 struct Checked {
     /// Final outcomes so far (failed checks), by position in the chunk.
     results: Vec<Option<Result<Issued>>>,
-    /// Each request's idempotency key, by position.
-    ids: Vec<Option<String>>,
+    /// Each request's idempotency key (with the request as asked), by position.
+    ids: Vec<Keyed>,
     /// The requests that passed, with their position.
     prepared: Vec<(usize, Prepared)>,
 }
@@ -203,6 +203,16 @@ impl Authority {
             .ok_or_else(|| Error::PolicyRefused {
                 detail: format!("no CA is bound to profile {profile:?}; name one with --ca"),
             })
+    }
+
+    /// Runs every check issuance runs on `req` (profile, CA, CSR signature, key, subject and
+    /// subjectAltName rules, validity, the linted TBSCertificate) without recording or signing
+    /// anything: what registration runs at submit, so a request that can never be issued is
+    /// refused at once.
+    pub fn check_issuance(&mut self, req: &IssuanceRequest) -> Result<()> {
+        let mut cache = BatchCache::default();
+        let (profile, ca) = self.resolve(req, &mut cache)?;
+        prepare(&profile, &ca, &self.base_url()?, req).map(|_| ())
     }
 
     /// Issues one certificate.
@@ -307,7 +317,11 @@ impl Authority {
         let mut ids = Vec::with_capacity(chunk.len());
         let mut resolved = Vec::with_capacity(chunk.len());
         for (index, req) in chunk.into_iter().enumerate() {
-            ids.push(req.request_id.clone());
+            ids.push(
+                req.request_id
+                    .clone()
+                    .map(|id| (id, Box::new(req.clone()))),
+            );
             match self.resolve(&req, cache) {
                 Ok((profile, ca)) => {
                     results.push(None);
@@ -345,21 +359,17 @@ impl Authority {
         let mut deferred = Vec::new();
         let mut finishing: Vec<(usize, Prepared)> = Vec::new();
         for (i, id) in ids.into_iter().enumerate() {
-            let Some(id) = id else { continue };
+            let Some((id, asked)) = id else { continue };
             if in_flight.contains(&id) {
-                deferred.push((i, id));
+                deferred.push((i, id, asked));
             } else if let Some(rec) = self.store.cert_by_request_id(&id)? {
-                results[i] = Some(Ok(issued_from(
-                    rec.serial,
-                    rec.ca,
-                    rec.profile,
-                    rec.subject,
-                    rec.not_before,
-                    rec.not_after,
-                    rec.der,
-                    true,
-                )));
+                results[i] = Some(self.replay(&id, &asked, rec));
             } else if let Some(pending) = self.store.pending_by_request_id(&id)? {
+                if !self.same_request(&asked, &pending.profile, &pending.ca, &pending.tbs_der, false)
+                {
+                    results[i] = Some(Err(id_reused(&id)));
+                    continue;
+                }
                 // Reserved under this id but never stored: the process that reserved it was
                 // stopped before the last step, and nothing was reported. Finish that issuance
                 // by signing the recorded (linted) TBS, so the id still gets exactly one
@@ -388,7 +398,7 @@ impl Authority {
         }
         prepared.retain(|(i, _)| {
             results[*i].is_none()
-                && !deferred.iter().any(|(d, _)| d == i)
+                && !deferred.iter().any(|(d, _, _)| d == i)
                 && !finishing.iter().any(|(f, _)| f == i)
         });
         for (i, _) in &finishing {
@@ -444,18 +454,9 @@ impl Authority {
             deferred,
         } = chunk;
         // Requests repeating an id of the chunk stored just before this one.
-        for (i, id) in deferred {
+        for (i, id, asked) in deferred {
             results[i] = Some(match self.store.cert_by_request_id(&id)? {
-                Some(rec) => Ok(issued_from(
-                    rec.serial,
-                    rec.ca,
-                    rec.profile,
-                    rec.subject,
-                    rec.not_before,
-                    rec.not_after,
-                    rec.der,
-                    true,
-                )),
+                Some(rec) => self.replay(&id, &asked, rec),
                 None => Err(Error::PolicyRefused {
                     detail: format!("request id {id:?} was used before"),
                 }),
@@ -488,6 +489,98 @@ impl Authority {
                 })
             })
             .collect())
+    }
+
+    /// The certificate issued earlier under `id`, if `asked` is the same request again; a
+    /// different request reusing the id is refused (it must not get another's certificate).
+    fn replay(
+        &self,
+        id: &str,
+        asked: &IssuanceRequest,
+        rec: crate::store::CertRecord,
+    ) -> Result<Issued> {
+        if !self.same_request(asked, &rec.profile, &rec.ca, &rec.der, true) {
+            return Err(id_reused(id));
+        }
+        Ok(issued_from(
+            rec.serial,
+            rec.ca,
+            rec.profile,
+            rec.subject,
+            rec.not_before,
+            rec.not_after,
+            rec.der,
+            true,
+        ))
+    }
+
+    /// Whether `asked` asks for what `der` (a certificate, or with `!is_cert` a reserved
+    /// TBSCertificate) certifies: the same profile, CA (when named), public key, subject (after
+    /// the profile's rules) and subjectAltNames. Validity is not compared: a replay returns the
+    /// first certificate as it was.
+    fn same_request(
+        &self,
+        asked: &IssuanceRequest,
+        profile: &str,
+        ca: &str,
+        der: &[u8],
+        is_cert: bool,
+    ) -> bool {
+        use der::{Decode, Encode};
+        let tbs = if is_cert {
+            x509_cert::Certificate::from_der(der).map(|c| c.tbs_certificate().clone())
+        } else {
+            x509_cert::TbsCertificate::from_der(der)
+        };
+        let (Ok(tbs), Ok(csr)) = (tbs, parse_csr(&asked.csr_der)) else {
+            return false;
+        };
+        let csr = csr.request;
+        if asked.profile != profile || asked.ca.as_deref().is_some_and(|c| c != ca) {
+            return false;
+        }
+        let Ok(prof) = self.policies.profile(profile) else {
+            return false;
+        };
+        if tbs.subject_public_key_info().to_der().ok() != Some(csr.public_key_der.clone()) {
+            return false;
+        }
+        let requested = match &asked.subject {
+            Some(s) => DistinguishedName::parse(s),
+            None => Ok(csr.subject.clone()),
+        };
+        let subject_der = requested
+            .and_then(|dn| apply_subject_rules(prof, dn))
+            .and_then(|dn| dn.to_der());
+        if subject_der.ok() != tbs.subject().to_der().ok() {
+            return false;
+        }
+        let wanted: Option<Vec<String>> = if asked.sans.is_empty() {
+            Some(csr.requested_sans.iter().map(|s| s.to_string()).collect())
+        } else {
+            asked
+                .sans
+                .iter()
+                .map(|s| SanEntry::parse(s).ok().map(|e| e.to_string()))
+                .collect()
+        };
+        let issued: Vec<String> = tbs
+            .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
+            .ok()
+            .flatten()
+            .map(|(_, san)| {
+                san.0
+                    .iter()
+                    .filter_map(SanEntry::from_general_name)
+                    .map(|e| e.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        wanted.map(sorted) == Some(sorted(issued))
     }
 
     fn reserialize(&mut self, p: &mut Prepared) -> Result<()> {
@@ -684,6 +777,15 @@ fn leaf_extensions(
     Ok(exts)
 }
 
+fn id_reused(id: &str) -> Error {
+    Error::PolicyRefused {
+        detail: format!(
+            "request id {id:?} was used before for a different request (profile, key, subject or \
+             names differ); give this request its own id"
+        ),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn issued_from(
     serial: String,
@@ -781,11 +883,8 @@ pub fn apply_subject_rules(
                 ty.max_len()
             )));
         }
-        if value.chars().any(|c| c.is_control()) {
-            return Err(refuse(format!(
-                "{} contains control characters",
-                ty.short()
-            )));
+        if let Some(bad) = crate::name::find_forbidden_char(value) {
+            return Err(refuse(format!("{} contains {bad}", ty.short())));
         }
     }
     dn.canonicalize();
@@ -804,12 +903,18 @@ fn check_sans(profile: &Profile, subject: &DistinguishedName, sans: &[SanEntry])
                 s.kind().prefix()
             )));
         }
+        // Strictly under: a suffix such as lg.jp is shared by every organisation and names
+        // none of them.
         if let SanEntry::Dns(d) = s
             && !profile.san.dns_suffixes.is_empty()
-            && !profile.san.dns_suffixes.iter().any(|suf| dns_under(d, suf))
+            && !profile
+                .san
+                .dns_suffixes
+                .iter()
+                .any(|suf| dns_under(d, suf) && d != suf.trim_start_matches('.'))
         {
             return Err(refuse(format!(
-                "{s}: must be under {}",
+                "{s}: must be a name under {} (not the suffix itself)",
                 profile.san.dns_suffixes.join(" or ")
             )));
         }

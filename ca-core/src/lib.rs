@@ -18,6 +18,7 @@
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 #![deny(missing_docs)]
 
+mod audit_seal;
 mod authority;
 pub mod build;
 pub mod crl;
@@ -31,6 +32,7 @@ mod issue;
 mod key;
 pub mod lint;
 mod name;
+mod org_names;
 pub mod ocsp;
 mod pkcs11;
 mod profile;
@@ -43,6 +45,7 @@ pub mod sigverify;
 mod store;
 mod verify;
 
+pub use audit_seal::{AUDIT_KEY_LABEL, AuditBreak, AuditReport, CHECKPOINT_FILE};
 pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
@@ -56,7 +59,8 @@ pub use key::{
     CaSigner, KeyAlgorithm, KeyBackend, KeyRef, PublicKeyInfo, SignatureAlgorithm, SoftwareBackend,
     SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
 };
-pub use name::{AttrType, DistinguishedName, name_to_string};
+pub use name::{AttrType, DistinguishedName, find_forbidden_char, forbidden_char, name_to_string};
+pub use org_names::{MIN_DOMAIN_LABELS, OrgName};
 pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
@@ -66,7 +70,7 @@ pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationSt
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
-    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
+    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
     PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, SqliteStore, Store,
     StoredStatus, verify_chain,
 };

@@ -319,6 +319,35 @@ pub fn name_to_string(name: &Name) -> String {
     parts.join(",")
 }
 
+/// What is wrong with a character that must not appear in a name shown to people: a control
+/// character, a bidirectional override or isolate (U+202A–U+202E, U+2066–U+2069 and the marks
+/// U+200E, U+200F, U+061C: they reorder what a reader sees, CVE-2021-42574), or an invisible
+/// format character (zero-width U+200B–U+200D, U+2060–U+2064, U+FEFF, U+00AD, U+180E: two
+/// names that look the same would differ). Japanese names need none of them.
+pub fn forbidden_char(c: char) -> Option<&'static str> {
+    match c {
+        c if c.is_control() => Some("control characters"),
+        '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+            Some("bidirectional formatting characters")
+        }
+        '\u{200B}'..='\u{200D}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{206A}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{00AD}'
+        | '\u{180E}'
+        | '\u{FFF9}'..='\u{FFFB}' => Some("invisible (zero-width) characters"),
+        _ => None,
+    }
+}
+
+/// The first forbidden character of `value` ([`forbidden_char`]) as "U+XXXX (kind)".
+pub fn find_forbidden_char(value: &str) -> Option<String> {
+    value
+        .chars()
+        .find_map(|c| forbidden_char(c).map(|why| format!("U+{:04X} ({why})", c as u32)))
+}
+
 fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for (i, c) in v.chars().enumerate() {

@@ -224,6 +224,10 @@ pub struct Profile {
     /// Any CA may issue it with `--ca` (e.g. a delegated OCSP responder for that CA).
     #[serde(default)]
     pub any_ca: bool,
+    /// Registration officers may request it (`request submit`); CA and OCSP-responder
+    /// certificates are the center's own (default true).
+    #[serde(default = "default_true")]
+    pub officer_requests: bool,
     /// Subject key algorithms accepted.
     pub key_algorithms: Vec<KeyAlgorithm>,
     /// Smallest RSA modulus accepted.

@@ -9,6 +9,8 @@ use crate::authority::{Authority, now_seconds};
 use crate::error::{Error, Result};
 use crate::issue::{IssuanceRequest, Issued, apply_subject_rules, rfc3339};
 use crate::name::{AttrType, DistinguishedName, name_to_string};
+use crate::org_names::OrgName;
+use crate::san::SanEntry;
 use crate::revoke::Revocation;
 use crate::serial::{parse_serial_hex, serial_hex};
 use crate::store::{OfficerRecord, OrgRecord, RequestRecord};
@@ -35,7 +37,7 @@ impl Actor {
     /// The actor as recorded in the audit log.
     pub fn label(&self) -> String {
         match self {
-            Actor::Operator => "operator@local".into(),
+            Actor::Operator => operator_label(),
             Actor::Officer {
                 id,
                 org,
@@ -55,6 +57,26 @@ impl Actor {
 
 /// Officer roles.
 pub const ROLES: [&str; 2] = ["registrar", "approver"];
+
+/// The local operator as the audit log names them: `os:USER`, the operating-system account
+/// running the command (looked up by uid in /etc/passwd, else `$USER`, else `os:uid=N`).
+pub fn operator_label() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let from_passwd = uid.and_then(|uid| {
+        std::fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id: u32 = f.nth(1)?.parse().ok()?;
+            (id == uid).then(|| name.to_string())
+        })
+    });
+    let name = from_passwd
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| uid.map(|u| format!("uid={u}")))
+        .unwrap_or_else(|| "unknown".into());
+    format!("os:{name}")
+}
 
 /// Checks a 6-digit 団体コード: five digits and the JIS X 0402 check digit
 /// `(11 - (d1*6 + d2*5 + d3*4 + d4*3 + d5*2) mod 11) mod 10`.
@@ -106,12 +128,118 @@ impl Authority {
                 reason: "1 to 64 characters".into(),
             });
         }
+        if let Some(bad) = crate::name::find_forbidden_char(name) {
+            return Err(Error::InvalidArgument {
+                name: "--name",
+                value: name.escape_default().to_string(),
+                reason: format!("contains {bad}"),
+            });
+        }
         let org = OrgRecord {
             code: code.to_string(),
             name: name.to_string(),
         };
         self.store.add_org(&org)?;
         Ok(org)
+    }
+
+    /// Registers DNS domains or IP networks as organisation `org`'s (operator only): officers
+    /// of `org` may then ask for names inside them, and nobody else may. A name that overlaps
+    /// one registered to any organisation is refused; all or nothing.
+    pub fn org_add_names(&mut self, actor: &Actor, org: &str, names: &[String]) -> Result<()> {
+        require_operator(actor, "register organisations' names")?;
+        self.org(org)?;
+        let texts = self.check_new_org_names(names)?;
+        if texts.is_empty() {
+            return Ok(());
+        }
+        self.store.add_org_names(org, &texts)
+    }
+
+    /// Registers an organisation together with its names (operator only): the names are
+    /// checked first, so a refused name registers nothing.
+    pub fn org_add_with_names(
+        &mut self,
+        actor: &Actor,
+        code: &str,
+        name: &str,
+        names: &[String],
+    ) -> Result<OrgRecord> {
+        require_operator(actor, "register organisations")?;
+        check_org_code(code)?;
+        self.check_new_org_names(names)?;
+        let org = self.org_add(actor, code, name)?;
+        self.org_add_names(actor, code, names)?;
+        Ok(org)
+    }
+
+    /// Parses names to register and refuses any that overlaps another (given or registered).
+    /// Returns their canonical text.
+    fn check_new_org_names(&self, names: &[String]) -> Result<Vec<String>> {
+        let parsed = names
+            .iter()
+            .map(|n| OrgName::parse(n))
+            .collect::<Result<Vec<_>>>()?;
+        let existing = self.store.org_names(None)?;
+        for (i, n) in parsed.iter().enumerate() {
+            if parsed[..i].iter().any(|m| m.overlaps(n)) {
+                return Err(Error::InvalidArgument {
+                    name: "--domain",
+                    value: n.to_string(),
+                    reason: "given twice (or inside another one given)".into(),
+                });
+            }
+            for (owner, other) in &existing {
+                if OrgName::parse(other).is_ok_and(|o| o.overlaps(n)) {
+                    return Err(Error::PolicyRefused {
+                        detail: format!(
+                            "{n} overlaps {other}, registered to organisation {owner}"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(parsed.iter().map(|n| n.to_string()).collect())
+    }
+
+    /// The names registered to organisation `org`.
+    pub fn org_names(&self, org: &str) -> Result<Vec<OrgName>> {
+        Ok(self
+            .store
+            .org_names(Some(org))?
+            .into_iter()
+            .filter_map(|(_, n)| OrgName::parse(&n).ok())
+            .collect())
+    }
+
+    /// Refuses DNS names and IP addresses outside organisation `org`'s registered names: the
+    /// subjectAltNames given, else those the CSR asks for.
+    fn check_org_names(&self, org: &str, sans: &[String], csr_der: &[u8]) -> Result<()> {
+        let entries = if sans.is_empty() {
+            crate::csr::parse_csr(csr_der)?.request.requested_sans
+        } else {
+            sans.iter()
+                .map(|s| SanEntry::parse(s))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let registered = self.org_names(org)?;
+        for e in entries.iter().filter(|e| crate::org_names::is_bound(e)) {
+            if !registered.iter().any(|r| r.covers(e)) {
+                let list: Vec<String> = registered.iter().map(|r| r.to_string()).collect();
+                return Err(Error::PolicyRefused {
+                    detail: format!(
+                        "{e} is not among organisation {org}'s registered names ({}); the center \
+                         registers them with `lgpki org domain add`",
+                        if list.is_empty() {
+                            "none".to_string()
+                        } else {
+                            list.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The organisation with `code`.
@@ -134,6 +262,21 @@ impl Authority {
         cert_der: &[u8],
         role: &str,
     ) -> Result<OfficerRecord> {
+        self.officer_add_person(actor, org, cert_der, role, None)
+    }
+
+    /// [`Authority::officer_add`] naming the person behind the certificate (default: its
+    /// subject DN). One person holds one role per organisation: a registrar record and an
+    /// approver record for the same person would let them approve their own submission, so
+    /// the second is refused (records whose certificate is revoked do not count).
+    pub fn officer_add_person(
+        &mut self,
+        actor: &Actor,
+        org: &str,
+        cert_der: &[u8],
+        role: &str,
+        person: Option<&str>,
+    ) -> Result<OfficerRecord> {
         require_operator(actor, "register officers")?;
         self.org(org)?;
         if !ROLES.contains(&role) {
@@ -144,6 +287,43 @@ impl Authority {
             });
         }
         let (issuer, serial, subject) = self.check_our_good_cert(cert_der)?;
+        let person = match person.map(str::trim) {
+            Some(p) if p.is_empty() || p.chars().count() > 256 => {
+                return Err(Error::InvalidArgument {
+                    name: "--person",
+                    value: p.to_string(),
+                    reason: "1 to 256 characters".into(),
+                });
+            }
+            Some(p) => {
+                if let Some(bad) = crate::name::find_forbidden_char(p) {
+                    return Err(Error::InvalidArgument {
+                        name: "--person",
+                        value: p.escape_default().to_string(),
+                        reason: format!("contains {bad}"),
+                    });
+                }
+                p.to_string()
+            }
+            None => subject.clone(),
+        };
+        for other in self.store.officers()? {
+            if other.org == org && other.person == person && other.role != role {
+                let revoked = self
+                    .store
+                    .cert(&other.cert_serial, None)?
+                    .is_some_and(|c| c.revoked_at.is_some());
+                if !revoked {
+                    return Err(Error::PolicyRefused {
+                        detail: format!(
+                            "{person:?} is already officer {} ({}) of {org}: one person may not be \
+                             both registrar and approver (they could approve their own request)",
+                            other.id, other.role
+                        ),
+                    });
+                }
+            }
+        }
         let mut rec = OfficerRecord {
             id: 0,
             org: org.to_string(),
@@ -152,6 +332,7 @@ impl Authority {
             cert_serial: serial,
             subject,
             cert_der: cert_der.to_vec(),
+            person,
         };
         rec.id = self.store.add_officer(&rec)?;
         Ok(rec)
@@ -219,6 +400,18 @@ impl Authority {
 
     /// The officer a client certificate authenticates: registered, issued by us, good now.
     pub fn authenticate(&mut self, cert_der: &[u8]) -> Result<Actor> {
+        let r = self.authenticate_inner(cert_der);
+        if let Err(e) = &r {
+            let serial = Certificate::from_der(cert_der)
+                .map(|c| serial_hex(c.tbs_certificate().serial_number().as_bytes()))
+                .unwrap_or_default();
+            self.store.set_actor(&format!("client certificate {serial}"));
+            self.audit_refusal("ra.authenticate", &serial, e);
+        }
+        r
+    }
+
+    fn authenticate_inner(&mut self, cert_der: &[u8]) -> Result<Actor> {
         let (issuer, serial, subject) = self.check_our_good_cert(cert_der)?;
         let officer = self
             .store
@@ -249,10 +442,48 @@ impl Authority {
         subject: Option<&str>,
         sans: &[String],
     ) -> Result<RequestRecord> {
+        let r = self.request_submit_inner(actor, profile, csr_der, org, subject, sans);
+        if let Err(e) = &r {
+            self.audit_refusal("request.submit.issue", org, e);
+        }
+        r
+    }
+
+    /// Records a refused registration act in the audit log (who tried what, and why), so that
+    /// refusals are as visible as successes. Malformed input is not recorded.
+    fn audit_refusal(&mut self, action: &str, target: &str, e: &Error) {
+        if e.class() == crate::error::ErrorClass::Refused {
+            // Best effort: the refusal stands even if it cannot be recorded.
+            let _ = self.store.audit(
+                action,
+                target,
+                &format!("refused: {e}"),
+                &serde_json::json!({"kind": e.kind()}),
+            );
+        }
+    }
+
+    fn request_submit_inner(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        csr_der: &[u8],
+        org: &str,
+        subject: Option<&str>,
+        sans: &[String],
+    ) -> Result<RequestRecord> {
         let org_rec = self.org(org)?;
         // Registrars submit; an approver may submit too, but then another approver decides.
         require_role(actor, org, "registrar").or_else(|_| require_role(actor, org, "approver"))?;
         let prof = self.policies.profile(profile)?.clone();
+        if prof.ca || !prof.officer_requests {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "profile {profile:?} is not one registration officers may request (the \
+                     center issues it itself)"
+                ),
+            });
+        }
         let csr = crate::csr::verify_csr(csr_der)?;
         let mut dn = match subject {
             Some(s) => DistinguishedName::parse(s)?,
@@ -276,39 +507,45 @@ impl Authority {
             revoke_reason: None,
             created: rfc3339(now_seconds().unix_timestamp()),
         };
-        // Dry run of the profile checks on the full request (SANs, key, validity).
+        // The checks issuance runs, now: a request that can never be approved is refused at
+        // once rather than left pending.
         self.check_issuable(&req)?;
         let mut stored = req.clone();
         stored.id = self.store.add_request(&req)?;
         Ok(stored)
     }
 
+    /// Whether a request could be issued now: the issuance checks themselves
+    /// ([`Authority::check_issuance`]) and the organisation's registered names.
     fn check_issuable(&mut self, req: &RequestRecord) -> Result<()> {
-        let prof = self
-            .policies
-            .profile(req.profile.as_deref().unwrap_or_default())?
-            .clone();
-        let parsed = crate::csr::parse_csr(req.csr_der.as_deref().unwrap_or_default())?;
-        let key = crate::key::PublicKeyInfo::of(&parsed.request.public_key)?;
-        if key.is_rsa && key.bits < prof.min_rsa_bits {
-            return Err(Error::KeyRefused {
-                profile: prof.name.clone(),
-                detail: format!(
-                    "RSA-{} is weaker than the minimum RSA-{}",
-                    key.bits, prof.min_rsa_bits
-                ),
-            });
-        }
-        for s in &req.sans {
-            let e = crate::san::SanEntry::parse(s)?;
-            if !prof.san.allowed.contains(&e.kind()) {
-                return Err(Error::SanRefused {
-                    profile: prof.name.clone(),
-                    detail: format!("{e}: {} names are not allowed", e.kind().prefix()),
-                });
-            }
-        }
-        Ok(())
+        let csr_der = req.csr_der.clone().unwrap_or_default();
+        self.check_issuance(&IssuanceRequest {
+            profile: req.profile.clone().unwrap_or_default(),
+            csr_der: csr_der.clone(),
+            ca: None,
+            subject: req.subject.clone(),
+            sans: req.sans.clone(),
+            days: None,
+            request_id: None,
+        })?;
+        self.check_org_names(&req.org, &req.sans, &csr_der)
+    }
+
+    /// The person behind an audit label (`officer#N …`): the officer record's person.
+    fn person_of(&self, label: &str) -> Result<Option<String>> {
+        let Some(id) = label
+            .strip_prefix("officer#")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .officers()?
+            .into_iter()
+            .find(|o| o.id == id)
+            .map(|o| o.person))
     }
 
     /// Requests visible to `actor` (officers: their organisation's only).
@@ -335,13 +572,32 @@ impl Authority {
     /// Approves a pending request: an approver of the same organisation who did not submit it,
     /// or the operator. An issue request is issued now; a revoke request revokes now.
     pub fn request_approve(&mut self, actor: &Actor, id: i64) -> Result<RequestRecord> {
+        let r = self.request_approve_inner(actor, id);
+        if let Err(e) = &r {
+            self.audit_refusal("request.approve", &id.to_string(), e);
+        }
+        r
+    }
+
+    fn request_approve_inner(&mut self, actor: &Actor, id: i64) -> Result<RequestRecord> {
         let mut req = self.visible_request(actor, id)?;
         require_role(actor, &req.org, "approver")?;
         // Four eyes for officers; the center's operator (local, on the CA host) may decide alone.
-        if matches!(actor, Actor::Officer { .. }) && req.submitted_by == actor.label() {
-            return Err(Error::PolicyRefused {
-                detail: format!("request {id}: an officer may not approve their own request"),
-            });
+        // The same person is the same officer whichever of their records (certificates) acts.
+        if let Actor::Officer { .. } = actor {
+            let own = req.submitted_by == actor.label()
+                || match (
+                    self.person_of(&req.submitted_by)?,
+                    self.person_of(&actor.label())?,
+                ) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                };
+            if own {
+                return Err(Error::PolicyRefused {
+                    detail: format!("request {id}: an officer may not approve their own request"),
+                });
+            }
         }
         if req.state != "pending" {
             return Err(Error::PolicyRefused {
@@ -350,6 +606,12 @@ impl Authority {
         }
         req.decided_by = Some(actor.label());
         if req.kind == "issue" {
+            // The organisation's names as they are now (checked at submit, checked again here).
+            self.check_org_names(
+                &req.org,
+                &req.sans,
+                req.csr_der.as_deref().unwrap_or_default(),
+            )?;
             let issued = self.issue(IssuanceRequest {
                 profile: req.profile.clone().unwrap_or_default(),
                 csr_der: req.csr_der.clone().unwrap_or_default(),
@@ -387,6 +649,19 @@ impl Authority {
     /// Rejects a pending request with a reason (an approver of the organisation, or the
     /// operator).
     pub fn request_reject(
+        &mut self,
+        actor: &Actor,
+        id: i64,
+        reason: &str,
+    ) -> Result<RequestRecord> {
+        let r = self.request_reject_inner(actor, id, reason);
+        if let Err(e) = &r {
+            self.audit_refusal("request.reject", &id.to_string(), e);
+        }
+        r
+    }
+
+    fn request_reject_inner(
         &mut self,
         actor: &Actor,
         id: i64,
@@ -436,6 +711,19 @@ impl Authority {
 
     /// An officer asks for a revocation of one of their organisation's certificates.
     pub fn revoke_request(
+        &mut self,
+        actor: &Actor,
+        serial: &str,
+        reason: &str,
+    ) -> Result<RequestRecord> {
+        let r = self.revoke_request_inner(actor, serial, reason);
+        if let Err(e) = &r {
+            self.audit_refusal("request.submit.revoke", serial, e);
+        }
+        r
+    }
+
+    fn revoke_request_inner(
         &mut self,
         actor: &Actor,
         serial: &str,

@@ -52,6 +52,30 @@ impl AuditRecord {
     }
 }
 
+/// A signed checkpoint of the audit log: the hash of record `seq` (then the newest), signed
+/// with the audit key, which the store does not hold. A log cut short below `seq`, or rewritten
+/// up to it (even with every hash recomputed), no longer matches it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// The record whose hash is signed.
+    pub seq: i64,
+    /// That record's hash.
+    pub head_hash: String,
+    /// When it was signed, RFC 3339 UTC.
+    pub time: String,
+    /// Signature algorithm name (e.g. `ecdsa-with-SHA256`).
+    pub algorithm: String,
+    /// The signature over [`AuditCheckpoint::message`], hex.
+    pub signature: String,
+}
+
+impl AuditCheckpoint {
+    /// The signed bytes: a JSON array naming what it is, `seq`, `head_hash` and `time`.
+    pub fn message(seq: i64, head_hash: &str, time: &str) -> Vec<u8> {
+        serde_json::to_vec(&("lgpki audit checkpoint v1", seq, head_hash, time)).unwrap_or_default()
+    }
+}
+
 /// Checks a whole log in order. Returns the first bad record's position (`seq` as read, or the
 /// index for a missing one) and what is wrong with it.
 pub fn verify_chain(records: &[AuditRecord]) -> Result<(), (i64, String)> {

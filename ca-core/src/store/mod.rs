@@ -7,7 +7,7 @@
 mod audit;
 mod sqlite;
 
-pub use audit::{AuditRecord, verify_chain};
+pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;
@@ -207,6 +207,25 @@ pub trait Store: Send {
     /// Moves a request from `from` to its new state (with the fields set on `req`), in one
     /// transaction with an audit record. Fails if the request is no longer in `from`.
     fn update_request(&mut self, req: &RequestRecord, from: &str, action: &str) -> Result<()>;
+
+    /// Registers names (DNS domains or IP networks, as `OrgName` text) as organisation `org`'s,
+    /// in one transaction with an audit record; refuses a name registered already.
+    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()>;
+    /// Registered names as (organisation code, name), optionally of one organisation.
+    fn org_names(&self, org: Option<&str>) -> Result<Vec<(String, String)>>;
+    /// The newest audit record's (seq, hash), if any.
+    fn audit_head(&self) -> Result<Option<(i64, String)>>;
+    /// Audit records from `seq` on, in order.
+    fn audit_records_from(&self, seq: i64) -> Result<Vec<AuditRecord>>;
+    /// Seals the audit log: inside one write transaction (no other writer extends the chain
+    /// meanwhile) calls `seal` with the newest record's (seq, hash) and records the checkpoint
+    /// it returns. `None` when the log is empty.
+    fn seal_audit(
+        &mut self,
+        seal: &mut dyn FnMut(i64, &str) -> Result<AuditCheckpoint>,
+    ) -> Result<Option<AuditCheckpoint>>;
+    /// The signed audit checkpoints, oldest first.
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>>;
 }
 
 /// A local government organisation (団体).
@@ -236,6 +255,10 @@ pub struct OfficerRecord {
     /// The certificate, DER.
     #[serde(skip)]
     pub cert_der: Vec<u8>,
+    /// The person behind the record (default: the certificate's subject DN): one person's
+    /// records count as one officer for four-eyes rules.
+    #[serde(default)]
+    pub person: String,
 }
 
 /// A registration request (issue or revoke) and its life cycle.

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
+    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
     PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor,
     Store, StoredStatus,
 };
@@ -129,7 +129,24 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+-- Names (DNS domains, IP networks) registered to organisations; one owner per name.
+CREATE TABLE IF NOT EXISTS org_names (
+    name TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs (code)
+);
+-- Signed checkpoints of the audit chain (the key is not in the store).
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    head_hash TEXT NOT NULL,
+    time TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
 ";
+
+/// Columns added after a table was first created: (table, column, type). Added on open when
+/// missing, so older stores keep working.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("officers", "person", "TEXT")];
 
 impl SqliteStore {
     /// The store file inside a home directory.
@@ -137,6 +154,7 @@ impl SqliteStore {
 
     /// Opens (creating if needed) the store at `path` with WAL and `synchronous=FULL`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        private_store_files(path)?;
         let conn = Connection::open(path).map_err(Error::store("opening the store"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::store("setting busy timeout"))?;
@@ -158,9 +176,18 @@ impl SqliteStore {
         .map_err(Error::store("keeping the WAL on close"))?;
         conn.execute_batch(SCHEMA)
             .map_err(Error::store("creating the schema"))?;
+        for (table, column, ty) in ADDED_COLUMNS {
+            let present = conn
+                .prepare(&format!("SELECT {column} FROM {table} LIMIT 0"))
+                .is_ok();
+            if !present {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                    .map_err(Error::store("adding a column"))?;
+            }
+        }
         Ok(SqliteStore {
             conn,
-            actor: "operator@local".into(),
+            actor: crate::ra::operator_label(),
         })
     }
 
@@ -285,6 +312,37 @@ impl SqliteStore {
     }
 }
 
+/// Creates the store file 0600 (SQLite gives its `-wal` and `-shm` files the database file's
+/// mode) and narrows an existing store's files made 0644 by older versions.
+fn private_store_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !path.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    let name = path.as_os_str().to_os_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = name.clone();
+        p.push(suffix);
+        // Best effort: a reader that does not own the store still opens it.
+        let _ = crate::fsutil::restrict_file(Path::new(&p));
+    }
+    Ok(())
+}
+
 const REQUEST_COLUMNS: &str = "id, kind, org, state, profile, csr_der, subject, sans, submitted_by, decided_by, reject_reason, serial, revoke_reason, created";
 
 fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
@@ -316,6 +374,9 @@ fn row_to_officer(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfficerRecord> {
         cert_serial: r.get(4)?,
         subject: r.get(5)?,
         cert_der: r.get(6)?,
+        person: r
+            .get::<_, Option<String>>(7)?
+            .unwrap_or_else(|| r.get(5).unwrap_or_default()),
     })
 }
 
@@ -821,24 +882,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_records(&self) -> Result<Vec<AuditRecord>> {
-        self.list(
-            "SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit ORDER BY seq",
-            [],
-            "reading the audit log",
-            |r| {
-                Ok(AuditRecord {
-                    seq: r.get(0)?,
-                    time: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    target: r.get(4)?,
-                    outcome: r.get(5)?,
-                    details: r.get(6)?,
-                    prev_hash: r.get(7)?,
-                    hash: r.get(8)?,
-                })
-            },
-        )
+        self.audit_records_from(i64::MIN)
     }
 
     fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
@@ -937,8 +981,8 @@ impl Store for SqliteStore {
             });
         }
         txn.execute(
-            "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![o.org, o.role, o.cert_issuer, o.cert_serial, o.subject, o.cert_der],
+            "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der, person) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![o.org, o.role, o.cert_issuer, o.cert_serial, o.subject, o.cert_der, o.person],
         )
         .map_err(Error::store("registering an officer"))?;
         let id = txn.last_insert_rowid();
@@ -948,7 +992,7 @@ impl Store for SqliteStore {
             "officer.add",
             &id.to_string(),
             "ok",
-            &serde_json::json!({"org": o.org, "role": o.role, "subject": o.subject, "cert_serial": o.cert_serial}),
+            &serde_json::json!({"org": o.org, "role": o.role, "subject": o.subject, "cert_serial": o.cert_serial, "person": o.person}),
         )?;
         txn.commit()
             .map_err(Error::store("committing an officer"))?;
@@ -957,7 +1001,7 @@ impl Store for SqliteStore {
 
     fn officers(&self) -> Result<Vec<OfficerRecord>> {
         self.list(
-            "SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der FROM officers ORDER BY id",
+            "SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der, person FROM officers ORDER BY id",
             [],
             "listing officers",
             row_to_officer,
@@ -1029,6 +1073,124 @@ impl Store for SqliteStore {
             &serde_json::json!({"org": q.org, "state": q.state, "serial": q.serial, "reason": q.reject_reason}),
         )?;
         txn.commit().map_err(Error::store("committing a request"))
+    }
+
+    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        for name in names {
+            let owner: Option<String> = txn
+                .query_row("SELECT org FROM org_names WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(Error::store("reading registered names"))?;
+            if let Some(owner) = owner {
+                return Err(Error::PolicyRefused {
+                    detail: format!("{name} is registered to organisation {owner} already"),
+                });
+            }
+            txn.execute(
+                "INSERT INTO org_names (name, org) VALUES (?1, ?2)",
+                params![name, org],
+            )
+            .map_err(Error::store("registering a name"))?;
+        }
+        Self::append_audit(
+            &txn,
+            &actor,
+            "org.names.add",
+            org,
+            "ok",
+            &serde_json::json!({"names": names}),
+        )?;
+        txn.commit().map_err(Error::store("committing names"))
+    }
+
+    fn org_names(&self, org: Option<&str>) -> Result<Vec<(String, String)>> {
+        self.list(
+            "SELECT org, name FROM org_names WHERE (?1 IS NULL OR org = ?1) ORDER BY org, name",
+            [org],
+            "listing registered names",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.conn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading the audit chain"))
+    }
+
+    fn audit_records_from(&self, seq: i64) -> Result<Vec<AuditRecord>> {
+        self.list(
+            "SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit WHERE seq >= ?1 ORDER BY seq",
+            [seq],
+            "reading the audit log",
+            |r| {
+                Ok(AuditRecord {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    outcome: r.get(5)?,
+                    details: r.get(6)?,
+                    prev_hash: r.get(7)?,
+                    hash: r.get(8)?,
+                })
+            },
+        )
+    }
+
+    fn seal_audit(
+        &mut self,
+        seal: &mut dyn FnMut(i64, &str) -> Result<AuditCheckpoint>,
+    ) -> Result<Option<AuditCheckpoint>> {
+        let txn = self.write_txn()?;
+        let head: Option<(i64, String)> = txn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading the audit chain"))?;
+        let Some((seq, hash)) = head else {
+            return Ok(None);
+        };
+        let cp = seal(seq, &hash)?;
+        txn.execute(
+            "INSERT INTO audit_checkpoints (seq, head_hash, time, algorithm, signature) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (seq) DO NOTHING",
+            params![cp.seq, cp.head_hash, cp.time, cp.algorithm, cp.signature],
+        )
+        .map_err(Error::store("recording an audit checkpoint"))?;
+        txn.commit()
+            .map_err(Error::store("committing an audit checkpoint"))?;
+        Ok(Some(cp))
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>> {
+        self.list(
+            "SELECT seq, head_hash, time, algorithm, signature FROM audit_checkpoints ORDER BY seq",
+            [],
+            "reading audit checkpoints",
+            |r| {
+                Ok(AuditCheckpoint {
+                    seq: r.get(0)?,
+                    head_hash: r.get(1)?,
+                    time: r.get(2)?,
+                    algorithm: r.get(3)?,
+                    signature: r.get(4)?,
+                })
+            },
+        )
     }
 }
 
