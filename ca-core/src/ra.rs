@@ -13,6 +13,9 @@ use crate::revoke::Revocation;
 use crate::serial::{parse_serial_hex, serial_hex};
 use crate::store::{OfficerRecord, OrgRecord, RequestRecord};
 
+mod org_service;
+pub use org_service::{OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX};
+
 /// Who is acting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -349,6 +352,9 @@ impl Authority {
             });
         }
         req.decided_by = Some(actor.label());
+        if req.kind == "renew" {
+            return self.renewal_approve(req);
+        }
         if req.kind == "issue" {
             let issued = self.issue(IssuanceRequest {
                 profile: req.profile.clone().unwrap_or_default(),

@@ -207,6 +207,13 @@ pub trait Store: Send {
     /// Moves a request from `from` to its new state (with the fields set on `req`), in one
     /// transaction with an audit record. Fails if the request is no longer in `from`.
     fn update_request(&mut self, req: &RequestRecord, from: &str, action: &str) -> Result<()>;
+    /// Removes officer `id` (their certificate no longer authenticates anyone), with its audit
+    /// record. Returns the removed record, or None if there was no such officer.
+    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>>;
+    /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
+    /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
+    /// certificate is on hold. Advances the revocation sequence, so caches refresh.
+    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord>;
 }
 
 /// A local government organisation (団体).
