@@ -17,7 +17,9 @@ pub struct Cli {
         global = true,
         env = "LGPKI_HOME",
         default_value = "lgpki-data",
-        hide_env_values = true
+        hide_env_values = true,
+        hide_default_value = true,
+        value_name = "DIR"
     )]
     pub home: PathBuf,
     /// One JSON object per result on stdout (JSON Lines for lists); errors also as JSON.
@@ -28,16 +30,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// Run the command against a running `lgpki serve` RA API (HTTPS with mutual TLS).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "URL")]
     pub server: Option<String>,
     /// Client certificate (PEM) for --server; it decides who is acting.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "FILE")]
     pub client_cert: Option<PathBuf>,
     /// The client certificate's private key (PKCS#8 or SEC1 PEM) for --server.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "FILE")]
     pub client_key: Option<PathBuf>,
     /// CA certificate(s) (PEM) that the server's certificate must chain to, for --server.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "FILE")]
     pub server_ca: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
@@ -99,6 +101,20 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Release a certificateHold: the certificate is good again and appears as removeFromCRL in
+    /// the next delta CRL (RFC 5280 §5.3.1). Remotely: an approver of the organisation.
+    Unhold {
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: String,
+    },
+    /// Shell completions on stdout (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff) on stdout.
+    Man,
     /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
     Serve(ServeArgs),
     /// Issue a cross-certificate from CA NAME to another CA (e.g. the GPKI bridge CA), or
@@ -421,9 +437,9 @@ pub enum RequestCommand {
         /// The CSR (PEM or DER).
         #[arg(long, value_name = "FILE")]
         csr: PathBuf,
-        /// Organisation code.
+        /// Organisation code [remote default: the client certificate's organisation].
         #[arg(long)]
-        org: String,
+        org: Option<String>,
         /// Subject DN (the organisation's name is bound as OU).
         #[arg(long, value_name = "DN")]
         subject: Option<String>,
@@ -449,6 +465,20 @@ pub enum RequestCommand {
         /// Why.
         #[arg(long)]
         reason: String,
+    },
+    /// A renewal (更新申請): a new CSR for one of the organisation's certificates (same
+    /// subject, profile and SANs); approved like any request.
+    Renew {
+        /// Serial of the certificate to renew (hex).
+        #[arg(long)]
+        serial: String,
+        /// The new CSR (PEM or DER).
+        #[arg(long, value_name = "FILE")]
+        csr: PathBuf,
+        /// Revoke the old certificate `superseded` once the new one is issued (default: leave it
+        /// to expire).
+        #[arg(long)]
+        supersede: bool,
     },
     /// Fetch the certificate of an issued request.
     Fetch {

@@ -75,9 +75,12 @@ pub fn run(cli: Cli) -> CmdResult {
                 let v = remote.call(&op)?;
                 crate::ra::print_op_result(&ctx, &op, &v, None)
             }
-            _ => Err(CliError::Usage(
-                "with --server only `request …` and `revoke-request` run remotely".into(),
-            )),
+            Command::Unhold { serial } => {
+                let op = crate::ra::RequestOp::Unhold { serial };
+                let v = remote.call(&op)?;
+                crate::ra::print_op_result(&ctx, &op, &v, None)
+            }
+            other => crate::remote::cert_command(&remote, &ctx, other),
         };
     }
     match cli.command {
@@ -103,6 +106,9 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Verify(a) => crate::verify::verify(&ctx, a),
         Command::CrossCertify(a) => cross_certify(&ctx, a),
         Command::Serve(a) => crate::serve::serve(&ctx, a),
+        Command::Unhold { serial } => crate::ra::unhold(&ctx, &serial),
+        Command::Completions { shell } => crate::docs::completions(shell),
+        Command::Man => crate::docs::man(),
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
         Command::Request(c) => crate::ra::request(&ctx, c),

@@ -5,10 +5,13 @@
 
 mod cli;
 mod commands;
+mod docs;
 mod ocsp_client;
 mod output;
 mod ra;
+mod ra_api;
 mod ra_server;
+mod ra_web;
 mod remote;
 mod serve;
 mod verify;
@@ -23,6 +26,19 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
+            // Usage errors honour --json too (one error object on stdout).
+            if code == 2 && std::env::args_os().any(|a| a == "--json") {
+                let message = e.kind().to_string();
+                let detail = e.to_string();
+                let first = detail
+                    .lines()
+                    .find(|l| l.starts_with("error:"))
+                    .map(|l| l.trim_start_matches("error:").trim().to_string())
+                    .unwrap_or(message);
+                output::print_json(
+                    &serde_json::json!({"error": {"kind": "usage", "message": first}}),
+                );
+            }
             return ExitCode::from(code);
         }
     };

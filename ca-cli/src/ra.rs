@@ -198,6 +198,17 @@ pub fn run_request(
             subject,
             sans,
         } => {
+            let org = match (org, actor) {
+                (Some(o), _) => o,
+                (None, Actor::Officer { org, .. }) => org.clone(),
+                (None, Actor::Operator) => {
+                    return Err(ca_core::Error::InvalidArgument {
+                        name: "--org",
+                        value: String::new(),
+                        reason: "run locally, `request submit` needs --org CODE".into(),
+                    });
+                }
+            };
             json!(ca.request_submit(actor, &profile, &csr_der, &org, subject.as_deref(), &sans)?)
         }
         RequestOp::List { state } => Value::Array(
@@ -208,9 +219,18 @@ pub fn run_request(
         ),
         RequestOp::Approve { id } => json!(ca.request_approve(actor, id)?),
         RequestOp::Reject { id, reason } => json!(ca.request_reject(actor, id, &reason)?),
-        RequestOp::Fetch { id } => issued_json(&ca.request_fetch(actor, id)?),
+        RequestOp::Fetch { id } => issued_json(&ca.request_certificate(actor, id)?),
         RequestOp::RevokeRequest { serial, reason } => {
             json!(ca.revoke_request(actor, &serial, &reason)?)
+        }
+        RequestOp::Renew {
+            serial,
+            csr_der,
+            supersede,
+        } => json!(ca.request_renew(actor, &serial, &csr_der, supersede)?),
+        RequestOp::Unhold { serial } => {
+            let c = ca.unhold(actor, &serial)?;
+            json!({"serial": c.serial, "ca": c.ca, "status": "good"})
         }
     })
 }
@@ -226,8 +246,8 @@ pub enum RequestOp {
         /// CSR DER.
         #[serde(with = "b64")]
         csr_der: Vec<u8>,
-        /// Organisation.
-        org: String,
+        /// Organisation (None: the officer's).
+        org: Option<String>,
         /// Subject.
         subject: Option<String>,
         /// SANs.
@@ -261,6 +281,21 @@ pub enum RequestOp {
         serial: String,
         /// Reason.
         reason: String,
+    },
+    /// request renew.
+    Renew {
+        /// The certificate renewed.
+        serial: String,
+        /// The new CSR, DER.
+        #[serde(with = "b64")]
+        csr_der: Vec<u8>,
+        /// Revoke the old certificate `superseded` once the new one is issued.
+        supersede: bool,
+    },
+    /// unhold.
+    Unhold {
+        /// The certificate on hold.
+        serial: String,
     },
 }
 
@@ -300,6 +335,18 @@ pub fn request_op(c: RequestCommand) -> Result<(RequestOp, Option<std::path::Pat
         RequestCommand::Approve { id } => (RequestOp::Approve { id }, None),
         RequestCommand::Reject { id, reason } => (RequestOp::Reject { id, reason }, None),
         RequestCommand::Fetch { id, out } => (RequestOp::Fetch { id }, out),
+        RequestCommand::Renew {
+            serial,
+            csr,
+            supersede,
+        } => (
+            RequestOp::Renew {
+                serial,
+                csr_der: read_csr(&csr)?,
+                supersede,
+            },
+            None,
+        ),
     })
 }
 
@@ -351,6 +398,16 @@ pub fn print_op_result(ctx: &Ctx, op: &RequestOp, v: &Value, out: Option<&Path>)
                 print_text(pem);
             }
         }
+        RequestOp::Unhold { .. } => {
+            if ctx.json {
+                print_json(v);
+            } else {
+                print_text(&format!(
+                    "released the hold on {}: good again (removeFromCRL in the next delta CRL)\n",
+                    v["serial"].as_str().unwrap_or_default()
+                ));
+            }
+        }
         _ => {
             let r: Result<RequestRecord, _> = serde_json::from_value(v.clone());
             match r {
@@ -375,6 +432,16 @@ pub fn revoke_request(ctx: &Ctx, serial: &str, reason: &str) -> CmdResult {
     let op = RequestOp::RevokeRequest {
         serial: serial.to_string(),
         reason: reason.to_string(),
+    };
+    let (mut ca, actor) = operator(ctx)?;
+    let v = run_request(&mut ca, &actor, op.clone())?;
+    print_op_result(ctx, &op, &v, None)
+}
+
+/// `unhold` (local: as the operator).
+pub fn unhold(ctx: &Ctx, serial: &str) -> CmdResult {
+    let op = RequestOp::Unhold {
+        serial: serial.to_string(),
     };
     let (mut ca, actor) = operator(ctx)?;
     let v = run_request(&mut ca, &actor, op.clone())?;

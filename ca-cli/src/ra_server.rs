@@ -1,33 +1,43 @@
-//! The RA API of `lgpki serve`: HTTPS with mutual TLS (rustls). The TLS layer demands a client
-//! certificate and proof of its key (the handshake signature); who the client is — an officer
-//! registered with a certificate this CA issued, within its validity and not revoked — is decided
-//! per request against the store, so every refusal carries a clear reason.
+//! The RA port of `lgpki serve`: HTTPS with mutual TLS (rustls via tokio-rustls) feeding one
+//! axum router: the REST API under `/api/v1/` ([`crate::ra_api`]), its OpenAPI document at
+//! `/api/openapi.json`, and the officers' web app at `/` ([`crate::ra_web`]).
 //!
-//! One endpoint: `POST /api/v1/ra` with a JSON [`RequestOp`]; the answer is `{"ok": …}` or
-//! `{"error": {"kind", "message", "exit"}}`.
+//! The TLS layer demands a client certificate and proof of its key (the handshake signature);
+//! who the client is — an officer registered with a certificate this CA issued, within its
+//! validity and not revoked — is decided per request against the store, *before* the request
+//! body is read, so every refusal carries a clear reason and a client that is not an officer
+//! cannot hold a connection open by sending a body slowly. Bodies must arrive within
+//! [`BODY_TIMEOUT`], and one client certificate may hold at most [`MAX_CONNECTIONS_PER_CLIENT`]
+//! connections (issue 17: 260 slow connections locked every officer out).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Request, Response, StatusCode};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use serde_json::json;
 
 use crate::cli::ServeArgs;
 use crate::commands::Ctx;
 use crate::output::CliError;
-use crate::ra::{RequestOp, run_request};
+use crate::ra_api::{ApiError, Officer, PeerCert, RaApp};
 
 /// Largest RA request body: a CSR and a few fields.
 pub const MAX_RA_BODY: usize = 256 * 1024;
-/// A TLS handshake must finish within this time (slow clients).
+/// A TLS handshake, and the request head after it, must arrive within this time.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole request body must arrive within this time after the head (slow senders).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections the RA port holds at once, all clients together.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections one client certificate may hold at once.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
 
 /// What the RA listener needs.
 pub struct RaState {
@@ -174,6 +184,108 @@ impl ClientCertVerifier for AnyClientCert {
     }
 }
 
+/// Connections held per client certificate (SHA-256 of its DER).
+#[derive(Default)]
+struct PerClient(std::sync::Mutex<std::collections::HashMap<[u8; 32], usize>>);
+
+/// One connection counted against its client; released when dropped.
+struct ClientSlot {
+    table: Arc<PerClient>,
+    key: [u8; 32],
+}
+
+impl PerClient {
+    fn acquire(self: &Arc<Self>, cert: &[u8]) -> Option<ClientSlot> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, cert);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        let mut map = self.0.lock().ok()?;
+        let n = map.entry(key).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.table.0.lock()
+            && let Some(n) = map.get_mut(&self.key)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The router of the RA port: API, OpenAPI document and web app, every route behind
+/// [`authorise`].
+pub fn router(app: Arc<RaApp>) -> axum::Router {
+    crate::ra_api::routes()
+        .merge(crate::ra_web::routes())
+        .layer(axum::middleware::from_fn_with_state(app.clone(), authorise))
+        .with_state(app)
+}
+
+/// Authenticates the client certificate as an officer before anything else — in particular
+/// before the body is read — then reads the body (at most [`MAX_RA_BODY`] within
+/// [`BODY_TIMEOUT`]). A refused client gets its answer at once and the connection is closed.
+async fn authorise(State(app): State<Arc<RaApp>>, req: Request, next: Next) -> Response {
+    let html = !req.uri().path().starts_with("/api/");
+    let peer = req.extensions().get::<PeerCert>().cloned();
+    let actor = match app.authenticate(peer).await {
+        Ok(a) => a,
+        Err(e) => {
+            let mut r = if html {
+                crate::ra_web::refusal_page(&e, req.headers())
+            } else {
+                e.into_response()
+            };
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    let bytes =
+        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_RA_BODY)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                let mut r = ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body over {MAX_RA_BODY} bytes"),
+                    2,
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+            Err(_) => {
+                let mut r = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!("the request body did not arrive within {BODY_TIMEOUT:?}"),
+                    2,
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+        };
+    parts.extensions.insert(Officer(actor));
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
 /// Accepts RA connections until `stop` turns true.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -181,9 +293,13 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(state.tls.clone());
-    let home: Arc<(PathBuf, ca_core::PassphraseSource)> =
-        Arc::new((state.ctx.home.clone(), state.ctx.passphrase.clone()));
-    let slots = Arc::new(tokio::sync::Semaphore::new(256));
+    let app = Arc::new(RaApp::new(
+        state.ctx.home.clone(),
+        state.ctx.passphrase.clone(),
+    ));
+    let router = router(app);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_client = Arc::new(PerClient::default());
     loop {
         let tcp = tokio::select! {
             r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
@@ -194,7 +310,8 @@ pub async fn run(
             continue;
         };
         let acceptor = acceptor.clone();
-        let home = home.clone();
+        let router = router.clone();
+        let per_client = per_client.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
@@ -207,98 +324,43 @@ pub async fn run(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(|c| c.to_vec());
-            let svc =
-                hyper::service::service_fn(move |req| handle(req, peer.clone(), home.clone()));
+            let slot = match &peer {
+                Some(p) => per_client.acquire(p),
+                None => None,
+            };
+            let too_many = peer.is_some() && slot.is_none();
+            let peer = PeerCert(peer.map(Arc::new));
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let router = router.clone();
+                let peer = peer.clone();
+                async move {
+                    if too_many {
+                        let mut r = ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "too_many_connections",
+                            format!(
+                                "this client certificate holds {MAX_CONNECTIONS_PER_CLIENT} connections already"
+                            ),
+                            1,
+                        )
+                        .into_response();
+                        r.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        return Ok::<_, std::convert::Infallible>(r);
+                    }
+                    req.extensions_mut().insert(peer);
+                    let req = req.map(Body::new);
+                    Ok(tower::ServiceExt::oneshot(router, req)
+                        .await
+                        .unwrap_or_else(|e| match e {}))
+                }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT)
                 .serve_connection(TokioIo::new(tls), svc)
                 .await;
+            drop(slot);
         });
     }
-}
-
-async fn handle(
-    req: Request<hyper::body::Incoming>,
-    peer: Option<Vec<u8>>,
-    home: Arc<(PathBuf, ca_core::PassphraseSource)>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    if req.method() != hyper::Method::POST || req.uri().path() != "/api/v1/ra" {
-        return Ok(reply(
-            StatusCode::NOT_FOUND,
-            json!({"error": {"kind": "not_found", "message": "POST /api/v1/ra", "exit": 2}}),
-        ));
-    }
-    let body = match Limited::new(req.into_body(), MAX_RA_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Ok(reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"error": {"kind": "too_large", "message": format!("request body over {MAX_RA_BODY} bytes"), "exit": 2}}),
-            ));
-        }
-    };
-    let op: RequestOp = match serde_json::from_slice(&body) {
-        Ok(op) => op,
-        Err(e) => {
-            return Ok(reply(
-                StatusCode::BAD_REQUEST,
-                json!({"error": {"kind": "malformed_input", "message": format!("RA request: {e}"), "exit": 2}}),
-            ));
-        }
-    };
-    let result =
-        tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ca_core::Error> {
-            let peer = peer.ok_or_else(|| ca_core::Error::PolicyRefused {
-                detail: "no client certificate".into(),
-            })?;
-            let policies = {
-                let dir = home.0.join("policies");
-                if dir.is_dir() {
-                    ca_core::Policies::load_dir(&dir)?
-                } else {
-                    ca_core::Policies::embedded()?
-                }
-            };
-            let mut ca = ca_core::Authority::open(&home.0, home.1.clone(), policies)?;
-            let actor = ca
-                .authenticate(&peer)
-                .map_err(|e| ca_core::Error::PolicyRefused {
-                    detail: format!("client certificate refused: {e}"),
-                })?;
-            run_request(&mut ca, &actor, op)
-        })
-        .await;
-    Ok(match result {
-        Ok(Ok(v)) => reply(StatusCode::OK, json!({"ok": v})),
-        Ok(Err(e)) => {
-            let exit = match e.class() {
-                ca_core::ErrorClass::Refused => 1,
-                ca_core::ErrorClass::Input => 2,
-            };
-            let status = if exit == 1 {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            reply(
-                status,
-                json!({"error": {"kind": e.kind(), "message": e.to_string(), "exit": exit}}),
-            )
-        }
-        Err(_) => reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": {"kind": "internal", "message": "the request could not be completed", "exit": 2}}),
-        ),
-    })
-}
-
-fn reply(status: StatusCode, v: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
 }

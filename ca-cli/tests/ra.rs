@@ -432,8 +432,8 @@ fn missing_and_expired_client_certificates_are_refused() {
         .build()
         .new_agent();
     let r = agent
-        .post(&format!("{}/api/v1/ra", server.ra))
-        .send(&br#"{"op":"list","state":null}"#[..]);
+        .get(&format!("{}/api/v1/requests", server.ra))
+        .call();
     assert!(
         r.is_err(),
         "a request without a client certificate must fail the handshake"

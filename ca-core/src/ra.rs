@@ -15,6 +15,9 @@ use crate::revoke::Revocation;
 use crate::serial::{parse_serial_hex, serial_hex};
 use crate::store::{OfficerRecord, OrgRecord, RequestRecord};
 
+mod org_service;
+pub use org_service::{OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX};
+
 /// Who is acting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -278,6 +281,18 @@ impl Authority {
         person: Option<&str>,
     ) -> Result<OfficerRecord> {
         require_operator(actor, "register officers")?;
+        self.register_officer(org, cert_der, role, person)
+    }
+
+    /// Registers an officer after the caller's own authorisation: the role is known, the
+    /// certificate is one of ours and good, and one person holds one role per organisation.
+    pub(crate) fn register_officer(
+        &mut self,
+        org: &str,
+        cert_der: &[u8],
+        role: &str,
+        person: Option<&str>,
+    ) -> Result<OfficerRecord> {
         self.org(org)?;
         if !ROLES.contains(&role) {
             return Err(Error::InvalidArgument {
@@ -605,6 +620,9 @@ impl Authority {
             });
         }
         req.decided_by = Some(actor.label());
+        if req.kind == "renew" {
+            return self.renewal_approve(req);
+        }
         if req.kind == "issue" {
             // The organisation's names as they are now (checked at submit, checked again here).
             self.check_org_names(

@@ -226,6 +226,13 @@ pub trait Store: Send {
     ) -> Result<Option<AuditCheckpoint>>;
     /// The signed audit checkpoints, oldest first.
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>>;
+    /// Removes officer `id` (their certificate no longer authenticates anyone), with its audit
+    /// record. Returns the removed record, or None if there was no such officer.
+    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>>;
+    /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
+    /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
+    /// certificate is on hold. Advances the revocation sequence, so caches refresh.
+    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord>;
 }
 
 /// A local government organisation (団体).

@@ -117,6 +117,13 @@ CREATE TABLE IF NOT EXISTS requests (
     revoke_reason TEXT,
     created TEXT NOT NULL
 );
+-- When a certificateHold was released (RFC 5280 §5.3.1): the certificate's row then has
+-- revoked_at NULL, reason 'removeFromCRL' and a new revoked_seq, so a delta CRL newer than its
+-- base lists it as removeFromCRL dated released_at.
+CREATE TABLE IF NOT EXISTS hold_releases (
+    serial TEXT PRIMARY KEY,
+    released_at BIGINT NOT NULL
+);
 -- Hash-chained audit log (see audit.rs); seq has no gaps.
 CREATE TABLE IF NOT EXISTS audit (
     seq BIGINT PRIMARY KEY,
@@ -284,7 +291,10 @@ impl SqliteStore {
             not_after: row.get(5)?,
             der: row.get(6)?,
             revoked_at: row.get(7)?,
-            reason: row.get(8)?,
+            // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
+            reason: row
+                .get::<_, Option<String>>(8)?
+                .filter(|_| matches!(row.get_ref(7), Ok(v) if v != rusqlite::types::ValueRef::Null)),
             invalidity_date: row.get(9)?,
         })
     }
@@ -651,9 +661,11 @@ impl Store for SqliteStore {
             )
             .and_then(|mut stmt| {
                 stmt.query_row(params![serial, ca], |r| {
+                    let revoked_at: Option<i64> = r.get(0)?;
                     Ok(StoredStatus {
-                        revoked_at: r.get(0)?,
-                        reason: r.get(1)?,
+                        revoked_at,
+                        // A released hold's 'removeFromCRL' is not a status.
+                        reason: r.get::<_, Option<String>>(1)?.filter(|_| revoked_at.is_some()),
                     })
                 })
                 .optional()
@@ -770,9 +782,11 @@ impl Store for SqliteStore {
         // A full CRL reads the covering index certs_crl in serial order; a delta CRL reads only
         // what changed since its base through certs_revoked (ca, revoked_seq).
         let sql = if since_seq.is_some() {
-            "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
-             WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND revoked_seq > ?2
-             ORDER BY serial"
+            "SELECT c.serial, COALESCE(c.revoked_at, h.released_at), c.reason, c.invalidity_date, c.profile
+             FROM certs c LEFT JOIN hold_releases h ON h.serial = c.serial AND c.revoked_at IS NULL
+             WHERE c.ca = ?1 AND c.state = 'issued' AND c.revoked_seq > ?2
+               AND (c.revoked_at IS NOT NULL OR (c.reason = 'removeFromCRL' AND h.released_at IS NOT NULL))
+             ORDER BY c.serial"
         } else {
             "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
              WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND ?2 = 0
@@ -1191,6 +1205,83 @@ impl Store for SqliteStore {
                 })
             },
         )
+    }
+
+    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let rec = txn
+            .query_row(
+                "SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der, person FROM officers WHERE id = ?1",
+                [id],
+                row_to_officer,
+            )
+            .optional()
+            .map_err(Error::store("reading an officer"))?;
+        let Some(rec) = rec else {
+            return Ok(None);
+        };
+        txn.execute("DELETE FROM officers WHERE id = ?1", [id])
+            .map_err(Error::store("removing an officer"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "officer.remove",
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": rec.org, "role": rec.role, "subject": rec.subject, "cert_serial": rec.cert_serial}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing an officer removal"))?;
+        Ok(Some(rec))
+    }
+
+    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        let mut rec = txn
+            .query_row(&sql, params![serial, ca], Self::row_to_cert)
+            .optional()
+            .map_err(Error::store("reading a certificate"))?
+            .ok_or_else(|| Error::CertificateNotFound {
+                serial: serial.to_string(),
+            })?;
+        if rec.revoked_at.is_none() || rec.reason.as_deref() != Some("certificateHold") {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
+                    rec.reason.as_deref().filter(|_| rec.revoked_at.is_some()).unwrap_or("good")
+                ),
+            });
+        }
+        let seq = Self::next_revocation_seq(&txn)?;
+        txn.execute(
+            "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = ?2 WHERE serial = ?1",
+            params![rec.serial, seq],
+        )
+        .map_err(Error::store("releasing a hold"))?;
+        txn.execute(
+            "INSERT OR REPLACE INTO hold_releases (serial, released_at) VALUES (?1, ?2)",
+            params![rec.serial, time],
+        )
+        .map_err(Error::store("releasing a hold"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "cert.unhold",
+            &rec.serial,
+            "ok",
+            &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing a hold release"))?;
+        rec.revoked_at = None;
+        rec.reason = None;
+        rec.invalidity_date = None;
+        Ok(rec)
     }
 }
 
