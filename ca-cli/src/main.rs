@@ -5,12 +5,14 @@
 
 mod cli;
 mod commands;
-mod ocsp_client;
+mod config_cmd;
 mod output;
 mod ra;
 mod ra_server;
 mod remote;
 mod serve;
+mod serve_certs;
+mod validation;
 mod verify;
 
 use std::process::ExitCode;

@@ -16,15 +16,19 @@
 //! | `authority` | the CA hierarchy: init, sub-CAs, loading keys |
 //! | `issue` | the issuance pipeline, single and batch |
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
+//! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
+//! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
 mod authority;
 pub mod build;
+pub mod config;
 pub mod crl;
 mod cross;
 mod csr;
 mod derw;
 mod error;
+pub mod fetch;
 mod fsutil;
 pub mod input;
 mod issue;
@@ -36,6 +40,7 @@ mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+pub mod revocation;
 mod revoke;
 mod san;
 mod serial;
@@ -47,6 +52,7 @@ pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
+pub use config::{Freshness, Settings};
 pub use cross::{ANY_POLICY, CrossCertRequest, parse_mapping};
 pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
