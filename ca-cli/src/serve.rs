@@ -286,7 +286,7 @@ impl Refresher {
                     .health
                     .store_ok_at
                     .store(unix_now() as u64, Ordering::Release),
-                Err(e) => problems.push(format!("store: {e}")),
+                Err(e) => problems.push(format!("store unreachable: {e}")),
             }
             for p in &problems {
                 tracing::warn!(problem = %p, "refresh");
@@ -505,7 +505,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         ca_http::Limits::default(),
         services,
     );
-    let refresher = Refresher {
+    let mut refresher = Refresher {
         ctx: Ctx {
             home: ctx.home.clone(),
             json: ctx.json,
@@ -517,6 +517,12 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         store: SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
         ocsp_validity: settings.ocsp.validity,
     };
+    // Every CRL signed before the first request, so /healthz is right from the start.
+    let mut first = Vec::new();
+    refresher.pass(&mut first)?;
+    for p in &first {
+        tracing::warn!(problem = %p, "refresh");
+    }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let refresher_stop = stop.clone();
     let refresher = std::thread::spawn(move || refresher.run(refresher_stop));
@@ -547,7 +553,8 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
             crl_refresh = %ca_core::config::format_duration(settings.crl.effective_refresh()),
             "serving"
         );
-        eprintln!("lgpki serve: OCSP, CRLs, CA certificates and /validate on http://{http}");
+        eprintln!("lgpki serve: OCSP, CRLs and CA certificates on http://{http}");
+        eprintln!("lgpki serve: validation service at http://{http}/validate");
         eprintln!("lgpki serve: RA API (mutual TLS) on https://{ra}");
         // Revocations by other processes: poll the store's revocation sequence.
         let home = ctx.home.clone();
