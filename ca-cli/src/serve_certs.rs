@@ -166,7 +166,7 @@ pub fn va() -> Kept {
         dir: "va",
         profile: "va",
         ca: Some("bridge"),
-        subject: "CN=LGPKI Validation Authority,O=LGPKI,C=JP".into(),
+        subject: "CN=Validation Authority".into(),
         sans: Vec::new(),
     }
 }
