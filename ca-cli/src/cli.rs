@@ -30,16 +30,36 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// Run the command against a running `lgpki serve` RA API (HTTPS with mutual TLS).
-    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Remote (--server)",
+        value_name = "URL"
+    )]
     pub server: Option<String>,
     /// Client certificate (PEM) for --server; it decides who is acting.
-    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Remote (--server)",
+        value_name = "FILE"
+    )]
     pub client_cert: Option<PathBuf>,
     /// The client certificate's private key (PKCS#8 or SEC1 PEM) for --server.
-    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Remote (--server)",
+        value_name = "FILE"
+    )]
     pub client_key: Option<PathBuf>,
     /// CA certificate(s) (PEM) that the server's certificate must chain to, for --server.
-    #[arg(long, global = true, help_heading = "Remote (--server)", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Remote (--server)",
+        value_name = "FILE"
+    )]
     pub server_ca: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
@@ -117,6 +137,9 @@ pub enum Command {
     Man,
     /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
     Serve(ServeArgs),
+    /// The settings of this home (HOME/lgpki.toml).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Issue a cross-certificate from CA NAME to another CA (e.g. the GPKI bridge CA), or
     /// import one issued to us (`cross-certify import FILE`).
     CrossCertify(CrossArgs),
@@ -504,9 +527,14 @@ pub struct VerifyArgs {
     /// CRLs (full or delta); given any, revocation is checked for every certificate.
     #[arg(long, value_name = "FILE")]
     pub crl: Vec<PathBuf>,
-    /// Also ask each certificate's OCSP responder (AIA URL) for its status.
+    /// Also ask each certificate's OCSP responder (AIA URL) for its status; a certificate
+    /// without one is undetermined (invalid).
     #[arg(long)]
     pub check_ocsp: bool,
+    /// Fetch CRLs (cRLDistributionPoints) and, failing them, OCSP (AIA) over HTTP for every
+    /// certificate of the path (size and time limited).
+    #[arg(long)]
+    pub fetch: bool,
     /// initial-policy-set OID (repeatable; default anyPolicy).
     #[arg(long = "policy", value_name = "OID")]
     pub policies: Vec<String>,
@@ -539,12 +567,40 @@ pub struct ServeArgs {
     /// The RA API over HTTPS with mutual TLS.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
     pub ra_listen: std::net::SocketAddr,
-    /// TLS certificate chain for the RA listener (PEM) [default: issued now by the hierarchy].
+    /// TLS certificate chain for the RA listener (PEM) [default: one the hierarchy issued,
+    /// kept in HOME/ra-tls and reused across restarts].
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// Its PKCS#8 private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Extra trust anchors for POST /validate (PEM or DER; repeatable), e.g. the GPKI bridge
+    /// CA. The home's self-signed CAs are always anchors.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Vec<PathBuf>,
+    /// Create the CA when the home named by --home or LGPKI_HOME holds none (without it, that
+    /// is an error: a typo must not mint a new root).
+    #[arg(long)]
+    pub init: bool,
+    /// Log format on stderr (one access-log line per request; level from $LGPKI_LOG).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Log output format of `serve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The settings in force (HOME/lgpki.toml with its defaults filled in).
+    Show,
 }
 
 /// `cross-certify`.

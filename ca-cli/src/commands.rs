@@ -109,6 +109,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Unhold { serial } => crate::ra::unhold(&ctx, &serial),
         Command::Completions { shell } => crate::docs::completions(shell),
         Command::Man => crate::docs::man(),
+        Command::Config(crate::cli::ConfigCommand::Show) => crate::config_cmd::show(&ctx),
         Command::Org(c) => crate::ra::org(&ctx, c),
         Command::Officer(c) => crate::ra::officer(&ctx, c),
         Command::Request(c) => crate::ra::request(&ctx, c),
@@ -174,7 +175,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
         Some(dir) => Policies::load_dir(dir)?,
         None => Policies::embedded()?,
     };
-    let ca = Authority::init(
+    let mut ca = Authority::init(
         &ctx.home,
         InitOptions {
             key_alg: a.key_alg.into(),
@@ -187,6 +188,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
     if let Some(dir) = &a.policies {
         copy_policies(dir, &ctx.home.join("policies"))?;
     }
+    after_init(&mut ca)?;
     let cas = ca.cas()?;
     if ctx.json {
         print_json(&json!({
@@ -202,6 +204,20 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
         print_text(&ca_table(&cas));
     }
     ok()
+}
+
+/// What `init` (and `serve`'s first start) add to a new home: the commented settings file
+/// (`HOME/lgpki.toml`, every default shown) and the VA certificate of the validation service
+/// (profile `va`, issued by the bridge CA, when the policies have both).
+pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
+    let settings = ca.home().join(ca_core::Settings::FILE);
+    if !settings.exists() {
+        ca_core::write_atomic(&settings, ca_core::Settings::EXAMPLE.as_bytes())?;
+    }
+    if ca.policies().profile("va").is_ok() && ca.ca_record("bridge").is_ok() {
+        crate::serve_certs::va().obtain(ca)?;
+    }
+    Ok(())
 }
 
 fn copy_policies(from: &Path, to: &Path) -> Result<(), CliError> {

@@ -5,8 +5,8 @@
 
 mod cli;
 mod commands;
+mod config_cmd;
 mod docs;
-mod ocsp_client;
 mod output;
 mod ra;
 mod ra_api;
@@ -14,6 +14,8 @@ mod ra_server;
 mod ra_web;
 mod remote;
 mod serve;
+mod serve_certs;
+mod validation;
 mod verify;
 
 use std::process::ExitCode;

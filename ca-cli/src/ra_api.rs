@@ -648,15 +648,30 @@ pub fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<RaApp>>)> {
         ("/api/v1/requests/{id}", get(get_request)),
         ("/api/v1/requests/{id}/approve", post(approve_request)),
         ("/api/v1/requests/{id}/reject", post(reject_request)),
-        ("/api/v1/requests/{id}/certificate", get(request_certificate)),
+        (
+            "/api/v1/requests/{id}/certificate",
+            get(request_certificate),
+        ),
         ("/api/v1/revocation-requests", post(submit_revocation)),
         ("/api/v1/certificates", get(list_certificates)),
         ("/api/v1/certificates/{serial}", get(get_certificate)),
-        ("/api/v1/certificates/{serial}/status", get(certificate_status)),
-        ("/api/v1/certificates/{serial}/renewal", post(submit_renewal)),
-        ("/api/v1/certificates/{serial}/unhold", post(unhold_certificate)),
+        (
+            "/api/v1/certificates/{serial}/status",
+            get(certificate_status),
+        ),
+        (
+            "/api/v1/certificates/{serial}/renewal",
+            post(submit_renewal),
+        ),
+        (
+            "/api/v1/certificates/{serial}/unhold",
+            post(unhold_certificate),
+        ),
         ("/api/v1/officers", get(list_officers).post(add_officer)),
-        ("/api/v1/officers/{id}", axum::routing::delete(remove_officer)),
+        (
+            "/api/v1/officers/{id}",
+            axum::routing::delete(remove_officer),
+        ),
     ]
 }
 
@@ -686,14 +701,39 @@ async fn api_not_found() -> ApiError {
         description = "Registration officers (登録分局) of LGPKI: requests, revocation requests, renewals, the organisation's certificates and officers. Mutual TLS: the client certificate decides the officer and the organisation."
     ),
     paths(
-        openapi_json, me, list_requests, submit_request, get_request, approve_request,
-        reject_request, request_certificate, submit_revocation, list_certificates,
-        get_certificate, certificate_status, submit_renewal, unhold_certificate, list_officers,
-        add_officer, remove_officer
+        openapi_json,
+        me,
+        list_requests,
+        submit_request,
+        get_request,
+        approve_request,
+        reject_request,
+        request_certificate,
+        submit_revocation,
+        list_certificates,
+        get_certificate,
+        certificate_status,
+        submit_renewal,
+        unhold_certificate,
+        list_officers,
+        add_officer,
+        remove_officer
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, RequestView, IssuedView, CertView, CertDetailView, StatusView,
-        OfficerView, MeView, SubmitBody, RejectBody, RevokeBody, RenewBody, OfficerAddBody
+        ErrorBody,
+        ErrorDetail,
+        RequestView,
+        IssuedView,
+        CertView,
+        CertDetailView,
+        StatusView,
+        OfficerView,
+        MeView,
+        SubmitBody,
+        RejectBody,
+        RevokeBody,
+        RenewBody,
+        OfficerAddBody
     ))
 )]
 pub struct ApiDoc;
@@ -708,7 +748,10 @@ async fn openapi_json() -> Response {
 /// Who the client certificate authenticates.
 #[utoipa::path(get, path = "/api/v1/me", tag = "officers",
     responses((status = 200, body = MeView), (status = 403, body = ErrorBody)))]
-async fn me(State(app): State<Arc<RaApp>>, Officer(actor): Officer) -> Result<Json<MeView>, ApiError> {
+async fn me(
+    State(app): State<Arc<RaApp>>,
+    Officer(actor): Officer,
+) -> Result<Json<MeView>, ApiError> {
     let v = app
         .with_ca(&actor, |ca, actor| match actor {
             Actor::Officer {
@@ -1021,8 +1064,10 @@ mod tests {
         let doc = ApiDoc::openapi();
         let documented: std::collections::BTreeSet<String> =
             doc.paths.paths.keys().cloned().collect();
-        let routed: std::collections::BTreeSet<String> =
-            api_routes().into_iter().map(|(p, _)| p.to_string()).collect();
+        let routed: std::collections::BTreeSet<String> = api_routes()
+            .into_iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
         assert_eq!(documented, routed);
     }
 }

@@ -283,7 +283,8 @@ async fn authorise(State(app): State<Arc<RaApp>>, req: Request, next: Next) -> R
             }
         };
     parts.extensions.insert(Officer(actor));
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Accepts RA connections until `stop` turns true.
@@ -330,12 +331,13 @@ pub async fn run(
             };
             let too_many = peer.is_some() && slot.is_none();
             let peer = PeerCert(peer.map(Arc::new));
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                let router = router.clone();
-                let peer = peer.clone();
-                async move {
-                    if too_many {
-                        let mut r = ApiError::new(
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    let peer = peer.clone();
+                    async move {
+                        if too_many {
+                            let mut r = ApiError::new(
                             StatusCode::TOO_MANY_REQUESTS,
                             "too_many_connections",
                             format!(
@@ -344,17 +346,18 @@ pub async fn run(
                             1,
                         )
                         .into_response();
-                        r.headers_mut()
-                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                        return Ok::<_, std::convert::Infallible>(r);
+                            r.headers_mut()
+                                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            return Ok::<_, std::convert::Infallible>(r);
+                        }
+                        req.extensions_mut().insert(peer);
+                        let req = req.map(Body::new);
+                        Ok(tower::ServiceExt::oneshot(router, req)
+                            .await
+                            .unwrap_or_else(|e| match e {}))
                     }
-                    req.extensions_mut().insert(peer);
-                    let req = req.map(Body::new);
-                    Ok(tower::ServiceExt::oneshot(router, req)
-                        .await
-                        .unwrap_or_else(|e| match e {}))
-                }
-            });
+                },
+            );
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT)

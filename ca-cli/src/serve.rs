@@ -1,37 +1,95 @@
 //! `lgpki serve`: the CA service on the embedded store. Over HTTP: OCSP (RFC 6960 POST,
 //! RFC 5019 GET) answered from the store with a response cache that a revocation (by any
-//! process on the same home) invalidates within a poll interval, CRLs and CA certificates, health
-//! and metrics. Over HTTPS with mutual TLS: the RA API that remote `lgpki` commands use.
+//! process on the same home) invalidates within a poll interval, CRLs and CA certificates, the
+//! validation service (`POST /validate`), health and metrics. Over HTTPS with mutual TLS: the
+//! RA API that remote `lgpki` commands use.
+//!
+//! A background thread keeps what is served fresh ([`Refresher`]): it re-signs each CA's CRL
+//! (or ARL) before its nextUpdate, picks up CAs created or renewed while `serve` runs, and
+//! watches that the store stays reachable; `/healthz` reports what it found.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ca_core::ocsp::{CertId, Lookup};
-use ca_core::{Authority, SqliteStore, Store};
+use ca_core::{Authority, CaRecord, Settings, SqliteStore, Store};
 use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, Repository, StatusLookup};
 
-use crate::cli::ServeArgs;
+use crate::cli::{LogFormat, ServeArgs};
 use crate::commands::{CmdResult, Ctx};
 use crate::output::CliError;
 
 /// How often `serve` looks for revocations made by other processes. The contract asks that a
 /// revocation be served within a second.
 pub const REVOCATION_POLL: Duration = Duration::from_millis(250);
-/// nextUpdate of OCSP responses: thisUpdate + 1 hour (RFC 5019 §6 caching by relying parties is
-/// bounded by this; a revocation reaches a caching client within the hour, others at once).
-pub const OCSP_VALIDITY: time::Duration = time::Duration::hours(1);
-/// A served CRL is re-signed when a revocation happened or after this long.
-pub const CRL_REFRESH: Duration = Duration::from_secs(3600);
+/// How often the refresher looks at CRL ages, new or renewed CAs and the store.
+pub const REFRESH_TICK: Duration = Duration::from_millis(500);
+/// The store counts as unreachable when no read succeeded for this long.
+pub const STORE_STALE: Duration = Duration::from_secs(5);
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The CAs served now: OCSP issuers, and the CA certificates by name.
+#[derive(Default)]
+pub(crate) struct ServedCas {
+    issuers: Vec<Arc<OcspIssuer>>,
+    /// (name, certificate DER) of every CA, for matching issuers in `/validate`.
+    pub(crate) cas: Vec<(String, Vec<u8>)>,
+}
+
+impl ServedCas {
+    /// The certificates of the self-signed CAs: trust anchors of `/validate`.
+    pub(crate) fn self_signed(&self) -> Vec<Vec<u8>> {
+        self.cas
+            .iter()
+            .filter(|(_, d)| crate::validation::is_self_issued(d))
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+}
 
 /// OCSP statuses straight from the store.
 struct StoreLookup {
     store: Mutex<SqliteStore>,
-    issuers: Vec<Arc<OcspIssuer>>,
+    served: Arc<RwLock<ServedCas>>,
     epoch: Arc<AtomicU64>,
+}
+
+fn lock_error() -> ca_core::Error {
+    ca_core::Error::PolicyRefused {
+        detail: "store lock poisoned".into(),
+    }
+}
+
+/// The store's status of serial `serial_der` (DER INTEGER contents or magnitude) under CA `ca`.
+pub(crate) fn store_lookup(
+    store: &SqliteStore,
+    serial: &[u8],
+    ca: &str,
+) -> ca_core::Result<Lookup> {
+    // Stored serials are DER INTEGER contents: a leading zero when the top bit is set.
+    let mut bytes = serial.to_vec();
+    if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        bytes.insert(0, 0);
+    }
+    let hex = ca_core::serial_hex(&bytes);
+    Ok(match store.cert_status(&hex, ca)? {
+        None => Lookup::Unknown,
+        Some(status) => match status.revoked_at {
+            None => Lookup::Good,
+            Some(t) => Lookup::Revoked {
+                time: time::OffsetDateTime::from_unix_timestamp(t)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                reason: status.reason.as_deref().and_then(|r| r.parse().ok()),
+            },
+        },
+    })
 }
 
 impl StatusLookup for StoreLookup {
@@ -40,68 +98,100 @@ impl StatusLookup for StoreLookup {
     }
 
     fn issuer(&self, id: &CertId) -> Option<Arc<OcspIssuer>> {
-        self.issuers.iter().find(|i| i.matches(id)).cloned()
+        let served = self.served.read().ok()?;
+        served.issuers.iter().find(|i| i.matches(id)).cloned()
     }
 
     fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> ca_core::Result<Lookup> {
-        // Stored serials are DER INTEGER contents: a leading zero when the top bit is set.
-        let mut bytes = serial.to_vec();
-        if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-            bytes.insert(0, 0);
-        }
-        let hex = ca_core::serial_hex(&bytes);
-        let store = self
-            .store
-            .lock()
-            .map_err(|_| ca_core::Error::PolicyRefused {
-                detail: "store lock poisoned".into(),
-            })?;
-        Ok(match store.cert_status(&hex, issuer.name())? {
-            None => Lookup::Unknown,
-            Some(status) => match status.revoked_at {
-                None => Lookup::Good,
-                Some(t) => Lookup::Revoked {
-                    time: time::OffsetDateTime::from_unix_timestamp(t)
-                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                    reason: status.reason.as_deref().and_then(|r| r.parse().ok()),
-                },
-            },
-        })
+        let store = self.store.lock().map_err(|_| lock_error())?;
+        store_lookup(&store, serial, issuer.name())
     }
 }
 
-/// A signed CRL with the revocation epoch it covers and when it was made.
-type CachedCrl = (u64, std::time::Instant, Vec<u8>);
+/// A signed CRL with the revocation epoch it covers, when it was made and its nextUpdate.
+struct CachedCrl {
+    epoch: u64,
+    signed_at: i64,
+    next_update: i64,
+    der: Vec<u8>,
+}
 
-/// CRLs (re-signed on revocation or age) and CA certificates.
+/// CRLs (re-signed on revocation, and by the refresher before their nextUpdate) and CA
+/// certificates.
 struct StoreRepository {
     authority: Mutex<Authority>,
     epoch: Arc<AtomicU64>,
     crls: Mutex<HashMap<String, CachedCrl>>,
+    settings: Settings,
+}
+
+impl StoreRepository {
+    /// Signs a new CRL (or ARL) of `name` now and keeps it.
+    fn sign(&self, name: &str) -> ca_core::Result<Vec<u8>> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let mut ca = self.authority.lock().map_err(|_| lock_error())?;
+        let rec = ca.ca_record(name)?;
+        let fresh = if rec.profiles.is_empty() {
+            self.settings.arl
+        } else {
+            self.settings.crl
+        };
+        let signed = ca.sign_crl_valid_for(name, false, Some(fresh.validity))?;
+        let now = unix_now();
+        let next_update = now + fresh.validity.whole_seconds();
+        if let Ok(mut crls) = self.crls.lock() {
+            crls.insert(
+                name.to_string(),
+                CachedCrl {
+                    epoch,
+                    signed_at: now,
+                    next_update,
+                    der: signed.der.clone(),
+                },
+            );
+        }
+        tracing::info!(
+            ca = name,
+            number = signed.number,
+            entries = signed.entries,
+            "CRL signed"
+        );
+        Ok(signed.der)
+    }
+
+    /// Whether `name`'s CRL must be signed again: none yet, a revocation since, or older than
+    /// its refresh interval.
+    fn due(&self, name: &str, is_arl: bool) -> bool {
+        let fresh = if is_arl {
+            self.settings.arl
+        } else {
+            self.settings.crl
+        };
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let Ok(crls) = self.crls.lock() else {
+            return true;
+        };
+        crls.get(name).is_none_or(|c| {
+            c.epoch != epoch
+                || unix_now() - c.signed_at >= fresh.effective_refresh().whole_seconds()
+        })
+    }
 }
 
 impl Repository for StoreRepository {
     fn crl(&self, name: &str) -> Option<Vec<u8>> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let mut crls = self.crls.lock().ok()?;
-        if let Some((e, at, der)) = crls.get(name)
-            && *e == epoch
-            && at.elapsed() < CRL_REFRESH
+        if let Some(c) = self.crls.lock().ok()?.get(name)
+            && c.epoch == epoch
+            && unix_now() < c.next_update
         {
-            return Some(der.clone());
+            return Some(c.der.clone());
         }
-        let mut ca = self.authority.lock().ok()?;
-        ca.ca_record(name).ok()?;
-        match ca.crl(name, false) {
-            Ok(der) => {
-                crls.insert(
-                    name.to_string(),
-                    (epoch, std::time::Instant::now(), der.clone()),
-                );
-                Some(der)
-            }
+        match self.sign(name) {
+            Ok(der) => Some(der),
+            Err(ca_core::Error::UnknownCa { .. }) => None,
             Err(e) => {
-                eprintln!("lgpki serve: CRL of {name}: {e}");
+                tracing::error!(ca = name, error = %e, "CRL signing failed");
                 None
             }
         }
@@ -121,12 +211,209 @@ impl Repository for StoreRepository {
     }
 }
 
+/// What the refresher last saw, for `/healthz`.
+#[derive(Default)]
+struct HealthState {
+    /// Unix time of the last successful store read.
+    store_ok_at: AtomicU64,
+    /// Problems found by the last refresher pass (CRL signing, CA loading).
+    problems: Mutex<Vec<String>>,
+}
+
+struct ServeHealth {
+    state: Arc<HealthState>,
+    repo: Arc<StoreRepository>,
+    served: Arc<RwLock<ServedCas>>,
+}
+
+impl ca_http::Health for ServeHealth {
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let now = unix_now();
+        let ok_at = self.state.store_ok_at.load(Ordering::Acquire) as i64;
+        if now - ok_at > STORE_STALE.as_secs() as i64 {
+            out.push(format!(
+                "store unreachable: no successful read for {}s",
+                now - ok_at
+            ));
+        }
+        if let Ok(p) = self.state.problems.lock() {
+            out.extend(p.iter().cloned());
+        }
+        let names: Vec<String> = self
+            .served
+            .read()
+            .map(|s| s.cas.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default();
+        if let Ok(crls) = self.repo.crls.lock() {
+            for n in &names {
+                match crls.get(n) {
+                    None => out.push(format!("CRL of {n}: not signed yet")),
+                    Some(c) if c.next_update <= now => {
+                        out.push(format!("CRL of {n}: stale (past its nextUpdate)"))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if self
+            .served
+            .read()
+            .is_ok_and(|s| s.issuers.len() < s.cas.len())
+        {
+            out.push("OCSP: not every CA has a signer loaded".into());
+        }
+        out
+    }
+}
+
+/// Keeps CRLs fresh, picks up new and renewed CAs, and checks the store (a thread).
+struct Refresher {
+    ctx: Ctx,
+    repo: Arc<StoreRepository>,
+    served: Arc<RwLock<ServedCas>>,
+    health: Arc<HealthState>,
+    store: SqliteStore,
+    ocsp_validity: time::Duration,
+}
+
+impl Refresher {
+    fn run(mut self, stop: Arc<std::sync::atomic::AtomicBool>) {
+        while !stop.load(Ordering::Acquire) {
+            let mut problems = Vec::new();
+            match self.pass(&mut problems) {
+                Ok(()) => self
+                    .health
+                    .store_ok_at
+                    .store(unix_now() as u64, Ordering::Release),
+                Err(e) => problems.push(format!("store unreachable: {e}")),
+            }
+            for p in &problems {
+                tracing::warn!(problem = %p, "refresh");
+            }
+            if let Ok(mut h) = self.health.problems.lock() {
+                *h = problems;
+            }
+            std::thread::sleep(REFRESH_TICK);
+        }
+    }
+
+    fn pass(&mut self, problems: &mut Vec<String>) -> ca_core::Result<()> {
+        // The store file must still be there (a moved or unmounted volume keeps an open
+        // SQLite connection working on the old inode).
+        let path = self.ctx.home.join(SqliteStore::FILE);
+        if !path.exists() {
+            return Err(ca_core::Error::NotInitialized {
+                home: self.ctx.home.clone(),
+            });
+        }
+        let cas = self.store.cas()?;
+        let changed = self.served.read().map_or(true, |s| {
+            s.cas.len() != cas.len()
+                || cas
+                    .iter()
+                    .any(|c| !s.cas.iter().any(|(n, d)| *n == c.name && *d == c.cert_der))
+        });
+        if changed {
+            self.pick_up(&cas, problems);
+        }
+        for rec in &cas {
+            if self.repo.due(&rec.name, rec.profiles.is_empty())
+                && let Err(e) = self.repo.sign(&rec.name)
+            {
+                problems.push(format!("CRL of {}: re-signing failed: {e}", rec.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// New or renewed CAs: a fresh `Authority` (its key cache holds the old keys), a signer
+    /// for each CA's OCSP answers, and their CRLs signed anew.
+    fn pick_up(&mut self, cas: &[CaRecord], problems: &mut Vec<String>) {
+        let mut authority = match self.ctx.open() {
+            Ok(a) => a,
+            Err(e) => {
+                problems.push(format!("reloading the CAs: {e}"));
+                return;
+            }
+        };
+        let mut served = ServedCas::default();
+        for rec in cas {
+            match issuer_for(&mut authority, rec, self.ocsp_validity) {
+                Ok(i) => served.issuers.push(i),
+                Err(e) => problems.push(format!("OCSP signer of {}: {e}", rec.name)),
+            }
+            served.cas.push((rec.name.clone(), rec.cert_der.clone()));
+        }
+        let names: Vec<&str> = cas.iter().map(|c| c.name.as_str()).collect();
+        tracing::info!(cas = ?names, "CAs loaded");
+        if let Ok(mut a) = self.repo.authority.lock() {
+            *a = authority;
+        }
+        if let Ok(mut crls) = self.repo.crls.lock() {
+            // A renewed CA signs with its new key from now on: every CRL is signed anew.
+            crls.clear();
+        }
+        if let Ok(mut s) = self.served.write() {
+            *s = served;
+        }
+    }
+}
+
+fn issuer_for(
+    authority: &mut Authority,
+    rec: &CaRecord,
+    validity: time::Duration,
+) -> ca_core::Result<Arc<OcspIssuer>> {
+    let ca = authority.load_ca(&rec.name)?;
+    Ok(Arc::new(OcspIssuer::new(
+        &rec.name,
+        &rec.cert_der,
+        ca.signer.clone(),
+        None,
+        validity,
+    )?))
+}
+
+/// Whether the home was named on the command line or in `LGPKI_HOME` (not the default).
+fn home_named_explicitly() -> bool {
+    std::env::var_os("LGPKI_HOME").is_some()
+        || std::env::args_os().any(|a| {
+            a.to_str()
+                .is_some_and(|s| s == "--home" || s.starts_with("--home="))
+        })
+}
+
+/// Structured logs on stderr: text or JSON lines; `LGPKI_LOG` (e.g. `warn`) sets the level.
+fn init_logging(format: LogFormat) {
+    let level = std::env::var("LGPKI_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
 /// Runs `serve`.
 pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
+    init_logging(a.log_format);
     if !Authority::exists(&ctx.home) {
+        if home_named_explicitly() && !a.init {
+            // A typo in --home or LGPKI_HOME must not mint a new root.
+            return Err(CliError::Usage(format!(
+                "{} holds no CA (named by --home or LGPKI_HOME); give `serve --init` to create one there",
+                ctx.home.display()
+            )));
+        }
         // First start on an empty home: the default hierarchy, software keys.
         let policies = ctx.policies()?;
-        Authority::init(
+        let mut authority = Authority::init(
             &ctx.home,
             ca_core::InitOptions {
                 key_alg: ca_core::KeyAlgorithm::EcdsaP256,
@@ -136,24 +423,20 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
                 policies,
             },
         )?;
-        eprintln!(
-            "lgpki serve: initialised {} with the default hierarchy",
-            ctx.home.display()
-        );
+        crate::commands::after_init(&mut authority)?;
+        tracing::info!(home = %ctx.home.display(), "initialised with the default hierarchy");
     }
+    let settings = Settings::load(&ctx.home)?;
     let mut authority = ctx.open()?;
     let epoch = Arc::new(AtomicU64::new(authority.store().revocation_seq()? as u64));
-    let mut issuers = Vec::new();
+    let mut served = ServedCas::default();
     for rec in authority.cas()? {
-        let ca = authority.load_ca(&rec.name)?;
-        issuers.push(Arc::new(OcspIssuer::new(
-            &rec.name,
-            &rec.cert_der,
-            ca.signer.clone(),
-            None,
-            OCSP_VALIDITY,
-        )?));
+        served
+            .issuers
+            .push(issuer_for(&mut authority, &rec, settings.ocsp.validity)?);
+        served.cas.push((rec.name.clone(), rec.cert_der.clone()));
     }
+    let served = Arc::new(RwLock::new(served));
     // The CA keys now sign OCSP responses (and CRLs on demand) in this process: on the record.
     let names: Vec<String> = authority.cas()?.into_iter().map(|c| c.name).collect();
     authority.store_mut().audit(
@@ -162,15 +445,32 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         "ok",
         &serde_json::json!({"ocsp_signers": names, "ra_listen": a.ra_listen.to_string()}),
     )?;
+    // The RA listener's certificate: given, or kept in HOME/ra-tls and reused across restarts.
+    let mut a = a;
+    if a.tls_cert.is_none() && a.tls_key.is_none() {
+        let kept = crate::serve_certs::ra_tls(a.ra_listen, settings.ra_dns_name.as_deref())
+            .obtain(&mut authority)?;
+        tracing::info!(issued = kept.issued, chain = %kept.chain.display(), "RA TLS certificate");
+        a.tls_cert = Some(kept.chain);
+        a.tls_key = Some(kept.key);
+    }
+    let va = crate::validation::VaSigner::obtain(&mut authority)?;
+    let mut anchors: Vec<Vec<u8>> = Vec::new();
+    for t in &a.trust {
+        anchors.extend(crate::verify::certs_in(t)?);
+    }
     let metrics = Arc::new(Metrics::default());
     let lookup = StoreLookup {
         store: Mutex::new(SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?),
-        issuers,
+        served: served.clone(),
         epoch: epoch.clone(),
     };
     let ocsp = Arc::new(CachingOcsp::new(
         lookup,
-        CacheConfig::default(),
+        CacheConfig {
+            max_age: settings.ocsp.effective_refresh(),
+            ..CacheConfig::default()
+        },
         metrics.clone(),
     ));
     let ra_state = crate::ra_server::RaState::new(ctx, &a, &mut authority)?;
@@ -178,34 +478,84 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         authority: Mutex::new(authority),
         epoch: epoch.clone(),
         crls: Mutex::new(HashMap::new()),
+        settings: settings.clone(),
     });
-    let router = ca_http::router(ocsp, Some(repo), metrics);
+    let health_state = Arc::new(HealthState::default());
+    health_state
+        .store_ok_at
+        .store(unix_now() as u64, Ordering::Release);
+    let validator = crate::validation::ServeValidator::new(
+        SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+        served.clone(),
+        anchors,
+        va,
+    );
+    let services = ca_http::Services {
+        validator: Some(Arc::new(validator)),
+        health: Some(Arc::new(ServeHealth {
+            state: health_state.clone(),
+            repo: repo.clone(),
+            served: served.clone(),
+        })),
+    };
+    let router = ca_http::router_with_services(
+        ocsp,
+        Some(repo.clone()),
+        metrics,
+        ca_http::Limits::default(),
+        services,
+    );
+    let mut refresher = Refresher {
+        ctx: Ctx {
+            home: ctx.home.clone(),
+            json: ctx.json,
+            passphrase: ctx.passphrase.clone(),
+        },
+        repo,
+        served,
+        health: health_state,
+        store: SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+        ocsp_validity: settings.ocsp.validity,
+    };
+    // Every CRL signed before the first request, so /healthz is right from the start.
+    let mut first = Vec::new();
+    refresher.pass(&mut first)?;
+    for p in &first {
+        tracing::warn!(problem = %p, "refresh");
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refresher_stop = stop.clone();
+    let refresher = std::thread::spawn(move || refresher.run(refresher_stop));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Usage(format!("tokio runtime: {e}")))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .map_err(|e| bind_error(a.listen, e))?;
         let ra_listener = tokio::net::TcpListener::bind(a.ra_listen)
             .await
             .map_err(|e| bind_error(a.ra_listen, e))?;
-        eprintln!(
-            "lgpki serve: OCSP, CRLs and CA certificates on http://{}",
-            listener
-                .local_addr()
-                .map(|x| x.to_string())
-                .unwrap_or_default()
+        let http = listener
+            .local_addr()
+            .map(|x| x.to_string())
+            .unwrap_or_default();
+        let ra = ra_listener
+            .local_addr()
+            .map(|x| x.to_string())
+            .unwrap_or_default();
+        tracing::info!(
+            http = %http,
+            ra = %ra,
+            crl_validity = %ca_core::config::format_duration(settings.crl.validity),
+            crl_refresh = %ca_core::config::format_duration(settings.crl.effective_refresh()),
+            "serving"
         );
-        eprintln!(
-            "lgpki serve: RA API (mutual TLS) on https://{}",
-            ra_listener
-                .local_addr()
-                .map(|x| x.to_string())
-                .unwrap_or_default()
-        );
+        eprintln!("lgpki serve: OCSP, CRLs and CA certificates on http://{http}");
+        eprintln!("lgpki serve: validation service at http://{http}/validate");
+        eprintln!("lgpki serve: RA API (mutual TLS) on https://{ra}");
         // Revocations by other processes: poll the store's revocation sequence.
         let home = ctx.home.clone();
         let poll_epoch = epoch.clone();
@@ -231,7 +581,10 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         let _ = ra_stop_tx.send(true);
         let _ = ra.await;
         r.map_err(|e| CliError::Usage(format!("serve: {e}")))
-    })?;
+    });
+    stop.store(true, Ordering::Release);
+    let _ = refresher.join();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

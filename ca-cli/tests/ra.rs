@@ -431,9 +431,7 @@ fn missing_and_expired_client_certificates_are_refused() {
         .http_status_as_error(false)
         .build()
         .new_agent();
-    let r = agent
-        .get(&format!("{}/api/v1/requests", server.ra))
-        .call();
+    let r = agent.get(&format!("{}/api/v1/requests", server.ra)).call();
     assert!(
         r.is_err(),
         "a request without a client certificate must fail the handshake"

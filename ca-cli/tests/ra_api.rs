@@ -10,7 +10,10 @@ use ra_common::{Ra, serial_of};
 use serde_json::{Value, json};
 
 fn issued_via(ra: &Ra, csr: &str) -> (String, String) {
-    let out = ra.remote(&ra.reg, &["request", "submit", "--profile", "staff", "--csr", csr]);
+    let out = ra.remote(
+        &ra.reg,
+        &["request", "submit", "--profile", "staff", "--csr", csr],
+    );
     assert_ok(&out, "submit without --org");
     let id = json_lines(&out.stdout)[0]["id"]
         .as_i64()
@@ -35,10 +38,14 @@ fn remote_cli_over_the_rest_api() {
     let out = ra.remote(&ra.reg, &["cert", "list"]);
     assert_ok(&out, "cert list");
     let list = json_lines(&out.stdout);
-    assert!(list.iter().any(|c| c["serial"] == serial.as_str()), "{list:?}");
     assert!(
-        list.iter()
-            .all(|c| c["subject"].as_str().is_some_and(|s| s.contains("OU=千代田区"))),
+        list.iter().any(|c| c["serial"] == serial.as_str()),
+        "{list:?}"
+    );
+    assert!(
+        list.iter().all(|c| c["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains("OU=千代田区"))),
         "only 千代田区's: {list:?}"
     );
     let out = ra.remote(&ra.sap, &["cert", "list"]);
@@ -53,9 +60,18 @@ fn remote_cli_over_the_rest_api() {
     assert_ok(&out, "cert show");
     let shown = &json_lines(&out.stdout)[0];
     assert_eq!(shown["status"], "good");
-    assert!(shown["pem"].as_str().expect("pem").contains("BEGIN CERTIFICATE"));
+    assert!(
+        shown["pem"]
+            .as_str()
+            .expect("pem")
+            .contains("BEGIN CERTIFICATE")
+    );
     let out = ra.remote(&ra.sap, &["cert", "show", &serial]);
-    assert_eq!(out.status.code(), Some(1), "another organisation's certificate");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "another organisation's certificate"
+    );
     let out = ra.remote(&ra.reg, &["status", "--serial", &serial]);
     assert_ok(&out, "status");
     assert_eq!(json_lines(&out.stdout)[0]["status"], "good");
@@ -65,7 +81,9 @@ fn remote_cli_over_the_rest_api() {
 
     // Expiring soon: a staff certificate lives longer than 10 days, shorter than 4000.
     let api = ra.client(Some(&ra.reg));
-    let soon = api.get("/api/v1/certificates?expiring_within_days=10").json();
+    let soon = api
+        .get("/api/v1/certificates?expiring_within_days=10")
+        .json();
     assert!(
         !soon
             .as_array()
@@ -73,7 +91,9 @@ fn remote_cli_over_the_rest_api() {
             .iter()
             .any(|c| c["serial"] == serial.as_str())
     );
-    let later = api.get("/api/v1/certificates?expiring_within_days=4000").json();
+    let later = api
+        .get("/api/v1/certificates?expiring_within_days=4000")
+        .json();
     assert!(
         later
             .as_array()
@@ -102,7 +122,10 @@ fn remote_cli_over_the_rest_api() {
     assert_ok(&out, "renew");
     let r = &json_lines(&out.stdout)[0];
     assert_eq!(r["kind"], "renew");
-    assert_eq!(r["subject"], "CN=山田太郎,OU=千代田区,O=LGPKI,C=JP", "subject kept");
+    assert_eq!(
+        r["subject"], "CN=山田太郎,OU=千代田区,O=LGPKI,C=JP",
+        "subject kept"
+    );
     let rid = r["id"].as_i64().expect("id").to_string();
     assert_eq!(
         json_lines(&ra.remote(&ra.reg, &["status", "--serial", &serial]).stdout)[0]["status"],
@@ -111,7 +134,10 @@ fn remote_cli_over_the_rest_api() {
     );
     let out = ra.remote(&ra.reg, &["request", "approve", &rid]);
     assert_eq!(out.status.code(), Some(1), "a registrar does not approve");
-    assert_ok(&ra.remote(&ra.app, &["request", "approve", &rid]), "approve renewal");
+    assert_ok(
+        &ra.remote(&ra.app, &["request", "approve", &rid]),
+        "approve renewal",
+    );
     let out = ra.remote(&ra.reg, &["request", "fetch", &rid]);
     assert_ok(&out, "fetch renewal");
     let renewed = &json_lines(&out.stdout)[0];
@@ -151,10 +177,15 @@ fn remote_cli_over_the_rest_api() {
         .as_i64()
         .expect("id")
         .to_string();
-    assert_ok(&ra.remote(&ra.app2, &["request", "approve", &rid2]), "approve");
+    assert_ok(
+        &ra.remote(&ra.app2, &["request", "approve", &rid2]),
+        "approve",
+    );
     assert_eq!(
-        json_lines(&ra.remote(&ra.reg, &["status", "--serial", &renewed_serial]).stdout)[0]
-            ["status"],
+        json_lines(
+            &ra.remote(&ra.reg, &["status", "--serial", &renewed_serial])
+                .stdout
+        )[0]["status"],
         "good"
     );
 
@@ -181,7 +212,11 @@ fn remote_cli_over_the_rest_api() {
         "full CRL",
     );
     let out = ra.remote(&ra.reg, &["unhold", "--serial", &renewed_serial]);
-    assert_eq!(out.status.code(), Some(1), "a registrar may not release a hold");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a registrar may not release a hold"
+    );
     let out = ra.remote(&ra.sap, &["unhold", "--serial", &renewed_serial]);
     assert_eq!(out.status.code(), Some(1), "nor another organisation");
     assert_ok(
@@ -189,8 +224,10 @@ fn remote_cli_over_the_rest_api() {
         "approver releases the hold",
     );
     assert_eq!(
-        json_lines(&ra.remote(&ra.reg, &["status", "--serial", &renewed_serial]).stdout)[0]
-            ["status"],
+        json_lines(
+            &ra.remote(&ra.reg, &["status", "--serial", &renewed_serial])
+                .stdout
+        )[0]["status"],
         "good"
     );
     let out = ra.remote(&ra.app, &["unhold", "--serial", &renewed_serial]);
@@ -221,7 +258,11 @@ fn remote_cli_over_the_rest_api() {
     let upper = renewed_serial.to_uppercase();
     let entry = text
         .split("Serial Number: ")
-        .find(|e| e.trim_start().trim_start_matches('0').starts_with(upper.trim_start_matches('0')))
+        .find(|e| {
+            e.trim_start()
+                .trim_start_matches('0')
+                .starts_with(upper.trim_start_matches('0'))
+        })
         .unwrap_or_else(|| panic!("{renewed_serial} not in the delta CRL:\n{text}"));
     assert!(entry.contains("Remove From CRL"), "{entry}");
     // The full CRL listed it as on hold; the next full CRL does not list it at all.
@@ -265,24 +306,44 @@ fn submissions_are_idempotent_by_key() {
     let api = ra.client(Some(&ra.reg));
     let body = json!({"profile": "staff", "csr": csr});
     let first = api
-        .call("POST", "/api/v1/requests", Some(&body), &[("Idempotency-Key", "k-1")])
+        .call(
+            "POST",
+            "/api/v1/requests",
+            Some(&body),
+            &[("Idempotency-Key", "k-1")],
+        )
         .expect("post");
     assert_eq!(first.status, 201, "{}", first.text());
     let again = api
-        .call("POST", "/api/v1/requests", Some(&body), &[("Idempotency-Key", "k-1")])
+        .call(
+            "POST",
+            "/api/v1/requests",
+            Some(&body),
+            &[("Idempotency-Key", "k-1")],
+        )
         .expect("post");
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(first.json()["id"], again.json()["id"]);
     let other = json!({"profile": "staff", "csr": csr, "subject": "CN=別人"});
     let conflict = api
-        .call("POST", "/api/v1/requests", Some(&other), &[("Idempotency-Key", "k-1")])
+        .call(
+            "POST",
+            "/api/v1/requests",
+            Some(&other),
+            &[("Idempotency-Key", "k-1")],
+        )
         .expect("post");
     assert_eq!(conflict.status, 409, "{}", conflict.text());
     assert_eq!(conflict.json()["error"]["kind"], "idempotency_conflict");
     // Keys are per officer: another officer's same key is a new request.
     let api2 = ra.client(Some(&ra.app));
     let theirs = api2
-        .call("POST", "/api/v1/requests", Some(&body), &[("Idempotency-Key", "k-1")])
+        .call(
+            "POST",
+            "/api/v1/requests",
+            Some(&body),
+            &[("Idempotency-Key", "k-1")],
+        )
         .expect("post");
     assert_eq!(theirs.status, 201);
     assert_ne!(theirs.json()["id"], first.json()["id"]);
@@ -356,30 +417,184 @@ fn authorisation_matrix() {
     let csr_body = json!({"profile": "staff", "csr": csr});
     let cases: Vec<(&str, &ra_common::Api, &str, String, Option<Value>, u16)> = vec![
         // Another organisation: sees nothing, decides nothing.
-        ("other org: read request", &sap, "GET", format!("/api/v1/requests/{pending}"), None, 403),
-        ("other org: approve", &sap, "POST", format!("/api/v1/requests/{pending}/approve"), None, 403),
-        ("other org: reject", &sap, "POST", format!("/api/v1/requests/{pending}/reject"), Some(json!({"reason": "x"})), 403),
-        ("other org: fetch", &sap, "GET", format!("/api/v1/requests/{pending}/certificate"), None, 403),
-        ("other org: certificate", &sap, "GET", format!("/api/v1/certificates/{serial}"), None, 404),
-        ("other org: status", &sap, "GET", format!("/api/v1/certificates/{serial}/status"), None, 404),
-        ("other org: revoke request", &sap, "POST", "/api/v1/revocation-requests".into(), Some(json!({"serial": serial, "reason": "keyCompromise"})), 403),
-        ("other org: renewal", &sap, "POST", format!("/api/v1/certificates/{serial}/renewal"), Some(json!({"csr": csr})), 404),
-        ("other org: unhold", &sap, "POST", format!("/api/v1/certificates/{serial}/unhold"), None, 404),
-        ("other org: submit for 千代田区", &sap, "POST", "/api/v1/requests".into(), Some(json!({"profile": "staff", "csr": csr, "org": "131016"})), 403),
-        ("other org: remove officer", &sap, "DELETE", format!("/api/v1/officers/{}", ids[0]), None, 403),
+        (
+            "other org: read request",
+            &sap,
+            "GET",
+            format!("/api/v1/requests/{pending}"),
+            None,
+            403,
+        ),
+        (
+            "other org: approve",
+            &sap,
+            "POST",
+            format!("/api/v1/requests/{pending}/approve"),
+            None,
+            403,
+        ),
+        (
+            "other org: reject",
+            &sap,
+            "POST",
+            format!("/api/v1/requests/{pending}/reject"),
+            Some(json!({"reason": "x"})),
+            403,
+        ),
+        (
+            "other org: fetch",
+            &sap,
+            "GET",
+            format!("/api/v1/requests/{pending}/certificate"),
+            None,
+            403,
+        ),
+        (
+            "other org: certificate",
+            &sap,
+            "GET",
+            format!("/api/v1/certificates/{serial}"),
+            None,
+            404,
+        ),
+        (
+            "other org: status",
+            &sap,
+            "GET",
+            format!("/api/v1/certificates/{serial}/status"),
+            None,
+            404,
+        ),
+        (
+            "other org: revoke request",
+            &sap,
+            "POST",
+            "/api/v1/revocation-requests".into(),
+            Some(json!({"serial": serial, "reason": "keyCompromise"})),
+            403,
+        ),
+        (
+            "other org: renewal",
+            &sap,
+            "POST",
+            format!("/api/v1/certificates/{serial}/renewal"),
+            Some(json!({"csr": csr})),
+            404,
+        ),
+        (
+            "other org: unhold",
+            &sap,
+            "POST",
+            format!("/api/v1/certificates/{serial}/unhold"),
+            None,
+            404,
+        ),
+        (
+            "other org: submit for 千代田区",
+            &sap,
+            "POST",
+            "/api/v1/requests".into(),
+            Some(json!({"profile": "staff", "csr": csr, "org": "131016"})),
+            403,
+        ),
+        (
+            "other org: remove officer",
+            &sap,
+            "DELETE",
+            format!("/api/v1/officers/{}", ids[0]),
+            None,
+            403,
+        ),
         // Self-approval and roles.
-        ("self-approval", &app, "POST", format!("/api/v1/requests/{own}/approve"), None, 403),
-        ("registrar approves", &reg, "POST", format!("/api/v1/requests/{pending}/approve"), None, 403),
-        ("registrar adds an officer", &reg, "POST", "/api/v1/officers".into(), Some(json!({"certificate": sap_pem, "role": "approver"})), 403),
-        ("approver adds another org's officer", &app, "POST", "/api/v1/officers".into(), Some(json!({"certificate": sap_pem, "role": "registrar"})), 403),
-        ("approver removes themselves", &app, "DELETE", "/api/v1/officers/2".into(), None, 403),
+        (
+            "self-approval",
+            &app,
+            "POST",
+            format!("/api/v1/requests/{own}/approve"),
+            None,
+            403,
+        ),
+        (
+            "registrar approves",
+            &reg,
+            "POST",
+            format!("/api/v1/requests/{pending}/approve"),
+            None,
+            403,
+        ),
+        (
+            "registrar adds an officer",
+            &reg,
+            "POST",
+            "/api/v1/officers".into(),
+            Some(json!({"certificate": sap_pem, "role": "approver"})),
+            403,
+        ),
+        (
+            "approver adds another org's officer",
+            &app,
+            "POST",
+            "/api/v1/officers".into(),
+            Some(json!({"certificate": sap_pem, "role": "registrar"})),
+            403,
+        ),
+        (
+            "approver removes themselves",
+            &app,
+            "DELETE",
+            "/api/v1/officers/2".into(),
+            None,
+            403,
+        ),
         // A revoked officer and a removed officer: nothing at all.
-        ("revoked officer: list", &gone_c, "GET", "/api/v1/requests".into(), None, 403),
-        ("revoked officer: approve", &gone_c, "POST", format!("/api/v1/requests/{pending}/approve"), None, 403),
-        ("removed officer: list", &removed_c, "GET", "/api/v1/requests".into(), None, 403),
-        ("removed officer: approve", &removed_c, "POST", format!("/api/v1/requests/{pending}/approve"), None, 403),
-        ("removed officer: submit", &removed_c, "POST", "/api/v1/requests".into(), Some(csr_body.clone()), 403),
-        ("removed officer: web app", &removed_c, "GET", "/".into(), None, 403),
+        (
+            "revoked officer: list",
+            &gone_c,
+            "GET",
+            "/api/v1/requests".into(),
+            None,
+            403,
+        ),
+        (
+            "revoked officer: approve",
+            &gone_c,
+            "POST",
+            format!("/api/v1/requests/{pending}/approve"),
+            None,
+            403,
+        ),
+        (
+            "removed officer: list",
+            &removed_c,
+            "GET",
+            "/api/v1/requests".into(),
+            None,
+            403,
+        ),
+        (
+            "removed officer: approve",
+            &removed_c,
+            "POST",
+            format!("/api/v1/requests/{pending}/approve"),
+            None,
+            403,
+        ),
+        (
+            "removed officer: submit",
+            &removed_c,
+            "POST",
+            "/api/v1/requests".into(),
+            Some(csr_body.clone()),
+            403,
+        ),
+        (
+            "removed officer: web app",
+            &removed_c,
+            "GET",
+            "/".into(),
+            None,
+            403,
+        ),
     ];
     for (what, client, method, path, body, status) in &cases {
         let a = client
@@ -387,7 +602,11 @@ fn authorisation_matrix() {
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(a.status, *status, "{what}: {}", a.text());
         if !path.starts_with("/api/") {
-            assert!(a.text().contains("client certificate refused"), "{what}: {}", a.text());
+            assert!(
+                a.text().contains("client certificate refused"),
+                "{what}: {}",
+                a.text()
+            );
             continue;
         }
         let e = a.json();
@@ -409,9 +628,15 @@ fn authorisation_matrix() {
     let out = ra.remote(&mismatched, &["request", "list"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("does not match the client certificate"), "{err}");
+    assert!(
+        err.contains("does not match the client certificate"),
+        "{err}"
+    );
     let out = ra.remote(&mismatched, &["request", "list"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"error\""), "--json error");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"error\""),
+        "--json error"
+    );
     assert_eq!(snapshot(&ra), before, "nothing changed");
 }
 
@@ -459,7 +684,10 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
             }
         }
     }
-    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), v.as_object()) {
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        v.as_object(),
+    ) {
         for (k, s) in props {
             if let Some(x) = obj.get(k) {
                 conforms(doc, s, x, &format!("{at}.{k}"))?;
@@ -480,7 +708,10 @@ fn the_api_keeps_to_its_openapi_document() {
     let reg = ra.client(Some(&ra.reg));
     let app = ra.client(Some(&ra.app));
     let doc = reg.get("/api/openapi.json").json();
-    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
     let (_, serial) = issued_via(&ra, &ra.csr("c1", "契約"));
     let csr = std::fs::read_to_string(ra.csr("c2", "契約二")).expect("csr");
     let pending = reg
@@ -495,32 +726,182 @@ fn the_api_keeps_to_its_openapi_document() {
     // leaves each its preconditions. A documented operation without a call fails the test.
     type Call = (&'static str, &'static str, String, Option<Value>, bool);
     let calls: Vec<Call> = vec![
-        ("get", "/api/openapi.json", "/api/openapi.json".into(), None, false),
+        (
+            "get",
+            "/api/openapi.json",
+            "/api/openapi.json".into(),
+            None,
+            false,
+        ),
         ("get", "/api/v1/me", "/api/v1/me".into(), None, false),
-        ("get", "/api/v1/requests", "/api/v1/requests?state=pending".into(), None, false),
-        ("post", "/api/v1/requests", "/api/v1/requests".into(), Some(json!({"profile": "staff", "csr": csr})), false),
-        ("post", "/api/v1/requests", "/api/v1/requests".into(), Some(json!({"profile": "nope", "csr": csr})), false),
-        ("post", "/api/v1/requests", "/api/v1/requests".into(), Some(json!({"profile": "staff", "csr": "garbage"})), false),
-        ("get", "/api/v1/requests/{id}", format!("/api/v1/requests/{pending}"), None, false),
-        ("get", "/api/v1/requests/{id}/certificate", format!("/api/v1/requests/{pending}/certificate"), None, false),
-        ("post", "/api/v1/requests/{id}/approve", format!("/api/v1/requests/{pending}/approve"), None, true),
-        ("post", "/api/v1/requests/{id}/approve", format!("/api/v1/requests/{pending}/approve"), None, false),
-        ("get", "/api/v1/requests/{id}/certificate", format!("/api/v1/requests/{pending}/certificate"), None, false),
-        ("post", "/api/v1/requests/{id}/reject", format!("/api/v1/requests/{pending}/reject"), Some(json!({"reason": "late"})), true),
-        ("post", "/api/v1/revocation-requests", "/api/v1/revocation-requests".into(), Some(json!({"serial": serial, "reason": "keyCompromise"})), false),
-        ("post", "/api/v1/revocation-requests", "/api/v1/revocation-requests".into(), Some(json!({"serial": serial, "reason": "no-such-reason"})), false),
-        ("get", "/api/v1/certificates", "/api/v1/certificates?status=good".into(), None, false),
-        ("get", "/api/v1/certificates", "/api/v1/certificates?status=bogus".into(), None, false),
-        ("get", "/api/v1/certificates/{serial}", format!("/api/v1/certificates/{serial}"), None, false),
-        ("get", "/api/v1/certificates/{serial}", "/api/v1/certificates/0badc0de".into(), None, false),
-        ("get", "/api/v1/certificates/{serial}/status", format!("/api/v1/certificates/{serial}/status"), None, false),
-        ("post", "/api/v1/certificates/{serial}/renewal", format!("/api/v1/certificates/{serial}/renewal"), Some(json!({"csr": csr, "supersede": true})), false),
-        ("post", "/api/v1/certificates/{serial}/unhold", format!("/api/v1/certificates/{serial}/unhold"), None, true),
-        ("get", "/api/v1/officers", "/api/v1/officers".into(), None, false),
-        ("post", "/api/v1/officers", "/api/v1/officers".into(), Some(json!({"certificate": newcomer_pem, "role": "registrar"})), true),
-        ("post", "/api/v1/officers", "/api/v1/officers".into(), Some(json!({"certificate": newcomer_pem, "role": "registrar"})), false),
-        ("delete", "/api/v1/officers/{id}", "/api/v1/officers/6".into(), None, true),
-        ("delete", "/api/v1/officers/{id}", "/api/v1/officers/6".into(), None, true),
+        (
+            "get",
+            "/api/v1/requests",
+            "/api/v1/requests?state=pending".into(),
+            None,
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/requests",
+            "/api/v1/requests".into(),
+            Some(json!({"profile": "staff", "csr": csr})),
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/requests",
+            "/api/v1/requests".into(),
+            Some(json!({"profile": "nope", "csr": csr})),
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/requests",
+            "/api/v1/requests".into(),
+            Some(json!({"profile": "staff", "csr": "garbage"})),
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/requests/{id}",
+            format!("/api/v1/requests/{pending}"),
+            None,
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/requests/{id}/certificate",
+            format!("/api/v1/requests/{pending}/certificate"),
+            None,
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/requests/{id}/approve",
+            format!("/api/v1/requests/{pending}/approve"),
+            None,
+            true,
+        ),
+        (
+            "post",
+            "/api/v1/requests/{id}/approve",
+            format!("/api/v1/requests/{pending}/approve"),
+            None,
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/requests/{id}/certificate",
+            format!("/api/v1/requests/{pending}/certificate"),
+            None,
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/requests/{id}/reject",
+            format!("/api/v1/requests/{pending}/reject"),
+            Some(json!({"reason": "late"})),
+            true,
+        ),
+        (
+            "post",
+            "/api/v1/revocation-requests",
+            "/api/v1/revocation-requests".into(),
+            Some(json!({"serial": serial, "reason": "keyCompromise"})),
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/revocation-requests",
+            "/api/v1/revocation-requests".into(),
+            Some(json!({"serial": serial, "reason": "no-such-reason"})),
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/certificates",
+            "/api/v1/certificates?status=good".into(),
+            None,
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/certificates",
+            "/api/v1/certificates?status=bogus".into(),
+            None,
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/certificates/{serial}",
+            format!("/api/v1/certificates/{serial}"),
+            None,
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/certificates/{serial}",
+            "/api/v1/certificates/0badc0de".into(),
+            None,
+            false,
+        ),
+        (
+            "get",
+            "/api/v1/certificates/{serial}/status",
+            format!("/api/v1/certificates/{serial}/status"),
+            None,
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/certificates/{serial}/renewal",
+            format!("/api/v1/certificates/{serial}/renewal"),
+            Some(json!({"csr": csr, "supersede": true})),
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/certificates/{serial}/unhold",
+            format!("/api/v1/certificates/{serial}/unhold"),
+            None,
+            true,
+        ),
+        (
+            "get",
+            "/api/v1/officers",
+            "/api/v1/officers".into(),
+            None,
+            false,
+        ),
+        (
+            "post",
+            "/api/v1/officers",
+            "/api/v1/officers".into(),
+            Some(json!({"certificate": newcomer_pem, "role": "registrar"})),
+            true,
+        ),
+        (
+            "post",
+            "/api/v1/officers",
+            "/api/v1/officers".into(),
+            Some(json!({"certificate": newcomer_pem, "role": "registrar"})),
+            false,
+        ),
+        (
+            "delete",
+            "/api/v1/officers/{id}",
+            "/api/v1/officers/6".into(),
+            None,
+            true,
+        ),
+        (
+            "delete",
+            "/api/v1/officers/{id}",
+            "/api/v1/officers/6".into(),
+            None,
+            true,
+        ),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for (method, template, path, body, as_approver) in &calls {
@@ -538,10 +919,19 @@ fn the_api_keeps_to_its_openapi_document() {
             a.status,
             a.text()
         );
-        assert!(a.content_type.starts_with("application/json"), "{method} {path}: {}", a.content_type);
+        assert!(
+            a.content_type.starts_with("application/json"),
+            "{method} {path}: {}",
+            a.content_type
+        );
         let schema = &documented["content"]["application/json"]["schema"];
-        conforms(&doc, schema, &a.json(), &format!("{method} {path} {}", a.status))
-            .unwrap_or_else(|e| panic!("{e}"));
+        conforms(
+            &doc,
+            schema,
+            &a.json(),
+            &format!("{method} {path} {}", a.status),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("item").keys() {

@@ -122,14 +122,7 @@ impl Browser {
             p12.to_str().expect("utf8"),
         ]);
         run_ok(
-            Command::new("pk12util").args([
-                "-i",
-                p12.to_str().expect("utf8"),
-                "-d",
-                &db,
-                "-W",
-                "",
-            ]),
+            Command::new("pk12util").args(["-i", p12.to_str().expect("utf8"), "-d", &db, "-W", ""]),
             "pk12util -i",
         );
         let port = free_port();
@@ -235,7 +228,11 @@ impl Browser {
 
     fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
-        self.cmd("POST", &format!("element/{e}/value"), json!({ "text": text }));
+        self.cmd(
+            "POST",
+            &format!("element/{e}/value"),
+            json!({ "text": text }),
+        );
     }
 
     fn text(&self, css: &str) -> String {
@@ -282,7 +279,12 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn officers_in_a_real_browser() {
-    for tool in [CHROMIUM, CHROMEDRIVER, "/usr/bin/pk12util", "/usr/bin/certutil"] {
+    for tool in [
+        CHROMIUM,
+        CHROMEDRIVER,
+        "/usr/bin/pk12util",
+        "/usr/bin/certutil",
+    ] {
         assert!(
             Path::new(tool).exists(),
             "{tool} missing: apt-get install chromium chromium-driver libnss3-tools (.ci/run does)"

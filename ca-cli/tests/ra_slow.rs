@@ -171,7 +171,13 @@ fn slow_bodies_from_any_client_certificate_do_not_lock_officers_out() {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
-    let threads = slow_senders(&ra, &mallory, ATTACK_CONNECTIONS, stop.clone(), tally.clone());
+    let threads = slow_senders(
+        &ra,
+        &mallory,
+        ATTACK_CONNECTIONS,
+        stop.clone(),
+        tally.clone(),
+    );
     std::thread::sleep(Duration::from_secs(3));
     officer_still_served(&ra, &ra.reg);
     stop.store(true, Ordering::SeqCst);
@@ -193,7 +199,13 @@ fn an_officer_holding_slow_connections_is_capped_and_timed_out() {
     // A registered officer's own certificate sends slow bodies on 260 connections.
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
-    let threads = slow_senders(&ra, &ra.sap, ATTACK_CONNECTIONS, stop.clone(), tally.clone());
+    let threads = slow_senders(
+        &ra,
+        &ra.sap,
+        ATTACK_CONNECTIONS,
+        stop.clone(),
+        tally.clone(),
+    );
     std::thread::sleep(Duration::from_secs(3));
     officer_still_served(&ra, &ra.reg);
     // The bodies that never finish are cut off after the body timeout (10 s).

@@ -254,7 +254,10 @@ impl Authority {
 
 /// Whether `since` (records from `cp.seq` on) starts with the checkpointed record and is a
 /// well-linked chain after it.
-fn check_extends(cp: &AuditCheckpoint, since: &[AuditRecord]) -> std::result::Result<(), AuditBreak> {
+fn check_extends(
+    cp: &AuditCheckpoint,
+    since: &[AuditRecord],
+) -> std::result::Result<(), AuditBreak> {
     let first = since
         .first()
         .filter(|r| r.seq == cp.seq && r.hash == cp.head_hash)

@@ -387,7 +387,11 @@ impl Authority {
     }
 
     /// Base URL for pointers in certificates.
+    /// `base_url` in `HOME/lgpki.toml` wins over the one `init` recorded.
     pub fn base_url(&self) -> Result<String> {
+        if let Some(url) = crate::config::Settings::load(&self.home)?.base_url {
+            return Ok(url);
+        }
         Ok(self
             .store
             .meta("base_url")?

@@ -195,6 +195,14 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// Revocation data could not be fetched (not http, too large, too slow, an HTTP error).
+    #[error("fetching {url}: {detail}")]
+    Fetch {
+        /// The URL (cut to 200 characters).
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -236,6 +244,7 @@ impl Error {
             Error::Key { .. } => "key",
             Error::Encode { .. } => "encode",
             Error::PolicyData { .. } => "policy_data",
+            Error::Fetch { .. } => "fetch",
         }
     }
 

@@ -317,11 +317,7 @@ impl Authority {
         let mut ids = Vec::with_capacity(chunk.len());
         let mut resolved = Vec::with_capacity(chunk.len());
         for (index, req) in chunk.into_iter().enumerate() {
-            ids.push(
-                req.request_id
-                    .clone()
-                    .map(|id| (id, Box::new(req.clone()))),
-            );
+            ids.push(req.request_id.clone().map(|id| (id, Box::new(req.clone()))));
             match self.resolve(&req, cache) {
                 Ok((profile, ca)) => {
                     results.push(None);
@@ -365,8 +361,13 @@ impl Authority {
             } else if let Some(rec) = self.store.cert_by_request_id(&id)? {
                 results[i] = Some(self.replay(&id, &asked, rec));
             } else if let Some(pending) = self.store.pending_by_request_id(&id)? {
-                if !self.same_request(&asked, &pending.profile, &pending.ca, &pending.tbs_der, false)
-                {
+                if !self.same_request(
+                    &asked,
+                    &pending.profile,
+                    &pending.ca,
+                    &pending.tbs_der,
+                    false,
+                ) {
                     results[i] = Some(Err(id_reused(&id)));
                     continue;
                 }

@@ -16,28 +16,33 @@
 //! | `authority` | the CA hierarchy: init, sub-CAs, loading keys |
 //! | `issue` | the issuance pipeline, single and batch |
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
+//! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
+//! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
 mod audit_seal;
 mod authority;
 pub mod build;
+pub mod config;
 pub mod crl;
 mod cross;
 mod csr;
 mod derw;
 mod error;
+pub mod fetch;
 mod fsutil;
 pub mod input;
 mod issue;
 mod key;
 pub mod lint;
 mod name;
-mod org_names;
 pub mod ocsp;
+mod org_names;
 mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+pub mod revocation;
 mod revoke;
 mod san;
 mod serial;
@@ -50,6 +55,7 @@ pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
+pub use config::{Freshness, Settings};
 pub use cross::{ANY_POLICY, CrossCertRequest, parse_mapping};
 pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};
 pub use error::{Error, ErrorClass, LintFinding, Result};
@@ -70,9 +76,9 @@ pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationSt
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
-    PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, SqliteStore, Store,
-    StoredStatus, verify_chain,
+    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
+    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
+    SqliteStore, Store, StoredStatus, verify_chain,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

@@ -327,9 +327,11 @@ pub fn name_to_string(name: &Name) -> String {
 pub fn forbidden_char(c: char) -> Option<&'static str> {
     match c {
         c if c.is_control() => Some("control characters"),
-        '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
-            Some("bidirectional formatting characters")
-        }
+        '\u{200E}'
+        | '\u{200F}'
+        | '\u{061C}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => Some("bidirectional formatting characters"),
         '\u{200B}'..='\u{200D}'
         | '\u{2060}'..='\u{2064}'
         | '\u{206A}'..='\u{206F}'

@@ -53,6 +53,7 @@ const EMBEDDED_PROFILES: &[(&str, &str)] = &[
         "sub-ca.toml",
         include_str!("../../policies/profiles/sub-ca.toml"),
     ),
+    ("va.toml", include_str!("../../policies/profiles/va.toml")),
 ];
 const EMBEDDED_OIDS: &str = include_str!("../../policies/oids.toml");
 const EMBEDDED_HIERARCHY: &str = include_str!("../../policies/hierarchy.toml");

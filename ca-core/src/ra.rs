@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::issue::{IssuanceRequest, Issued, apply_subject_rules, rfc3339};
 use crate::name::{AttrType, DistinguishedName, name_to_string};
 use crate::org_names::OrgName;
-use crate::san::SanEntry;
 use crate::revoke::Revocation;
+use crate::san::SanEntry;
 use crate::serial::{parse_serial_hex, serial_hex};
 use crate::store::{OfficerRecord, OrgRecord, RequestRecord};
 
@@ -67,12 +67,15 @@ pub fn operator_label() -> String {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
     let from_passwd = uid.and_then(|uid| {
-        std::fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let id: u32 = f.nth(1)?.parse().ok()?;
-            (id == uid).then(|| name.to_string())
-        })
+        std::fs::read_to_string("/etc/passwd")
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_string())
+            })
     });
     let name = from_passwd
         .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
@@ -195,9 +198,7 @@ impl Authority {
             for (owner, other) in &existing {
                 if OrgName::parse(other).is_ok_and(|o| o.overlaps(n)) {
                     return Err(Error::PolicyRefused {
-                        detail: format!(
-                            "{n} overlaps {other}, registered to organisation {owner}"
-                        ),
+                        detail: format!("{n} overlaps {other}, registered to organisation {owner}"),
                     });
                 }
             }
@@ -420,7 +421,8 @@ impl Authority {
             let serial = Certificate::from_der(cert_der)
                 .map(|c| serial_hex(c.tbs_certificate().serial_number().as_bytes()))
                 .unwrap_or_default();
-            self.store.set_actor(&format!("client certificate {serial}"));
+            self.store
+                .set_actor(&format!("client certificate {serial}"));
             self.audit_refusal("ra.authenticate", &serial, e);
         }
         r

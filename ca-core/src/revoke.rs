@@ -139,8 +139,22 @@ impl Authority {
     /// number is allocated (durably, with its audit record) once the key is ready, just
     /// before signing.
     pub fn sign_crl(&mut self, ca_name: &str, delta: bool) -> Result<SignedCrl> {
-        let (ca, (mut writer, covers, delta_base)) =
-            self.load_ca_during(ca_name, |this, record| this.crl_entries(record, delta))?;
+        self.sign_crl_valid_for(ca_name, delta, None)
+    }
+
+    /// [`Authority::sign_crl`] with nextUpdate = thisUpdate + `validity` (`None`: the default
+    /// [`FULL_CRL_VALIDITY`] or [`DELTA_CRL_VALIDITY`]); `serve` uses the validity that
+    /// `HOME/lgpki.toml` sets.
+    pub fn sign_crl_valid_for(
+        &mut self,
+        ca_name: &str,
+        delta: bool,
+        validity: Option<Duration>,
+    ) -> Result<SignedCrl> {
+        let (ca, (mut writer, covers, delta_base)) = self
+            .load_ca_during(ca_name, |this, record| {
+                this.crl_entries(record, delta, validity)
+            })?;
         let number = self.store.record_crl(ca_name, covers, delta_base)?;
         writer.set_crl_number(CrlNumber::from(number))?;
         let entries = writer.len();
@@ -157,6 +171,7 @@ impl Authority {
         &mut self,
         record: &CaRecord,
         delta: bool,
+        validity: Option<Duration>,
     ) -> Result<(CrlWriter, i64, Option<u64>)> {
         let ca_name = record.name.as_str();
         let base = self.base_url()?;
@@ -197,11 +212,11 @@ impl Authority {
             crl_number: CrlNumber::from(delta_base.map_or(1, |b| b + 1)),
             this_update,
             next_update: this_update
-                + if delta {
+                + validity.unwrap_or(if delta {
                     DELTA_CRL_VALIDITY
                 } else {
                     FULL_CRL_VALIDITY
-                },
+                }),
             // RFC 5280 §5.2.5: the scope matches the cRLDistributionPoints of what this CA issued.
             // An ARL names no distribution point, so it also covers a trust anchor without a
             // cRLDistributionPoints extension (relying parties such as OpenSSL's

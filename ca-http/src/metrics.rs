@@ -52,10 +52,38 @@ impl<K: Ord + Copy> Labelled<K> {
     }
 }
 
+/// Upper bounds (seconds) of the request-latency histogram buckets: 100 µs to 10 s, the range
+/// between a cached OCSP answer and a request that runs into the request timeout.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+/// One route's latency histogram: a count per bucket (not cumulative), the sum in
+/// microseconds and the count.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|le| secs <= *le) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Request, cache and load counters shared by the router and [`crate::CachingOcsp`].
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Labelled<(&'static str, u16)>,
+    latency: RwLock<BTreeMap<&'static str, Histogram>>,
     ocsp_statuses: Labelled<&'static str>,
     in_flight: AtomicI64,
     rejected: AtomicU64,
@@ -73,6 +101,22 @@ impl Metrics {
     /// Counts one answered HTTP request on `route` (a fixed route name) with `status`.
     pub fn record_request(&self, route: &'static str, status: u16) {
         self.requests.add((route, status));
+    }
+
+    /// Records how long one request on `route` took (the latency histogram).
+    pub fn record_latency(&self, route: &'static str, elapsed: std::time::Duration) {
+        let histograms = self.latency.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = histograms.get(route) {
+            h.observe(elapsed);
+            return;
+        }
+        drop(histograms);
+        self.latency
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(route)
+            .or_default()
+            .observe(elapsed);
     }
 
     /// Counts one OCSP response by responseStatus name (RFC 6960 §4.2.1).
@@ -139,6 +183,34 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "lgpki_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_http_request_duration_seconds Time to answer an HTTP request, by route.\n\
+             # TYPE lgpki_http_request_duration_seconds histogram"
+        );
+        for (route, h) in self
+            .latency
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let mut cumulative = 0;
+            for (le, n) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
+                cumulative += n.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "lgpki_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "lgpki_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}\n\
+                 lgpki_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 lgpki_http_request_duration_seconds_count{{route=\"{route}\"}} {count}",
+                h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
             );
         }
         let _ = writeln!(
@@ -212,6 +284,8 @@ mod tests {
         m.record_ocsp_status("successful");
         m.cache_hit();
         m.cache_miss();
+        m.record_latency("ocsp_post", std::time::Duration::from_micros(300));
+        m.record_latency("ocsp_post", std::time::Duration::from_secs(30));
         {
             let _g = m.start_request();
             assert!(m.render().contains("\nlgpki_http_requests_in_flight 1\n"));
@@ -223,9 +297,30 @@ mod tests {
         assert!(text.contains("lgpki_ocsp_cache_hits_total 1\n"));
         assert!(text.contains("lgpki_ocsp_cache_misses_total 1\n"));
         assert!(text.contains("\nlgpki_http_requests_in_flight 0\n"));
+        // Cumulative buckets: 300 µs is in le=0.0005 and above; 30 s only in +Inf.
+        assert!(text.contains(
+            "lgpki_http_request_duration_seconds_bucket{route=\"ocsp_post\",le=\"0.00025\"} 0\n"
+        ));
+        assert!(text.contains(
+            "lgpki_http_request_duration_seconds_bucket{route=\"ocsp_post\",le=\"0.0005\"} 1\n"
+        ));
+        assert!(text.contains(
+            "lgpki_http_request_duration_seconds_bucket{route=\"ocsp_post\",le=\"10\"} 1\n"
+        ));
+        assert!(text.contains(
+            "lgpki_http_request_duration_seconds_bucket{route=\"ocsp_post\",le=\"+Inf\"} 2\n"
+        ));
+        assert!(
+            text.contains("lgpki_http_request_duration_seconds_count{route=\"ocsp_post\"} 2\n")
+        );
         // Every sample line belongs to a declared metric family.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap_or_default();
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                .unwrap_or(name);
             assert!(text.contains(&format!("# TYPE {name} ")), "{line}");
         }
     }

@@ -7,7 +7,8 @@
 //! | `/{base64}`, `/ocsp/{base64}` | GET | OCSP, URL-encoded base64 or base64url (RFC 5019 §5) |
 //! | `/crl/{name}.crl` | GET | DER CRL, `application/pkix-crl` (RFC 5280 §4.2.1.13 / RFC 2585) |
 //! | `/ca/{name}.crt` | GET | DER certificate, `application/pkix-cert` (RFC 2585 §4.1) |
-//! | `/healthz` | GET | `200 ok` |
+//! | `/healthz` | GET | `200 ok`, or 503 with the reasons of the [`crate::Health`] check |
+//! | `/validate` | POST | the [`crate::Validator`]'s JSON (413 over [`crate::MAX_VALIDATE_BODY`]) |
 //! | `/metrics` | GET | Prometheus text format |
 //!
 //! OCSP answers are always HTTP 200 with an OCSPResponse, including `malformedRequest` for a
@@ -71,13 +72,24 @@ impl Default for Limits {
     }
 }
 
+/// Optional services beside OCSP and the repository (`lgpki serve` has them,
+/// `ocsp-responder` does not).
+#[derive(Clone, Default)]
+pub struct Services {
+    /// Answers `POST /validate` (404 without one).
+    pub validator: Option<Arc<dyn crate::Validator>>,
+    /// Decides `/healthz` (always `200 ok` without one).
+    pub health: Option<Arc<dyn crate::Health>>,
+}
+
 #[derive(Clone)]
-struct AppState {
+pub(crate) struct AppState {
     ocsp: Arc<dyn OcspSource>,
     repo: Option<Arc<dyn Repository>>,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     limits: Limits,
+    pub(crate) services: Services,
 }
 
 /// The router with the default [`Limits`].
@@ -97,18 +109,31 @@ pub fn router_with_limits(
     metrics: Arc<Metrics>,
     limits: Limits,
 ) -> Router {
+    router_with_services(ocsp, repo, metrics, limits, Services::default())
+}
+
+/// [`router_with_limits`] with the optional [`Services`] (`/validate`, a health check).
+pub fn router_with_services(
+    ocsp: Arc<dyn OcspSource>,
+    repo: Option<Arc<dyn Repository>>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    services: Services,
+) -> Router {
     let state = AppState {
         ocsp,
         repo,
         metrics,
         permits: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
         limits,
+        services,
     };
     Router::new()
         .route("/", post(ocsp_post))
         .route("/ocsp", post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(crate::validate::healthz))
+        .route("/validate", post(crate::validate::validate))
         .route("/metrics", get(metrics_text))
         .route("/crl/{file}", get(crl))
         .route("/ca/{file}", get(ca_cert))
@@ -123,6 +148,7 @@ fn route_label(method: &Method, path: &str) -> &'static str {
     match path {
         "/healthz" => "healthz",
         "/metrics" => "metrics",
+        "/validate" => "validate",
         p if p.starts_with("/crl/") => "crl",
         p if p.starts_with("/ca/") => "ca",
         _ if method == Method::POST => "ocsp_post",
@@ -134,6 +160,11 @@ fn route_label(method: &Method, path: &str) -> &'static str {
 /// Counts every request, bounds concurrency (503 beyond the limit) and time (408).
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = route_label(request.method(), request.uri().path());
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    // The access log names the path (cut short: an OCSP GET carries a request in it), never
+    // a header or a body, so no credential or submitted certificate reaches the log.
+    let path: String = request.uri().path().chars().take(120).collect();
     let _in_flight = state.metrics.start_request();
     let response = if matches!(route, "healthz" | "metrics") {
         next.run(request).await
@@ -156,9 +187,19 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             }
         }
     };
-    state
-        .metrics
-        .record_request(route, response.status().as_u16());
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.record_request(route, status);
+    state.metrics.record_latency(route, elapsed);
+    tracing::info!(
+        target: "lgpki::access",
+        method = %method,
+        path = %path,
+        route,
+        status,
+        micros = elapsed.as_micros() as u64,
+        "request"
+    );
     response
 }
 
@@ -332,10 +373,6 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
     if_none_match.split(',').map(str::trim).any(|t| {
         t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag.strip_prefix("W/").unwrap_or(etag)
     })
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

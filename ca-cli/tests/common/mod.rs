@@ -160,11 +160,11 @@ impl Env {
 }
 
 /// How many end-entity certificates `cert list` shows (CA certificates are listed too, with
-/// profile `root` or `sub-ca`).
+/// profile `root` or `sub-ca`; the VA certificate init issues is the service's own).
 pub fn issued_count(env: &Env) -> usize {
     env.cert_list()
         .iter()
-        .filter(|c| c["profile"] != "root" && c["profile"] != "sub-ca")
+        .filter(|c| c["profile"] != "root" && c["profile"] != "sub-ca" && c["profile"] != "va")
         .count()
 }
 
@@ -342,6 +342,11 @@ impl Drop for Server {
 impl Server {
     /// Starts `lgpki serve` on `env`'s home with ephemeral ports, read back from its stderr.
     pub fn start(env: &Env) -> Server {
+        Server::start_with(env, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments (e.g. `--trust FILE`).
+    pub fn start_with(env: &Env, extra: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
             .arg("--home")
@@ -353,6 +358,7 @@ impl Server {
                 "--ra-listen",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())

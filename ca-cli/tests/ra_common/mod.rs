@@ -166,8 +166,8 @@ impl Ra {
                 "cert",
             )
             .expect("der");
-            let key = ureq::tls::PrivateKey::from_pem(&std::fs::read(&w.key).expect("key"))
-                .expect("key");
+            let key =
+                ureq::tls::PrivateKey::from_pem(&std::fs::read(&w.key).expect("key")).expect("key");
             let chain: Vec<_> = chain
                 .iter()
                 .map(|d| ureq::tls::Certificate::from_der(d).to_owned())
@@ -253,8 +253,8 @@ impl Api {
                 for (k, v) in headers {
                     r = r.header(*k, *v);
                 }
-                let bytes = serde_json::to_vec(body.unwrap_or(&serde_json::json!({})))
-                    .expect("json");
+                let bytes =
+                    serde_json::to_vec(body.unwrap_or(&serde_json::json!({}))).expect("json");
                 r.send(&bytes[..])?
             }
         };

@@ -111,9 +111,7 @@ impl Authority {
             now,
         })?;
         let text = q.text.as_deref().map(str::to_lowercase);
-        let horizon = q
-            .expiring_within_days
-            .map(|d| now + i64::from(d) * 86_400);
+        let horizon = q.expiring_within_days.map(|d| now + i64::from(d) * 86_400);
         Ok(all
             .into_iter()
             .filter(|c| match &member {

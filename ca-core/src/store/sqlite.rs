@@ -10,9 +10,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord, OrgRecord,
-    PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor,
-    Store, StoredStatus,
+    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
+    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
+    StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -292,9 +292,9 @@ impl SqliteStore {
             der: row.get(6)?,
             revoked_at: row.get(7)?,
             // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
-            reason: row
-                .get::<_, Option<String>>(8)?
-                .filter(|_| matches!(row.get_ref(7), Ok(v) if v != rusqlite::types::ValueRef::Null)),
+            reason: row.get::<_, Option<String>>(8)?.filter(
+                |_| matches!(row.get_ref(7), Ok(v) if v != rusqlite::types::ValueRef::Null),
+            ),
             invalidity_date: row.get(9)?,
         })
     }
@@ -1253,7 +1253,10 @@ impl Store for SqliteStore {
             return Err(Error::PolicyRefused {
                 detail: format!(
                     "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
-                    rec.reason.as_deref().filter(|_| rec.revoked_at.is_some()).unwrap_or("good")
+                    rec.reason
+                        .as_deref()
+                        .filter(|_| rec.revoked_at.is_some())
+                        .unwrap_or("good")
                 ),
             });
         }
