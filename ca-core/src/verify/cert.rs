@@ -314,14 +314,6 @@ impl Cert {
     pub(crate) fn serial_hex(&self) -> String {
         hex::encode(self.cert.tbs_certificate().serial_number().as_bytes())
     }
-
-    /// Subject and public key identical: the same CA key under the same name (loop detection).
-    pub(crate) fn same_entity(&self, other: &Cert) -> bool {
-        let a = self.cert.tbs_certificate();
-        let b = other.cert.tbs_certificate();
-        name_eq(a.subject(), b.subject())
-            && a.subject_public_key_info() == b.subject_public_key_info()
-    }
 }
 
 #[cfg(test)]
