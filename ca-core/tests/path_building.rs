@@ -293,3 +293,185 @@ fn nearest_miss_names_the_missing_link() {
     let err = validate_path(&leaf, &[], &anchors, &ValidationOptions::at(NOW)).expect_err("none");
     assert!(matches!(err, PathError::UnknownIssuer { .. }), "{err:?}");
 }
+
+/// Writes the anchors, the bag and the target as PEM files for the peers.
+fn write_case(dir: &std::path::Path, anchors: &[Vec<u8>], bag: &[Vec<u8>], target: &[u8]) {
+    let join = |certs: &[Vec<u8>]| certs.iter().map(|c| pathgen::pem(c)).collect::<String>();
+    std::fs::write(dir.join("anchors.pem"), join(anchors)).expect("anchors");
+    std::fs::write(dir.join("bag.pem"), join(bag)).expect("bag");
+    std::fs::write(dir.join("target.pem"), pathgen::pem(target)).expect("target");
+}
+
+/// `openssl verify -untrusted`: the subjects of the chain it built (target first), or its
+/// error output.
+fn openssl_chain(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(["verify", "-show_chain", "-attime", &NOW.to_string()])
+        .args(["-nameopt", "RFC2253", "-CAfile", "anchors.pem"])
+        .args(["-untrusted", "bag.pem", "target.pem"])
+        .output()
+        .expect("openssl is not installed (CI installs it); this test does not skip");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("depth="))
+        .filter_map(|l| l.split_once(": ").map(|(_, s)| s))
+        .map(|s| s.trim_end_matches(" (untrusted)").to_owned())
+        .collect())
+}
+
+/// The JDK's PKIX CertPathBuilder (`tests/java/PkixBuild.java`): the subjects of the path it
+/// built (target first, anchor last), or its reason.
+fn jdk_chain(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/PkixBuild.java");
+    let out = std::process::Command::new("java")
+        .current_dir(dir)
+        .args([src, "anchors.pem", "bag.pem", "target.pem", &NOW.to_string()])
+        .output()
+        .expect("java is not installed (CI installs default-jdk-headless); this test does not skip");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// Both bridges and a GPKI ministry: the certificates of issue 12's acceptance.
+struct Fabric {
+    holder: pathgen::Entity,
+    signer: pathgen::Entity,
+    /// An lgpki 職責-style certificate (two OUs: 団体 and 部署).
+    leaf: Vec<u8>,
+    /// A GPKI signer's certificate, issued by the ministry CA.
+    gpki_leaf: Vec<u8>,
+    lgpki_root: Vec<u8>,
+    gpki_bridge: Vec<u8>,
+    /// Everything a relying party may find in a directory: self-signed certificates, the
+    /// cross-certificate pairs both ways (a loop), the ministry CA.
+    bag: Vec<Vec<u8>>,
+    /// Only the cross-certificates and subordinate CA certificates, with the GPKI bridge's
+    /// cross-certificate carrying the SKI lgpki computes.
+    crosses: Vec<Vec<u8>>,
+}
+
+fn fabric() -> Fabric {
+    let root = entity("CN=LGPKI Root CA,O=LGPKI,C=JP");
+    let bridge = entity("CN=LGPKI Bridge CA,O=LGPKI,C=JP");
+    let org = entity("CN=LGPKI Organization CA,O=LGPKI,C=JP");
+    let gpki = entity("CN=GPKI Bridge CA,O=Japanese Government,C=JP");
+    let ministry = entity("CN=Ministry CA,O=Japanese Government,C=JP");
+    let holder = entity("CN=Yamada Taro,OU=Soumu,OU=Chiyoda,O=LGPKI,C=JP");
+    let signer = entity("CN=Signer,OU=Ministry,O=Japanese Government,C=JP");
+    let leaf = issue(&holder, &org, 100).end_entity().sign();
+    let gpki_leaf = issue(&signer, &ministry, 101).end_entity().sign();
+    let common = vec![
+        issue(&bridge, &root, 2).sign(),
+        issue(&root, &bridge, 4).sign(),
+        issue(&gpki, &bridge, 5).sign(),
+        issue(&org, &root, 6).sign(),
+        issue(&ministry, &gpki, 9).sign(),
+    ];
+    let mut bag = vec![self_signed(&root, 1), self_signed(&bridge, 3)];
+    bag.extend(common.iter().cloned());
+    bag.push(issue(&bridge, &gpki, 7).ski(other_key_id(&bridge)).sign());
+    let mut crosses = common;
+    crosses.push(issue(&bridge, &gpki, 8).sign());
+    Fabric {
+        holder,
+        signer,
+        leaf,
+        gpki_leaf,
+        lgpki_root: self_signed(&root, 10),
+        gpki_bridge: self_signed(&gpki, 11),
+        bag,
+        crosses,
+    }
+}
+
+/// Issue 12's acceptance with real peers: a GPKI relying party (anchor: the GPKI bridge only)
+/// validates lgpki's certificate across both bridges, and a municipal relying party (anchor:
+/// the LGPKI root) validates the GPKI signer; `validate_path` and the JDK's CertPathBuilder
+/// build the same path through the whole bag (loop, self-signed certificates, a GPKI
+/// cross-certificate whose SKI does not match the AKI) and through the cross-certificates
+/// alone. OpenSSL 3.0 does not back out of the loop (it takes the first certificate named as
+/// the issuer and stops with error 20, or with error 19 at a self-signed certificate among the
+/// untrusted ones): it is given the intermediates of the path found and must accept that path,
+/// except the one through the GPKI cross-certificate whose SKI differs from the AKI (OpenSSL
+/// refuses such an issuer; RFC 5280 §4.2.1.1 makes the identifiers a hint, and the JDK agrees).
+#[test]
+fn peers_agree_across_both_bridges() {
+    let f = fabric();
+    let lgpki_path = [
+        "CN=Yamada Taro,OU=Soumu,OU=Chiyoda,O=LGPKI,C=JP",
+        "CN=LGPKI Organization CA,O=LGPKI,C=JP",
+        "CN=LGPKI Root CA,O=LGPKI,C=JP",
+        "CN=LGPKI Bridge CA,O=LGPKI,C=JP",
+        "CN=GPKI Bridge CA,O=Japanese Government,C=JP",
+    ];
+    let gpki_path = [
+        "CN=Signer,OU=Ministry,O=Japanese Government,C=JP",
+        "CN=Ministry CA,O=Japanese Government,C=JP",
+        "CN=GPKI Bridge CA,O=Japanese Government,C=JP",
+        "CN=LGPKI Bridge CA,O=LGPKI,C=JP",
+        "CN=LGPKI Root CA,O=LGPKI,C=JP",
+    ];
+    assert_eq!(f.holder.name, lgpki_path[0]);
+    assert_eq!(f.signer.name, gpki_path[0]);
+    let opts = ValidationOptions::at(NOW);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cases = [
+        ("GPKI RP, whole bag", &f.leaf, &f.gpki_bridge, &f.bag, &lgpki_path, false),
+        ("GPKI RP, crosses", &f.leaf, &f.gpki_bridge, &f.crosses, &lgpki_path, true),
+        ("municipal RP, whole bag", &f.gpki_leaf, &f.lgpki_root, &f.bag, &gpki_path, true),
+        ("municipal RP, crosses", &f.gpki_leaf, &f.lgpki_root, &f.crosses, &gpki_path, true),
+    ];
+    for (what, target, anchor, bag, expected, openssl_too) in cases {
+        let anchors = vec![anchor.clone()];
+        let ours = validate_path(target, bag, &anchors, &opts)
+            .unwrap_or_else(|e| panic!("{what}: lgpki: {e}"));
+        assert_eq!(subjects(&ours.chain), expected.to_vec(), "{what}: lgpki");
+        let dir = tmp.path().join(what.replace([' ', ','], "_"));
+        std::fs::create_dir(&dir).expect("dir");
+        write_case(&dir, &anchors, bag, target);
+        let jdk = jdk_chain(&dir).unwrap_or_else(|e| panic!("{what}: JDK: {e}"));
+        assert_eq!(jdk, expected.to_vec(), "{what}: JDK");
+        if !openssl_too {
+            continue;
+        }
+        let found: Vec<Vec<u8>> = ours.chain[1..ours.chain.len() - 1]
+            .iter()
+            .map(|c| der::Encode::to_der(c).expect("der"))
+            .collect();
+        let dir = dir.join("openssl");
+        std::fs::create_dir(&dir).expect("dir");
+        write_case(&dir, &anchors, &found, target);
+        let ossl = openssl_chain(&dir).unwrap_or_else(|e| panic!("{what}: openssl: {e}"));
+        assert_eq!(ossl, expected.to_vec(), "{what}: openssl");
+    }
+
+    // Without the cross-certificates between the bridges no peer finds a path.
+    let cut: Vec<Vec<u8>> = f
+        .bag
+        .iter()
+        .filter(|c| {
+            let c = cert(c);
+            let (s, i) = (
+                c.tbs_certificate().subject().to_string(),
+                c.tbs_certificate().issuer().to_string(),
+            );
+            !(s.contains("Bridge") && i.contains("Bridge") && s != i)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(cut.len(), f.bag.len() - 2);
+    let anchors = vec![f.gpki_bridge.clone()];
+    validate_path(&f.leaf, &cut, &anchors, &opts).expect_err("lgpki: no path");
+    let dir = tmp.path().join("cut");
+    std::fs::create_dir(&dir).expect("dir");
+    write_case(&dir, &anchors, &cut, &f.leaf);
+    jdk_chain(&dir).expect_err("JDK: no path");
+}
