@@ -475,3 +475,18 @@ fn peers_agree_across_both_bridges() {
     write_case(&dir, &anchors, &cut, &f.leaf);
     jdk_chain(&dir).expect_err("JDK: no path");
 }
+
+/// CA/B Forum BR 7.1.2.1.3: a TLS server path refuses a root whose authorityKeyIdentifier
+/// names an issuer serial number; other purposes follow RFC 5280 §4.2.1.1, which allows it.
+#[test]
+fn root_aki_with_serial_refused_for_tls_servers_only() {
+    let root = entity("CN=Root,C=JP");
+    let holder = entity("CN=leaf,C=JP");
+    let leaf = issue(&holder, &root, 2).end_entity().sign();
+    let anchors = vec![issue(&root, &root, 1).aki_serial(1).sign()];
+    let mut opts = ValidationOptions::at(NOW);
+    validate_path(&leaf, &[], &anchors, &opts).expect("RFC 5280 allows it");
+    opts.purpose = Some(ca_core::Purpose::ServerAuth);
+    let err = validate_path(&leaf, &[], &anchors, &opts).expect_err("CA/B refuses it");
+    assert!(err.to_string().contains("7.1.2.1.3"), "{err}");
+}

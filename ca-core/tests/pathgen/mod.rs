@@ -118,6 +118,7 @@ pub struct Spec<'a> {
     validity: (u64, u64),
     ski: Option<Vec<u8>>,
     aki: Option<Vec<u8>>,
+    aki_serial: Option<u64>,
     exts: Vec<Extension>,
 }
 
@@ -132,6 +133,7 @@ pub fn issue<'a>(subject: &'a Entity, issuer: &'a Entity, serial: u64) -> Spec<'
         validity: VALID,
         ski: Some(subject.key_id.clone()),
         aki: Some(issuer.key_id.clone()),
+        aki_serial: None,
         exts: Vec::new(),
     }
 }
@@ -161,6 +163,12 @@ impl Spec<'_> {
         self
     }
 
+    /// authorityCertSerialNumber in the authorityKeyIdentifier.
+    pub fn aki_serial(mut self, serial: u64) -> Self {
+        self.aki_serial = Some(serial);
+        self
+    }
+
     /// An extra extension.
     pub fn ext(mut self, e: Extension) -> Self {
         self.exts.push(e);
@@ -184,7 +192,9 @@ impl Spec<'_> {
                 &AuthorityKeyIdentifier {
                     key_identifier: Some(OctetString::new(aki).expect("id")),
                     authority_cert_issuer: None,
-                    authority_cert_serial_number: None,
+                    authority_cert_serial_number: self.aki_serial.map(|n| {
+                        x509_cert::serial_number::SerialNumber::from(n)
+                    }),
                 },
             ));
         }
