@@ -33,17 +33,16 @@ use der::Decode;
 use serde::Deserialize;
 use x509_cert::Certificate;
 
-/// Failures tolerated (the pyca/cryptography harness fails 14 testcases), kept at the
-/// measured count so that regressions fail the test. The known failures, all false accepts of
-/// rules outside RFC 5280 path validation or contradicted by other suites:
+/// Failures tolerated (the pyca/cryptography harness fails 14 testcases; issue 12 asks for at
+/// most 10), kept at the measured count so that regressions fail the test. The known
+/// failures, all false accepts of rules outside RFC 5280 path validation or contradicted by
+/// other suites:
 /// * `webpki::cn::*` (9): CA/B Forum BR 7.1.4.3 (subject CN must repeat a SAN entry). The 9,491
 ///   BetterTLS name-constraint testcases expect leaves whose CN is not in the SAN to validate.
-/// * `webpki::aki::root-with-aki-{authoritycertissuer,authoritycertserialnumber,all-fields}`
-///   (3): CA/B Forum root profile; RFC 5280 §4.2.1.1 allows these AKI fields.
 /// * `rfc5280::pc::ica-noncritical-pc` (1): RFC 5280 §4.2.1.11 requires CAs to mark
 ///   policyConstraints critical, but PKITS 4.8.6, 4.10.x, 4.12.x require paths through
 ///   non-critical policyConstraints to validate.
-const MAX_FAILURES: usize = 13;
+const MAX_FAILURES: usize = 10;
 
 const SKIPPED_FEATURES: &[&str] = &[
     "pedantic-webpki-eku",

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use const_oid::ObjectIdentifier;
 use x509_cert::ext::pkix::constraints::NameConstraints;
 
+use der::Encode;
+
 use super::cert::{Cert, signed_part};
 use super::crl::{self, Crl};
 use super::leaf::{Purpose, check_purpose};
-use super::name::name_eq;
+use super::name::name_key;
 use super::policy::PolicyState;
 use super::profile::{self, Role};
 use super::{Budget, PathError, ValidationOptions, nc};
@@ -21,11 +23,23 @@ pub(crate) struct Ctx<'a> {
     pub is_anchor: Vec<bool>,
     pub crls: Vec<Crl>,
     pub opts: &'a ValidationOptions,
+    /// Per certificate: which of the distinct subjectPublicKeyInfos it certifies (compared
+    /// as DER bytes), for loop detection and the signature cache.
+    key_id: Vec<usize>,
+    /// Per certificate: its issuer name, as an index into `by_subject`.
+    issuer_id: Vec<usize>,
+    /// Certificates by subject name (names interned with [`name_key`]).
+    by_subject: Vec<Vec<usize>>,
+    /// Per certificate: the fewest certificates from it to a trust anchor following names
+    /// only (0 for an anchor); `None` when no chain of names reaches one, so that no path
+    /// through it can exist (RFC 5280 §6.1.3 (a)(4) name chaining).
+    dist: Vec<Option<usize>>,
 }
 
 /// Mutable state: the budget and signature caches (a pair is verified at most once).
 pub(crate) struct State {
     pub budget: Budget,
+    /// Signature results by (certificate, key id of the issuer).
     pub sig_cache: HashMap<(usize, usize), Result<(), PathError>>,
     pub crl_sig_cache: HashMap<(usize, usize), bool>,
     /// Candidate issuers per certificate, computed once (name comparison is not free and
@@ -59,25 +73,207 @@ pub(crate) fn better(best: Option<PathError>, e: PathError) -> Option<PathError>
     }
 }
 
-impl Ctx<'_> {
-    /// Candidate issuers of `child`: names chain (RFC 5280 §6.1.3 (a)(4), compared per §7.1)
-    /// and, when both are present, the authorityKeyIdentifier equals the subjectKeyIdentifier
-    /// (§4.2.1.1). Trust anchors come first.
-    fn issuers_of(&self, child: usize) -> Vec<usize> {
-        let c = &self.certs[child];
-        let issuer = c.cert.tbs_certificate().issuer();
-        let mut out: Vec<usize> = (0..self.certs.len())
-            .filter(|&k| {
-                let cand = &self.certs[k];
-                name_eq(cand.cert.tbs_certificate().subject(), issuer)
-                    && match (&c.aki, &cand.ski) {
-                        (Some(a), Some(s)) => a == s,
-                        _ => true,
+/// How a candidate issuer's subjectKeyIdentifier relates to the child's
+/// authorityKeyIdentifier (RFC 4158 §3.5.12, RFC 5280 §4.2.1.1), best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyIdMatch {
+    /// Both present and equal.
+    Equal,
+    /// One of them absent.
+    Unknown,
+    /// Both present and different: a hint only (the SKI of a cross-certificate is chosen by
+    /// its issuer, which may hash the key differently), so still tried, last.
+    Different,
+}
+
+/// A failure and the length of the partial path where it happened: among failures of the
+/// same rank, the deepest is the nearest miss.
+#[derive(Clone, Debug)]
+pub(crate) struct Miss {
+    pub err: PathError,
+    pub depth: usize,
+}
+
+/// Keeps the nearer of two misses: the higher rank, then the deeper, then the earlier.
+fn nearer(best: Option<Miss>, m: Miss) -> Option<Miss> {
+    match best {
+        Some(b) if (b.err.rank(), b.depth) >= (m.err.rank(), m.depth) => Some(b),
+        _ => Some(m),
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// Indexes the certificates by subject name and key, and computes each certificate's
+    /// distance to a trust anchor over the graph of names.
+    pub(crate) fn new(
+        certs: Vec<Cert>,
+        is_anchor: Vec<bool>,
+        crls: Vec<Crl>,
+        opts: &'a ValidationOptions,
+    ) -> Self {
+        let mut names: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
+        let intern = |map: &mut HashMap<Vec<u8>, usize>, k: Vec<u8>| {
+            let next = map.len();
+            *map.entry(k).or_insert(next)
+        };
+        let mut subject_id = Vec::with_capacity(certs.len());
+        let mut issuer_id = Vec::with_capacity(certs.len());
+        let mut key_id = Vec::with_capacity(certs.len());
+        for c in &certs {
+            let tbs = c.cert.tbs_certificate();
+            subject_id.push(intern(&mut names, name_key(tbs.subject())));
+            issuer_id.push(intern(&mut names, name_key(tbs.issuer())));
+            let spki = tbs.subject_public_key_info().to_der().unwrap_or_default();
+            key_id.push(intern(&mut keys, spki));
+        }
+        let mut by_subject = vec![Vec::new(); names.len()];
+        let mut by_issuer = vec![Vec::new(); names.len()];
+        for (k, (&s, &i)) in subject_id.iter().zip(&issuer_id).enumerate() {
+            by_subject[s].push(k);
+            if !is_anchor[k] {
+                by_issuer[i].push(k);
+            }
+        }
+        // Breadth-first from the anchors' names towards the certificates they (by name)
+        // issue: the first visit is the shortest.
+        let mut dist = vec![None; certs.len()];
+        let mut name_dist: Vec<Option<usize>> = vec![None; names.len()];
+        let mut queue = std::collections::VecDeque::new();
+        for k in (0..certs.len()).filter(|&k| is_anchor[k]) {
+            dist[k] = Some(0);
+            if name_dist[subject_id[k]].is_none() {
+                name_dist[subject_id[k]] = Some(0);
+                queue.push_back(subject_id[k]);
+            }
+        }
+        while let Some(n) = queue.pop_front() {
+            let d = name_dist[n].unwrap_or(0) + 1;
+            for &k in &by_issuer[n] {
+                if dist[k].is_none() {
+                    dist[k] = Some(d);
+                    if name_dist[subject_id[k]].is_none() {
+                        name_dist[subject_id[k]] = Some(d);
+                        queue.push_back(subject_id[k]);
                     }
-            })
-            .collect();
-        out.sort_by_key(|&k| !self.is_anchor[k]);
+                }
+            }
+        }
+        Ctx {
+            certs,
+            is_anchor,
+            crls,
+            opts,
+            key_id,
+            issuer_id,
+            by_subject,
+            dist,
+        }
+    }
+
+    fn key_id_match(&self, child: usize, cand: usize) -> KeyIdMatch {
+        match (&self.certs[child].aki, &self.certs[cand].ski) {
+            (Some(a), Some(s)) if a == s => KeyIdMatch::Equal,
+            (Some(_), Some(_)) => KeyIdMatch::Different,
+            _ => KeyIdMatch::Unknown,
+        }
+    }
+
+    /// Candidate issuers of `child`: the certificates whose subject is its issuer name
+    /// (RFC 5280 §6.1.3 (a)(4), compared per §7.1), ordered as RFC 4158 §3.5 suggests:
+    /// matching key identifiers first (§3.5.12), then those valid at the validation time
+    /// (§3.5.15), then the nearest to a trust anchor (§3.5.16, trust anchors first, §3.5.1).
+    fn issuers_of(&self, child: usize) -> Vec<usize> {
+        let mut out = self.by_subject[self.issuer_id[child]].clone();
+        out.sort_by_key(|&k| {
+            (
+                self.key_id_match(child, k),
+                check_validity(&self.certs[k], self.opts.time).is_err(),
+                self.dist[k].unwrap_or(usize::MAX),
+                !self.is_anchor[k],
+                k,
+            )
+        });
         out
+    }
+
+    /// Why the certificates named `name` (an issuer name of `from`) lead to no trust anchor:
+    /// the first certificate up the graph of names whose issuer nobody has certified.
+    fn dead_end(&self, from: usize) -> Option<(String, String)> {
+        let mut seen = vec![false; self.by_subject.len()];
+        let mut stack = vec![self.issuer_id[from]];
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            for &k in &self.by_subject[n] {
+                let i = self.issuer_id[k];
+                if self.by_subject[i].is_empty() {
+                    let c = &self.certs[k];
+                    return Some((
+                        c.subject.clone(),
+                        c.cert.tbs_certificate().issuer().to_string(),
+                    ));
+                }
+                stack.push(i);
+            }
+        }
+        None
+    }
+
+    /// The nearest miss when none of `child`'s candidate issuers led anywhere: no candidate
+    /// at all, or candidates that are on the path already, whose key identifier and key do
+    /// not match, or that have no chain of names to a trust anchor.
+    fn no_issuer(&self, child: usize, t: &Tally) -> PathError {
+        let c = &self.certs[child];
+        let issuer = c.cert.tbs_certificate().issuer().to_string();
+        if t.named == 0 {
+            return PathError::UnknownIssuer {
+                subject: c.subject.clone(),
+                issuer,
+            };
+        }
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let mut parts = Vec::new();
+        if t.key_id_mismatch > 0 {
+            let aki = c.aki.as_deref().map(hex::encode).unwrap_or_default();
+            let short = if aki.len() > 8 {
+                format!("{}…", &aki[..8])
+            } else {
+                aki
+            };
+            parts.push(format!(
+                "authorityKeyIdentifier {short} matches no subjectKeyIdentifier among {n} \
+                 candidate{s} and no candidate's key verifies the signature",
+                n = t.key_id_mismatch,
+                s = plural(t.key_id_mismatch)
+            ));
+        }
+        if t.looped > 0 {
+            parts.push(format!(
+                "{n} candidate{s} already on the path (a loop among cross-certificates)",
+                n = t.looped,
+                s = plural(t.looped)
+            ));
+        }
+        if t.unreachable > 0 {
+            let why = match self.dead_end(child) {
+                Some((subject, issuer)) => {
+                    format!("no certificate is issued to {issuer}, the issuer of {subject}")
+                }
+                None => "the CAs above it only certify one another".into(),
+            };
+            parts.push(format!(
+                "{n} candidate{s} with no chain of names to a trust anchor ({why})",
+                n = t.unreachable,
+                s = plural(t.unreachable)
+            ));
+        }
+        PathError::NoUsableIssuer {
+            subject: c.subject.clone(),
+            issuer,
+            detail: parts.join("; "),
+        }
     }
 
     /// Checks that a certificate can act as an intermediate CA on its own (validity and
@@ -102,6 +298,19 @@ impl Ctx<'_> {
         }
         check_critical(c)
     }
+}
+
+/// What became of a certificate's candidate issuers, for [`Ctx::no_issuer`].
+#[derive(Default)]
+struct Tally {
+    /// Candidates with the right name (for the trust anchor asked for).
+    named: usize,
+    /// Skipped: their key is already on the path.
+    looped: usize,
+    /// Skipped: no chain of names from them to a trust anchor.
+    unreachable: usize,
+    /// Key identifiers differ and the signature does not verify with their key.
+    key_id_mismatch: usize,
 }
 
 /// §6.1.3 (a)(2): the validation time is within the validity period.
@@ -167,7 +376,10 @@ impl State {
         child: usize,
         issuer: usize,
     ) -> Result<(), PathError> {
-        if let Some(r) = self.sig_cache.get(&(child, issuer)) {
+        // The signature depends on the issuer's key only: cross-certificates for one key
+        // share the result.
+        let key = ctx.key_id[issuer];
+        if let Some(r) = self.sig_cache.get(&(child, key)) {
             return r.clone();
         }
         let c = &ctx.certs[child];
@@ -191,7 +403,7 @@ impl State {
                 detail,
             }),
         };
-        self.sig_cache.insert((child, issuer), r.clone());
+        self.sig_cache.insert((child, key), r.clone());
         r
     }
 
@@ -203,18 +415,22 @@ impl State {
         run: &Run,
     ) -> Result<Found, PathError> {
         let mut path = vec![target];
-        self.extend(ctx, &mut path, run)
+        self.extend(ctx, &mut path, run).map_err(|m| m.err)
     }
 
-    fn extend(
-        &mut self,
-        ctx: &Ctx<'_>,
-        path: &mut Vec<usize>,
-        run: &Run,
-    ) -> Result<Found, PathError> {
-        self.budget.consume_build_chain_call()?;
-        let child = path[path.len() - 1];
-        let mut best: Option<PathError> = None;
+    /// Depth-first search (RFC 4158 §2.4): tries every candidate issuer of the last
+    /// certificate of `path`, in [`Ctx::issuers_of`] order, and backtracks when a branch
+    /// fails. A candidate whose key is already on the path would close a loop (e.g. "bridge
+    /// issued by root" after "root cross-certified by bridge", RFC 4158 §2.4.2) and is
+    /// skipped; the search goes on with the other candidates.
+    fn extend(&mut self, ctx: &Ctx<'_>, path: &mut Vec<usize>, run: &Run) -> Result<Found, Miss> {
+        let here = path.len();
+        self.budget
+            .consume_build_chain_call()
+            .map_err(|err| Miss { err, depth: here })?;
+        let child = path[here - 1];
+        let mut best: Option<Miss> = None;
+        let mut tally = Tally::default();
         let cands = self
             .issuer_cache
             .entry(child)
@@ -225,57 +441,105 @@ impl State {
             if anchor && run.anchor.is_some_and(|a| a != cand) {
                 continue;
             }
-            // Loop detection: a certificate, or another with the same subject and key, is
-            // used at most once in a path.
-            if path
-                .iter()
-                .any(|&p| p == cand || ctx.certs[p].same_entity(&ctx.certs[cand]))
-            {
+            tally.named += 1;
+            if ctx.dist[cand].is_none() {
+                tally.unreachable += 1;
                 continue;
             }
-            let r = (|| {
-                if anchor {
-                    // The trust anchor certificate must itself be usable as a CA now.
-                    let a = &ctx.certs[cand];
-                    check_validity(a, ctx.opts.time)?;
-                    check_critical(a)?;
-                    profile::check(a, Role::Anchor, run.purpose)?;
-                } else {
-                    // Intermediates so far, plus this one; self-issued certificates (key
-                    // rollover) do not count, as for pathLenConstraint (§6.1.4 (l)).
-                    let depth = path[1..]
-                        .iter()
-                        .chain([&cand])
-                        .filter(|&&k| !ctx.certs[k].self_issued)
-                        .count();
-                    if depth > ctx.opts.max_intermediates {
-                        return Err(PathError::PathTooLong {
-                            max: ctx.opts.max_intermediates,
-                        });
+            if path.iter().any(|&p| ctx.key_id[p] == ctx.key_id[cand]) {
+                tally.looped += 1;
+                continue;
+            }
+            let miss = |err| Miss {
+                err,
+                depth: here + 1,
+            };
+            // A candidate whose key identifier differs is most likely another key under the
+            // same name: its signature is checked first, so that such a decoy's other
+            // defects (expired, not a CA...) are not reported as the reason.
+            let mismatch = ctx.key_id_match(child, cand) == KeyIdMatch::Different;
+            let sig_first = if mismatch {
+                match self.verify_cert_sig(ctx, child, cand) {
+                    Err(e @ PathError::BudgetExceeded { .. }) => return Err(miss(e)),
+                    Err(_) => {
+                        tally.key_id_mismatch += 1;
+                        continue;
                     }
-                    ctx.check_intermediate(&ctx.certs[cand], run.purpose)?;
+                    Ok(()) => true,
                 }
-                self.verify_cert_sig(ctx, child, cand)?;
-                path.push(cand);
-                let r = if anchor {
-                    self.validate(ctx, path, run)
-                } else {
-                    self.extend(ctx, path, run)
-                };
-                path.pop();
-                r
-            })();
+            } else {
+                false
+            };
+            if let Err(e) = self.check_candidate(ctx, path, cand, run) {
+                best = nearer(best, miss(e));
+                continue;
+            }
+            if !sig_first {
+                match self.verify_cert_sig(ctx, child, cand) {
+                    Err(e @ PathError::BudgetExceeded { .. }) => return Err(miss(e)),
+                    Err(e) => {
+                        best = nearer(best, miss(e));
+                        continue;
+                    }
+                    Ok(()) => {}
+                }
+            }
+            path.push(cand);
+            let r = if anchor {
+                self.validate(ctx, path, run).map_err(|err| Miss {
+                    err,
+                    depth: here + 1,
+                })
+            } else {
+                self.extend(ctx, path, run)
+            };
+            path.pop();
             match r {
                 Ok(found) => return Ok(found),
-                Err(e @ PathError::BudgetExceeded { .. }) => return Err(e),
-                Err(e) => best = better(best, e),
+                Err(
+                    m @ Miss {
+                        err: PathError::BudgetExceeded { .. },
+                        ..
+                    },
+                ) => return Err(m),
+                Err(m) => best = nearer(best, m),
             }
         }
-        let c = &ctx.certs[child];
-        Err(best.unwrap_or_else(|| PathError::UnknownIssuer {
-            subject: c.subject.clone(),
-            issuer: c.cert.tbs_certificate().issuer().to_string(),
+        Err(best.unwrap_or_else(|| Miss {
+            err: ctx.no_issuer(child, &tally),
+            depth: here,
         }))
+    }
+
+    /// The checks of `cand` as the issuer of the last certificate of `path` that need no
+    /// signature: a trust anchor must be usable as a CA now; an intermediate must be one and
+    /// must not make the path too long.
+    fn check_candidate(
+        &self,
+        ctx: &Ctx<'_>,
+        path: &[usize],
+        cand: usize,
+        run: &Run,
+    ) -> Result<(), PathError> {
+        let c = &ctx.certs[cand];
+        if ctx.is_anchor[cand] {
+            check_validity(c, ctx.opts.time)?;
+            check_critical(c)?;
+            return profile::check(c, Role::Anchor, run.purpose);
+        }
+        // Intermediates so far, plus this one; self-issued certificates (key rollover) do
+        // not count, as for pathLenConstraint (§6.1.4 (l)).
+        let depth = path[1..]
+            .iter()
+            .chain([&cand])
+            .filter(|&&k| !ctx.certs[k].self_issued)
+            .count();
+        if depth > ctx.opts.max_intermediates {
+            return Err(PathError::PathTooLong {
+                max: ctx.opts.max_intermediates,
+            });
+        }
+        ctx.check_intermediate(c, run.purpose)
     }
 
     /// RFC 5280 §6.1.2-§6.1.5 on a complete path (`path[0]` the target, last the anchor,

@@ -134,6 +134,8 @@ pub(crate) struct Cert {
     pub critical: Vec<ObjectIdentifier>,
     /// The authorityKeyIdentifier extension is present (with or without keyIdentifier).
     pub has_aki: bool,
+    /// The authorityKeyIdentifier carries authorityCertIssuer or authorityCertSerialNumber.
+    pub aki_issuer_serial: bool,
     /// Email addresses in the subject DN (PKCS #9 emailAddress, RFC 5280 §4.2.1.10).
     pub subject_emails: Vec<String>,
 }
@@ -194,6 +196,7 @@ impl Cert {
             unknown_critical: None,
             critical: Vec::new(),
             has_aki: false,
+            aki_issuer_serial: false,
             subject_emails: Vec::new(),
             cert: cert.clone(),
         };
@@ -231,6 +234,8 @@ impl Cert {
                 o if o == oids::ID_CE_AUTHORITY_KEY_IDENTIFIER => {
                     let aki: AuthorityKeyIdentifier = dec(s, o, v)?;
                     c.has_aki = true;
+                    c.aki_issuer_serial = aki.authority_cert_issuer.is_some()
+                        || aki.authority_cert_serial_number.is_some();
                     c.aki = aki.key_identifier.map(|k| k.as_bytes().to_vec());
                 }
                 o if o == oids::ID_CE_SUBJECT_ALT_NAME => {
@@ -313,14 +318,6 @@ impl Cert {
     /// Serial number in hexadecimal.
     pub(crate) fn serial_hex(&self) -> String {
         hex::encode(self.cert.tbs_certificate().serial_number().as_bytes())
-    }
-
-    /// Subject and public key identical: the same CA key under the same name (loop detection).
-    pub(crate) fn same_entity(&self, other: &Cert) -> bool {
-        let a = self.cert.tbs_certificate();
-        let b = other.cert.tbs_certificate();
-        name_eq(a.subject(), b.subject())
-            && a.subject_public_key_info() == b.subject_public_key_info()
     }
 }
 

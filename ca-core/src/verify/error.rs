@@ -160,6 +160,19 @@ pub enum PathError {
         /// The issuer name looked for.
         issuer: String,
     },
+    /// Certificates named as the issuer exist, but none leads to a trust anchor: the nearest
+    /// miss of path building (RFC 4158 §2.4).
+    #[error(
+        "no path to a trust anchor: no usable issuer for {subject} (issuer {issuer}): {detail}"
+    )]
+    NoUsableIssuer {
+        /// Subject of the certificate whose issuer was looked for.
+        subject: String,
+        /// The issuer name looked for.
+        issuer: String,
+        /// What became of the candidates (key identifier mismatch, loop, dead end).
+        detail: String,
+    },
     /// Every candidate path is longer than the configured maximum.
     #[error("path longer than the maximum of {max} intermediate certificates")]
     PathTooLong {
@@ -191,7 +204,7 @@ impl PathError {
     /// failure with the highest rank (the first one among equals).
     pub(crate) fn rank(&self) -> u8 {
         match self {
-            PathError::UnknownIssuer { .. } => 0,
+            PathError::UnknownIssuer { .. } | PathError::NoUsableIssuer { .. } => 0,
             PathError::PathTooLong { .. } => 1,
             PathError::Malformed { .. } | PathError::DuplicateExtension { .. } => 2,
             PathError::BadSignature { .. } => 3,

@@ -198,12 +198,7 @@ pub fn validate_path(
     } else {
         Vec::new()
     };
-    let ctx = build::Ctx {
-        certs,
-        is_anchor,
-        crls,
-        opts,
-    };
+    let ctx = build::Ctx::new(certs, is_anchor, crls, opts);
     let mut st = build::State {
         budget: opts.budget,
         sig_cache: Default::default(),

@@ -1,7 +1,7 @@
 //! Distinguished-name comparison (RFC 5280 §7.1) and name-constraint prefix matching.
 
 use der::asn1::Any;
-use der::{Tag, Tagged};
+use der::{Encode, Tag, Tagged};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::name::{Name, RelativeDistinguishedName};
 
@@ -66,6 +66,47 @@ pub(crate) fn name_eq(a: &Name, b: &Name) -> bool {
     a.len() == b.len() && a.iter_rdn().zip(b.iter_rdn()).all(|(x, y)| rdn_eq(x, y))
 }
 
+/// A byte string that is equal for two names exactly when [`name_eq`] holds (for RDNs
+/// without repeated attributes): per RDN, its attributes sorted, each as its OID and either
+/// the prepared text (directory string types) or the tag and raw value. Path building
+/// indexes certificates by it, so that finding the candidate issuers of a certificate is
+/// one hash lookup instead of a comparison with every certificate of the pool.
+pub(crate) fn name_key(name: &Name) -> Vec<u8> {
+    fn push(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let mut out = Vec::new();
+    for rdn in name.iter_rdn() {
+        let mut atvs: Vec<Vec<u8>> = rdn
+            .iter()
+            .map(|atv| {
+                let mut k = Vec::new();
+                push(&mut k, atv.oid.as_bytes());
+                match attr_string(&atv.value) {
+                    Some(s) => {
+                        k.push(1);
+                        push(&mut k, prepare(&s).as_bytes());
+                    }
+                    None => {
+                        k.push(0);
+                        push(&mut k, &atv.value.tag().to_der().unwrap_or_default());
+                        push(&mut k, atv.value.value());
+                    }
+                }
+                k
+            })
+            .collect();
+        atvs.sort();
+        out.push(b'R');
+        out.extend_from_slice(&(atvs.len() as u64).to_be_bytes());
+        for a in atvs {
+            push(&mut out, &a);
+        }
+    }
+    out
+}
+
 /// `name` is within the subtree rooted at `base` (RFC 5280 §4.2.1.10 directoryName: the
 /// constraint's RDNs are a prefix of the name's).
 pub(crate) fn name_within(name: &Name, base: &Name) -> bool {
@@ -93,6 +134,30 @@ mod tests {
         ));
         assert!(!name_eq(&n("CN=a,O=b"), &n("O=b,CN=a")));
         assert!(!name_eq(&n("CN=a"), &n("CN=a,O=b")));
+    }
+
+    #[test]
+    fn name_key_agrees_with_name_eq() {
+        let names = [
+            "CN=Good  CA ,O=Test,C=US",
+            "CN=good ca,O=TEST,C=US",
+            "O=Test,CN=good ca,C=US",
+            "CN=good ca,O=Test",
+            "CN=a+OU=b,O=x",
+            "OU=b+CN=A,O=x",
+            "CN=山田 太郎,OU=総務部,OU=千代田区,C=JP",
+            "CN=山田  太郎,OU=総務部,OU=千代田区,C=JP",
+            "CN=山田 太郎,OU=千代田区,OU=総務部,C=JP",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    name_key(&n(a)) == name_key(&n(b)),
+                    name_eq(&n(a), &n(b)),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

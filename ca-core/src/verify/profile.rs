@@ -147,6 +147,22 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
     if role == Role::Leaf && purpose == Some(Purpose::ServerAuth) {
         server_leaf(c)?;
     }
+    if role == Role::Anchor && purpose == Some(Purpose::ServerAuth) {
+        server_root(c)?;
+    }
+    Ok(())
+}
+
+/// CA/B Forum Baseline Requirements for TLS root certificates (§7.1.2.1.3): the
+/// authorityKeyIdentifier, when present, holds the keyIdentifier only. RFC 5280 §4.2.1.1
+/// allows authorityCertIssuer and authorityCertSerialNumber, so other purposes accept them.
+fn server_root(c: &Cert) -> Result<(), PathError> {
+    if c.aki_issuer_serial {
+        return Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule: "CA/B Forum BR 7.1.2.1.3: a root's authorityKeyIdentifier MUST NOT contain authorityCertIssuer or authorityCertSerialNumber",
+        });
+    }
     Ok(())
 }
 
