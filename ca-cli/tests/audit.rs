@@ -51,6 +51,8 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
             "ca.create",
             "ca.create",
             "audit.key.create",
+            // init's VA certificate (the validation service's signer), then the staff one.
+            "cert.issue",
             "cert.issue"
         ]
     );

@@ -207,7 +207,7 @@ fn bad_inputs_are_refused_cleanly() {
         &env,
         &["issue", "--profile", "server", "--csr", s(&web)],
         1,
-        "must be under lg.jp",
+        "must be a name under lg.jp",
     );
     refused(
         &env,

@@ -458,8 +458,8 @@ fn ca_certificates_on(backend: Backend, alg: &str) {
     }
 }
 
-/// Every private key on the token is sensitive and never extractable, there is one per CA, and
-/// no key file exists in the home.
+/// Every private key on the token is sensitive and never extractable, there is one per CA plus
+/// the audit checkpoint key (labelled `audit`), and no key file exists in the home.
 fn assert_token_keys_never_extractable(env: &Env, cas: usize) {
     let out = std::process::Command::new("pkcs11-tool")
         .args([
@@ -480,7 +480,15 @@ fn assert_token_keys_never_extractable(env: &Env, cas: usize) {
     assert_ok(&out, "pkcs11-tool --list-objects");
     let text = String::from_utf8_lossy(&out.stdout);
     let keys: Vec<&str> = text.split("Private Key Object").skip(1).collect();
-    assert_eq!(keys.len(), cas, "one private key per CA:\n{text}");
+    assert_eq!(
+        keys.len(),
+        cas + 1,
+        "one private key per CA, and the audit key:\n{text}"
+    );
+    assert!(
+        keys.iter().any(|k| k.contains("label:      audit")),
+        "the audit key is on the token:\n{text}"
+    );
     for k in keys {
         assert!(
             k.contains("never extractable") && k.contains("sensitive"),

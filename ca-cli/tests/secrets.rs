@@ -198,7 +198,8 @@ fn no_secret_leaks_and_key_files_are_private() {
         assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
         n += 1;
     }
-    assert_eq!(n, 4, "one key file per CA");
+    assert_eq!(n, 5, "one key file per CA, and the audit key");
+    assert!(keys.join("audit.p8").is_file(), "the audit key file");
     assert_eq!(mode(&keys) & 0o077, 0, "keys/ is not open to others");
     assert!(
         !env.home.join("passphrase").exists(),

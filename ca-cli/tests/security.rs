@@ -57,6 +57,8 @@ fn failed_init_never_deletes_keys_or_passphrase_it_did_not_create() {
     );
     assert_eq!(snapshot(&env.home), before, "init changed the home");
 
+    // A home named explicitly that holds no CA is refused unless `serve --init` (issue 14);
+    // with it, serve's first-start init meets the orphaned keys and must not delete them.
     let out = env
         .command(&[
             "serve",
@@ -67,9 +69,23 @@ fn failed_init_never_deletes_keys_or_passphrase_it_did_not_create() {
         ])
         .output()
         .expect("serve");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--init"), "{}", stderr(&out));
+    assert_eq!(snapshot(&env.home), before, "serve changed the home");
+    let out = env
+        .command(&[
+            "serve",
+            "--init",
+            "--listen",
+            "127.0.0.1:0",
+            "--ra-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("serve");
     assert!(!out.status.success(), "serve started over orphaned keys");
     assert!(stderr(&out).contains("keys"), "{}", stderr(&out));
-    assert_eq!(snapshot(&env.home), before, "serve changed the home");
+    assert_eq!(snapshot(&env.home), before, "serve --init changed the home");
 
     // A failure later in init (a bad --base-url) in a home holding the operator's own
     // passphrase file and other files: those stay, nothing new is left behind.

@@ -87,8 +87,14 @@ fn bench(c: &mut Criterion) {
     }
     let opts = ValidationOptions::at(NOW);
     for (name, pool) in [
-        ("path_building/bridge path, needed certificates only", &needed),
-        ("path_building/bridge path, +1,000 cross-certificates", &full),
+        (
+            "path_building/bridge path, needed certificates only",
+            &needed,
+        ),
+        (
+            "path_building/bridge path, +1,000 cross-certificates",
+            &full,
+        ),
     ] {
         // A bench that measured a failure would be meaningless: validate once first.
         let path = validate_path(&leaf, pool, &anchors, &opts).expect("valid path");

@@ -330,9 +330,17 @@ fn jdk_chain(dir: &std::path::Path) -> Result<Vec<String>, String> {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/PkixBuild.java");
     let out = std::process::Command::new("java")
         .current_dir(dir)
-        .args([src, "anchors.pem", "bag.pem", "target.pem", &NOW.to_string()])
+        .args([
+            src,
+            "anchors.pem",
+            "bag.pem",
+            "target.pem",
+            &NOW.to_string(),
+        ])
         .output()
-        .expect("java is not installed (CI installs default-jdk-headless); this test does not skip");
+        .expect(
+            "java is not installed (CI installs default-jdk-headless); this test does not skip",
+        );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
@@ -424,10 +432,38 @@ fn peers_agree_across_both_bridges() {
     let opts = ValidationOptions::at(NOW);
     let tmp = tempfile::tempdir().expect("tmp");
     let cases = [
-        ("GPKI RP, whole bag", &f.leaf, &f.gpki_bridge, &f.bag, &lgpki_path, false),
-        ("GPKI RP, crosses", &f.leaf, &f.gpki_bridge, &f.crosses, &lgpki_path, true),
-        ("municipal RP, whole bag", &f.gpki_leaf, &f.lgpki_root, &f.bag, &gpki_path, true),
-        ("municipal RP, crosses", &f.gpki_leaf, &f.lgpki_root, &f.crosses, &gpki_path, true),
+        (
+            "GPKI RP, whole bag",
+            &f.leaf,
+            &f.gpki_bridge,
+            &f.bag,
+            &lgpki_path,
+            false,
+        ),
+        (
+            "GPKI RP, crosses",
+            &f.leaf,
+            &f.gpki_bridge,
+            &f.crosses,
+            &lgpki_path,
+            true,
+        ),
+        (
+            "municipal RP, whole bag",
+            &f.gpki_leaf,
+            &f.lgpki_root,
+            &f.bag,
+            &gpki_path,
+            true,
+        ),
+        (
+            "municipal RP, crosses",
+            &f.gpki_leaf,
+            &f.lgpki_root,
+            &f.crosses,
+            &gpki_path,
+            true,
+        ),
     ];
     for (what, target, anchor, bag, expected, openssl_too) in cases {
         let anchors = vec![anchor.clone()];

@@ -192,9 +192,9 @@ impl Spec<'_> {
                 &AuthorityKeyIdentifier {
                     key_identifier: Some(OctetString::new(aki).expect("id")),
                     authority_cert_issuer: None,
-                    authority_cert_serial_number: self.aki_serial.map(|n| {
-                        x509_cert::serial_number::SerialNumber::from(n)
-                    }),
+                    authority_cert_serial_number: self
+                        .aki_serial
+                        .map(|n| x509_cert::serial_number::SerialNumber::from(n)),
                 },
             ));
         }
