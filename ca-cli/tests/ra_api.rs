@@ -360,6 +360,15 @@ fn snapshot(ra: &Ra) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
     )
 }
 
+/// One row of the authorisation matrix: what, as whom, method, path, body, expected status.
+type Case<'a> = (
+    &'static str,
+    &'a ra_common::Api,
+    &'static str,
+    String,
+    Option<Value>,
+    u16,
+);
 #[test]
 fn authorisation_matrix() {
     let ra = Ra::start();
@@ -415,7 +424,7 @@ fn authorisation_matrix() {
     let gone_c = ra.client(Some(&gone));
     let removed_c = ra.client(Some(&removed));
     let csr_body = json!({"profile": "staff", "csr": csr});
-    let cases: Vec<(&str, &ra_common::Api, &str, String, Option<Value>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         // Another organisation: sees nothing, decides nothing.
         (
             "other org: read request",
@@ -652,10 +661,10 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
             conforms(doc, s, v, at)?;
         }
     }
-    if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
-        if !one.iter().any(|s| conforms(doc, s, v, at).is_ok()) {
-            return Err(format!("{at}: matches none of oneOf"));
-        }
+    if let Some(one) = schema.get("oneOf").and_then(Value::as_array)
+        && !one.iter().any(|s| conforms(doc, s, v, at).is_ok())
+    {
+        return Err(format!("{at}: matches none of oneOf"));
     }
     let types: Vec<&str> = match &schema["type"] {
         Value::String(s) => vec![s.as_str()],

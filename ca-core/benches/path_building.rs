@@ -18,8 +18,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use pathgen::{NOW, entity, issue, self_signed};
 use std::hint::black_box;
 
+/// DER of one certificate, and of several.
+type Der = Vec<u8>;
+type Ders = Vec<Der>;
+
 /// The target, the anchors, the certificates the path needs, and those plus `extra` more.
-fn bag() -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+fn bag() -> (Der, Ders, Ders, Ders) {
     let root = entity("CN=LGPKI Root CA,O=LGPKI,C=JP");
     let bridge = entity("CN=LGPKI Bridge CA,O=LGPKI,C=JP");
     let org = entity("CN=LGPKI Organization CA,O=LGPKI,C=JP");

@@ -202,9 +202,13 @@ fn expired_alternatives() {
     );
 }
 
+/// A generated PKI: the leaf, the untrusted bag, the trust anchors, and the position in the
+/// bag of the one link to the anchor's domain.
+type Mesh = (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>, usize);
+
 /// Three CAs cross-certified with one another in every direction (loops of every length) and
 /// one link to the trust anchor's domain, listed last.
-fn mesh(link_validity: (u64, u64)) -> (Vec<u8>, Vec<Vec<u8>>, Vec<Vec<u8>>, usize) {
+fn mesh(link_validity: (u64, u64)) -> Mesh {
     let anchor = entity("CN=Anchor,C=JP");
     let cas: Vec<_> = (0..7)
         .map(|i| entity(&format!("CN=Mesh {i},C=JP")))

@@ -194,7 +194,7 @@ impl Spec<'_> {
                     authority_cert_issuer: None,
                     authority_cert_serial_number: self
                         .aki_serial
-                        .map(|n| x509_cert::serial_number::SerialNumber::from(n)),
+                        .map(x509_cert::serial_number::SerialNumber::from),
                 },
             ));
         }
