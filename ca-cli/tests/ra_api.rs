@@ -256,15 +256,35 @@ fn remote_cli_over_the_rest_api() {
     ]);
     assert!(text.contains("Delta CRL Indicator"), "{text}");
     let upper = renewed_serial.to_uppercase();
-    let entry = text
-        .split("Serial Number: ")
-        .find(|e| {
-            e.trim_start()
-                .trim_start_matches('0')
-                .starts_with(upper.trim_start_matches('0'))
-        })
-        .unwrap_or_else(|| panic!("{renewed_serial} not in the delta CRL:\n{text}"));
-    assert!(entry.contains("Remove From CRL"), "{entry}");
+    let entry = text.split("Serial Number: ").find(|e| {
+        e.trim_start()
+            .trim_start_matches('0')
+            .starts_with(upper.trim_start_matches('0'))
+    });
+    // The delta is made against the newest full CRL. `serve` signs a full CRL of its own within
+    // a second of any revocation change, so that base may be one signed after the hold (the
+    // entry must then be removeFromCRL, RFC 5280 §5.3.1) or already one signed after the
+    // release (which lists nothing for it: the delta has no entry, and its base is newer than
+    // the full CRL fetched while the hold was on). ca-core's crl tests cover removeFromCRL
+    // without a running serve.
+    let full_number = crl_number(&openssl_ok(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        full.to_str().expect("utf8"),
+        "-noout",
+        "-text",
+    ]));
+    let base = number_after(&text, "Delta CRL Indicator");
+    match entry {
+        Some(entry) => assert!(entry.contains("Remove From CRL"), "{entry}"),
+        None => assert!(
+            base > full_number,
+            "{renewed_serial} not in a delta CRL against base {base} (hold listed in \
+             {full_number}):\n{text}"
+        ),
+    }
     // The full CRL listed it as on hold; the next full CRL does not list it at all.
     let full_text = openssl_ok(&[
         "crl",
@@ -954,4 +974,19 @@ fn the_api_keeps_to_its_openapi_document() {
     let a = reg.get("/api/v1/nothing-here");
     assert_eq!(a.status, 404);
     assert_eq!(a.json()["error"]["kind"], "not_found");
+}
+
+/// The CRL Number in `openssl crl -text` output.
+fn crl_number(text: &str) -> u64 {
+    number_after(text, "X509v3 CRL Number")
+}
+
+/// The decimal number on the line after the one holding `label` in `openssl crl -text` output.
+fn number_after(text: &str, label: &str) -> u64 {
+    let mut lines = text.lines().skip_while(|l| !l.contains(label));
+    lines.next();
+    lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label}:\n{text}"))
 }
