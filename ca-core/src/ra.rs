@@ -117,6 +117,22 @@ pub fn check_org_code(code: &str) -> Result<()> {
 }
 
 impl Authority {
+    /// Revokes one certificate, now, for an approved request; its own failure is the error.
+    pub(crate) fn revoke_one(&mut self, serial: String, reason: String) -> Result<()> {
+        let mut out = self.revoke(&[Revocation {
+            serial,
+            reason,
+            ca: None,
+            invalidity_date: None,
+        }])?;
+        out.pop().unwrap_or_else(|| {
+            Err(Error::PolicyRefused {
+                detail: "not revoked".into(),
+            })
+        })?;
+        Ok(())
+    }
+
     /// Sets who is acting (recorded in every audit record that follows).
     pub fn act_as(&mut self, actor: &Actor) {
         self.store.set_actor(&actor.label());
@@ -645,20 +661,11 @@ impl Authority {
             req.state = "issued".into();
         } else {
             let serial = req.serial.clone().unwrap_or_default();
-            let mut out = self.revoke(&[Revocation {
-                serial,
-                reason: req
-                    .revoke_reason
-                    .clone()
-                    .unwrap_or_else(|| "unspecified".into()),
-                ca: None,
-                invalidity_date: None,
-            }])?;
-            out.pop().unwrap_or_else(|| {
-                Err(Error::PolicyRefused {
-                    detail: "not revoked".into(),
-                })
-            })?;
+            let reason = req
+                .revoke_reason
+                .clone()
+                .unwrap_or_else(|| "unspecified".into());
+            self.revoke_one(serial, reason)?;
             req.state = "revoked".into();
         }
         self.store

@@ -224,17 +224,7 @@ impl Authority {
         })?;
         if req.revoke_reason.as_deref() == Some("superseded") {
             let old = req.serial.clone().unwrap_or_default();
-            let mut out = self.revoke(&[crate::revoke::Revocation {
-                serial: old,
-                reason: "superseded".into(),
-                ca: None,
-                invalidity_date: None,
-            }])?;
-            out.pop().unwrap_or_else(|| {
-                Err(Error::PolicyRefused {
-                    detail: "not revoked".into(),
-                })
-            })?;
+            self.revoke_one(old, "superseded".into())?;
         }
         req.state = "issued".into();
         self.store
