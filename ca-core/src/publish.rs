@@ -518,7 +518,7 @@ impl Authority {
     pub fn publish(&mut self, out: &Path) -> Result<PublishReport> {
         std::fs::create_dir_all(out.join("releases")).map_err(io(out))?;
         remove_leftovers(out);
-        let settings = crate::config::Settings::load(&self.home)?;
+        let settings = crate::config::Settings::load(self.home())?;
         let state = self.publication_state()?;
         let now = now_seconds();
         let mut rnd = [0u8; 4];
