@@ -112,13 +112,7 @@ fn main() -> ExitCode {
         }
     };
     let pins = if args.trust_ca.is_empty() {
-        let pins = Pins::first_release(&first);
-        eprintln!(
-            "ocsp-responder: pinned the {} CA key(s) of release {} (no --trust-ca given)",
-            pins.count(),
-            first.id()
-        );
-        pins
+        Pins::first_release(&first)
     } else {
         match read_pins(&args.trust_ca) {
             Ok(p) if p.admits(first.signed_by()) => p,
@@ -158,11 +152,18 @@ async fn run(args: Args, first: Loaded, pins: Pins, metrics: Arc<Metrics>) -> Ex
         }
     };
     let addr = listener.local_addr().unwrap_or(args.listen);
+    // One startup line, which ends with the URL.
     eprintln!(
-        "ocsp-responder: serving release {} (sequence {}, {} CA(s)) on http://{addr}",
+        "ocsp-responder: serving release {} (sequence {}, {} CA(s), {} pinned CA key(s) from {}) on http://{addr}",
         first.id(),
         first.sequence(),
-        first.ca_count()
+        first.ca_count(),
+        pins.count(),
+        if args.trust_ca.is_empty() {
+            "the first release"
+        } else {
+            "--trust-ca"
+        }
     );
     let live = Arc::new(Live::new(first, pins, args.max_age));
     metrics.add_source(live.clone() as Arc<dyn MetricsSource>);
