@@ -8,6 +8,8 @@ mod commands;
 mod config_cmd;
 mod docs;
 mod output;
+mod ldap_publish;
+mod publish_cmd;
 mod ra;
 mod ra_api;
 mod ra_server;
