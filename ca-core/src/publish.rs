@@ -495,22 +495,12 @@ impl Authority {
     /// revoked or a CA is added, and is recorded in each release's manifest, so
     /// `publish --watch` can tell whether the store changed since the current release.
     pub fn publication_state(&self) -> Result<String> {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut put = |label: &[u8], data: &[u8]| {
-            ctx.update(&(label.len() as u64).to_be_bytes());
-            ctx.update(label);
-            ctx.update(&(data.len() as u64).to_be_bytes());
-            ctx.update(data);
-        };
+        let mut cas = Vec::new();
         for rec in self.cas()? {
             let (snapshot, _) = self.status_snapshot(&rec.name)?;
-            put(rec.name.as_bytes(), &rec.cert_der);
-            put(b"status", &snapshot);
+            cas.push((rec.name, rec.cert_der, snapshot));
         }
-        for (name, der) in self.cross_certificates()? {
-            put(name.as_bytes(), &der);
-        }
-        Ok(hex::encode(ctx.finish()))
+        Ok(state_digest(&cas, &self.cross_certificates()?))
     }
 
     /// Writes a new signed release into `out` and makes it current (see the module
@@ -519,7 +509,6 @@ impl Authority {
         std::fs::create_dir_all(out.join("releases")).map_err(io(out))?;
         remove_leftovers(out);
         let settings = crate::config::Settings::load(self.home())?;
-        let state = self.publication_state()?;
         let now = now_seconds();
         let mut rnd = [0u8; 4];
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
@@ -536,9 +525,13 @@ impl Authority {
             Ok(())
         };
         // Cross-certificates in both directions (ours and imported), for path building.
-        for (name, der) in self.cross_certificates()? {
-            write(format!("cross/{name}.crt"), &der)?;
+        let cross = self.cross_certificates()?;
+        for (name, der) in &cross {
+            write(format!("cross/{name}.crt"), der)?;
         }
+        // What the state digest covers, as written (responder certificates issued below
+        // included, so the next `publication_state` matches when nothing else changed).
+        let mut state_parts = Vec::new();
         let previous = Publication::load(out).ok();
         let mut report = Vec::new();
         let names: Vec<String> = self.cas()?.into_iter().map(|c| c.name).collect();
@@ -565,8 +558,10 @@ impl Authority {
             write(format!("ocsp/{name}.key"), &key)?;
             let (snapshot, count) = self.status_snapshot(name)?;
             write(format!("status/{name}.bin"), &snapshot)?;
+            state_parts.push((name.clone(), rec.cert_der.clone(), snapshot));
             report.push((name.clone(), count as usize));
         }
+        let state = state_digest(&state_parts, &cross);
         if names.is_empty() {
             not_after = now.unix_timestamp();
         }
@@ -698,6 +693,26 @@ impl Authority {
         })?;
         Ok((issued.der, pkcs8))
     }
+}
+
+/// The digest of [`Authority::publication_state`]: each CA's name, certificate and status
+/// snapshot, then the cross-certificates, length-prefixed.
+fn state_digest(cas: &[(String, Vec<u8>, Vec<u8>)], cross: &[(String, Vec<u8>)]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut put = |label: &[u8], data: &[u8]| {
+        ctx.update(&(label.len() as u64).to_be_bytes());
+        ctx.update(label);
+        ctx.update(&(data.len() as u64).to_be_bytes());
+        ctx.update(data);
+    };
+    for (name, cert, snapshot) in cas {
+        put(name.as_bytes(), cert);
+        put(b"status", snapshot);
+    }
+    for (name, der) in cross {
+        put(name.as_bytes(), der);
+    }
+    hex::encode(ctx.finish())
 }
 
 fn s_public(s: &SoftwareSigner) -> Vec<u8> {
