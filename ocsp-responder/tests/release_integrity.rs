@@ -417,8 +417,30 @@ fn spliced_older_or_foreign_releases_are_refused() {
     }
     assert_eq!(metric(&metrics, "lgpki_publication_sequence"), 3.0);
 
-    // A responder started on the spliced release refuses it outright.
     drop(responder);
+    // --trust-ca: the other home's CA certificates do not admit our release; ours do.
+    switch_current(&data, &r3);
+    let foreign = Publication::load(&foreign_side).expect("load foreign");
+    let foreign_pem: String = foreign
+        .cas
+        .iter()
+        .map(|c| to_pem("CERTIFICATE", &c.cert_der))
+        .collect();
+    std::fs::write(pki.path("foreign.pem"), foreign_pem).expect("foreign pem");
+    let out = run(Command::new(env!("CARGO_BIN_EXE_ocsp-responder"))
+        .arg("--data")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0", "--trust-ca"])
+        .arg(pki.path("foreign.pem")));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not signed by a --trust-ca key"), "{}", text(&out));
+    let chain = pki.path("chain.pem");
+    let pinned = Responder::start(&data, &["--trust-ca", chain.to_str().expect("utf8")]);
+    let t = pki.query(&pinned.url, "bad.pem", None);
+    assert!(t.contains("bad.pem: revoked") && t.contains("Response verify OK"), "{t}");
+    drop(pinned);
+
+    // A responder started on the spliced release refuses it outright.
     std::fs::write(rel3.join("status/organization.bin"), &old_status).expect("splice");
     switch_current(&data, &r3);
     let out = run(Command::new(env!("CARGO_BIN_EXE_ocsp-responder"))
