@@ -625,7 +625,12 @@ pub struct PublishArgs {
     #[arg(long)]
     pub watch: bool,
     /// How often --watch looks at the store (e.g. `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "60s", requires = "watch")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "watch"
+    )]
     pub interval: String,
     /// LDAP server to write the CAs' entries to (`ldap://HOST:PORT`; plain LDAP, so loopback or
     /// a protected network only).

@@ -206,15 +206,14 @@ fn read_entry(conn: &mut LdapConn, dn: &str) -> Result<Option<Held>, CliError> {
         return Ok(None);
     };
     // `construct` panics on a malformed entry from the server: answered as an error.
-    let entry = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        SearchEntry::construct(raw)
-    }))
-    .map_err(|_| {
-        CliError::Core(ca_core::Error::malformed(
-            format!("LDAP entry {dn}"),
-            "the server's search result does not parse",
-        ))
-    })?;
+    let entry =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(raw)))
+            .map_err(|_| {
+                CliError::Core(ca_core::Error::malformed(
+                    format!("LDAP entry {dn}"),
+                    "the server's search result does not parse",
+                ))
+            })?;
     let mut held: Held = HashMap::new();
     let key = |t: &str| t.split(';').next().unwrap_or(t).to_ascii_lowercase();
     // Values that happen to be valid UTF-8 land in `attrs`, the others in `bin_attrs`.
@@ -288,7 +287,10 @@ fn write_entries(
                             .map(|c| c.as_bytes().to_vec())
                             .collect(),
                     ),
-                    (rdn_type.as_bytes().to_vec(), HashSet::from([rdn_value.into_bytes()])),
+                    (
+                        rdn_type.as_bytes().to_vec(),
+                        HashSet::from([rdn_value.into_bytes()]),
+                    ),
                 ];
                 let mut names = Vec::new();
                 for (attr, vals) in &want {

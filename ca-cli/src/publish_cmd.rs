@@ -17,9 +17,7 @@ use crate::output::{CliError, print_json, print_text};
 /// Runs `publish`.
 pub fn publish(ctx: &Ctx, a: PublishArgs) -> CmdResult {
     let ldap = match (&a.ldap, &a.bind_dn, &a.bind_password_file) {
-        (Some(url), Some(dn), Some(file)) => {
-            Some(LdapTarget::new(url, dn, file, a.base.clone())?)
-        }
+        (Some(url), Some(dn), Some(file)) => Some(LdapTarget::new(url, dn, file, a.base.clone())?),
         (None, _, _) => None,
         _ => {
             return Err(CliError::Usage(

@@ -111,8 +111,18 @@ type Entry = BTreeMap<String, Vec<Vec<u8>>>;
 fn search(url: &str) -> BTreeMap<String, Entry> {
     let out = Command::new("ldapsearch")
         .args([
-            "-x", "-LLL", "-o", "ldif-wrap=no", "-H", url, "-b", BASE, "(objectClass=pkiCA)", "*",
-            "entryCSN", "modifyTimestamp",
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            url,
+            "-b",
+            BASE,
+            "(objectClass=pkiCA)",
+            "*",
+            "entryCSN",
+            "modifyTimestamp",
         ])
         .output()
         .expect("ldapsearch");
@@ -159,7 +169,9 @@ fn openssl_both(args: &[&str]) -> String {
 }
 
 fn one<'a>(e: &'a Entry, attr: &str) -> &'a [u8] {
-    let v = e.get(attr).unwrap_or_else(|| panic!("no {attr} in {:?}", e.keys()));
+    let v = e
+        .get(attr)
+        .unwrap_or_else(|| panic!("no {attr} in {:?}", e.keys()));
     assert_eq!(v.len(), 1, "{attr}");
     &v[0]
 }
@@ -172,7 +184,15 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> String {
 
 /// CRL number as openssl prints it (hex).
 fn crl_number(der_file: &str) -> u64 {
-    let t = openssl_ok(&["crl", "-inform", "DER", "-in", der_file, "-noout", "-crlnumber"]);
+    let t = openssl_ok(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        der_file,
+        "-noout",
+        "-crlnumber",
+    ]);
     let hex = t.trim().strip_prefix("crlNumber=").expect("crlNumber");
     u64::from_str_radix(hex.trim_start_matches("0x"), 16).expect("hex CRL number")
 }
@@ -221,9 +241,22 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
 
     // Another CA, made with openssl, and cross-certificates both ways with our bridge.
     openssl_ok(&[
-        "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", &write(d, "stranger.key", b""), "-subj", "/C=JP/O=Stranger/CN=Stranger CA",
-        "-days", "30", "-out", &write(d, "stranger.pem", b""),
+        "req",
+        "-x509",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &write(d, "stranger.key", b""),
+        "-subj",
+        "/C=JP/O=Stranger/CN=Stranger CA",
+        "-days",
+        "30",
+        "-out",
+        &write(d, "stranger.pem", b""),
     ]);
     let bridge = env.lgpki(&["ca", "cert", "bridge"]);
     assert_ok(&bridge, "ca cert bridge");
@@ -235,7 +268,11 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
             "--ca",
             "bridge",
             "--subject-cert",
-            &write(d, "stranger2.pem", &std::fs::read(d.join("stranger.pem")).expect("pem")),
+            &write(
+                d,
+                "stranger2.pem",
+                &std::fs::read(d.join("stranger.pem")).expect("pem"),
+            ),
             "--out",
             &reverse_pem,
         ]),
@@ -248,12 +285,34 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     );
     let forward_pem = d.join("forward.pem").display().to_string();
     let bridge_pub = d.join("bridge.pub.pem").display().to_string();
-    openssl_ok(&["x509", "-in", &bridge_pem, "-pubkey", "-noout", "-out", &bridge_pub]);
     openssl_ok(&[
-        "x509", "-new", "-subj", "/C=JP/O=LGPKI/CN=LGPKI Bridge CA", "-force_pubkey",
-        &bridge_pub, "-CA", &d.join("stranger.pem").display().to_string(), "-CAkey",
-        &d.join("stranger.key").display().to_string(), "-set_serial", "77", "-days", "30",
-        "-extfile", &ext, "-out", &forward_pem,
+        "x509",
+        "-in",
+        &bridge_pem,
+        "-pubkey",
+        "-noout",
+        "-out",
+        &bridge_pub,
+    ]);
+    openssl_ok(&[
+        "x509",
+        "-new",
+        "-subj",
+        "/C=JP/O=LGPKI/CN=LGPKI Bridge CA",
+        "-force_pubkey",
+        &bridge_pub,
+        "-CA",
+        &d.join("stranger.pem").display().to_string(),
+        "-CAkey",
+        &d.join("stranger.key").display().to_string(),
+        "-set_serial",
+        "77",
+        "-days",
+        "30",
+        "-extfile",
+        &ext,
+        "-out",
+        &forward_pem,
     ]);
     assert_ok(
         &env.lgpki(&["cross-certify", "import", &forward_pem]),
@@ -274,11 +333,26 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     let bad_pw = d.join("bad.pw");
     std::fs::write(&bad_pw, "wrong\n").expect("pw");
     let out = env.lgpki(&[
-        "publish", "--ldap", &slapd.url, "--bind-dn", ROOTDN, "--bind-password-file",
-        bad_pw.to_str().expect("utf8"), "--base", BASE,
+        "publish",
+        "--ldap",
+        &slapd.url,
+        "--bind-dn",
+        ROOTDN,
+        "--bind-password-file",
+        bad_pw.to_str().expect("utf8"),
+        "--base",
+        BASE,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bind"), "{out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bind"),
+        "{out:?}"
+    );
     assert!(search(&slapd.url).is_empty());
 
     let first = publish_ldap(&env, &slapd.url, &pw);
@@ -300,7 +374,10 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
             .map(|c| String::from_utf8_lossy(c).to_ascii_lowercase())
             .collect();
         assert!(classes.contains(&"pkica".into()), "{classes:?}");
-        assert!(classes.contains(&"certificationauthority".into()), "{classes:?}");
+        assert!(
+            classes.contains(&"certificationauthority".into()),
+            "{classes:?}"
+        );
         // The CA certificate is the one `ca cert` prints.
         let ca_der = one(e, "cacertificate");
         let ca_file = write(d, &format!("{name}.ca.der"), ca_der);
@@ -308,7 +385,9 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         assert_ok(&ours, "ca cert");
         let ours_pem = write(d, &format!("{name}.ca.pem"), &ours.stdout);
         assert_eq!(ca_der, der_of(&ours_pem), "{name}");
-        openssl_ok(&["x509", "-inform", "DER", "-in", &ca_file, "-noout", "-subject"]);
+        openssl_ok(&[
+            "x509", "-inform", "DER", "-in", &ca_file, "-noout", "-subject",
+        ]);
         // CRL and ARL: both parse and verify against the CA.
         for attr in ["certificaterevocationlist", "authorityrevocationlist"] {
             let f = write(d, &format!("{name}.{attr}.der"), one(e, attr));
@@ -323,9 +402,18 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     // ARLs of the CAs of CAs say onlyContainsCACerts.
     let root_arl = d.join("root.authorityrevocationlist.der");
     let t = openssl_ok(&[
-        "crl", "-inform", "DER", "-in", root_arl.to_str().expect("utf8"), "-noout", "-text",
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        root_arl.to_str().expect("utf8"),
+        "-noout",
+        "-text",
     ]);
-    assert!(t.contains("Only CA Certificates") || t.contains("onlyCA"), "{t}");
+    assert!(
+        t.contains("Only CA Certificates") || t.contains("onlyCA"),
+        "{t}"
+    );
 
     // The bridge's cross pair: forward = issued to the bridge, reverse = issued by it.
     let bridge_entry = &entries[&format!("cn=bridge,{BASE}")];
@@ -333,7 +421,10 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     assert_eq!(pairs.len(), 1, "one pair");
     let pair_file = write(d, "pair.der", &pairs[0]);
     let parsed = openssl_ok(&["asn1parse", "-inform", "DER", "-in", &pair_file]);
-    assert!(parsed.contains("cont [ 0 ]") && parsed.contains("cont [ 1 ]"), "{parsed}");
+    assert!(
+        parsed.contains("cont [ 0 ]") && parsed.contains("cont [ 1 ]"),
+        "{parsed}"
+    );
     // Explicit tags: the certificates follow their [0]/[1] headers whole.
     for (cert, tag) in [(&forward, 0xa0u8), (&reverse, 0xa1u8)] {
         let pos = pairs[0]
@@ -349,7 +440,10 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     // Published again with nothing changed: no entry written.
     std::thread::sleep(Duration::from_millis(1100));
     let again = publish_ldap(&env, &slapd.url, &pw);
-    assert!(actions(&again).values().all(|a| a == "unchanged"), "{again:?}");
+    assert!(
+        actions(&again).values().all(|a| a == "unchanged"),
+        "{again:?}"
+    );
     let same = search(&slapd.url);
     for (dn, e) in &entries {
         assert_eq!(e["entrycsn"], same[dn]["entrycsn"], "{dn} rewritten");
@@ -362,7 +456,11 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     let third = publish_ldap(&env, &slapd.url, &pw);
     let acts = actions(&third);
     for (ca, action) in &acts {
-        let want = if ca == "organization" { "modified" } else { "unchanged" };
+        let want = if ca == "organization" {
+            "modified"
+        } else {
+            "unchanged"
+        };
         assert_eq!(action, want, "{ca}: {third:?}");
     }
     let org = third
@@ -377,7 +475,10 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         .collect();
     assert_eq!(
         changed,
-        ["certificateRevocationList;binary", "authorityRevocationList;binary"]
+        [
+            "certificateRevocationList;binary",
+            "authorityRevocationList;binary"
+        ]
     );
     let after = search(&slapd.url);
     for (dn, e) in &entries {
@@ -386,14 +487,26 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         assert_eq!(unchanged, !dn.starts_with("cn=organization,"), "{dn}");
     }
     let org_entry = &after[&format!("cn=organization,{BASE}")];
-    let f = write(d, "org-new.crl.der", one(org_entry, "certificaterevocationlist"));
+    let f = write(
+        d,
+        "org-new.crl.der",
+        one(org_entry, "certificaterevocationlist"),
+    );
     let t = openssl_both(&[
-        "crl", "-inform", "DER", "-in", &f, "-CAfile",
-        &d.join("organization.ca.pem").display().to_string(), "-noout", "-text",
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        &f,
+        "-CAfile",
+        &d.join("organization.ca.pem").display().to_string(),
+        "-noout",
+        "-text",
     ]);
     assert!(t.contains("verify OK"), "{t}");
     assert!(
-        t.to_ascii_uppercase().contains(&format!("SERIAL NUMBER: {}", serial.to_ascii_uppercase())),
+        t.to_ascii_uppercase()
+            .contains(&format!("SERIAL NUMBER: {}", serial.to_ascii_uppercase())),
         "{serial} not listed:\n{t}"
     );
     assert!(crl_number(&f) > crl_numbers["organization"]);
@@ -422,8 +535,7 @@ impl Drop for Watch {
 fn current_release(dir: &Path) -> Option<(u64, String)> {
     let link = std::fs::read_link(dir.join("current")).ok()?;
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(&link).join("manifest.json")).ok()?)
-            .ok()?;
+        serde_json::from_slice(&std::fs::read(dir.join(&link).join("manifest.json")).ok()?).ok()?;
     Some((
         manifest["sequence"].as_u64()?,
         manifest["state"].as_str()?.to_string(),
@@ -484,7 +596,11 @@ fn publish_watch_republishes_on_change_and_before_expiry() {
     });
     assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
     let p = ca_core::publish::Publication::load(&out).expect("load");
-    let org = p.cas.iter().find(|c| c.name == "organization").expect("org");
+    let org = p
+        .cas
+        .iter()
+        .find(|c| c.name == "organization")
+        .expect("org");
     let magnitude = hex::decode(serial.strip_prefix("00").unwrap_or(&serial)).expect("hex");
     assert!(
         matches!(

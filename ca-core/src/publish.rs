@@ -303,7 +303,9 @@ impl Publication {
                 return Err(refused(
                     id,
                     "files",
-                    format!("{path} does not match the signed manifest (SHA-256 {got}, signed {want})"),
+                    format!(
+                        "{path} does not match the signed manifest (SHA-256 {got}, signed {want})"
+                    ),
                 ));
             }
         }
@@ -332,7 +334,10 @@ impl Publication {
             return Err(refused(
                 id,
                 "signature",
-                format!("format {:?}, expected {SIGNATURE_FORMAT}", signatures.format),
+                format!(
+                    "format {:?}, expected {SIGNATURE_FORMAT}",
+                    signatures.format
+                ),
             ));
         }
         let mut signed_by = Vec::new();

@@ -129,10 +129,7 @@ impl Authority {
             for f in forward {
                 let partner = reverse.iter().position(|r| r.subject == f.issuer);
                 let r = partner.map(|i| reverse.remove(i));
-                pairs.push(certificate_pair(
-                    Some(&f.der),
-                    r.map(|r| r.der.as_slice()),
-                )?);
+                pairs.push(certificate_pair(Some(&f.der), r.map(|r| r.der.as_slice()))?);
             }
             for r in reverse {
                 pairs.push(certificate_pair(None, Some(&r.der))?);
@@ -212,7 +209,9 @@ mod tests {
         );
         assert_eq!(
             certificate_pair(Some(&cert), Some(&cert)).ok(),
-            Some(vec![0x30, 0x08, 0xa0, 0x02, 0x30, 0x00, 0xa1, 0x02, 0x30, 0x00])
+            Some(vec![
+                0x30, 0x08, 0xa0, 0x02, 0x30, 0x00, 0xa1, 0x02, 0x30, 0x00
+            ])
         );
         assert!(certificate_pair(None, None).is_err());
     }

@@ -235,7 +235,10 @@ impl Live {
 
     /// Whether `candidate` may replace the release being served: newer sequence number and
     /// signed by a pinned key. `Err((reason, message))` otherwise.
-    pub fn admit(&self, candidate: &Publication) -> std::result::Result<(), (&'static str, String)> {
+    pub fn admit(
+        &self,
+        candidate: &Publication,
+    ) -> std::result::Result<(), (&'static str, String)> {
         let serving = self.current();
         if candidate.sequence <= serving.sequence {
             return Err((

@@ -259,8 +259,10 @@ fn http_get(url: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .expect("send");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let raw = String::from_utf8_lossy(&raw).into_owned();
@@ -285,7 +287,9 @@ fn metric(text: &str, name: &str) -> f64 {
 fn a_release_older_than_max_age_is_answered_try_later() {
     // CRLs valid for 20 minutes: the release is valid for 20 minutes, less than the
     // responder's one-hour answers, so nextUpdate must be capped.
-    let mut pki = Pki::new(Some("[crl]\nvalidity = \"20m\"\n[arl]\nvalidity = \"20m\"\n"));
+    let mut pki = Pki::new(Some(
+        "[crl]\nvalidity = \"20m\"\n[arl]\nvalidity = \"20m\"\n",
+    ));
     pki.publish();
     let publication = Publication::load(&pki.data()).expect("load");
     assert_eq!(publication.sequence, 1);
@@ -300,7 +304,10 @@ fn a_release_older_than_max_age_is_answered_try_later() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("over --max-age 4 s"), "{body}");
     let (_, metrics) = http_get(&stale.url, "/metrics");
-    assert!(metric(&metrics, "lgpki_publication_age_seconds") >= 6.0, "{metrics}");
+    assert!(
+        metric(&metrics, "lgpki_publication_age_seconds") >= 6.0,
+        "{metrics}"
+    );
     assert_eq!(metric(&metrics, "lgpki_publication_sequence"), 1.0);
     assert_eq!(metric(&metrics, "lgpki_publication_stale"), 1.0);
     assert!(
@@ -313,12 +320,19 @@ fn a_release_older_than_max_age_is_answered_try_later() {
     // release's own validity.
     let fresh = Responder::start(&pki.data(), &["--max-age", "24h"]);
     let t = pki.query(&fresh.url, "good.pem", Some("good.resp"));
-    assert!(t.contains("Response verify OK") && t.contains("good.pem: good"), "{t}");
+    assert!(
+        t.contains("Response verify OK") && t.contains("good.pem: good"),
+        "{t}"
+    );
     let resp = ca_core::ocsp::parse_response(&std::fs::read(pki.path("good.resp")).expect("resp"))
         .expect("parse response");
     let single = &resp.basic.expect("basic").responses[0];
     let next = single.next_update.expect("nextUpdate").unix_timestamp();
-    assert!(next <= publication.not_after, "{next} > {}", publication.not_after);
+    assert!(
+        next <= publication.not_after,
+        "{next} > {}",
+        publication.not_after
+    );
     assert!(
         next - single.this_update.unix_timestamp() < 3600,
         "nextUpdate was not capped: {single:?}"
@@ -333,15 +347,22 @@ fn spliced_older_or_foreign_releases_are_refused() {
     let data = pki.data();
     // Release 1: before the revocation.
     let r1 = pki.publish();
-    let old_status = std::fs::read(data.join("releases").join(&r1).join("status/organization.bin"))
-        .expect("old status");
+    let old_status = std::fs::read(
+        data.join("releases")
+            .join(&r1)
+            .join("status/organization.bin"),
+    )
+    .expect("old status");
     // Release 2: `bad` revoked.
     pki.revoke_bad();
     let r2 = pki.publish();
     let responder = Responder::start(&data, &[]);
     let url = responder.url.clone();
     let t = pki.query(&url, "bad.pem", None);
-    assert!(t.contains("Response verify OK") && t.contains("bad.pem: revoked"), "{t}");
+    assert!(
+        t.contains("Response verify OK") && t.contains("bad.pem: revoked"),
+        "{t}"
+    );
 
     // Release 3, made in a copy of the directory (so the sequence continues) and brought in.
     let side = pki.path("side");
@@ -373,7 +394,10 @@ fn spliced_older_or_foreign_releases_are_refused() {
     let line = responder.wait_for_log(&["refused", "reason=signature"]);
     assert!(line.contains("does not verify"), "{line}");
     let t = pki.query(&url, "bad.pem", None);
-    assert!(t.contains("bad.pem: revoked") && !t.contains("bad.pem: good"), "{t}");
+    assert!(
+        t.contains("bad.pem: revoked") && !t.contains("bad.pem: good"),
+        "{t}"
+    );
 
     // Repaired: the intact release 3 is accepted.
     std::fs::write(&manifest_path, &manifest).expect("restore manifest");
@@ -385,7 +409,10 @@ fn spliced_older_or_foreign_releases_are_refused() {
     let line = responder.wait_for_log(&["refused", "reason=sequence"]);
     assert!(line.contains("not newer than 3"), "{line}");
     let t = pki.query(&url, "bad.pem", None);
-    assert!(t.contains("bad.pem: revoked") && !t.contains("bad.pem: good"), "{t}");
+    assert!(
+        t.contains("bad.pem: revoked") && !t.contains("bad.pem: good"),
+        "{t}"
+    );
 
     // A release from another home (valid in itself, newer sequence, but signed only by CA keys
     // that were never pinned): refused.
@@ -404,7 +431,10 @@ fn spliced_older_or_foreign_releases_are_refused() {
     let line = responder.wait_for_log(&["refused", "reason=signer"]);
     assert!(line.contains("not signed by any pinned CA key"), "{line}");
     let t = pki.query(&url, "bad.pem", None);
-    assert!(t.contains("bad.pem: revoked") && t.contains("Response verify OK"), "{t}");
+    assert!(
+        t.contains("bad.pem: revoked") && t.contains("Response verify OK"),
+        "{t}"
+    );
 
     let (_, metrics) = http_get(&url, "/metrics");
     for reason in ["files", "signature", "sequence", "signer"] {
@@ -433,11 +463,18 @@ fn spliced_older_or_foreign_releases_are_refused() {
         .args(["--listen", "127.0.0.1:0", "--trust-ca"])
         .arg(pki.path("foreign.pem")));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("not signed by a --trust-ca key"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not signed by a --trust-ca key"),
+        "{}",
+        text(&out)
+    );
     let chain = pki.path("chain.pem");
     let pinned = Responder::start(&data, &["--trust-ca", chain.to_str().expect("utf8")]);
     let t = pki.query(&pinned.url, "bad.pem", None);
-    assert!(t.contains("bad.pem: revoked") && t.contains("Response verify OK"), "{t}");
+    assert!(
+        t.contains("bad.pem: revoked") && t.contains("Response verify OK"),
+        "{t}"
+    );
     drop(pinned);
 
     // A responder started on the spliced release refuses it outright.
@@ -448,7 +485,11 @@ fn spliced_older_or_foreign_releases_are_refused() {
         .arg(&data)
         .args(["--listen", "127.0.0.1:0"]));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("does not match the signed manifest"), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not match the signed manifest"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
