@@ -12,7 +12,8 @@
 //! (files against its signed manifest, the CA signatures, a higher sequence number, a pinned
 //! signer: see `publication`), then swapped in atomically (an `Arc` behind a lock), so no
 //! request ever sees half of one. A release that fails is reported on stderr, counted in
-//! `/metrics`, and the old one kept.
+//! `/metrics`, and the old one kept (a refused release that stays current is checked again
+//! every 2 s, not on every poll).
 //!
 //! Pinning: `--trust-ca FILE` (repeatable) names the CA certificates whose keys must sign a
 //! release; without it, the CAs of the first release loaded at start are pinned (trust on

@@ -386,6 +386,9 @@ impl Repository for Live {
     }
 }
 
+/// How often a refused release that stays current is checked again.
+pub const REFUSED_RECHECK: Duration = Duration::from_secs(2);
+
 /// Polls `DIR/current` every `interval` and swaps in a newer release once it has loaded fully
 /// and passed [`Live::admit`]. A release that fails is reported once (stderr and
 /// `lgpki_publication_refused_total`) and the old one kept; it is retried on each poll (the
@@ -394,20 +397,29 @@ pub async fn poll(dir: PathBuf, live: Arc<Live>, metrics: Arc<Metrics>, interval
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: Option<String> = None;
+    // The release refused last and when: it is checked again (hashing every file) only every
+    // REFUSED_RECHECK, not on every poll, while it stays current.
+    let mut refused: Option<(String, std::time::Instant)> = None;
     loop {
         ticker.tick().await;
-        let dir = dir.clone();
+        if let Some((id, at)) = &refused
+            && at.elapsed() < REFUSED_RECHECK
+            && Publication::current_id(&dir).is_ok_and(|c| c == *id)
+        {
+            continue;
+        }
+        let load_dir = dir.clone();
         let serving = live.current().id().to_string();
         let metrics_for_load = metrics.clone();
         let live_for_load = live.clone();
         // File reads, hashing, signature checks and key parsing: off the async workers.
         let result = tokio::task::spawn_blocking(
             move || -> std::result::Result<Option<Loaded>, (&'static str, String)> {
-                let id = Publication::current_id(&dir).map_err(|e| ("load", e.to_string()))?;
+                let id = Publication::current_id(&load_dir).map_err(|e| ("load", e.to_string()))?;
                 if id == serving {
                     return Ok(None);
                 }
-                let publication = Publication::load(&dir).map_err(|e| match &e {
+                let publication = Publication::load(&load_dir).map_err(|e| match &e {
                     Error::ReleaseRefused { kind, .. } => (*kind, e.to_string()),
                     _ => ("load", e.to_string()),
                 })?;
@@ -419,8 +431,12 @@ pub async fn poll(dir: PathBuf, live: Arc<Live>, metrics: Arc<Metrics>, interval
         )
         .await;
         match result {
-            Ok(Ok(None)) => reported = None,
+            Ok(Ok(None)) => {
+                reported = None;
+                refused = None;
+            }
             Ok(Ok(Some(next))) => {
+                refused = None;
                 eprintln!(
                     "ocsp-responder: now serving release {} (sequence {}, {} CA(s))",
                     next.id(),
@@ -431,6 +447,9 @@ pub async fn poll(dir: PathBuf, live: Arc<Live>, metrics: Arc<Metrics>, interval
                 reported = None;
             }
             Ok(Err((reason, msg))) => {
+                if let Ok(id) = Publication::current_id(&dir) {
+                    refused = Some((id, std::time::Instant::now()));
+                }
                 if reported.as_deref() != Some(msg.as_str()) {
                     live.count_refusal(reason);
                     eprintln!(
