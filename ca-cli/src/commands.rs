@@ -102,7 +102,7 @@ pub fn run(cli: Cli) -> CmdResult {
             Some(file) => revoke_batch(&ctx, file, &a),
             None => revoke_one(&ctx, &a),
         },
-        Command::Publish { out } => publish(&ctx, &out),
+        Command::Publish(a) => crate::publish_cmd::publish(&ctx, a),
         Command::Verify(a) => crate::verify::verify(&ctx, a),
         Command::CrossCertify(a) => cross_certify(&ctx, a),
         Command::Serve(a) => crate::serve::serve(&ctx, a),
@@ -1133,30 +1133,6 @@ fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResul
             entries,
             out.display()
         ));
-    }
-    ok()
-}
-
-fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
-    let mut ca = ctx.open()?;
-    let report = ca.publish(out)?;
-    if ctx.json {
-        print_json(&json!({
-            "release": report.id,
-            "path": report.path.display().to_string(),
-            "cas": report.cas.iter().map(|(n, c)| json!({"name": n, "certificates": c})).collect::<Vec<_>>(),
-        }));
-    } else {
-        print_text(&format!(
-            "published release {} to {}\n",
-            report.id,
-            out.display()
-        ));
-        for (n, c) in &report.cas {
-            print_text(&format!(
-                "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
-            ));
-        }
     }
     ok()
 }

@@ -17,6 +17,7 @@
 //! | `issue` | the issuance pipeline, single and batch |
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 //! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
+//! | `publish`, `repository` | signed publication releases; RFC 4523 directory entries |
 //! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
@@ -42,6 +43,7 @@ mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+pub mod repository;
 pub mod revocation;
 mod revoke;
 mod san;

@@ -36,7 +36,7 @@ mod validate;
 use time::OffsetDateTime;
 
 pub use cache::{CacheConfig, CachingOcsp, OcspIssuer, StatusLookup};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, MetricsSource};
 pub use router::{Limits, Services, router, router_with_limits, router_with_services};
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve, serve_with_limit};
 pub use validate::{Health, MAX_VALIDATE_BODY, SIGNATURE_HEADER, ValidateAnswer, Validator};
