@@ -58,7 +58,9 @@ pub fn staff_extensions(ca: &Ca, spki_der: &[u8]) -> Vec<x509_cert::ext::Extensi
         build::extended_key_usage(&[
             ExtendedKeyUsage::ClientAuth,
             ExtendedKeyUsage::EmailProtection,
-        ])
+            ],
+            false,
+        )
         .expect("eku"),
         build::subject_key_identifier(&build::key_identifier(spki_der).expect("kid")).expect("ski"),
         build::authority_key_identifier(&ca.ski).expect("aki"),
