@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use const_oid::ObjectIdentifier;
 use der::asn1::{Int, OctetString};
-use der::{Decode, Encode, Sequence};
+use der::{Decode, Encode, Sequence, Tagged};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
