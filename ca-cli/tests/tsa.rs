@@ -253,7 +253,7 @@ fn tsa_certificate_is_critical_timestamping_and_lint_clean() {
     common::assert_pkilint_clean(&leaf);
     // The issuer is the application CA, and the certificate is on the record.
     assert!(
-        text.contains("Issuer: CN = LGPKI Application CA"),
+        text.contains("CN = LGPKI Application CA\n"),
         "{text}"
     );
     let listed = env.cert_list();
@@ -270,7 +270,7 @@ fn gates_refuse_with_http_status_or_fail_info() {
     let (tsq, _) = f.stamp("ok", &["-sha256"]);
     let good = std::fs::read(&tsq).expect("tsq");
 
-    // 415: another media type, or none declared.
+    // 415: another media type.
     let (status, _, _) = post(&url, "application/octet-stream", &good);
     assert_eq!(status, 415);
 
@@ -297,7 +297,7 @@ fn gates_refuse_with_http_status_or_fail_info() {
         let tsr = f.env.path(&format!("{name}.tsr"));
         std::fs::write(&tsr, resp).expect("tsr");
         let text = reply_text(&tsr);
-        assert_eq!(field(&text, "Status:"), "Rejection.", "{name}: {text}");
+        assert_eq!(field(&text, "Status:"), "Rejected.", "{name}: {text}");
         assert!(text.contains(reason), "{name}: {text}");
         assert!(text.contains("TST info:\nNot included."), "{name}: {text}");
     };
