@@ -161,7 +161,11 @@ fn tokens_verify_with_openssl_and_carry_policy_accuracy_nonce() {
         "certReq asks for the TSA name: {text}"
     );
     let query = openssl_ok(&["ts", "-query", "-in", p(&tsq), "-text"]);
-    assert_eq!(field(&text, "Nonce:"), field(&query, "Nonce:"), "nonce echoed");
+    assert_eq!(
+        field(&text, "Nonce:"),
+        field(&query, "Nonce:"),
+        "nonce echoed"
+    );
     // The imprint echoed: -queryfile makes openssl compare imprint and nonce with the request.
     let out = Command::new("openssl")
         .args(["ts", "-verify", "-queryfile", p(&tsq), "-in", p(&tsr)])
@@ -222,7 +226,9 @@ fn tokens_verify_with_openssl_and_carry_policy_accuracy_nonce() {
     for s in [&s1, &s2] {
         let hex = s.trim_start_matches("0x").to_ascii_lowercase();
         assert!(
-            serials.iter().any(|r| r.trim_start_matches('0') == hex.trim_start_matches('0')),
+            serials
+                .iter()
+                .any(|r| r.trim_start_matches('0') == hex.trim_start_matches('0')),
             "{hex} not in {serials:?}"
         );
     }
@@ -252,10 +258,7 @@ fn tsa_certificate_is_critical_timestamping_and_lint_clean() {
     assert!(text.contains(&tsa_policy()), "{text}");
     common::assert_pkilint_clean(&leaf);
     // The issuer is the application CA, and the certificate is on the record.
-    assert!(
-        text.contains("CN = LGPKI Application CA\n"),
-        "{text}"
-    );
+    assert!(text.contains("CN = LGPKI Application CA\n"), "{text}");
     let listed = env.cert_list();
     assert!(
         listed.iter().any(|c| c["profile"] == "timestamping"),
@@ -323,7 +326,14 @@ fn gates_refuse_with_http_status_or_fail_info() {
     // A policy that is not ours: unacceptedPolicy.
     let foreign = f.env.path("foreign.tsq");
     openssl_ok(&[
-        "ts", "-query", "-data", p(&f.data), "-sha256", "-tspolicy", "1.2.3.4", "-out",
+        "ts",
+        "-query",
+        "-data",
+        p(&f.data),
+        "-sha256",
+        "-tspolicy",
+        "1.2.3.4",
+        "-out",
         p(&foreign),
     ]);
     rejected(
@@ -334,7 +344,14 @@ fn gates_refuse_with_http_status_or_fail_info() {
     // Our own policy asked for explicitly is granted.
     let ours = f.env.path("ours.tsq");
     openssl_ok(&[
-        "ts", "-query", "-data", p(&f.data), "-sha256", "-tspolicy", &tsa_policy(), "-out",
+        "ts",
+        "-query",
+        "-data",
+        p(&f.data),
+        "-sha256",
+        "-tspolicy",
+        &tsa_policy(),
+        "-out",
         p(&ours),
     ]);
     let (_, _, resp) = post(

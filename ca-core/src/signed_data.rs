@@ -22,8 +22,7 @@ pub const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1135
 /// id-signedData (RFC 5652 §5.1).
 pub const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 /// id-contentType (RFC 5652 §11.1).
-pub const ID_CONTENT_TYPE: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+pub const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 /// id-messageDigest (RFC 5652 §11.2).
 pub const ID_MESSAGE_DIGEST: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
@@ -152,7 +151,10 @@ pub fn sign(signer: Signer<'_>, request: &SignRequest<'_>) -> Result<Vec<u8>> {
         detail: e.to_string(),
     })?;
     let tbs = cert.tbs_certificate();
-    let issuer_der = tbs.issuer().to_der().map_err(Error::encode("issuer name"))?;
+    let issuer_der = tbs
+        .issuer()
+        .to_der()
+        .map_err(Error::encode("issuer name"))?;
     let serial = tbs.serial_number().as_bytes();
     let digest = DigestAlgorithm::of_signature(signer.key.algorithm());
     let digest_alg = digest.algorithm_identifier_der();
@@ -198,16 +200,16 @@ pub fn sign(signer: Signer<'_>, request: &SignRequest<'_>) -> Result<Vec<u8>> {
     // EncapsulatedContentInfo (RFC 5652 §5.2).
     let mut eci = oid_der(&request.content_type);
     if !request.detached {
-        derw::push_tlv(
-            &mut eci,
-            CTX0,
-            &derw::tlv(OCTET_STRING, request.content),
-        );
+        derw::push_tlv(&mut eci, CTX0, &derw::tlv(OCTET_STRING, request.content));
     }
 
     // RFC 5652 §5.1: version 3 when eContentType is not id-data, else 1 (no v2 structures,
     // no attribute certificates, issuerAndSerialNumber).
-    let version = if request.content_type == ID_DATA { 1 } else { 3 };
+    let version = if request.content_type == ID_DATA {
+        1
+    } else {
+        3
+    };
     let mut sd = Vec::new();
     derw::push_uint(&mut sd, &[version]);
     derw::push_tlv(&mut sd, SET, &digest_alg);

@@ -273,7 +273,11 @@ impl Tsa {
             what: "TSA certificate".into(),
             detail: e.to_string(),
         })?;
-        if cert.tbs_certificate().subject_public_key_info().to_der().ok()
+        if cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .ok()
             != Some(key.public_key_der().to_vec())
         {
             return Err(Error::PolicyRefused {
@@ -426,7 +430,10 @@ mod tests {
             fail(&req("1.3.14.3.2.26", 20, None, false)),
             FailureInfo::BadAlg
         );
-        assert_eq!(fail(&req(SHA256, 20, None, false)), FailureInfo::BadDataFormat);
+        assert_eq!(
+            fail(&req(SHA256, 20, None, false)),
+            FailureInfo::BadDataFormat
+        );
         assert_eq!(
             fail(&req(SHA256, 32, Some("1.2.3.4"), false)),
             FailureInfo::UnacceptedPolicy

@@ -55,9 +55,10 @@ pub fn staff_extensions(ca: &Ca, spki_der: &[u8]) -> Vec<x509_cert::ext::Extensi
     let base = "http://127.0.0.1:8080";
     vec![
         build::key_usage(&[KeyUsageBit::DigitalSignature]).expect("ku"),
-        build::extended_key_usage(&[
-            ExtendedKeyUsage::ClientAuth,
-            ExtendedKeyUsage::EmailProtection,
+        build::extended_key_usage(
+            &[
+                ExtendedKeyUsage::ClientAuth,
+                ExtendedKeyUsage::EmailProtection,
             ],
             false,
         )
