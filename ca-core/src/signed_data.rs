@@ -70,7 +70,7 @@ impl DigestAlgorithm {
     }
 
     /// The length of a digest in octets.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             DigestAlgorithm::Sha256 => 32,
             DigestAlgorithm::Sha384 => 48,
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn digests_have_their_lengths() {
         for d in DigestAlgorithm::ALL {
-            assert_eq!(d.digest(b"x").len(), d.len());
+            assert_eq!(d.digest(b"x").len(), d.output_len());
             assert_eq!(DigestAlgorithm::from_oid(&d.oid()), Some(d));
         }
         assert_eq!(DigestAlgorithm::from_oid(&rfc5912::ID_SHA_1), None);

@@ -204,13 +204,13 @@ pub fn parse_request(
         ));
     }
     let got = request.message_imprint.hashed_message.as_bytes().len();
-    if got != digest.len() {
+    if got != digest.output_len() {
         return Err(Rejection::new(
             FailureInfo::BadDataFormat,
             format!(
                 "hashedMessage is {got} octets, but a {} hash is {}",
                 digest.name(),
-                digest.len()
+                digest.output_len()
             ),
         ));
     }
