@@ -498,7 +498,10 @@ async fn tsa_gates_and_answers() {
     // of undeclared length; exactly the limit is read.
     let req = Request::post("/tsa")
         .header(header::CONTENT_TYPE, QUERY)
-        .header(header::CONTENT_LENGTH, (crate::MAX_TSA_BODY + 1).to_string())
+        .header(
+            header::CONTENT_LENGTH,
+            (crate::MAX_TSA_BODY + 1).to_string(),
+        )
         .body(Body::new(Endless))
         .expect("request");
     assert_eq!(send(&r, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
