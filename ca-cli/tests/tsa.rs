@@ -394,3 +394,52 @@ fn short_imprint(good: &[u8]) -> Vec<u8> {
     r.imprint.hash = der::asn1::OctetString::new(&r.imprint.hash.as_bytes()[..20]).expect("os");
     r.to_der().expect("der")
 }
+
+/// `serve` issues the TSA certificate on a home that lacks it (as for the VA certificate),
+/// reuses it on the next start, and serials stay distinct and recorded across the restart.
+#[test]
+fn serve_issues_a_missing_tsa_certificate_and_reuses_it() {
+    let mut f = Fixture::new();
+    let first = std::fs::read(&f.tsa_chain).expect("init's chain");
+    // A home without HOME/tsa: serve issues one.
+    drop(f.server);
+    std::fs::remove_dir_all(f.env.home.join("tsa")).expect("rm tsa");
+    f.server = Server::start(&f.env);
+    let issued = std::fs::read(&f.tsa_chain).expect("serve's chain");
+    assert_ne!(first, issued, "a new TSA certificate");
+    let (_, tsr1) = f.stamp("r1", &["-sha256", "-cert"]);
+    // Restarted: the same certificate, tokens still verify, a new serial.
+    drop(f.server);
+    f.server = Server::start(&f.env);
+    assert_eq!(
+        std::fs::read(&f.tsa_chain).expect("chain"),
+        issued,
+        "reused"
+    );
+    let (_, tsr2) = f.stamp("r2", &["-sha256", "-cert"]);
+    for tsr in [&tsr1, &tsr2] {
+        let out = f.verify(&f.data, tsr);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Verification: OK"),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_ne!(
+        field(&reply_text(&tsr1), "Serial number:"),
+        field(&reply_text(&tsr2), "Serial number:")
+    );
+    let tsa_certs = f
+        .env
+        .cert_list()
+        .iter()
+        .filter(|c| c["profile"] == "timestamping")
+        .count();
+    assert_eq!(tsa_certs, 2, "init's and serve's");
+    let db = rusqlite::Connection::open(f.env.home.join("lgpki.db")).expect("db");
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM timestamps", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 2);
+}
