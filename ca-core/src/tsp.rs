@@ -439,6 +439,28 @@ mod tests {
             FailureInfo::UnacceptedPolicy
         );
         assert_eq!(fail(b"\x30\x03\x02\x01"), FailureInfo::BadDataFormat);
+        // Version 2, an extension, an empty extension list, NULL parameters (accepted).
+        let mut r = TimeStampReq::from_der(&req(SHA256, 32, None, true)).expect("req");
+        r.version = Int::new(&[2]).expect("int");
+        assert_eq!(fail(&r.to_der().expect("der")), FailureInfo::BadRequest);
+        r.version = Int::new(&[1]).expect("int");
+        r.extensions = Some(vec![x509_cert::ext::Extension {
+            extn_id: ObjectIdentifier::new_unwrap("1.2.3.4"),
+            critical: false,
+            extn_value: OctetString::new(vec![5u8, 0]).expect("octets"),
+        }]);
+        assert_eq!(
+            fail(&r.to_der().expect("der")),
+            FailureInfo::UnacceptedExtension
+        );
+        r.extensions = Some(Vec::new());
+        assert_eq!(fail(&r.to_der().expect("der")), FailureInfo::BadDataFormat);
+        r.extensions = None;
+        r.message_imprint.hash_algorithm.parameters = Some(der::Any::null());
+        parse_request(&r.to_der().expect("der"), &p).expect("NULL parameters");
+        r.message_imprint.hash_algorithm.parameters =
+            Some(der::Any::new(der::Tag::Integer, vec![1u8]).expect("any"));
+        assert_eq!(fail(&r.to_der().expect("der")), FailureInfo::BadAlg);
         assert_eq!(fail(b""), FailureInfo::BadDataFormat);
     }
 
