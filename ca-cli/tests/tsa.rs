@@ -408,8 +408,17 @@ fn serve_issues_a_missing_tsa_certificate_and_reuses_it() {
     let issued = std::fs::read(&f.tsa_chain).expect("serve's chain");
     assert_ne!(first, issued, "a new TSA certificate");
     let (_, tsr1) = f.stamp("r1", &["-sha256", "-cert"]);
-    // Restarted: the same certificate, tokens still verify, a new serial.
+    assert!(field(&reply_text(&tsr1), "Accuracy:").starts_with("0x01 seconds"));
+    // Restarted with another accuracy in HOME/lgpki.toml: the same certificate, tokens still
+    // verify, a new serial, the accuracy configured.
     drop(f.server);
+    let settings = f.env.home.join("lgpki.toml");
+    let text = std::fs::read_to_string(&settings).expect("settings");
+    std::fs::write(
+        &settings,
+        text.replace("# accuracy = \"1s\"", "accuracy = \"3s\""),
+    )
+    .expect("settings");
     f.server = Server::start(&f.env);
     assert_eq!(
         std::fs::read(&f.tsa_chain).expect("chain"),
@@ -426,6 +435,7 @@ fn serve_issues_a_missing_tsa_certificate_and_reuses_it() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    assert!(field(&reply_text(&tsr2), "Accuracy:").starts_with("0x03 seconds"));
     assert_ne!(
         field(&reply_text(&tsr1), "Serial number:"),
         field(&reply_text(&tsr2), "Serial number:")
