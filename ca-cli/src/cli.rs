@@ -133,6 +133,12 @@ pub enum Command {
     /// The man page (roff) on stdout.
     Man,
     /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
+    ///
+    /// The HTTP port (--listen) serves OCSP (POST / and /ocsp, GET /ocsp/{base64}), CRLs
+    /// (/crl/NAME.crl), CA certificates (/ca/NAME.crt), POST /validate (the validation
+    /// service, JSON), POST /tsa (RFC 3161 time-stamping: application/timestamp-query in,
+    /// application/timestamp-reply out, signed with the TSA certificate kept in HOME/tsa;
+    /// accuracy from [tsa] in HOME/lgpki.toml), /healthz and /metrics.
     Serve(ServeArgs),
     /// The settings of this home (HOME/lgpki.toml).
     #[command(subcommand)]

@@ -208,7 +208,8 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
 
 /// What `init` (and `serve`'s first start) add to a new home: the commented settings file
 /// (`HOME/lgpki.toml`, every default shown) and the VA certificate of the validation service
-/// (profile `va`, issued by the bridge CA, when the policies have both).
+/// (profile `va`, issued by the bridge CA, when the policies have both), and the TSA
+/// certificate (profile `timestamping`, when a CA is bound to it).
 pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     let settings = ca.home().join(ca_core::Settings::FILE);
     if !settings.exists() {
@@ -217,7 +218,20 @@ pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     if ca.policies().profile("va").is_ok() && ca.ca_record("bridge").is_ok() {
         crate::serve_certs::va().obtain(ca)?;
     }
+    if tsa_available(ca)? {
+        crate::serve_certs::tsa().obtain(ca)?;
+    }
     Ok(())
+}
+
+/// Whether the home can have a TSA: the policies have profile `timestamping` and a CA of the
+/// home is bound to it.
+pub fn tsa_available(ca: &Authority) -> Result<bool, CliError> {
+    Ok(ca.policies().profile("timestamping").is_ok()
+        && ca
+            .cas()?
+            .iter()
+            .any(|c| c.profiles.iter().any(|p| p == "timestamping")))
 }
 
 fn copy_policies(from: &Path, to: &Path) -> Result<(), CliError> {

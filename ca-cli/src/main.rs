@@ -17,6 +17,7 @@ mod ra_web;
 mod remote;
 mod serve;
 mod serve_certs;
+mod tsa;
 mod validation;
 mod verify;
 

@@ -67,13 +67,20 @@ impl VaSigner {
         })
     }
 
-    /// Base64 of a detached CMS SignedData over `body`.
+    /// Base64 of a detached CMS SignedData over `body` (RFC 5652; the builder the TSA's
+    /// tokens share), with the VA certificate and its chain.
     fn sign(&self, body: &[u8]) -> ca_core::Result<String> {
-        // TEMPORARY until the CMS builder (branch i16) is cherry-picked.
-        let _ = (body, &self.signer, &self.cert, &self.extra);
-        let der: Vec<u8> = Err(ca_core::Error::PolicyRefused {
-            detail: "CMS signing not yet available".into(),
-        })?;
+        let mut certs = vec![self.cert.clone()];
+        certs.extend(self.extra.iter().cloned());
+        let der = ca_core::signed_data::sign_detached(
+            ca_core::signed_data::Signer {
+                key: self.signer.as_ref(),
+                cert_der: &self.cert,
+            },
+            &certs,
+            body,
+            time::OffsetDateTime::now_utc(),
+        )?;
         Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 }

@@ -747,7 +747,10 @@ fn leaf_extensions(
 ) -> Result<Vec<x509_cert::ext::Extension>> {
     let mut exts = vec![build::key_usage(profile.key_usage(key.is_rsa))?];
     if !profile.extended_key_usage.is_empty() {
-        exts.push(build::extended_key_usage(&profile.extended_key_usage)?);
+        exts.push(build::extended_key_usage(
+            &profile.extended_key_usage,
+            profile.extended_key_usage_critical,
+        )?);
     }
     exts.push(build::subject_key_identifier(&build::key_identifier(
         spki_der,

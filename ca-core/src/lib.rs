@@ -18,6 +18,8 @@
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 //! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
 //! | `publish`, `repository` | signed publication releases; RFC 4523 directory entries |
+//! | `signed_data` | CMS SignedData (RFC 5652) with one signer: VA answers, time-stamp tokens |
+//! | `tsp`, `tsp_log` | RFC 3161 time-stamping: requests, tokens, the record of issued serials |
 //! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
@@ -48,8 +50,11 @@ pub mod revocation;
 mod revoke;
 mod san;
 mod serial;
+pub mod signed_data;
 pub mod sigverify;
 mod store;
+pub mod tsp;
+pub mod tsp_log;
 mod verify;
 
 pub use audit_seal::{AUDIT_KEY_LABEL, AuditBreak, AuditReport, CHECKPOINT_FILE};

@@ -54,6 +54,10 @@ const EMBEDDED_PROFILES: &[(&str, &str)] = &[
         include_str!("../../policies/profiles/sub-ca.toml"),
     ),
     ("va.toml", include_str!("../../policies/profiles/va.toml")),
+    (
+        "timestamping.toml",
+        include_str!("../../policies/profiles/timestamping.toml"),
+    ),
 ];
 const EMBEDDED_OIDS: &str = include_str!("../../policies/oids.toml");
 const EMBEDDED_HIERARCHY: &str = include_str!("../../policies/hierarchy.toml");
@@ -216,6 +220,9 @@ pub struct Profile {
     /// extendedKeyUsage purposes (none: no extension).
     #[serde(default)]
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Marks extendedKeyUsage critical (RFC 3161 §2.3 for a TSA; default false).
+    #[serde(default)]
+    pub extended_key_usage_critical: bool,
     /// Adds id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1).
     #[serde(default)]
     pub ocsp_no_check: bool,
