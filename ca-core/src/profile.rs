@@ -169,9 +169,23 @@ pub struct SubjectRules {
     pub required: Vec<String>,
     /// Attributes that may be present (fixed and required ones included).
     pub allowed: Vec<String>,
+    /// How many values of a type a subject may carry, e.g. `{ OU = 2 }` (団体, then 部署);
+    /// types not listed may appear once. Values of a repeated type keep the order given.
+    #[serde(default)]
+    pub max: BTreeMap<String, usize>,
     /// A commonName, when present, must equal one of the dNSNames.
     #[serde(default)]
     pub cn_in_san: bool,
+}
+
+impl SubjectRules {
+    /// How many values of `ty` a subject may carry (1 unless `max` says otherwise).
+    pub fn max_of(&self, ty: AttrType) -> usize {
+        self.max
+            .iter()
+            .find(|(k, _)| AttrType::from_short(k) == Some(ty))
+            .map_or(1, |(_, n)| *n)
+    }
 }
 
 /// subjectAltName rules of a profile.
@@ -384,9 +398,24 @@ impl Policies {
                 .iter()
                 .chain(&p.subject.required)
                 .chain(p.subject.fixed.keys())
+                .chain(p.subject.max.keys())
             {
                 if AttrType::from_short(attr).is_none() {
                     return Err(data_err(&file, format!("unknown attribute type {attr:?}")));
+                }
+            }
+            for (attr, n) in &p.subject.max {
+                if *n == 0 || !p.subject.allowed.contains(attr) {
+                    return Err(data_err(
+                        &file,
+                        format!("[subject] max: {attr} must be allowed and at least 1"),
+                    ));
+                }
+                if p.subject.fixed.contains_key(attr) && *n != 1 {
+                    return Err(data_err(
+                        &file,
+                        format!("[subject] max: {attr} is fixed, so it appears once"),
+                    ));
                 }
             }
             if p.validity_days == 0 || p.validity_days > p.max_validity_days {
