@@ -44,13 +44,7 @@ use x509_cert::Certificate;
 ///   non-critical policyConstraints to validate.
 const MAX_FAILURES: usize = 10;
 
-const SKIPPED_FEATURES: &[&str] = &[
-    "pedantic-webpki-eku",
-    "pedantic-webpki-subscriber-key",
-    "pedantic-public-suffix-wildcard",
-    "pedantic-serial-number",
-    "pedantic-rfc5280",
-];
+const SKIPPED_FEATURES: &[&str] = &[];
 
 #[derive(Deserialize)]
 struct Limbo {
