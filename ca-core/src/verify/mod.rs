@@ -160,7 +160,9 @@ pub fn validate_path(
     }
     if anchors_der.iter().any(|a| a.as_slice() == leaf_der) {
         // The target is itself a trust anchor: trusted as configured, a one-element chain.
+        // It is still a target certificate: its serial number must be well-formed.
         build::check_validity(&leaf, opts.time)?;
+        profile::check_serial(&leaf)?;
         let set = if opts.initial_policy_set.is_empty() {
             vec![crate::oid::Oid::from(const_oid::db::rfc5280::ANY_POLICY)]
         } else {

@@ -31,21 +31,11 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
     };
     let critical = |oid| c.critical.contains(&oid);
     let is_ca_role = role != Role::Leaf;
-    // §4.1.2.2: "The serial number MUST be a positive integer", and conforming CAs use at
-    // most 20 octets. Trust anchors are trusted as configured.
-    if role != Role::Anchor {
-        let serial = c.cert.tbs_certificate().serial_number().as_bytes();
-        if serial.first().is_some_and(|b| b & 0x80 != 0) {
-            return fail("RFC 5280 4.1.2.2: the serial number MUST be positive (it is negative)");
-        }
-        if serial.iter().all(|b| *b == 0) {
-            return fail("RFC 5280 4.1.2.2: the serial number MUST be positive (it is zero)");
-        }
-        if serial.len() > 20 {
-            return fail("RFC 5280 4.1.2.2: the serial number MUST NOT be longer than 20 octets");
-        }
-    }
     let subject_empty = c.cert.tbs_certificate().subject().is_empty();
+    // Trust anchors are trusted as configured (a target that is one: see `check_serial`).
+    if role != Role::Anchor {
+        check_serial(c)?;
+    }
     // §4.2.1.1
     if critical(oids::ID_CE_AUTHORITY_KEY_IDENTIFIER) {
         return fail("RFC 5280 4.2.1.1: authorityKeyIdentifier MUST be non-critical");
@@ -167,9 +157,30 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
     Ok(())
 }
 
+/// RFC 5280 §4.1.2.2: "The serial number MUST be a positive integer", and conforming CAs
+/// use at most 20 octets. Applied to every certificate of a path but the trust anchor, and to
+/// a target that is itself a trust anchor.
+pub(crate) fn check_serial(c: &Cert) -> Result<(), PathError> {
+    let serial = c.cert.tbs_certificate().serial_number().as_bytes();
+    let rule = if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        "RFC 5280 4.1.2.2: the serial number MUST be positive (it is negative)"
+    } else if serial.iter().all(|b| *b == 0) {
+        "RFC 5280 4.1.2.2: the serial number MUST be positive (it is zero)"
+    } else if serial.len() > 20 {
+        "RFC 5280 4.1.2.2: the serial number MUST NOT be longer than 20 octets"
+    } else {
+        return Ok(());
+    };
+    Err(PathError::ProfileViolation {
+        subject: c.subject.clone(),
+        rule,
+    })
+}
+
 /// CA/B Forum Baseline Requirements for TLS root certificates (§7.1.2.1.3): the
 /// authorityKeyIdentifier, when present, holds the keyIdentifier only. RFC 5280 §4.2.1.1
 /// allows authorityCertIssuer and authorityCertSerialNumber, so other purposes accept them.
+/// Nor does a root carry extKeyUsage (§7.1.2.1.2: "MUST NOT").
 fn server_root(c: &Cert) -> Result<(), PathError> {
     if c.aki_issuer_serial {
         return Err(PathError::ProfileViolation {
@@ -177,19 +188,51 @@ fn server_root(c: &Cert) -> Result<(), PathError> {
             rule: "CA/B Forum BR 7.1.2.1.3: a root's authorityKeyIdentifier MUST NOT contain authorityCertIssuer or authorityCertSerialNumber",
         });
     }
+    if c.eku.is_some() && c.self_issued {
+        return Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule: "CA/B Forum BR 7.1.2.1.2: a root certificate MUST NOT contain extKeyUsage",
+        });
+    }
     Ok(())
 }
 
-/// CA/B Forum Baseline Requirements for TLS server certificates (§7.1.2.7.12): the
-/// subjectAltName is non-critical when the subject is not empty; and the subject commonName
+/// CA/B Forum Baseline Requirements for TLS server certificates: the subjectAltName is
+/// non-critical when the subject is not empty (§7.1.2.7.12); extKeyUsage is non-critical and
+/// without anyExtendedKeyUsage (§7.1.2.7.6, §7.1.2.7.10); the key is RSA of 2048 bits or
+/// more or ECDSA on P-256, P-384 or P-521 (§6.1.5, §7.1.3.1.1); and the subject commonName
 /// is spelled as §7.1.4.3 requires ([`cn_spelling`]).
 fn server_leaf(c: &Cert) -> Result<(), PathError> {
+    let fail = |rule| {
+        Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule,
+        })
+    };
     let subject = c.cert.tbs_certificate().subject();
     if !subject.is_empty() && c.critical.contains(&oids::ID_CE_SUBJECT_ALT_NAME) {
-        return Err(PathError::ProfileViolation {
-            subject: c.subject.clone(),
-            rule: "CA/B Forum BR 7.1.2.7.12: subjectAltName MUST NOT be critical when the subject is not empty",
-        });
+        return fail(
+            "CA/B Forum BR 7.1.2.7.12: subjectAltName MUST NOT be critical when the subject is not empty",
+        );
+    }
+    if c.critical.contains(&oids::ID_CE_EXT_KEY_USAGE) {
+        return fail("CA/B Forum BR 7.1.2.7.6: extKeyUsage MUST NOT be critical");
+    }
+    if c
+        .eku
+        .as_ref()
+        .is_some_and(|e| e.contains(&oids::ANY_EXTENDED_KEY_USAGE))
+    {
+        return fail("CA/B Forum BR 7.1.2.7.10: anyExtendedKeyUsage MUST NOT be present");
+    }
+    match crate::key::PublicKeyInfo::of(c.cert.tbs_certificate().subject_public_key_info()) {
+        Ok(k) if k.is_rsa && k.bits >= 2048 => {}
+        Ok(k) if !k.is_rsa && k.bits != 0 => {}
+        _ => {
+            return fail(
+                "CA/B Forum BR 6.1.5: a TLS server key is RSA of at least 2048 bits or ECDSA on P-256, P-384 or P-521",
+            );
+        }
     }
     for atv in subject.iter() {
         if atv.oid != const_oid::db::rfc4519::CN {
