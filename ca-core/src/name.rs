@@ -458,11 +458,16 @@ mod tests {
         let comma = DistinguishedName::parse("CN=山田 太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP")
             .expect("rfc 4514 form");
         assert_eq!(slash, comma);
-        assert_eq!(slash.get(AttrType::Ou), Some("千代田区"), "the 団体 OU comes first");
+        assert_eq!(
+            slash.get(AttrType::Ou),
+            Some("千代田区"),
+            "the 団体 OU comes first"
+        );
         assert_eq!(slash.get_all(AttrType::Ou), ["千代田区", "総務部"]);
         assert_eq!(slash.count(AttrType::Ou), 2);
         let mut shuffled =
-            DistinguishedName::parse("CN=山田 太郎,C=JP,OU=総務部,O=LGPKI,OU=千代田区").expect("dn");
+            DistinguishedName::parse("CN=山田 太郎,C=JP,OU=総務部,O=LGPKI,OU=千代田区")
+                .expect("dn");
         shuffled.canonicalize();
         // Stable: OU=千代田区 was given before OU=総務部 in encoding order.
         assert_eq!(shuffled.get_all(AttrType::Ou), ["千代田区", "総務部"]);

@@ -330,12 +330,20 @@ mod tests {
 
     #[test]
     fn refuses_what_x660_refuses() {
-        for bad in ["", "1", "3.1", "1.40", "0.100", "1.2.", "1..2", "1.02", "1.2.x", "-1.2"] {
+        for bad in [
+            "", "1", "3.1", "1.40", "0.100", "1.2.", "1..2", "1.02", "1.2.x", "-1.2",
+        ] {
             assert!(bad.parse::<Oid>().is_err(), "{bad:?}");
         }
         assert!(Oid::from_content(&[]).is_err());
-        assert!(Oid::from_content(&[0x2a, 0x80, 0x01]).is_err(), "not minimal");
+        assert!(
+            Oid::from_content(&[0x2a, 0x80, 0x01]).is_err(),
+            "not minimal"
+        );
         assert!(Oid::from_content(&[0x2a, 0x86]).is_err(), "truncated");
-        assert!(Oid::from_der(&[0x04, 0x01, 0x2a]).is_err(), "not an OID tag");
+        assert!(
+            Oid::from_der(&[0x04, 0x01, 0x2a]).is_err(),
+            "not an OID tag"
+        );
     }
 }

@@ -312,9 +312,16 @@ fn limbo() {
     // The list is exact: every failure is listed, and every listed case (that ran) fails.
     let unexpected: Vec<&String> = failures
         .iter()
-        .filter(|f| !EXPECTED_FAILURES.iter().any(|(id, _)| f.starts_with(&format!("{id}:"))))
+        .filter(|f| {
+            !EXPECTED_FAILURES
+                .iter()
+                .any(|(id, _)| f.starts_with(&format!("{id}:")))
+        })
         .collect();
-    assert!(unexpected.is_empty(), "unexpected failures: {unexpected:#?}");
+    assert!(
+        unexpected.is_empty(),
+        "unexpected failures: {unexpected:#?}"
+    );
     let ran = |id: &str| only.as_deref().is_none_or(|o| id.starts_with(o));
     let now_passing: Vec<&str> = EXPECTED_FAILURES
         .iter()
@@ -325,7 +332,8 @@ fn limbo() {
         now_passing.is_empty(),
         "listed as expected failures but passing (remove them from EXPECTED_FAILURES): {now_passing:?}"
     );
-    let ids: std::collections::BTreeSet<&str> = limbo.testcases.iter().map(|t| t.id.as_str()).collect();
+    let ids: std::collections::BTreeSet<&str> =
+        limbo.testcases.iter().map(|t| t.id.as_str()).collect();
     for (id, _) in EXPECTED_FAILURES.iter().chain(SKIPPED) {
         assert!(ids.contains(id), "{id} is not a limbo testcase");
     }

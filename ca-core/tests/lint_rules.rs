@@ -48,7 +48,13 @@ const ISSUER_SKI: [u8; 20] = [0x11; 20];
 fn at(year: i32) -> OffsetDateTime {
     // 1 January of `year`, 00:00:00Z.
     let days = (1970..year)
-        .map(|y| if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) { 366 } else { 365 })
+        .map(|y| {
+            if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) {
+                366
+            } else {
+                365
+            }
+        })
         .sum::<i64>();
     OffsetDateTime::from_unix_timestamp(days * 86_400).expect("time")
 }
@@ -181,7 +187,8 @@ fn good_ca() -> Case {
     let mut c = good_ee();
     c.ca = true;
     c.subject = name("CN=LGPKI Sub CA,O=LGPKI,C=JP");
-    c.extensions.retain(|e| e.extn_id != rfc5280::ID_CE_SUBJECT_ALT_NAME);
+    c.extensions
+        .retain(|e| e.extn_id != rfc5280::ID_CE_SUBJECT_ALT_NAME);
     set_ext(
         &mut c,
         ext(
@@ -295,7 +302,13 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
         ("version_v3", || {
             let mut c = good_ee();
             // [0] EXPLICIT INTEGER 2 (v3) becomes 1 (v2).
-            c.patch = Some(|v| replace(v, &[0xa0, 0x03, 0x02, 0x01, 0x02], &[0xa0, 0x03, 0x02, 0x01, 0x01]));
+            c.patch = Some(|v| {
+                replace(
+                    v,
+                    &[0xa0, 0x03, 0x02, 0x01, 0x02],
+                    &[0xa0, 0x03, 0x02, 0x01, 0x01],
+                )
+            });
             c
         }),
         ("serial_length", || {
@@ -330,7 +343,10 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             // notAfter 2029 as GeneralizedTime ("20290101000000Z") instead of UTCTime.
             c.patch = Some(|v| {
                 let from = b"\x17\x0d290101000000Z";
-                let at = v.windows(from.len()).position(|w| w == from).expect("notAfter");
+                let at = v
+                    .windows(from.len())
+                    .position(|w| w == from)
+                    .expect("notAfter");
                 let mut out = v[..at].to_vec();
                 out.extend_from_slice(b"\x18\x0f20290101000000Z");
                 out.extend_from_slice(&v[at + from.len()..]);
@@ -368,7 +384,11 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             let mut c = good_ee();
             set_ext(
                 &mut c,
-                ext(rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER, false, aki(&[0x33; 20])),
+                ext(
+                    rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+                    false,
+                    aki(&[0x33; 20]),
+                ),
             );
             c
         }),
@@ -376,7 +396,11 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             let mut c = good_ee();
             set_ext(
                 &mut c,
-                ext(rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER, true, aki(&ISSUER_SKI)),
+                ext(
+                    rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+                    true,
+                    aki(&ISSUER_SKI),
+                ),
             );
             c
         }),
@@ -409,7 +433,11 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             let mut c = good_ee();
             set_ext(
                 &mut c,
-                ext(rfc5280::ID_CE_KEY_USAGE, false, ku(KeyUsages::DigitalSignature)),
+                ext(
+                    rfc5280::ID_CE_KEY_USAGE,
+                    false,
+                    ku(KeyUsages::DigitalSignature),
+                ),
             );
             c
         }),
@@ -481,7 +509,11 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             let mut c = good_ee();
             set_ext(
                 &mut c,
-                ext(rfc5280::ID_CE_KEY_USAGE, true, ku(KeyUsages::NonRepudiation)),
+                ext(
+                    rfc5280::ID_CE_KEY_USAGE,
+                    true,
+                    ku(KeyUsages::NonRepudiation),
+                ),
             );
             set_ext(
                 &mut c,
@@ -681,7 +713,11 @@ fn each_mutation_fires_exactly_its_rule() {
             wrong.push(format!("{rule}: fired {got:?}"));
         }
     }
-    assert!(wrong.is_empty(), "mutations that missed:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "mutations that missed:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -689,8 +725,14 @@ fn every_rule_has_a_mutation() {
     let covered: Vec<&str> = mutations().iter().map(|(r, _)| *r).collect();
     let listed: BTreeSet<&str> = RULES.iter().copied().collect();
     let uncovered: Vec<&&str> = RULES.iter().filter(|r| !covered.contains(r)).collect();
-    assert!(uncovered.is_empty(), "rules no mutation covers: {uncovered:?}");
+    assert!(
+        uncovered.is_empty(),
+        "rules no mutation covers: {uncovered:?}"
+    );
     let unknown: Vec<&&str> = covered.iter().filter(|r| !listed.contains(*r)).collect();
-    assert!(unknown.is_empty(), "mutations for rules not in RULES: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "mutations for rules not in RULES: {unknown:?}"
+    );
     assert_eq!(covered.len(), RULES.len(), "one mutation per rule");
 }

@@ -9,8 +9,8 @@ use x509_cert::ext::pkix::constraints::{BasicConstraints, NameConstraints, Polic
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CrlDistributionPoints,
-    ExtendedKeyUsage, InhibitAnyPolicy, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CrlDistributionPoints, ExtendedKeyUsage,
+    InhibitAnyPolicy, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
 };
 
 use super::PathError;
@@ -38,7 +38,10 @@ fn sequence<'a>(any: AnyRef<'a>, what: &str) -> Result<Vec<AnyRef<'a>>, String> 
 /// An OBJECT IDENTIFIER kept as bytes.
 fn oid_of(any: AnyRef<'_>, what: &str) -> Result<Oid, String> {
     if any.tag() != Tag::ObjectIdentifier {
-        return Err(format!("{what}: expected OBJECT IDENTIFIER, found {}", any.tag()));
+        return Err(format!(
+            "{what}: expected OBJECT IDENTIFIER, found {}",
+            any.tag()
+        ));
     }
     Oid::from_content(any.value()).map_err(|e| format!("{what}: {e}"))
 }

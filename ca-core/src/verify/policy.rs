@@ -208,11 +208,7 @@ impl PolicyState {
     }
 
     /// §6.1.5 (a), (b), (g): wrap-up after the leaf; returns the user-constrained-policy-set.
-    pub(crate) fn finish(
-        mut self,
-        leaf: &Cert,
-        initial: &[Oid],
-    ) -> Result<Vec<Oid>, PathError> {
+    pub(crate) fn finish(mut self, leaf: &Cert, initial: &[Oid]) -> Result<Vec<Oid>, PathError> {
         self.explicit_policy = self.explicit_policy.saturating_sub(1);
         if leaf
             .policy_constraints
@@ -244,11 +240,7 @@ impl PolicyState {
 /// the user-initial-policy-set, plus, when the leaf level still has an anyPolicy node (so
 /// every policy is acceptable), the initial policies not in the valid_policy_node_set (and
 /// anyPolicy itself when the initial set is anyPolicy).
-fn user_constrained(
-    levels: &[Vec<Node>],
-    initial: &[Oid],
-    any_initial: bool,
-) -> Vec<Oid> {
+fn user_constrained(levels: &[Vec<Node>], initial: &[Oid], any_initial: bool) -> Vec<Oid> {
     let mut node_set: BTreeSet<Oid> = BTreeSet::new();
     for d in 1..levels.len() {
         let prev = &levels[d - 1];

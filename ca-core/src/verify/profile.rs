@@ -218,8 +218,7 @@ fn server_leaf(c: &Cert) -> Result<(), PathError> {
     if c.critical.contains(&oids::ID_CE_EXT_KEY_USAGE) {
         return fail("CA/B Forum BR 7.1.2.7.6: extKeyUsage MUST NOT be critical");
     }
-    if c
-        .eku
+    if c.eku
         .as_ref()
         .is_some_and(|e| e.contains(&oids::ANY_EXTENDED_KEY_USAGE))
     {
@@ -409,7 +408,13 @@ mod tests {
 
     #[test]
     fn common_name_spelling() {
-        for ok in ["127.0.0.1", "bad.example.com", "EE", "2001:db8::1", "山田 太郎"] {
+        for ok in [
+            "127.0.0.1",
+            "bad.example.com",
+            "EE",
+            "2001:db8::1",
+            "山田 太郎",
+        ] {
             assert_eq!(cn_spelling(ok, &["example.com"]), None, "{ok}");
         }
         assert_eq!(cn_spelling("example.com", &["example.com"]), None);
