@@ -11,6 +11,11 @@ use common::{Env, KeyKind, assert_ok, make_key, openssl, openssl_ok};
 
 /// A root CA and a leaf asserting `policy`, both made by OpenSSL. Returns (root, leaf).
 fn openssl_chain(dir: &Path, policy: &str) -> (String, String) {
+    openssl_chain_with(dir, policy, "")
+}
+
+/// As [`openssl_chain`], with `extra` lines in the leaf's extfile.
+fn openssl_chain_with(dir: &Path, policy: &str, extra: &str) -> (String, String) {
     let p = |n: &str| dir.join(n).display().to_string();
     let root_key = make_key(dir, "x660-root", KeyKind::P256);
     openssl_ok(&[
@@ -48,7 +53,7 @@ fn openssl_chain(dir: &Path, policy: &str) -> (String, String) {
              keyUsage=critical,digitalSignature\n\
              certificatePolicies={policy}\n\
              subjectKeyIdentifier=hash\n\
-             authorityKeyIdentifier=keyid\n"
+             authorityKeyIdentifier=keyid\n{extra}"
         ),
     )
     .expect("extfile");
@@ -138,5 +143,37 @@ fn policy_flag_still_refuses_what_is_not_an_oid() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "--policy {bad}: {err}");
         assert!(err.contains("--policy"), "names the flag: {err}");
+    }
+}
+
+/// An extKeyUsage purpose under arc 2 with a second arc above 39 does not make the certificate
+/// unreadable: the serverAuth purpose next to it is found, as OpenSSL finds it.
+#[test]
+fn eku_with_second_arc_above_39_is_read() {
+    let env = Env::new();
+    let (root, leaf) = openssl_chain_with(
+        env.dir.path(),
+        "2.999.1.1.1",
+        "extendedKeyUsage=serverAuth,2.999.3\nsubjectAltName=DNS:www.example.lg.jp\n",
+    );
+    let text = openssl_ok(&["x509", "-in", &leaf, "-noout", "-text"]);
+    assert!(text.contains("2.999.3"), "{text}");
+    assert_ok(
+        &openssl(&["verify", "-purpose", "sslserver", "-CAfile", &root, &leaf]),
+        "openssl verify -purpose sslserver",
+    );
+    for (purpose, valid) in [("server", true), ("client", false)] {
+        let out = env.lgpki(&[
+            "--json",
+            "verify",
+            &leaf,
+            "--trust",
+            &root,
+            "--purpose",
+            purpose,
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(v["valid"], valid, "--purpose {purpose}: {v}");
     }
 }

@@ -86,6 +86,17 @@ pub(crate) fn decode_policies(v: &[u8]) -> Result<Vec<Oid>, String> {
     Ok(list)
 }
 
+/// extKeyUsage (RFC 5280 §4.2.1.12): `SEQUENCE SIZE (1..MAX) OF KeyPurposeId`, kept as DER
+/// bytes so that a purpose under any X.660 arc (e.g. `2.999.3`) does not make the certificate
+/// unreadable.
+pub(crate) fn decode_eku(v: &[u8]) -> Result<Vec<Oid>, String> {
+    let outer = AnyRef::from_der(v).map_err(|e| e.to_string())?;
+    sequence(outer, "extKeyUsage")?
+        .into_iter()
+        .map(|k| oid_of(k, "KeyPurposeId"))
+        .collect()
+}
+
 /// policyMappings (RFC 5280 §4.2.1.5): `SEQUENCE SIZE (1..MAX) OF SEQUENCE {
 /// issuerDomainPolicy, subjectDomainPolicy }`, both kept as DER bytes.
 pub(crate) fn decode_mappings(v: &[u8]) -> Result<Vec<(Oid, Oid)>, String> {
@@ -205,7 +216,8 @@ pub(crate) struct Cert {
     pub self_issued: bool,
     pub bc: Option<BasicConstraints>,
     pub ku: Option<KeyUsage>,
-    pub eku: Option<Vec<ObjectIdentifier>>,
+    /// extKeyUsage purposes, as DER bytes (any X.660 OID).
+    pub eku: Option<Vec<Oid>>,
     pub ski: Option<Vec<u8>>,
     pub aki: Option<Vec<u8>>,
     pub san: Option<Vec<GeneralName>>,
@@ -315,7 +327,10 @@ impl Cert {
                 o if o == oids::ID_CE_BASIC_CONSTRAINTS => c.bc = Some(dec(s, o, v)?),
                 o if o == oids::ID_CE_KEY_USAGE => c.ku = Some(dec(s, o, v)?),
                 o if o == oids::ID_CE_EXT_KEY_USAGE => {
-                    c.eku = Some(dec::<ExtendedKeyUsage>(s, o, v)?.0)
+                    c.eku = Some(decode_eku(v).map_err(|detail| PathError::Malformed {
+                        what: format!("extKeyUsage of certificate {s}"),
+                        detail,
+                    })?)
                 }
                 o if o == oids::ID_CE_SUBJECT_KEY_IDENTIFIER => {
                     c.ski = Some(dec::<SubjectKeyIdentifier>(s, o, v)?.0.as_bytes().to_vec())

@@ -220,7 +220,7 @@ fn server_leaf(c: &Cert) -> Result<(), PathError> {
     }
     if c.eku
         .as_ref()
-        .is_some_and(|e| e.contains(&oids::ANY_EXTENDED_KEY_USAGE))
+        .is_some_and(|e| e.iter().any(|k| *k == oids::ANY_EXTENDED_KEY_USAGE))
     {
         return fail("CA/B Forum BR 7.1.2.7.10: anyExtendedKeyUsage MUST NOT be present");
     }
