@@ -497,6 +497,35 @@ mod tests {
     }
 
     #[test]
+    fn subject_max_is_checked_at_load() {
+        let p = Policies::embedded().expect("policies");
+        assert_eq!(p.profile("staff").expect("staff").subject.max_of(AttrType::Ou), 2);
+        assert_eq!(p.profile("server").expect("server").subject.max_of(AttrType::Ou), 1);
+        assert_eq!(p.profile("staff").expect("staff").subject.max_of(AttrType::Cn), 1);
+        let staff = EMBEDDED_PROFILES
+            .iter()
+            .find(|(f, _)| *f == "staff.toml")
+            .map(|(_, t)| *t)
+            .expect("staff.toml");
+        for (bad, why) in [
+            ("max = { OU = 0 }", "at least 1"),
+            ("max = { title = 2 }", "must be allowed"),
+            ("max = { O = 2 }", "is fixed"),
+            ("max = { XX = 2 }", "unknown attribute type"),
+        ] {
+            let text = staff.replace("max = { OU = 2 }", bad);
+            assert_ne!(text, staff, "staff.toml has a max line");
+            let err = Policies::parse(
+                EMBEDDED_OIDS,
+                EMBEDDED_HIERARCHY,
+                vec![("staff.toml".into(), text)],
+            )
+            .expect_err(bad);
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn policy_data_errors_name_the_file() {
         let bad = Policies::parse(
             EMBEDDED_OIDS,
