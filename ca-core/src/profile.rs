@@ -499,9 +499,27 @@ mod tests {
     #[test]
     fn subject_max_is_checked_at_load() {
         let p = Policies::embedded().expect("policies");
-        assert_eq!(p.profile("staff").expect("staff").subject.max_of(AttrType::Ou), 2);
-        assert_eq!(p.profile("server").expect("server").subject.max_of(AttrType::Ou), 1);
-        assert_eq!(p.profile("staff").expect("staff").subject.max_of(AttrType::Cn), 1);
+        assert_eq!(
+            p.profile("staff")
+                .expect("staff")
+                .subject
+                .max_of(AttrType::Ou),
+            2
+        );
+        assert_eq!(
+            p.profile("server")
+                .expect("server")
+                .subject
+                .max_of(AttrType::Ou),
+            1
+        );
+        assert_eq!(
+            p.profile("staff")
+                .expect("staff")
+                .subject
+                .max_of(AttrType::Cn),
+            1
+        );
         let staff = EMBEDDED_PROFILES
             .iter()
             .find(|(f, _)| *f == "staff.toml")

@@ -9,8 +9,8 @@ use x509_cert::ext::pkix::constraints::{BasicConstraints, NameConstraints, Polic
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CrlDistributionPoints, ExtendedKeyUsage,
-    InhibitAnyPolicy, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CrlDistributionPoints, InhibitAnyPolicy,
+    KeyUsage, SubjectAltName, SubjectKeyIdentifier,
 };
 
 use super::PathError;
