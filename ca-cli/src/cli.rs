@@ -330,7 +330,9 @@ pub struct IssueArgs {
     /// Issuing CA [default: the CA bound to the profile].
     #[arg(long, value_name = "NAME")]
     pub ca: Option<String>,
-    /// Subject DN, replacing the CSR's (RFC 4514, e.g. "CN=山田太郎,OU=千代田区,O=LGPKI,C=JP").
+    /// Subject DN, replacing the CSR's: RFC 4514 ("CN=山田太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP")
+    /// or OpenSSL's form ("/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田太郎"). A type may repeat
+    /// as far as the profile's `max` allows (OU: the 団体 first, then the 部署).
     #[arg(long, value_name = "DN")]
     pub subject: Option<String>,
     /// subjectAltName, replacing the CSR's: dns:NAME, email:ADDR, uri:URI or ip:ADDR.
@@ -466,7 +468,7 @@ pub enum RequestCommand {
         /// Organisation code [remote default: the client certificate's organisation].
         #[arg(long)]
         org: Option<String>,
-        /// Subject DN (the organisation's name is bound as OU).
+        /// Subject DN, RFC 4514 or OpenSSL form; the first OU is bound to the organisation.
         #[arg(long, value_name = "DN")]
         subject: Option<String>,
         /// subjectAltName: dns:NAME, email:ADDR, uri:URI or ip:ADDR.

@@ -12,7 +12,6 @@ use base64::Engine;
 use ca_core::revocation::{Methods, OwnStatus, RevocationChecker, Status};
 use ca_core::{CaSigner, SqliteStore};
 use ca_http::{ValidateAnswer, Validator};
-use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use serde::Deserialize;
 use x509_cert::Certificate;
@@ -136,7 +135,7 @@ impl ServeValidator {
         );
         for p in &req.policies {
             opts.initial_policy_set.push(
-                ObjectIdentifier::new(p)
+                p.parse::<ca_core::Oid>()
                     .map_err(|e| format!("policies: {p:?} is not an OID: {e}"))?,
             );
         }

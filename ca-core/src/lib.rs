@@ -40,6 +40,7 @@ mod key;
 pub mod lint;
 mod name;
 pub mod ocsp;
+mod oid;
 mod org_names;
 mod pkcs11;
 mod profile;
@@ -73,6 +74,7 @@ pub use key::{
     SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
 };
 pub use name::{AttrType, DistinguishedName, find_forbidden_char, forbidden_char, name_to_string};
+pub use oid::Oid;
 pub use org_names::{MIN_DOMAIN_LABELS, OrgName};
 pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
