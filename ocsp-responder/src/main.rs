@@ -183,8 +183,8 @@ async fn run(args: Args, first: Loaded, pins: Pins, metrics: Arc<Metrics>) -> Ex
         metrics,
         Limits::default(),
         Services {
-            validator: None,
             health: Some(health),
+            ..Services::default()
         },
     );
     match ca_http::serve(listener, router, shutdown_signal()).await {
