@@ -514,6 +514,18 @@ fn issue_one(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     })?;
     if let Some(out) = &a.out {
         ca_core::write_atomic(out, issued.pem.as_bytes())?;
+        if !ctx.json {
+            // A status line on stderr (stdout stays empty for scripts): what was issued, where.
+            eprintln!(
+                "issued {} ({}, {}) by {}, valid until {}: {}",
+                issued.serial,
+                issued.profile,
+                issued.subject,
+                issued.ca,
+                issued.not_after,
+                out.display()
+            );
+        }
     }
     if ctx.json {
         print_json(&issued_json(&issued));

@@ -614,3 +614,46 @@ fn two_organizational_units_keep_their_order() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("at most 2"), "{err}");
 }
+
+/// `issue --out FILE` without `--json` says on stderr what it issued and where, and keeps
+/// stdout empty for scripts.
+#[test]
+fn issue_out_says_what_it_issued() {
+    let env = Env::init(&[]);
+    let csr = make_csr(
+        env.dir.path(),
+        "said",
+        KeyKind::P256,
+        "/C=JP/O=LGPKI/OU=千代田区/CN=告知",
+        &[],
+    );
+    let pem = env.path("said.pem");
+    let out = env.lgpki(&[
+        "issue",
+        "--profile",
+        "staff",
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        pem.to_str().expect("utf8"),
+    ]);
+    assert_ok(&out, "issue --out");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    let said = String::from_utf8_lossy(&out.stderr);
+    let serial = openssl_ok(&[
+        "x509",
+        "-in",
+        pem.to_str().expect("utf8"),
+        "-noout",
+        "-serial",
+    ]);
+    let serial = serial.trim().trim_start_matches("serial=").to_lowercase();
+    assert!(
+        said.starts_with(&format!("issued {serial} (staff, ")),
+        "{said}"
+    );
+    assert!(
+        said.contains("by organization") && said.contains("said.pem"),
+        "{said}"
+    );
+}
