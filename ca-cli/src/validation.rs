@@ -69,11 +69,7 @@ impl VaSigner {
 
     /// Base64 of a detached CMS SignedData over `body`.
     fn sign(&self, body: &[u8]) -> ca_core::Result<String> {
-        // TEMPORARY until the CMS builder (branch i16) is cherry-picked.
-        let _ = (body, &self.signer, &self.cert, &self.extra);
-        let der: Vec<u8> = Err(ca_core::Error::PolicyRefused {
-            detail: "CMS signing not yet available".into(),
-        })?;
+        let der = ca_core::cms::sign_detached(body, self.signer.as_ref(), &self.cert, &self.extra)?;
         Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 }
@@ -233,6 +229,11 @@ impl OwnStatus for OwnCas<'_> {
                         .map(|r| format!(", reason {r:?}"))
                         .unwrap_or_default()
                 ),
+                at: Some(ca_core::revocation::RevokedAt {
+                    time: time.unix_timestamp(),
+                    reason,
+                    invalidity: None,
+                }),
             },
             Ok(ca_core::ocsp::Lookup::Unknown | ca_core::ocsp::Lookup::UnknownIssuer) => {
                 Status::Undetermined {

@@ -17,12 +17,14 @@
 //! | `issue` | the issuance pipeline, single and batch |
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 //! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
+//! | `cms` | CMS SignedData and RFC 3161 tokens: parse, verify at the signature's time, sign; sanitisation receipts |
 //! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
 mod audit_seal;
 mod authority;
 pub mod build;
+pub mod cms;
 pub mod config;
 pub mod crl;
 mod cross;
