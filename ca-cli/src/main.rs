@@ -12,9 +12,11 @@ mod ra;
 mod ra_api;
 mod ra_server;
 mod ra_web;
+mod receipt;
 mod remote;
 mod serve;
 mod serve_certs;
+mod signature;
 mod validation;
 mod verify;
 

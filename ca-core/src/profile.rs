@@ -54,6 +54,10 @@ const EMBEDDED_PROFILES: &[(&str, &str)] = &[
         include_str!("../../policies/profiles/sub-ca.toml"),
     ),
     ("va.toml", include_str!("../../policies/profiles/va.toml")),
+    (
+        "sanitiser.toml",
+        include_str!("../../policies/profiles/sanitiser.toml"),
+    ),
 ];
 const EMBEDDED_OIDS: &str = include_str!("../../policies/oids.toml");
 const EMBEDDED_HIERARCHY: &str = include_str!("../../policies/hierarchy.toml");

@@ -12,7 +12,7 @@
 //! (ETSI EN 319 102-1 §5.6.2.1 uses time-stamps as proof of existence for this reason).
 
 use const_oid::ObjectIdentifier;
-use der::{Decode, Encode};
+use der::Decode;
 use serde_json::{Value, json};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{CrlDistributionPoints, ExtendedKeyUsage, KeyUsage};
