@@ -112,7 +112,7 @@ pub fn report_text(v: &Value) -> String {
             t["serial"].as_str().unwrap_or_default()
         );
     }
-    if let Some(x) = s("judged_at") {
+    if let Some(x) = s("judged_at").filter(|_| v["signer"].is_string()) {
         out += &format!(
             "judged at: {x} ({})\n",
             v["time_source"].as_str().unwrap_or_default()
