@@ -248,7 +248,12 @@ pub struct ReceiptCreateArgs {
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
     /// The gateway's private key (unencrypted PKCS#8 PEM or DER, mode 0600).
-    #[arg(long, value_name = "FILE", required_unless_present = "key_uri", conflicts_with = "key_uri")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "key_uri",
+        conflicts_with = "key_uri"
+    )]
     pub key: Option<PathBuf>,
     /// The gateway's key in a PKCS#11 token (RFC 7512 URI with module-path and pin-source).
     #[arg(long, value_name = "URI")]

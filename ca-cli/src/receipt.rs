@@ -56,7 +56,11 @@ pub fn create(ctx: &Ctx, a: ReceiptCreateArgs) -> CmdResult {
         Some(s) => {
             let file = read_file(s)?;
             let der = cms_in(s)?;
-            (der, Some(original.as_slice()), Some(Digest::Sha256.hash(&file)))
+            (
+                der,
+                Some(original.as_slice()),
+                Some(Digest::Sha256.hash(&file)),
+            )
         }
         None => (cms_in(&a.original)?, None, None),
     };
@@ -229,7 +233,10 @@ pub fn verify(ctx: &Ctx, a: ReceiptVerifyArgs) -> CmdResult {
              the original signature said: {}\n  signer: {}\n  serial: {}\n  signing time: {}\n  \
              time-stamp: {}\n  judged at: {} ({})\n  validated at: {}\n  path: {}\n",
             report.signer.as_deref().unwrap_or("-"),
-            report.signing_time.map(ca_core::rfc3339).unwrap_or_default(),
+            report
+                .signing_time
+                .map(ca_core::rfc3339)
+                .unwrap_or_default(),
             report
                 .timestamp
                 .as_ref()

@@ -176,7 +176,10 @@ pub fn timestamp_signature(ctx: &Ctx, a: TimestampSignatureArgs) -> CmdResult {
     if ctx.json {
         print_json(&serde_json::json!({"out": a.out.display().to_string()}));
     } else {
-        print_text(&format!("time-stamped signature written to {}\n", a.out.display()));
+        print_text(&format!(
+            "time-stamped signature written to {}\n",
+            a.out.display()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -37,8 +37,7 @@ fn sanitise(fx: &Fixture, original: &std::path::Path, name: &str) -> std::path::
 
 fn create(
     fx: &Fixture,
-    gw: &Signer,
-    gw_chain: &std::path::Path,
+    (gw, gw_chain): &(Signer, std::path::PathBuf),
     original: &std::path::Path,
     signature: Option<&std::path::Path>,
     sanitised: &std::path::Path,
@@ -46,9 +45,27 @@ fn create(
     extra: &[&str],
 ) -> std::process::Output {
     let mut args = vec![
-        "--json", "receipt", "create", "--original", p(original), "--sanitised", p(sanitised),
-        "--key", p(&gw.key), "--cert", p(gw_chain), "--trust", p(&fx.root), "--trust",
-        p(&fx.tsa.root), "--untrusted", p(&fx.chain), "--tsa", &fx.tsa.url, "--out", p(out),
+        "--json",
+        "receipt",
+        "create",
+        "--original",
+        p(original),
+        "--sanitised",
+        p(sanitised),
+        "--key",
+        p(&gw.key),
+        "--cert",
+        p(gw_chain),
+        "--trust",
+        p(&fx.root),
+        "--trust",
+        p(&fx.tsa.root),
+        "--untrusted",
+        p(&fx.chain),
+        "--tsa",
+        &fx.tsa.url,
+        "--out",
+        p(out),
     ];
     if let Some(s) = signature {
         args.extend_from_slice(&["--signature", p(s)]);
@@ -57,17 +74,29 @@ fn create(
     fx.env.lgpki(&args)
 }
 
-fn verify(fx: &Fixture, receipt: &std::path::Path, sanitised: &std::path::Path) -> std::process::Output {
+fn verify(
+    fx: &Fixture,
+    receipt: &std::path::Path,
+    sanitised: &std::path::Path,
+) -> std::process::Output {
     fx.env.lgpki(&[
-        "--json", "receipt", "verify", p(receipt), "--sanitised", p(sanitised), "--trust",
-        p(&fx.root), "--trust", p(&fx.tsa.root),
+        "--json",
+        "receipt",
+        "verify",
+        p(receipt),
+        "--sanitised",
+        p(sanitised),
+        "--trust",
+        p(&fx.root),
+        "--trust",
+        p(&fx.tsa.root),
     ])
 }
 
 #[test]
 fn receipts_bind_original_signature_and_sanitised_copy() {
     let fx = Fixture::new();
-    let (gw, gw_chain) = gateway(&fx);
+    let gw = gateway(&fx);
     let original = fx.env.path("application.txt");
     std::fs::write(&original, "申請書\nMACRO AutoOpen()\n氏名: 山田太郎\n").expect("doc");
     let crls = fx.crls();
@@ -85,7 +114,7 @@ fn receipts_bind_original_signature_and_sanitised_copy() {
             } else {
                 (original.as_path(), Some(sig.as_path()))
             };
-            let out = create(&fx, &gw, &gw_chain, orig, signature, &sanitised, &receipt, &crl_args);
+            let out = create(&fx, &gw, orig, signature, &sanitised, &receipt, &crl_args);
             assert_ok(&out, &format!("receipt create {kind} attached={attached}"));
             let v = json(&out);
             assert_eq!(v["receipt"]["serial"], s.serial.as_str(), "{v}");
@@ -94,8 +123,16 @@ fn receipts_bind_original_signature_and_sanitised_copy() {
             // openssl verifies the receipt's signature to the LGPKI root.
             let content = fx.env.path("receipt-content.der");
             let o = openssl(&[
-                "cms", "-verify", "-inform", "DER", "-in", p(&receipt), "-CAfile", p(&fx.root),
-                "-out", p(&content),
+                "cms",
+                "-verify",
+                "-inform",
+                "DER",
+                "-in",
+                p(&receipt),
+                "-CAfile",
+                p(&fx.root),
+                "-out",
+                p(&content),
             ]);
             assert!(
                 o.status.success()
@@ -104,7 +141,10 @@ fn receipts_bind_original_signature_and_sanitised_copy() {
                 String::from_utf8_lossy(&o.stderr)
             );
             let dump = openssl_ok(&["asn1parse", "-inform", "DER", "-in", p(&content)]);
-            assert!(dump.contains("applicant"), "the signer's certificate is inside");
+            assert!(
+                dump.contains("applicant"),
+                "the signer's certificate is inside"
+            );
 
             // The receipt's time-stamp token verifies with openssl ts over the signature value.
             check_token_with_openssl(&fx, &receipt);
@@ -130,8 +170,15 @@ fn receipts_bind_original_signature_and_sanitised_copy() {
             );
             // Text mode says what the original signature said.
             let text = fx.env.lgpki(&[
-                "receipt", "verify", p(&receipt), "--sanitised", p(&sanitised), "--trust",
-                p(&fx.root), "--trust", p(&fx.tsa.root),
+                "receipt",
+                "verify",
+                p(&receipt),
+                "--sanitised",
+                p(&sanitised),
+                "--trust",
+                p(&fx.root),
+                "--trust",
+                p(&fx.tsa.root),
             ]);
             assert_ok(&text, "receipt verify (text)");
             let t = String::from_utf8_lossy(&text.stdout);
@@ -167,8 +214,14 @@ fn receipts_bind_original_signature_and_sanitised_copy() {
     assert_eq!(out.status.code(), Some(1), "{}", json(&out));
     // Without the trust anchor of the TSA, the receipt's time-stamp does not verify.
     let out = fx.env.lgpki(&[
-        "--json", "receipt", "verify", p(&receipt), "--sanitised",
-        p(&fx.env.path("clean-ec-true.txt")), "--trust", p(&fx.root),
+        "--json",
+        "receipt",
+        "verify",
+        p(&receipt),
+        "--sanitised",
+        p(&fx.env.path("clean-ec-true.txt")),
+        "--trust",
+        p(&fx.root),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", json(&out));
     assert!(
@@ -185,8 +238,20 @@ fn receipts_bind_original_signature_and_sanitised_copy() {
 /// Extracts the receipt's signature value and its signatureTimeStampToken and has
 /// `openssl ts -verify` check the token over the value, to the TSA root.
 fn check_token_with_openssl(fx: &Fixture, receipt: &std::path::Path) {
-    let dump = openssl_ok(&["cms", "-cmsout", "-inform", "DER", "-in", p(receipt), "-noout", "-print"]);
-    assert!(dump.contains("id-smime-aa-timeStampToken") || dump.contains("1.2.840.113549.1.9.16.2.14"), "{dump}");
+    let dump = openssl_ok(&[
+        "cms",
+        "-cmsout",
+        "-inform",
+        "DER",
+        "-in",
+        p(receipt),
+        "-noout",
+        "-print",
+    ]);
+    assert!(
+        dump.contains("id-smime-aa-timeStampToken") || dump.contains("1.2.840.113549.1.9.16.2.14"),
+        "{dump}"
+    );
     // The token is the value of the unsigned attribute: find it by parsing offsets.
     let parse = openssl_ok(&["asn1parse", "-inform", "DER", "-in", p(receipt)]);
     let lines: Vec<&str> = parse.lines().collect();
@@ -196,7 +261,13 @@ fn check_token_with_openssl(fx: &Fixture, receipt: &std::path::Path) {
         .expect("token attribute");
     // The SET and then the token's ContentInfo SEQUENCE follow the attribute's OID.
     let token_line = lines[i + 2];
-    let off: usize = token_line.split(':').next().expect("offset").trim().parse().expect("num");
+    let off: usize = token_line
+        .split(':')
+        .next()
+        .expect("offset")
+        .trim()
+        .parse()
+        .expect("num");
     let der = std::fs::read(receipt).expect("receipt");
     let hl: usize = token_line
         .split("hl=")
@@ -218,7 +289,13 @@ fn check_token_with_openssl(fx: &Fixture, receipt: &std::path::Path) {
         .rev()
         .find(|l| l.contains("OCTET STRING"))
         .expect("signature");
-    let off: usize = sig_line.split(':').next().expect("o").trim().parse().expect("n");
+    let off: usize = sig_line
+        .split(':')
+        .next()
+        .expect("o")
+        .trim()
+        .parse()
+        .expect("n");
     let hl: usize = sig_line
         .split("hl=")
         .nth(1)
@@ -234,8 +311,17 @@ fn check_token_with_openssl(fx: &Fixture, receipt: &std::path::Path) {
     let value = fx.env.path("sigvalue.bin");
     std::fs::write(&value, &der[off + hl..off + hl + l]).expect("value");
     let o = openssl(&[
-        "ts", "-verify", "-data", p(&value), "-in", p(&token), "-token_in", "-CAfile",
-        p(&fx.tsa.root), "-untrusted", p(&fx.tsa.cert),
+        "ts",
+        "-verify",
+        "-data",
+        p(&value),
+        "-in",
+        p(&token),
+        "-token_in",
+        "-CAfile",
+        p(&fx.tsa.root),
+        "-untrusted",
+        p(&fx.tsa.cert),
     ]);
     assert!(
         o.status.success() && String::from_utf8_lossy(&o.stdout).contains("OK"),
@@ -248,7 +334,7 @@ fn check_token_with_openssl(fx: &Fixture, receipt: &std::path::Path) {
 #[test]
 fn no_receipt_for_an_invalid_signature_or_a_signer_revoked_before_signing() {
     let fx = Fixture::new();
-    let (gw, gw_chain) = gateway(&fx);
+    let gw = gateway(&fx);
     let original = fx.env.path("contract.txt");
     std::fs::write(&original, "契約書\nMACRO x\n").expect("doc");
     let s = fx.signer("signer", KeyKind::P256);
@@ -257,7 +343,7 @@ fn no_receipt_for_an_invalid_signature_or_a_signer_revoked_before_signing() {
     // Detached signature over another file: invalid, no receipt.
     let sig = fx.sign(&s, &original, false, &["-cades"]);
     let receipt = fx.env.path("r1.p7");
-    let out = create(&fx, &gw, &gw_chain, &sanitised, Some(&sig), &sanitised, &receipt, &[]);
+    let out = create(&fx, &gw, &sanitised, Some(&sig), &sanitised, &receipt, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("message digest mismatch"),
@@ -268,7 +354,8 @@ fn no_receipt_for_an_invalid_signature_or_a_signer_revoked_before_signing() {
 
     // Revoked for keyCompromise, then signing: no receipt.
     assert_ok(
-        &fx.env.lgpki(&["revoke", "--serial", &s.serial, "--reason", "keyCompromise"]),
+        &fx.env
+            .lgpki(&["revoke", "--serial", &s.serial, "--reason", "keyCompromise"]),
         "revoke",
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -276,25 +363,35 @@ fn no_receipt_for_an_invalid_signature_or_a_signer_revoked_before_signing() {
     let crls = fx.crls();
     let crl_args: Vec<&str> = crls.iter().map(String::as_str).collect();
     let receipt = fx.env.path("r2.p7");
-    let out = create(&fx, &gw, &gw_chain, &late, None, &sanitised, &receipt, &crl_args);
+    let out = create(&fx, &gw, &late, None, &sanitised, &receipt, &crl_args);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("keyCompromise") && err.contains("revoked"), "{err}");
+    assert!(
+        err.contains("keyCompromise") && err.contains("revoked"),
+        "{err}"
+    );
     assert!(!receipt.exists(), "nothing written");
 
     // A gateway certificate of another profile cannot sign receipts.
     let other = fx.issue("not-a-gateway", KeyKind::P256, "staff");
+    let other_cert = other.cert.clone();
+    let other = (other, other_cert);
     let good = fx.signer("good", KeyKind::P256);
     let sig = fx.sign(&good, &original, true, &["-cades"]);
-    let out = create(&fx, &other, &other.cert, &sig, None, &sanitised, &receipt, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = create(&fx, &other, &sig, None, &sanitised, &receipt, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!receipt.exists(), "nothing written");
 }
 
 #[test]
 fn a_signer_revoked_after_a_time_stamp_still_gets_a_receipt_with_the_times() {
     let fx = Fixture::new();
-    let (gw, gw_chain) = gateway(&fx);
+    let gw = gateway(&fx);
     let original = fx.env.path("order.txt");
     std::fs::write(&original, "命令書\n").expect("doc");
     let s = fx.signer("chief", KeyKind::Rsa(2048));
@@ -302,21 +399,30 @@ fn a_signer_revoked_after_a_time_stamp_still_gets_a_receipt_with_the_times() {
     let stamped = fx.env.path("order.ts.p7");
     assert_ok(
         &fx.env.lgpki(&[
-            "timestamp-signature", p(&sig), "--tsa", &fx.tsa.url, "--out", p(&stamped),
+            "timestamp-signature",
+            p(&sig),
+            "--tsa",
+            &fx.tsa.url,
+            "--out",
+            p(&stamped),
         ]),
         "timestamp-signature",
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_ok(
-        &fx.env.lgpki(&["revoke", "--serial", &s.serial, "--reason", "keyCompromise"]),
+        &fx.env
+            .lgpki(&["revoke", "--serial", &s.serial, "--reason", "keyCompromise"]),
         "revoke",
     );
     let crls = fx.crls();
     let crl_args: Vec<&str> = crls.iter().map(String::as_str).collect();
     let sanitised = sanitise(&fx, &original, "clean.txt");
     let receipt = fx.env.path("r.p7");
-    let out = create(&fx, &gw, &gw_chain, &stamped, None, &sanitised, &receipt, &crl_args);
-    assert_ok(&out, "receipt for a signature time-stamped before the revocation");
+    let out = create(&fx, &gw, &stamped, None, &sanitised, &receipt, &crl_args);
+    assert_ok(
+        &out,
+        "receipt for a signature time-stamped before the revocation",
+    );
     let out = verify(&fx, &receipt, &sanitised);
     assert_ok(&out, "verify");
     let v = json(&out);
@@ -324,6 +430,9 @@ fn a_signer_revoked_after_a_time_stamp_still_gets_a_receipt_with_the_times() {
     assert_eq!(o["time_source"], "timestamp", "{v}");
     let ts = o["timestamp"].as_str().expect("timestamp");
     let line = o["revocation"][0].as_str().unwrap_or_default();
-    assert!(line.contains("revoked at") && line.contains("keyCompromise"), "{line}");
+    assert!(
+        line.contains("revoked at") && line.contains("keyCompromise"),
+        "{line}"
+    );
     assert!(line.contains(ts), "the time-stamp time is stated: {line}");
 }

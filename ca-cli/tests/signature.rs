@@ -29,7 +29,12 @@ fn openssl_signed_documents_verify_rsa_ecdsa_attached_detached() {
         if *kind == "rsa" {
             variants.push((
                 true,
-                vec!["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest"],
+                vec![
+                    "-keyopt",
+                    "rsa_padding_mode:pss",
+                    "-keyopt",
+                    "rsa_pss_saltlen:digest",
+                ],
             ));
         }
         for (attached, extra) in variants {
@@ -129,12 +134,29 @@ fn mutations_and_wrong_anchor_are_invalid_with_a_reason_malformed_exits_2() {
     // The wrong trust anchor.
     let stranger = fx.env.path("stranger.pem");
     openssl_ok(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", p(&fx.env.path("stranger.key")), "-out", p(&stranger), "-days", "30",
-        "-subj", "/CN=Stranger Root",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&fx.env.path("stranger.key")),
+        "-out",
+        p(&stranger),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Stranger Root",
     ]);
     let out = fx.env.lgpki(&[
-        "--json", "verify-signature", p(&attached), "--trust", p(&stranger), "--untrusted",
+        "--json",
+        "verify-signature",
+        p(&attached),
+        "--trust",
+        p(&stranger),
+        "--untrusted",
         p(&fx.chain),
     ]);
     let r = reason(&out);
@@ -156,7 +178,10 @@ fn mutations_and_wrong_anchor_are_invalid_with_a_reason_malformed_exits_2() {
         let out = fx.verify(&f, &[]);
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("malformed") || err.contains("CMS"), "{name}: {err}");
+        assert!(
+            err.contains("malformed") || err.contains("CMS"),
+            "{name}: {err}"
+        );
     }
     // A detached signature without --content is a usage error.
     assert_eq!(fx.verify(&detached, &[]).status.code(), Some(2));
@@ -172,7 +197,12 @@ fn revocation_is_judged_at_the_signing_time_or_the_time_stamp() {
     let stamped = fx.env.path("order.ts.p7");
     assert_ok(
         &fx.env.lgpki(&[
-            "timestamp-signature", p(&plain), "--tsa", &fx.tsa.url, "--out", p(&stamped),
+            "timestamp-signature",
+            p(&plain),
+            "--tsa",
+            &fx.tsa.url,
+            "--out",
+            p(&stamped),
         ]),
         "timestamp-signature",
     );
@@ -187,13 +217,22 @@ fn revocation_is_judged_at_the_signing_time_or_the_time_stamp() {
     assert_eq!(v["revocation"][0]["status"], "good", "{v}");
     // openssl agrees the signature (with its unsigned attribute) still verifies.
     openssl_ok(&[
-        "cms", "-verify", "-inform", "DER", "-in", p(&stamped), "-CAfile", p(&fx.root), "-out",
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        p(&stamped),
+        "-CAfile",
+        p(&fx.root),
+        "-out",
         "/dev/null",
     ]);
 
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_ok(
-        &fx.env.lgpki(&["revoke", "--serial", &s.serial, "--reason", "keyCompromise"]),
+        &fx.env
+            .lgpki(&["revoke", "--serial", &s.serial, "--reason", "keyCompromise"]),
         "revoke",
     );
     let crls = fx.crls();
@@ -203,21 +242,33 @@ fn revocation_is_judged_at_the_signing_time_or_the_time_stamp() {
     let out = fx.verify(&stamped, &crl_args);
     assert_ok(&out, "stamped before the revocation");
     let v = json(&out);
-    let ts = v["timestamp"]["time"].as_str().expect("ts time").to_string();
+    let ts = v["timestamp"]["time"]
+        .as_str()
+        .expect("ts time")
+        .to_string();
     let revoked = v["revocation"][0]["revoked_at"]
         .as_str()
         .expect("revoked_at")
         .to_string();
     assert!(ts < revoked, "{v}");
     assert_eq!(v["revocation"][0]["status"], "revoked", "{v}");
-    assert_eq!(v["revocation"][0]["revocation_reason"], "keyCompromise", "{v}");
+    assert_eq!(
+        v["revocation"][0]["revocation_reason"], "keyCompromise",
+        "{v}"
+    );
     assert_eq!(v["revocation"][0]["status_at_signature"], "good", "{v}");
 
     // Not time-stamped: the signing time is the key holder's claim, and the key is compromised.
     let out = fx.verify(&plain, &crl_args);
     assert_eq!(out.status.code(), Some(1));
-    let r = json(&out)["reason"].as_str().unwrap_or_default().to_string();
-    assert!(r.contains("keyCompromise") && r.contains("no time-stamp"), "{r}");
+    let r = json(&out)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        r.contains("keyCompromise") && r.contains("no time-stamp"),
+        "{r}"
+    );
 
     // Signed after the revocation: invalid.
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -226,7 +277,10 @@ fn revocation_is_judged_at_the_signing_time_or_the_time_stamp() {
     let late = fx.sign(&s, &late_doc, true, &["-cades"]);
     let out = fx.verify(&late, &crl_args);
     assert_eq!(out.status.code(), Some(1));
-    let r = json(&out)["reason"].as_str().unwrap_or_default().to_string();
+    let r = json(&out)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(r.contains("was revoked") && r.contains("not after"), "{r}");
 
     // Without revocation data, revocation is said not to be checked.
@@ -249,7 +303,13 @@ fn a_revocation_for_another_reason_after_the_signing_time_leaves_it_valid() {
     let sig = fx.sign(&s, &doc, false, &["-cades"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_ok(
-        &fx.env.lgpki(&["revoke", "--serial", &s.serial, "--reason", "affiliationChanged"]),
+        &fx.env.lgpki(&[
+            "revoke",
+            "--serial",
+            &s.serial,
+            "--reason",
+            "affiliationChanged",
+        ]),
         "revoke",
     );
     let crls = fx.crls();
@@ -261,7 +321,9 @@ fn a_revocation_for_another_reason_after_the_signing_time_leaves_it_valid() {
     assert_eq!(v["time_source"], "signing-time", "{v}");
     assert!(
         v["signing_time"].as_str().unwrap_or_default()
-            < v["revocation"][0]["revoked_at"].as_str().unwrap_or_default(),
+            < v["revocation"][0]["revoked_at"]
+                .as_str()
+                .unwrap_or_default(),
         "{v}"
     );
 }
@@ -302,19 +364,47 @@ fn fetch_reads_the_crls_named_in_the_certificates() {
     let dir = env.dir.path();
     let csr = common::make_csr(dir, "f", KeyKind::P256, "/C=JP/O=LGPKI/OU=港区/CN=f", &[]);
     let cert = env.path("f.pem");
-    let out = env.lgpki(&["--json", "issue", "--profile", "official-position", "--csr", p(&csr), "--out", p(&cert)]);
+    let out = env.lgpki(&[
+        "--json",
+        "issue",
+        "--profile",
+        "official-position",
+        "--csr",
+        p(&csr),
+        "--out",
+        p(&cert),
+    ]);
     assert_ok(&out, "issue");
     let serial = json(&out)["serial"].as_str().expect("serial").to_string();
     let doc = env.path("d.txt");
     std::fs::write(&doc, "fetch\n").expect("doc");
     let sig = env.path("d.p7");
     openssl_ok(&[
-        "cms", "-sign", "-binary", "-nodetach", "-cades", "-in", p(&doc), "-signer", p(&cert),
-        "-inkey", p(&dir.join("f.key")), "-outform", "DER", "-out", p(&sig),
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-cades",
+        "-in",
+        p(&doc),
+        "-signer",
+        p(&cert),
+        "-inkey",
+        p(&dir.join("f.key")),
+        "-outform",
+        "DER",
+        "-out",
+        p(&sig),
     ]);
     let verify = || {
         env.lgpki(&[
-            "--json", "verify-signature", p(&sig), "--trust", p(&root), "--untrusted", p(&chain),
+            "--json",
+            "verify-signature",
+            p(&sig),
+            "--trust",
+            p(&root),
+            "--untrusted",
+            p(&chain),
             "--fetch",
         ])
     };

@@ -52,10 +52,23 @@ impl Fixture {
     /// A certificate of `profile` from lgpki for a new openssl key.
     pub fn issue(&self, name: &str, kind: KeyKind, profile: &str) -> Signer {
         let dir = self.env.dir.path();
-        let csr = make_csr(dir, name, kind, &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"), &[]);
+        let csr = make_csr(
+            dir,
+            name,
+            kind,
+            &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"),
+            &[],
+        );
         let cert = self.env.path(&format!("{name}.pem"));
         let out = self.env.lgpki(&[
-            "--json", "issue", "--profile", profile, "--csr", p(&csr), "--out", p(&cert),
+            "--json",
+            "issue",
+            "--profile",
+            profile,
+            "--csr",
+            p(&csr),
+            "--out",
+            p(&cert),
         ]);
         assert_ok(&out, "issue");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -75,8 +88,21 @@ impl Fixture {
             extra.join("").replace([':', '-'], "")
         ));
         let mut args = vec![
-            "cms", "-sign", "-binary", "-in", p(doc), "-signer", p(&s.cert), "-inkey",
-            p(&s.key), "-certfile", p(&self.chain), "-md", "sha256", "-out", p(&out),
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            p(doc),
+            "-signer",
+            p(&s.cert),
+            "-inkey",
+            p(&s.key),
+            "-certfile",
+            p(&self.chain),
+            "-md",
+            "sha256",
+            "-out",
+            p(&out),
         ];
         args.extend_from_slice(if attached {
             &["-nodetach", "-outform", "DER"]
@@ -140,14 +166,40 @@ impl Tsa {
         std::fs::create_dir_all(dir).expect("tsa dir");
         let f = |n: &str| dir.join(n);
         openssl_ok(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", p(&f("root.key")), "-out", p(&f("root.pem")), "-days", "30", "-subj",
-            "/CN=Test TSA Root", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&f("root.key")),
+            "-out",
+            p(&f("root.pem")),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Test TSA Root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         openssl_ok(&[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", p(&f("tsa.key")), "-out", p(&f("tsa.csr")), "-subj", "/CN=Test TSA",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&f("tsa.key")),
+            "-out",
+            p(&f("tsa.csr")),
+            "-subj",
+            "/CN=Test TSA",
         ]);
         std::fs::write(
             f("tsa.ext"),
@@ -157,9 +209,21 @@ impl Tsa {
         )
         .expect("ext");
         openssl_ok(&[
-            "x509", "-req", "-in", p(&f("tsa.csr")), "-CA", p(&f("root.pem")), "-CAkey",
-            p(&f("root.key")), "-CAcreateserial", "-days", "30", "-extfile", p(&f("tsa.ext")),
-            "-out", p(&f("tsa.pem")),
+            "x509",
+            "-req",
+            "-in",
+            p(&f("tsa.csr")),
+            "-CA",
+            p(&f("root.pem")),
+            "-CAkey",
+            p(&f("root.key")),
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            p(&f("tsa.ext")),
+            "-out",
+            p(&f("tsa.pem")),
         ]);
         std::fs::write(f("serial"), "01\n").expect("serial");
         std::fs::write(
@@ -226,15 +290,29 @@ fn serve_one(c: &mut std::net::TcpStream, dir: &Path) -> std::io::Result<()> {
     let r = dir.join("r.tsr");
     std::fs::write(&q, &buf[head_end..])?;
     let out = openssl(&[
-        "ts", "-reply", "-config", p(&dir.join("tsa.cnf")), "-queryfile", p(&q), "-inkey",
-        p(&dir.join("tsa.key")), "-signer", p(&dir.join("tsa.pem")), "-out", p(&r),
+        "ts",
+        "-reply",
+        "-config",
+        p(&dir.join("tsa.cnf")),
+        "-queryfile",
+        p(&q),
+        "-inkey",
+        p(&dir.join("tsa.key")),
+        "-signer",
+        p(&dir.join("tsa.pem")),
+        "-out",
+        p(&r),
     ]);
     let body = if out.status.success() {
         std::fs::read(&r)?
     } else {
         Vec::new()
     };
-    let status = if body.is_empty() { "500 Error" } else { "200 OK" };
+    let status = if body.is_empty() {
+        "500 Error"
+    } else {
+        "200 OK"
+    };
     write!(
         c,
         "HTTP/1.1 {status}\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\n\

@@ -125,7 +125,11 @@ pub fn sign(
     let mut eci = Vec::new();
     derw::push_oid(&mut eci, &req.content_type);
     if !req.detached {
-        derw::push_tlv(&mut eci, tag::ctx(0), &derw::tlv(tag::OCTET_STRING, req.content));
+        derw::push_tlv(
+            &mut eci,
+            tag::ctx(0),
+            &derw::tlv(tag::OCTET_STRING, req.content),
+        );
     }
     let mut certs: Vec<&[u8]> = vec![cert];
     certs.extend(extra.iter().map(Vec::as_slice).filter(|c| *c != cert));
@@ -135,7 +139,10 @@ pub fn sign(
     let mut sd = Vec::new();
     // §5.1: version 3 when eContentType is not id-data, else 1 (only X.509 certificates and
     // version 1 SignerInfos here).
-    derw::push_uint(&mut sd, &[if req.content_type == oids::DATA { 1 } else { 3 }]);
+    derw::push_uint(
+        &mut sd,
+        &[if req.content_type == oids::DATA { 1 } else { 3 }],
+    );
     derw::push_tlv(&mut sd, tag::SET, &dalg);
     derw::push_tlv(&mut sd, tag::SEQUENCE, &eci);
     derw::push_tlv(&mut sd, tag::ctx(0), &certs.concat());

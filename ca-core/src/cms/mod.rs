@@ -19,7 +19,9 @@ pub use build::{SignRequest, add_unsigned_attribute, sign, sign_detached};
 pub use parse::{SignedData, SignerInfo, parse, parse_input};
 pub use receipt::{RECEIPT_CONTENT_TYPE, Receipt};
 pub use signer::Digest;
-pub use verify::{CLOCK_SKEW, Report, TimestampReport, VerifyOptions, check_tsa_eku, verify, verify_parsed};
+pub use verify::{
+    CLOCK_SKEW, Report, TimestampReport, VerifyOptions, check_tsa_eku, verify, verify_parsed,
+};
 
 /// Object identifiers of RFC 5652, RFC 3161 and RFC 5035.
 pub mod oids {
@@ -28,17 +30,14 @@ pub mod oids {
     /// id-data (RFC 5652 §4).
     pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
     /// id-signedData (RFC 5652 §5.1).
-    pub const SIGNED_DATA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+    pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
     /// id-contentType (RFC 5652 §11.1).
-    pub const CONTENT_TYPE: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+    pub const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
     /// id-messageDigest (RFC 5652 §11.2).
     pub const MESSAGE_DIGEST: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
     /// id-signingTime (RFC 5652 §11.3).
-    pub const SIGNING_TIME: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+    pub const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
     /// id-aa-signingCertificate (RFC 2634 §5.4).
     pub const SIGNING_CERTIFICATE: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");

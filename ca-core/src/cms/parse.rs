@@ -238,7 +238,10 @@ fn attributes(set: &Tlv<'_>) -> Result<Vec<Attribute>> {
             .collect();
         r.finish()?;
         if values.is_empty() {
-            return Err(Error::malformed(WHAT, format!("attribute {oid} has no value")));
+            return Err(Error::malformed(
+                WHAT,
+                format!("attribute {oid} has no value"),
+            ));
         }
         // RFC 5652 §5.3: an attribute type appears once in signedAttrs (we hold unsigned
         // attributes to the same rule).

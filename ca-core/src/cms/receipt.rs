@@ -158,7 +158,10 @@ impl Receipt {
         }
         let alg = super::parse::alg(&r.expect(tag::SEQUENCE, "hashAlgorithm")?)?;
         if alg.oid != Digest::Sha256.oid() {
-            return Err(Error::malformed(WHAT, format!("hash algorithm {}", alg.oid)));
+            return Err(Error::malformed(
+                WHAT,
+                format!("hash algorithm {}", alg.oid),
+            ));
         }
         let os = |r: &mut Reader<'_>, t: u8, f: &str| -> Result<Vec<u8>> {
             let x = r.expect(t, f)?;

@@ -249,9 +249,7 @@ fn ess_v2(v: &[u8], cert_der: &[u8], cert: &Certificate) -> Result<(), String> {
     let mut r = s.reader("signing-certificate-v2");
     let certs = r.expect(tag::SEQUENCE, "certs").map_err(e)?;
     let mut cr = certs.reader("signing-certificate-v2");
-    let first = cr
-        .expect(tag::SEQUENCE, "ESSCertIDv2")
-        .map_err(e)?;
+    let first = cr.expect(tag::SEQUENCE, "ESSCertIDv2").map_err(e)?;
     let mut f = first.reader("ESSCertIDv2");
     let digest = match f.optional(tag::SEQUENCE).map_err(e)? {
         None => Digest::Sha256,

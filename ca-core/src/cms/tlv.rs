@@ -254,12 +254,9 @@ pub(crate) fn time(t: &Tlv<'_>, what: &'static str) -> Result<i64> {
     let month = u8::try_from(digits(&rest[0..2])?).map_err(|_| bad("month"))?;
     let month = time::Month::try_from(month).map_err(|_| bad("month"))?;
     let day = u8::try_from(digits(&rest[2..4])?).map_err(|_| bad("day"))?;
-    let date = time::Date::from_calendar_date(
-        i32::try_from(year).map_err(|_| bad("year"))?,
-        month,
-        day,
-    )
-    .map_err(|_| bad("date"))?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(year).map_err(|_| bad("year"))?, month, day)
+            .map_err(|_| bad("date"))?;
     let hms = |i: usize| -> Result<u8> {
         u8::try_from(digits(&rest[i..i + 2])?).map_err(|_| bad("time of day"))
     };

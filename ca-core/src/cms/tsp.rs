@@ -99,7 +99,10 @@ fn accuracy(mut r: Reader<'_>) -> Result<u64> {
                 WHAT,
             )?;
             if !(1..=999).contains(&v) {
-                return Err(Error::malformed(WHAT, "accuracy millis/micros out of 1..999"));
+                return Err(Error::malformed(
+                    WHAT,
+                    "accuracy millis/micros out of 1..999",
+                ));
             }
             total += v * scale;
         }
@@ -144,10 +147,7 @@ pub fn parse_response(der: &[u8]) -> Result<TimeStampResp> {
     }
     let _fail_info = s.optional(tag::BIT_STRING)?;
     s.finish()?;
-    let token = match r.optional(tag::SEQUENCE)? {
-        None => None,
-        Some(tok) => Some(tok.raw.to_vec()),
-    };
+    let token = r.optional(tag::SEQUENCE)?.map(|tok| tok.raw.to_vec());
     r.finish()?;
     if status <= 1 && token.is_none() {
         return Err(Error::malformed(W, "status granted without a token"));
@@ -201,7 +201,10 @@ fn check_parsed(
     pool: &[Vec<u8>],
 ) -> std::result::Result<CheckedToken, String> {
     if sd.content_type != oids::TST_INFO {
-        return Err(format!("eContentType {} is not id-ct-TSTInfo", sd.content_type));
+        return Err(format!(
+            "eContentType {} is not id-ct-TSTInfo",
+            sd.content_type
+        ));
     }
     let content = sd
         .content
@@ -283,9 +286,17 @@ mod tests {
 
     #[test]
     fn garbage_responses_are_malformed() {
-        for input in [&b""[..], b"\x30\x00", b"\x30\x03\x02\x01\x00", b"\x30\x05\x30\x03\x02\x01\x00"] {
+        for input in [
+            &b""[..],
+            b"\x30\x00",
+            b"\x30\x03\x02\x01\x00",
+            b"\x30\x05\x30\x03\x02\x01\x00",
+        ] {
             let r = parse_response(input);
-            assert!(r.is_err() || r.as_ref().is_ok_and(|x| x.token.is_none()), "{input:?}");
+            assert!(
+                r.is_err() || r.as_ref().is_ok_and(|x| x.token.is_none()),
+                "{input:?}"
+            );
         }
         assert!(parse_tst_info(b"\x30\x03\x02\x01\x01").is_err());
     }

@@ -205,7 +205,8 @@ pub fn verify_parsed(
     let Some((ok, si)) = first else {
         return Ok(report.invalid("no SignerInfo"));
     };
-    let cert = Certificate::from_der(&ok.cert).map_err(|e| Error::malformed("signer certificate", e))?;
+    let cert =
+        Certificate::from_der(&ok.cert).map_err(|e| Error::malformed("signer certificate", e))?;
     let tbs = cert.tbs_certificate();
     report.signer = Some(crate::name_to_string(tbs.subject()));
     report.serial = Some(crate::serial_hex(tbs.serial_number().as_bytes()));
@@ -218,9 +219,8 @@ pub fn verify_parsed(
         && !ku.digital_signature()
         && !ku.non_repudiation()
     {
-        return Ok(report.invalid(
-            "the signer's keyUsage allows neither digitalSignature nor nonRepudiation",
-        ));
+        return Ok(report
+            .invalid("the signer's keyUsage allows neither digitalSignature nor nonRepudiation"));
     }
 
     // A signature time-stamp token over the signature value (RFC 3161 Appendix A).
@@ -230,7 +230,11 @@ pub fn verify_parsed(
         match timestamp(token, &si.signature, opts, checker) {
             Ok((t, notes)) => {
                 ts_revoked_later.extend(notes);
-                if report.timestamp.as_ref().is_none_or(|cur| t.time < cur.time) {
+                if report
+                    .timestamp
+                    .as_ref()
+                    .is_none_or(|cur| t.time < cur.time)
+                {
                     report.timestamp = Some(t);
                 }
             }
@@ -410,13 +414,15 @@ fn timestamp(
     opts: &VerifyOptions,
     checker: &RevocationChecker,
 ) -> std::result::Result<(TimestampReport, Vec<String>), String> {
-    let checked =
-        tsp::check_token(token, signature, &opts.untrusted).map_err(|e| e.to_string())?;
+    let checked = tsp::check_token(token, signature, &opts.untrusted).map_err(|e| e.to_string())?;
     let cert = Certificate::from_der(&checked.tsa_cert).map_err(|e| e.to_string())?;
     check_tsa_eku(&cert)?;
     let gen_time = checked.info.gen_time;
     if gen_time > opts.now + CLOCK_SKEW {
-        return Err(format!("genTime {} is in the future", crate::rfc3339(gen_time)));
+        return Err(format!(
+            "genTime {} is in the future",
+            crate::rfc3339(gen_time)
+        ));
     }
     let mut pool = checked.certificates.clone();
     pool.extend(opts.untrusted.iter().cloned());
