@@ -286,9 +286,9 @@ mod tests {
     fn times_decode() {
         let t = single(b"\x17\x0d491231235959Z", "t").expect("utc");
         assert_eq!(time(&t, "t").expect("t"), 2_524_607_999);
-        let g = single(b"\x18\x1320500101000000.25Z", "t").expect("gen");
+        let g = single(b"\x18\x1220500101000000.25Z", "t").expect("gen");
         assert_eq!(time(&g, "t").expect("t"), 2_524_608_000);
-        let bad = single(b"\x18\x1320500101000000.20Z", "t").expect("gen");
+        let bad = single(b"\x18\x1220500101000000.20Z", "t").expect("gen");
         assert!(time(&bad, "t").is_err());
         let bad = single(b"\x17\x0d491331235959Z", "t").expect("utc");
         assert!(time(&bad, "t").is_err());
