@@ -6,8 +6,8 @@
 #
 # The document (64 KiB) is signed by `openssl cms -sign -cades` with an official-position
 # (職責) P-256 certificate that lgpki issued, attached, DER; both verifiers get the same trust
-# anchor (the LGPKI root), the organization CA as untrusted certificate, and the CRLs of the
-# organization and root CAs (`openssl cms -verify -crl_check_all`, `lgpki … --crl`).
+# anchor (the LGPKI root; the organization CA comes in the SignedData), and the CRLs of the
+# organization and root CAs (`openssl cms -verify -crl_check_all`, CRLs in its -CAfile; `lgpki … --crl`).
 source "$(dirname "$0")/lib.sh"
 RUNS=${1:-100}
 build
@@ -24,12 +24,13 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$S/
 for ca in root organization; do
     "$LGPKI" --home "$H" crl --ca "$ca" --pem --out "$S/$ca.crl" >/dev/null
 done
-cat "$S/root.crl" "$S/organization.crl" >"$S/all.crl"
+# openssl cms has no -CRLfile: its -CAfile is read for certificates and CRLs alike.
+cat "$S/root.pem" "$S/root.crl" "$S/organization.crl" >"$S/root+crls.pem"
 head -c 65536 /dev/urandom >"$S/doc.bin"
 openssl cms -sign -binary -nodetach -cades -md sha256 -in "$S/doc.bin" -signer "$S/signer.pem" \
     -inkey "$S/signer.key" -certfile "$S/org.pem" -outform DER -out "$S/doc.p7"
-OSSL="openssl cms -verify -binary -inform DER -in $S/doc.p7 -CAfile $S/root.pem -untrusted $S/org.pem -crl_check_all -CRLfile $S/all.crl -out /dev/null"
-LG="$LGPKI verify-signature $S/doc.p7 --trust $S/root.pem --untrusted $S/org.pem --crl $S/root.crl --crl $S/organization.crl"
+OSSL="openssl cms -verify -binary -inform DER -in $S/doc.p7 -CAfile $S/root+crls.pem -crl_check_all -out /dev/null"
+LG="$LGPKI verify-signature $S/doc.p7 --trust $S/root.pem --crl $S/root.crl --crl $S/organization.crl"
 $OSSL 2>/dev/null || { log "openssl cms -verify refused the signature"; exit 1; }
 $LG >/dev/null || { log "lgpki verify-signature refused the signature"; exit 1; }
 hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$WORK/verify_signature.json" "$LG" "$OSSL" >&2
