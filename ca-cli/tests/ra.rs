@@ -7,60 +7,15 @@ use std::process::Command;
 
 use common::{Env, KeyKind, Server, assert_ok, json_lines, make_key, openssl_ok};
 
-struct Officer {
-    cert: String,
-    key: String,
-}
+use common::Officer;
 
 /// Makes a key with openssl and a staff certificate for it with lgpki itself.
 fn officer(env: &Env, name: &str, ou: &str) -> Officer {
-    let key = make_key(env.dir.path(), name, KeyKind::P256);
-    let csr = env.path(&format!("{name}.csr"));
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-utf8",
-        "-key",
-        key.to_str().expect("utf8"),
-        "-subj",
-        &format!("/C=JP/O=LGPKI/OU={ou}/CN={name}"),
-        "-out",
-        csr.to_str().expect("utf8"),
-    ]);
-    let cert = env.path(&format!("{name}.pem"));
-    assert_ok(
-        &env.lgpki(&[
-            "issue",
-            "--profile",
-            "staff",
-            "--csr",
-            csr.to_str().expect("utf8"),
-            "--out",
-            cert.to_str().expect("utf8"),
-        ]),
-        "officer cert",
-    );
-    Officer {
-        cert: cert.display().to_string(),
-        key: key.display().to_string(),
-    }
+    common::officer_cert(env, name, name, ou)
 }
 
 fn remote(env: &Env, server: &Server, who: &Officer, args: &[&str]) -> std::process::Output {
-    let root = env.path("root.pem");
-    let mut all = vec![
-        "--json",
-        "--server",
-        &server.ra,
-        "--server-ca",
-        root.to_str().expect("utf8"),
-        "--client-cert",
-        &who.cert,
-        "--client-key",
-        &who.key,
-    ];
-    all.extend_from_slice(args);
-    env.lgpki(&all)
+    common::remote_as(env, &server.ra, who, args)
 }
 
 fn state(env: &Env) -> (Vec<serde_json::Value>, usize) {

@@ -243,6 +243,43 @@ impl Browser {
             .to_string()
     }
 
+    /// Clicks and waits until the browser has navigated away from the current URL: a click
+    /// returns once the event is dispatched, and the URL may change after the page source.
+    fn click_to_new_page(&self, css: &str) -> String {
+        let before = self.current_url();
+        self.click(css);
+        self.wait_for(&format!("navigation away from {before} after {css}"), |b| {
+            let now = b.current_url();
+            (now != before && b.ready()).then_some(now)
+        })
+    }
+
+    /// Polls `check` until it gives a value (at most 15 s).
+    fn wait_for<T>(&self, what: &str, check: impl Fn(&Self) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(v) = check(self) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {}",
+                self.page()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.cmd(
+            "POST",
+            "execute/sync",
+            json!({"script": "return document.readyState", "args": []}),
+        )
+        .as_str()
+            == Some("complete")
+    }
+
     fn current_url(&self) -> String {
         self.cmd("GET", "url", json!({}))
             .as_str()
@@ -307,8 +344,7 @@ fn officers_in_a_real_browser() {
     assert!(reg.page().contains("プロファイルの規則"));
     reg.type_into("#csr_pem", &csr);
     reg.screenshot("submit");
-    reg.click("form[action='/requests'] button[type=submit]");
-    let url = reg.current_url();
+    let url = reg.click_to_new_page("form[action='/requests'] button[type=submit]");
     let id: i64 = url
         .rsplit('/')
         .next()
@@ -335,8 +371,13 @@ fn officers_in_a_real_browser() {
     app.goto(&format!("{origin}/requests/{id}"));
     app.screenshot("request-to-approve");
     app.click("#approve");
-    assert!(app.text(".state").contains("発行済み"), "{}", app.page());
-    app.click("#issued-cert");
+    app.wait_for("the request to show as issued", |b| {
+        (b.ready()
+            && b.page().contains("id=\"issued-cert\"")
+            && b.text(".state").contains("発行済み"))
+        .then_some(())
+    });
+    app.click_to_new_page("#issued-cert");
     app.screenshot("certificate");
     assert!(app.page().contains("鈴木花子"));
     let serial_url = app.current_url();

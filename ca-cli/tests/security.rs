@@ -6,9 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{
-    Env, KeyKind, Server, assert_ok, issued_count, json_lines, make_csr, make_key, openssl_ok,
-};
+use common::{Env, KeyKind, Server, assert_ok, issued_count, json_lines, make_csr};
 
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -103,60 +101,15 @@ fn failed_init_never_deletes_keys_or_passphrase_it_did_not_create() {
     );
 }
 
-struct Officer {
-    cert: String,
-    key: String,
-}
+use common::Officer;
 
 /// A staff certificate for an officer (key by openssl, certificate by lgpki).
 fn officer(env: &Env, name: &str, cn: &str, ou: &str) -> Officer {
-    let key = make_key(env.dir.path(), name, KeyKind::P256);
-    let csr = env.path(&format!("{name}.csr"));
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-utf8",
-        "-key",
-        key.to_str().expect("utf8"),
-        "-subj",
-        &format!("/C=JP/O=LGPKI/OU={ou}/CN={cn}"),
-        "-out",
-        csr.to_str().expect("utf8"),
-    ]);
-    let cert = env.path(&format!("{name}.pem"));
-    assert_ok(
-        &env.lgpki(&[
-            "issue",
-            "--profile",
-            "staff",
-            "--csr",
-            csr.to_str().expect("utf8"),
-            "--out",
-            cert.to_str().expect("utf8"),
-        ]),
-        "officer cert",
-    );
-    Officer {
-        cert: cert.display().to_string(),
-        key: key.display().to_string(),
-    }
+    common::officer_cert(env, name, cn, ou)
 }
 
 fn remote(env: &Env, server: &Server, who: &Officer, args: &[&str]) -> std::process::Output {
-    let root = env.path("root.pem");
-    let mut all = vec![
-        "--json",
-        "--server",
-        &server.ra,
-        "--server-ca",
-        root.to_str().expect("utf8"),
-        "--client-cert",
-        &who.cert,
-        "--client-key",
-        &who.key,
-    ];
-    all.extend_from_slice(args);
-    env.lgpki(&all)
+    common::remote_as(env, &server.ra, who, args)
 }
 
 fn audit(env: &Env) -> Vec<serde_json::Value> {

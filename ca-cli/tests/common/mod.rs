@@ -455,3 +455,64 @@ pub fn issue_staff(env: &Env, name: &str) -> (String, std::path::PathBuf) {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     (v["serial"].as_str().expect("serial").to_string(), pem)
 }
+
+/// An officer's (or would-be officer's) certificate and key files.
+#[derive(Clone, Debug)]
+pub struct Officer {
+    pub cert: String,
+    pub key: String,
+}
+
+/// A staff certificate for an officer: the key made by openssl, the certificate issued by
+/// lgpki itself for `/C=JP/O=LGPKI/OU=ou/CN=cn`; files named after `file`.
+pub fn officer_cert(env: &Env, file: &str, cn: &str, ou: &str) -> Officer {
+    let key = make_key(env.dir.path(), file, KeyKind::P256);
+    let csr = env.path(&format!("{file}.csr"));
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-utf8",
+        "-key",
+        key.to_str().expect("utf8"),
+        "-subj",
+        &format!("/C=JP/O=LGPKI/OU={ou}/CN={cn}"),
+        "-out",
+        csr.to_str().expect("utf8"),
+    ]);
+    let cert = env.path(&format!("{file}.pem"));
+    assert_ok(
+        &env.lgpki(&[
+            "issue",
+            "--profile",
+            "staff",
+            "--csr",
+            csr.to_str().expect("utf8"),
+            "--out",
+            cert.to_str().expect("utf8"),
+        ]),
+        "officer cert",
+    );
+    Officer {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+    }
+}
+
+/// Runs `lgpki --json --server RA … ARGS` as `who`, trusting `HOME/../root.pem` (the test
+/// writes the root there) for the server.
+pub fn remote_as(env: &Env, ra: &str, who: &Officer, args: &[&str]) -> Output {
+    let root = env.path("root.pem");
+    let mut all = vec![
+        "--json",
+        "--server",
+        ra,
+        "--server-ca",
+        root.to_str().expect("utf8"),
+        "--client-cert",
+        &who.cert,
+        "--client-key",
+        &who.key,
+    ];
+    all.extend_from_slice(args);
+    env.lgpki(&all)
+}

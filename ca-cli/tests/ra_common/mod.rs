@@ -8,44 +8,11 @@ use std::sync::Arc;
 use crate::common::{Env, KeyKind, Server, assert_ok, make_key, openssl_ok};
 
 /// An officer's (or would-be officer's) certificate and key files.
-#[derive(Clone, Debug)]
-pub struct Who {
-    pub cert: String,
-    pub key: String,
-}
+pub type Who = crate::common::Officer;
 
-/// Makes a key with openssl and a staff certificate for it with lgpki itself.
+/// Makes a key with openssl and a staff certificate for it with lgpki itself (CN = `name`).
 pub fn staff_cert(env: &Env, name: &str, ou: &str) -> Who {
-    let key = make_key(env.dir.path(), name, KeyKind::P256);
-    let csr = env.path(&format!("{name}.csr"));
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-utf8",
-        "-key",
-        key.to_str().expect("utf8"),
-        "-subj",
-        &format!("/C=JP/O=LGPKI/OU={ou}/CN={name}"),
-        "-out",
-        csr.to_str().expect("utf8"),
-    ]);
-    let cert = env.path(&format!("{name}.pem"));
-    assert_ok(
-        &env.lgpki(&[
-            "issue",
-            "--profile",
-            "staff",
-            "--csr",
-            csr.to_str().expect("utf8"),
-            "--out",
-            cert.to_str().expect("utf8"),
-        ]),
-        "officer cert",
-    );
-    Who {
-        cert: cert.display().to_string(),
-        key: key.display().to_string(),
-    }
+    crate::common::officer_cert(env, name, name, ou)
 }
 
 /// The CA with its organisations, officers and a running server.
@@ -113,20 +80,7 @@ impl Ra {
 
     /// Runs `lgpki --json --server … ARGS` as `who`.
     pub fn remote(&self, who: &Who, args: &[&str]) -> std::process::Output {
-        let root = self.env.path("root.pem");
-        let mut all = vec![
-            "--json",
-            "--server",
-            &self.server.ra,
-            "--server-ca",
-            root.to_str().expect("utf8"),
-            "--client-cert",
-            &who.cert,
-            "--client-key",
-            &who.key,
-        ];
-        all.extend_from_slice(args);
-        self.env.lgpki(&all)
+        crate::common::remote_as(&self.env, &self.server.ra, who, args)
     }
 
     /// A CSR for a new key (subject `/C=JP/O=LGPKI/CN=cn`), PEM path.
