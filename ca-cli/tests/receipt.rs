@@ -436,3 +436,143 @@ fn a_signer_revoked_after_a_time_stamp_still_gets_a_receipt_with_the_times() {
     );
     assert!(line.contains(ts), "the time-stamp time is stated: {line}");
 }
+
+#[test]
+fn the_gateway_key_may_live_in_a_pkcs11_token() {
+    let fx = Fixture::new();
+    let gw = gateway(&fx);
+    // A private SoftHSM2 token holding the gateway's key pair (imported with pkcs11-tool).
+    let dir = fx.env.path("hsm");
+    std::fs::create_dir_all(dir.join("tokens")).expect("dir");
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.join("tokens").display()
+        ),
+    )
+    .expect("conf");
+    let module = common::SOFTHSM_MODULE;
+    let run = |cmd: &str, args: &[&str]| {
+        let out = std::process::Command::new(cmd)
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        assert_ok(&out, cmd);
+    };
+    run(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "gw",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            "24681357",
+        ],
+    );
+    let p8 = dir.join("gw.p8");
+    let spki = dir.join("gw.spki");
+    openssl_ok(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        p(&gw.0.key),
+        "-outform",
+        "DER",
+        "-out",
+        p(&p8),
+    ]);
+    openssl_ok(&[
+        "pkey",
+        "-in",
+        p(&gw.0.key),
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        p(&spki),
+    ]);
+    for (file, kind) in [(&p8, "privkey"), (&spki, "pubkey")] {
+        run(
+            "pkcs11-tool",
+            &[
+                "--module",
+                module,
+                "--token-label",
+                "gw",
+                "--login",
+                "--pin",
+                "24681357",
+                "--write-object",
+                p(file),
+                "--type",
+                kind,
+                "--id",
+                "0a",
+                "--label",
+                "gateway",
+            ],
+        );
+    }
+    let pin = dir.join("pin");
+    std::fs::write(&pin, "24681357").expect("pin");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let uri = format!(
+        "pkcs11:token=gw;object=gateway;id=%0a?module-path={module}&pin-source=file:{}",
+        p(&pin)
+    );
+
+    let original = fx.env.path("doc.txt");
+    std::fs::write(&original, "文書\nMACRO y\n").expect("doc");
+    let s = fx.signer("hsm-signer", KeyKind::P256);
+    let sig = fx.sign(&s, &original, true, &["-cades"]);
+    let sanitised = sanitise(&fx, &original, "clean.txt");
+    let receipt = fx.env.path("r.p7");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lgpki"))
+        .arg("--home")
+        .arg(&fx.env.home)
+        .args([
+            "receipt",
+            "create",
+            "--original",
+            p(&sig),
+            "--sanitised",
+            p(&sanitised),
+            "--key-uri",
+            &uri,
+            "--cert",
+            p(&gw.1),
+            "--trust",
+            p(&fx.root),
+            "--trust",
+            p(&fx.tsa.root),
+            "--tsa",
+            &fx.tsa.url,
+            "--out",
+            p(&receipt),
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("lgpki");
+    assert_ok(&out, "receipt create with a PKCS#11 key");
+    openssl_ok(&[
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        p(&receipt),
+        "-CAfile",
+        p(&fx.root),
+        "-out",
+        "/dev/null",
+    ]);
+    assert_ok(&verify(&fx, &receipt, &sanitised), "receipt verify");
+}
