@@ -217,7 +217,10 @@ pub(crate) fn uint_bytes<'a>(t: &Tlv<'a>, what: &'static str) -> Result<&'a [u8]
 /// GeneralizedTime may carry fractional seconds, as RFC 3161 §2.4.2 allows, which are dropped).
 pub(crate) fn time(t: &Tlv<'_>, what: &'static str) -> Result<i64> {
     let bad = |d: &str| Error::malformed(what, format!("bad time: {d}"));
-    let s = std::str::from_utf8(t.value).map_err(|_| bad("not ASCII"))?;
+    let s = std::str::from_utf8(t.value)
+        .ok()
+        .filter(|s| s.is_ascii())
+        .ok_or_else(|| bad("not ASCII"))?;
     let digits = |x: &str| -> Result<i64> {
         if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("expected digits"));
@@ -291,6 +294,9 @@ mod tests {
         let bad = single(b"\x18\x1220500101000000.20Z", "t").expect("gen");
         assert!(time(&bad, "t").is_err());
         let bad = single(b"\x17\x0d491331235959Z", "t").expect("utc");
+        assert!(time(&bad, "t").is_err());
+        // Multi-byte characters of the right byte length are refused, not sliced.
+        let bad = single("\x17\x0d491231235é9Z".as_bytes(), "t").expect("utc");
         assert!(time(&bad, "t").is_err());
     }
 }

@@ -87,7 +87,7 @@ pub fn parse_tst_info(der: &[u8]) -> Result<TstInfo> {
 fn accuracy(mut r: Reader<'_>) -> Result<u64> {
     let mut total = 0u64;
     if let Some(s) = r.optional(tag::INTEGER)? {
-        total += tlv::small_uint(&s, WHAT)?.saturating_mul(1_000_000);
+        total = total.saturating_add(tlv::small_uint(&s, WHAT)?.saturating_mul(1_000_000));
     }
     for (n, scale) in [(0u8, 1000u64), (1, 1)] {
         if let Some(x) = r.optional(tag::ctx_prim(n))? {
@@ -104,7 +104,7 @@ fn accuracy(mut r: Reader<'_>) -> Result<u64> {
                     "accuracy millis/micros out of 1..999",
                 ));
             }
-            total += v * scale;
+            total = total.saturating_add(v * scale);
         }
     }
     r.finish()?;
