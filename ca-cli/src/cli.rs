@@ -247,7 +247,7 @@ pub struct ReceiptCreateArgs {
     /// A detached CMS signature over --original.
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
-    /// The gateway's private key (unencrypted PKCS#8 PEM or DER, mode 0600).
+    /// The gateway's private key (unencrypted PKCS#8, PEM or DER; readable by the gateway only).
     #[arg(
         long,
         value_name = "FILE",
