@@ -102,7 +102,7 @@ pub fn run(cli: Cli) -> CmdResult {
             Some(file) => revoke_batch(&ctx, file, &a),
             None => revoke_one(&ctx, &a),
         },
-        Command::Publish { out } => publish(&ctx, &out),
+        Command::Publish(a) => crate::publish_cmd::publish(&ctx, a),
         Command::Verify(a) => crate::verify::verify(&ctx, a),
         Command::CrossCertify(a) => cross_certify(&ctx, a),
         Command::Serve(a) => crate::serve::serve(&ctx, a),
@@ -214,7 +214,8 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
 
 /// What `init` (and `serve`'s first start) add to a new home: the commented settings file
 /// (`HOME/lgpki.toml`, every default shown) and the VA certificate of the validation service
-/// (profile `va`, issued by the bridge CA, when the policies have both).
+/// (profile `va`, issued by the bridge CA, when the policies have both), and the TSA
+/// certificate (profile `timestamping`, when a CA is bound to it).
 pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     let settings = ca.home().join(ca_core::Settings::FILE);
     if !settings.exists() {
@@ -223,7 +224,20 @@ pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     if ca.policies().profile("va").is_ok() && ca.ca_record("bridge").is_ok() {
         crate::serve_certs::va().obtain(ca)?;
     }
+    if tsa_available(ca)? {
+        crate::serve_certs::tsa().obtain(ca)?;
+    }
     Ok(())
+}
+
+/// Whether the home can have a TSA: the policies have profile `timestamping` and a CA of the
+/// home is bound to it.
+pub fn tsa_available(ca: &Authority) -> Result<bool, CliError> {
+    Ok(ca.policies().profile("timestamping").is_ok()
+        && ca
+            .cas()?
+            .iter()
+            .any(|c| c.profiles.iter().any(|p| p == "timestamping")))
 }
 
 fn copy_policies(from: &Path, to: &Path) -> Result<(), CliError> {
@@ -1139,30 +1153,6 @@ fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResul
             entries,
             out.display()
         ));
-    }
-    ok()
-}
-
-fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
-    let mut ca = ctx.open()?;
-    let report = ca.publish(out)?;
-    if ctx.json {
-        print_json(&json!({
-            "release": report.id,
-            "path": report.path.display().to_string(),
-            "cas": report.cas.iter().map(|(n, c)| json!({"name": n, "certificates": c})).collect::<Vec<_>>(),
-        }));
-    } else {
-        print_text(&format!(
-            "published release {} to {}\n",
-            report.id,
-            out.display()
-        ));
-        for (n, c) in &report.cas {
-            print_text(&format!(
-                "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
-            ));
-        }
     }
     ok()
 }

@@ -7,7 +7,9 @@ mod cli;
 mod commands;
 mod config_cmd;
 mod docs;
+mod ldap_publish;
 mod output;
+mod publish_cmd;
 mod ra;
 mod ra_api;
 mod ra_server;
@@ -17,6 +19,7 @@ mod remote;
 mod serve;
 mod serve_certs;
 mod signature;
+mod tsa;
 mod validation;
 mod verify;
 

@@ -82,7 +82,7 @@ pub fn create(ctx: &Ctx, a: ReceiptCreateArgs) -> CmdResult {
     let mut chain = crate::verify::certs_in(&a.cert)?;
     let gw_cert = chain.remove(0);
     let mut gw_opts = ca_core::ValidationOptions::at(u64::try_from(opts.now).unwrap_or(0));
-    gw_opts.initial_policy_set = vec![sanitiser_policy(ctx)?];
+    gw_opts.initial_policy_set = vec![sanitiser_policy(ctx)?.into()];
     let mut pool = chain.clone();
     pool.extend(opts.untrusted.iter().cloned());
     let gw_path = ca_core::validate_path(&gw_cert, &pool, &opts.anchors, &gw_opts)

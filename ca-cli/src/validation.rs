@@ -12,7 +12,6 @@ use base64::Engine;
 use ca_core::revocation::{Methods, OwnStatus, RevocationChecker, Status};
 use ca_core::{CaSigner, SqliteStore};
 use ca_http::{ValidateAnswer, Validator};
-use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use serde::Deserialize;
 use x509_cert::Certificate;
@@ -67,9 +66,20 @@ impl VaSigner {
         })
     }
 
-    /// Base64 of a detached CMS SignedData over `body`.
+    /// Base64 of a detached CMS SignedData over `body` (RFC 5652; the builder the TSA's
+    /// tokens share), with the VA certificate and its chain.
     fn sign(&self, body: &[u8]) -> ca_core::Result<String> {
-        let der = ca_core::cms::sign_detached(body, self.signer.as_ref(), &self.cert, &self.extra)?;
+        let mut certs = vec![self.cert.clone()];
+        certs.extend(self.extra.iter().cloned());
+        let der = ca_core::signed_data::sign_detached(
+            ca_core::signed_data::Signer {
+                key: self.signer.as_ref(),
+                cert_der: &self.cert,
+            },
+            &certs,
+            body,
+            time::OffsetDateTime::now_utc(),
+        )?;
         Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 }
@@ -125,7 +135,7 @@ impl ServeValidator {
         );
         for p in &req.policies {
             opts.initial_policy_set.push(
-                ObjectIdentifier::new(p)
+                p.parse::<ca_core::Oid>()
                     .map_err(|e| format!("policies: {p:?} is not an OID: {e}"))?,
             );
         }

@@ -268,7 +268,7 @@ pub fn verify_parsed(
 
     // The signer's path at the judged time.
     let mut vopts = ValidationOptions::at(u64::try_from(report.judged_at).unwrap_or(0));
-    vopts.initial_policy_set = opts.policies.clone();
+    vopts.initial_policy_set = opts.policies.iter().map(crate::Oid::from).collect();
     let path = match validate_path(&ok.cert, &pool, &opts.anchors, &vopts) {
         Ok(p) => p,
         Err(e) => {
