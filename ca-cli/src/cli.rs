@@ -163,6 +163,132 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Verify a CMS (RFC 5652) signature: signed attributes, the signature, a signature
+    /// time-stamp, the signer's path and its revocation at the signing time (exit 0 valid, 1
+    /// invalid, 2 malformed).
+    VerifySignature(VerifySignatureArgs),
+    /// Add an RFC 3161 signature time-stamp token (id-aa-signatureTimeStampToken) from a TSA to
+    /// every signer of a CMS signature, so that it can be judged at that time later.
+    TimestampSignature(TimestampSignatureArgs),
+    /// Sanitisation receipts (無害化証明): signed, time-stamped statements binding an original
+    /// file, its verified signature and the sanitised copy.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+/// Revocation and trust inputs shared by `verify-signature` and `receipt`.
+#[derive(Debug, Args)]
+pub struct SignatureTrustArgs {
+    /// Trust anchors for the signer and for TSAs (PEM with one or several certificates, or
+    /// DER; repeatable).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub trust: Vec<PathBuf>,
+    /// Intermediate and cross-certificates to build paths from (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub untrusted: Vec<PathBuf>,
+    /// CRLs (full or delta) to check revocation with (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Fetch CRLs (cRLDistributionPoints) and, failing them, OCSP (AIA) over HTTP.
+    #[arg(long)]
+    pub fetch: bool,
+    /// The verification time instead of now (RFC 3339): revocation data must be current then.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// `verify-signature`.
+#[derive(Debug, Args)]
+pub struct VerifySignatureArgs {
+    /// The CMS SignedData (DER, or PEM `CMS`/`PKCS7`), attached or detached.
+    pub file: PathBuf,
+    /// The signed file, for a detached signature.
+    #[arg(long, value_name = "FILE")]
+    pub content: Option<PathBuf>,
+    /// initial-policy-set OID for the signer's path (repeatable; default anyPolicy).
+    #[arg(long = "policy", value_name = "OID")]
+    pub policies: Vec<String>,
+    /// Trust and revocation.
+    #[command(flatten)]
+    pub trust: SignatureTrustArgs,
+}
+
+/// `timestamp-signature`.
+#[derive(Debug, Args)]
+pub struct TimestampSignatureArgs {
+    /// The CMS SignedData (DER or PEM).
+    pub file: PathBuf,
+    /// The TSA's URL (HTTP POST application/timestamp-query, RFC 3161 §3.4).
+    #[arg(long, value_name = "URL")]
+    pub tsa: String,
+    /// Where to write the time-stamped signature (DER).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `receipt …`.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// At the sanitising gateway: verify the original's signature, then sign and time-stamp a
+    /// receipt binding it to the sanitised file (refused, exit 1 and nothing written, when the
+    /// signature is invalid or its signer revoked).
+    Create(ReceiptCreateArgs),
+    /// On the LGWAN side: check a receipt's signature path and time-stamp, and that the
+    /// sanitised file is the one it names; then print what the original signature said.
+    Verify(ReceiptVerifyArgs),
+}
+
+/// `receipt create`.
+#[derive(Debug, Args)]
+pub struct ReceiptCreateArgs {
+    /// The original file as received: the signed content, or the CMS with its content.
+    #[arg(long, value_name = "FILE")]
+    pub original: PathBuf,
+    /// The sanitised file.
+    #[arg(long, value_name = "FILE")]
+    pub sanitised: PathBuf,
+    /// A detached CMS signature over --original.
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// The gateway's private key (unencrypted PKCS#8, PEM or DER; readable by the gateway only).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "key_uri",
+        conflicts_with = "key_uri"
+    )]
+    pub key: Option<PathBuf>,
+    /// The gateway's key in a PKCS#11 token (RFC 7512 URI with module-path and pin-source).
+    #[arg(long, value_name = "URI")]
+    pub key_uri: Option<String>,
+    /// The gateway's `sanitiser` certificate, then its chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// initial-policy-set OID for the original signer's path (repeatable; default anyPolicy).
+    #[arg(long = "policy", value_name = "OID")]
+    pub policies: Vec<String>,
+    /// The TSA that time-stamps the receipt (HTTP POST application/timestamp-query).
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
+    /// Where to write the receipt (DER CMS SignedData).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Trust and revocation.
+    #[command(flatten)]
+    pub trust: SignatureTrustArgs,
+}
+
+/// `receipt verify`.
+#[derive(Debug, Args)]
+pub struct ReceiptVerifyArgs {
+    /// The receipt (DER or PEM CMS).
+    pub receipt: PathBuf,
+    /// The sanitised file it must name.
+    #[arg(long, value_name = "FILE")]
+    pub sanitised: PathBuf,
+    /// Trust and revocation.
+    #[command(flatten)]
+    pub trust: SignatureTrustArgs,
 }
 
 /// `revoke`.

@@ -128,6 +128,12 @@ pub fn run(cli: Cli) -> CmdResult {
             AuditCommand::List => audit_list(&ctx),
             AuditCommand::Export { out } => audit_export(&ctx, &out),
         },
+        Command::VerifySignature(a) => crate::signature::verify_signature(&ctx, a),
+        Command::TimestampSignature(a) => crate::signature::timestamp_signature(&ctx, a),
+        Command::Receipt(c) => match c {
+            crate::cli::ReceiptCommand::Create(a) => crate::receipt::create(&ctx, a),
+            crate::cli::ReceiptCommand::Verify(a) => crate::receipt::verify(&ctx, a),
+        },
         Command::Cert(c) => match c {
             CertCommand::List {
                 ca,

@@ -239,6 +239,11 @@ impl OwnStatus for OwnCas<'_> {
                         .map(|r| format!(", reason {r:?}"))
                         .unwrap_or_default()
                 ),
+                at: Some(ca_core::revocation::RevokedAt {
+                    time: time.unix_timestamp(),
+                    reason,
+                    invalidity: None,
+                }),
             },
             Ok(ca_core::ocsp::Lookup::Unknown | ca_core::ocsp::Lookup::UnknownIssuer) => {
                 Status::Undetermined {

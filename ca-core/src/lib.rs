@@ -17,6 +17,7 @@
 //! | `issue` | the issuance pipeline, single and batch |
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 //! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
+//! | `cms` | CMS SignedData and RFC 3161 tokens: parse, verify at the signature's time, sign; sanitisation receipts |
 //! | `publish`, `repository` | signed publication releases; RFC 4523 directory entries |
 //! | `signed_data` | CMS SignedData (RFC 5652) with one signer: VA answers, time-stamp tokens |
 //! | `tsp`, `tsp_log` | RFC 3161 time-stamping: requests, tokens, the record of issued serials |
@@ -26,6 +27,7 @@
 mod audit_seal;
 mod authority;
 pub mod build;
+pub mod cms;
 pub mod config;
 pub mod crl;
 mod cross;

@@ -58,6 +58,10 @@ const EMBEDDED_PROFILES: &[(&str, &str)] = &[
         "timestamping.toml",
         include_str!("../../policies/profiles/timestamping.toml"),
     ),
+    (
+        "sanitiser.toml",
+        include_str!("../../policies/profiles/sanitiser.toml"),
+    ),
 ];
 const EMBEDDED_OIDS: &str = include_str!("../../policies/oids.toml");
 const EMBEDDED_HIERARCHY: &str = include_str!("../../policies/hierarchy.toml");
