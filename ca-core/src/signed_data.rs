@@ -151,6 +151,17 @@ pub fn sign(signer: Signer<'_>, request: &SignRequest<'_>) -> Result<Vec<u8>> {
         detail: e.to_string(),
     })?;
     let tbs = cert.tbs_certificate();
+    // The key must be the certificate's: a SignedData naming a certificate whose key did not
+    // sign it verifies nowhere (RFC 5652 §5.6).
+    let spki = tbs
+        .subject_public_key_info()
+        .to_der()
+        .map_err(Error::encode("subject public key info"))?;
+    if spki != signer.key.public_key_der() {
+        return Err(Error::PolicyRefused {
+            detail: "the signing key does not belong to the signer certificate".into(),
+        });
+    }
     let issuer_der = tbs
         .issuer()
         .to_der()

@@ -1,18 +1,14 @@
-//! Building CMS SignedData (RFC 5652 §5) with a [`CaSigner`]: signed attributes content-type,
-//! message-digest, signing-time and signing-certificate-v2 (RFC 5035 §3, as CAdES-BES asks),
-//! attached or detached content; and adding an unsigned attribute (a time-stamp token) to a
+//! Signing CMS SignedData (RFC 5652 §5) for receipts, through the shared builder
+//! [`crate::signed_data`]; and adding an unsigned attribute (a time-stamp token) to a
 //! SignedData afterwards.
 
 use const_oid::ObjectIdentifier;
-use der::Encode;
-use x509_cert::Certificate;
 
-use super::oids;
-use super::signer::Digest;
 use super::tlv::{self, Reader, tag};
 use crate::derw;
 use crate::error::{Error, Result};
-use crate::key::{CaSigner, SignatureAlgorithm};
+use crate::key::CaSigner;
+use crate::signed_data;
 
 /// What to sign.
 #[derive(Clone, Debug)]
@@ -27,15 +23,6 @@ pub struct SignRequest<'a> {
     pub signing_time: i64,
 }
 
-/// The digest that goes with the signer's signature algorithm.
-fn digest_of(alg: SignatureAlgorithm) -> Digest {
-    match alg {
-        SignatureAlgorithm::EcdsaSha384 | SignatureAlgorithm::RsaPkcs1Sha384 => Digest::Sha384,
-        SignatureAlgorithm::RsaPkcs1Sha512 => Digest::Sha512,
-        _ => Digest::Sha256,
-    }
-}
-
 fn attribute(oid: ObjectIdentifier, value: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     derw::push_oid(&mut body, &oid);
@@ -43,41 +30,16 @@ fn attribute(oid: ObjectIdentifier, value: &[u8]) -> Vec<u8> {
     derw::tlv(tag::SEQUENCE, &body)
 }
 
-fn enc_err(e: der::Error) -> Error {
-    Error::malformed("certificate", e)
-}
-
 /// Signs `req` with `signer`, whose certificate is `cert` (DER); `extra` certificates (the chain)
-/// go into the SignedData too. Returns the DER ContentInfo.
+/// go into the SignedData too. Returns the DER ContentInfo. The encoding is
+/// [`crate::signed_data::sign`]'s (content-type, message-digest, signing-time and
+/// signing-certificate-v2, as CAdES-BES asks), shared with the VA and the TSA.
 pub fn sign(
     req: &SignRequest<'_>,
     signer: &dyn CaSigner,
     cert: &[u8],
     extra: &[Vec<u8>],
 ) -> Result<Vec<u8>> {
-    use der::Decode;
-    let c = Certificate::from_der(cert).map_err(|e| Error::malformed("signer certificate", e))?;
-    let tbs = c.tbs_certificate();
-    if tbs.subject_public_key_info().to_der().map_err(enc_err)? != signer.public_key_der() {
-        return Err(Error::PolicyRefused {
-            detail: "the signing key does not belong to the certificate".into(),
-        });
-    }
-    let issuer = tbs.issuer().to_der().map_err(enc_err)?;
-    let serial = tbs.serial_number().to_der().map_err(enc_err)?;
-    let digest = digest_of(signer.algorithm());
-    let dalg = digest.algorithm_identifier().to_der().map_err(enc_err)?;
-
-    // Signed attributes, as a DER SET OF (sorted, X.690 §11.6).
-    let mut attrs = Vec::new();
-    let mut v = Vec::new();
-    derw::push_oid(&mut v, &req.content_type);
-    attrs.push(attribute(oids::CONTENT_TYPE, &v));
-    attrs.push(attribute(
-        oids::MESSAGE_DIGEST,
-        &derw::tlv(tag::OCTET_STRING, &digest.hash(req.content)),
-    ));
-    let mut t = Vec::new();
     let when = time::OffsetDateTime::from_unix_timestamp(req.signing_time).map_err(|e| {
         Error::InvalidArgument {
             name: "signing time",
@@ -85,91 +47,20 @@ pub fn sign(
             reason: e.to_string(),
         }
     })?;
-    // RFC 5652 §11.3: UTCTime through 2049, GeneralizedTime after.
-    derw::push_x509_time(&mut t, &when, "signing time")?;
-    attrs.push(attribute(oids::SIGNING_TIME, &t));
-    // RFC 5035 §3: ESSCertIDv2 { certHash (SHA-256, the DEFAULT, so omitted), issuerSerial }.
-    let mut gn = Vec::new();
-    derw::push_tlv(&mut gn, tag::ctx(4), &issuer);
-    let mut is = derw::tlv(tag::SEQUENCE, &gn);
-    is.extend_from_slice(&serial);
-    let mut id = derw::tlv(tag::OCTET_STRING, &Digest::Sha256.hash(cert));
-    derw::push_tlv(&mut id, tag::SEQUENCE, &is);
-    let ids = derw::tlv(tag::SEQUENCE, &derw::tlv(tag::SEQUENCE, &id));
-    attrs.push(attribute(
-        oids::SIGNING_CERTIFICATE_V2,
-        &derw::tlv(tag::SEQUENCE, &ids),
-    ));
-    attrs.sort();
-    let attrs = attrs.concat();
-    // §5.4: the signature is over the SET OF encoding.
-    let signature = signer.sign(&derw::tlv(tag::SET, &attrs))?;
-
-    let mut si = Vec::new();
-    derw::push_uint(&mut si, &[1]);
-    let mut ias = issuer.clone();
-    ias.extend_from_slice(&serial);
-    derw::push_tlv(&mut si, tag::SEQUENCE, &ias);
-    si.extend_from_slice(&dalg);
-    derw::push_tlv(&mut si, tag::ctx(0), &attrs);
-    si.extend_from_slice(
-        &signer
-            .algorithm()
-            .algorithm_identifier()
-            .to_der()
-            .map_err(enc_err)?,
-    );
-    derw::push_tlv(&mut si, tag::OCTET_STRING, &signature);
-    let si = derw::tlv(tag::SEQUENCE, &si);
-
-    let mut eci = Vec::new();
-    derw::push_oid(&mut eci, &req.content_type);
-    if !req.detached {
-        derw::push_tlv(
-            &mut eci,
-            tag::ctx(0),
-            &derw::tlv(tag::OCTET_STRING, req.content),
-        );
-    }
-    let mut certs: Vec<&[u8]> = vec![cert];
-    certs.extend(extra.iter().map(Vec::as_slice).filter(|c| *c != cert));
-    certs.sort();
-    certs.dedup();
-
-    let mut sd = Vec::new();
-    // §5.1: version 3 when eContentType is not id-data, else 1 (only X.509 certificates and
-    // version 1 SignerInfos here).
-    derw::push_uint(
-        &mut sd,
-        &[if req.content_type == oids::DATA { 1 } else { 3 }],
-    );
-    derw::push_tlv(&mut sd, tag::SET, &dalg);
-    derw::push_tlv(&mut sd, tag::SEQUENCE, &eci);
-    derw::push_tlv(&mut sd, tag::ctx(0), &certs.concat());
-    derw::push_tlv(&mut sd, tag::SET, &si);
-    let mut ci = Vec::new();
-    derw::push_oid(&mut ci, &oids::SIGNED_DATA);
-    derw::push_tlv(&mut ci, tag::ctx(0), &derw::tlv(tag::SEQUENCE, &sd));
-    Ok(derw::tlv(tag::SEQUENCE, &ci))
-}
-
-/// A detached SignedData of id-data over `content`, signed now (the VA's answers).
-pub fn sign_detached(
-    content: &[u8],
-    signer: &dyn CaSigner,
-    cert: &[u8],
-    extra: &[Vec<u8>],
-) -> Result<Vec<u8>> {
-    sign(
-        &SignRequest {
-            content,
-            content_type: oids::DATA,
-            detached: true,
-            signing_time: time::OffsetDateTime::now_utc().unix_timestamp(),
+    let mut certificates = vec![cert.to_vec()];
+    certificates.extend(extra.iter().filter(|c| c.as_slice() != cert).cloned());
+    signed_data::sign(
+        signed_data::Signer {
+            key: signer,
+            cert_der: cert,
         },
-        signer,
-        cert,
-        extra,
+        &signed_data::SignRequest {
+            content_type: req.content_type,
+            content: req.content,
+            detached: req.detached,
+            certificates: &certificates,
+            signing_time: Some(when),
+        },
     )
 }
 

@@ -15,7 +15,7 @@ mod tlv;
 pub mod tsp;
 mod verify;
 
-pub use build::{SignRequest, add_unsigned_attribute, sign, sign_detached};
+pub use build::{SignRequest, add_unsigned_attribute, sign};
 pub use parse::{SignedData, SignerInfo, parse, parse_input};
 pub use receipt::{RECEIPT_CONTENT_TYPE, Receipt};
 pub use signer::Digest;
