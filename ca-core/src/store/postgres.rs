@@ -787,7 +787,7 @@ impl Store for PgStore {
              ORDER BY c.serial"
         } else {
             "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
-             WHERE ca = $1 AND state = 'issued' AND revoked_at IS NOT NULL AND $2 = 0
+             WHERE ca = $1 AND state = 'issued' AND revoked_at IS NOT NULL AND $2::BIGINT = 0
              ORDER BY serial"
         };
         let since = since_seq.unwrap_or(0);
