@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod pg;
+
 /// Where CA keys live in a test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

@@ -1,0 +1,527 @@
+//! The PostgreSQL store: one CA on a throwaway PostgreSQL 15 cluster (see `common/pg.rs`),
+//! then two instances (two homes with the same keys, two `lgpki serve`) sharing one database,
+//! then faults (kill -9 of an instance, a PostgreSQL restart mid-batch).
+//!
+//! PostgreSQL missing is a failure, not a skip: CI installs it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::pg::{PgCluster, pg_env, second_home};
+use common::{Env, KeyKind, Server, assert_ok, issue_staff, json_lines, make_csr, openssl};
+use serde_json::Value;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// No panic, and one of the contract's error exits.
+fn assert_clean_failure(out: &Output, what: &str) {
+    let t = text(out);
+    assert!(!t.contains("panicked"), "{what} panicked: {t}");
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "{what}: exit {:?}: {t}",
+        out.status.code()
+    );
+}
+
+/// Writes the organization CA's certificate and a bundle (organization CA + root) beside the
+/// home, for `openssl ocsp` and `openssl crl`.
+fn ca_files(env: &Env) -> (String, String) {
+    let org = env.lgpki(&["ca", "cert", "organization"]);
+    assert_ok(&org, "ca cert organization");
+    let root = env.lgpki(&["ca", "cert", "root"]);
+    assert_ok(&root, "ca cert root");
+    let org_path = env.path("org.pem");
+    let bundle = env.path("bundle.pem");
+    std::fs::write(&org_path, &org.stdout).expect("write");
+    std::fs::write(&bundle, [org.stdout, root.stdout].concat()).expect("write");
+    (org_path.display().to_string(), bundle.display().to_string())
+}
+
+/// `openssl ocsp` against `server` for `cert`, verifying the response; the status word.
+fn ocsp_status(files: &(String, String), server: &Server, cert: &Path) -> String {
+    let url = format!("{}/ocsp", server.http);
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        &files.0,
+        "-cert",
+        cert.to_str().expect("utf8"),
+        "-url",
+        &url,
+        "-CAfile",
+        &files.1,
+    ]);
+    let t = text(&out);
+    assert!(t.contains("Response verify OK"), "openssl ocsp: {t}");
+    let line = t
+        .lines()
+        .find(|l| l.starts_with(cert.to_str().expect("utf8")))
+        .unwrap_or_default();
+    line.rsplit(": ").next().unwrap_or_default().trim().to_string()
+}
+
+/// A batch of `n` staff lines with ids `PREFIX-i` over a few CSRs.
+fn write_batch(env: &Env, name: &str, prefix: &str, n: usize) -> std::path::PathBuf {
+    let csrs: Vec<String> = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(make_csr(
+                env.dir.path(),
+                &format!("{prefix}-k{i}"),
+                KeyKind::P256,
+                &format!("/C=JP/O=LGPKI/OU=千代田区/CN={prefix}{i}"),
+                &[],
+            ))
+            .expect("csr")
+        })
+        .collect();
+    let text: String = (0..n)
+        .map(|i| {
+            serde_json::json!({"profile": "staff", "csr": csrs[i % csrs.len()], "id": format!("{prefix}-{i}")})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let path = env.path(name);
+    std::fs::write(&path, text).expect("write batch");
+    path
+}
+
+fn batch_command(env: &Env, file: &Path) -> Command {
+    let mut c = env.command(&["issue", "--batch", file.to_str().expect("utf8")]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+/// Serials of the issued certificates in the store (any home of the CA).
+fn stored_serials(env: &Env) -> Vec<String> {
+    env.cert_list()
+        .iter()
+        .map(|c| c["serial"].as_str().expect("serial").to_string())
+        .collect()
+}
+
+fn assert_unique(serials: &[String]) {
+    let set: HashSet<&String> = serials.iter().collect();
+    assert_eq!(set.len(), serials.len(), "a serial appears twice");
+}
+
+fn audit_intact(env: &Env) {
+    let out = env.lgpki(&["audit", "verify"]);
+    assert_ok(&out, "audit verify");
+    assert!(text(&out).contains("chain intact"), "{}", text(&out));
+}
+
+#[test]
+fn one_ca_end_to_end_on_postgres() {
+    let pg = PgCluster::start();
+    let env = pg_env(&pg, "e2e", &[]);
+    // The URL is recorded without a password; there is no SQLite file.
+    let recorded = std::fs::read_to_string(env.home.join("store.url")).expect("store.url");
+    assert_eq!(recorded.trim(), pg.url("e2e"));
+    assert!(!recorded.contains(&pg.password));
+    assert!(!env.home.join("lgpki.db").exists(), "the store is PostgreSQL");
+    assert_eq!(
+        pg.psql("e2e", "SELECT MAX(version) FROM schema_version"),
+        "1"
+    );
+
+    let (serial, _) = issue_staff(&env, "taro");
+    assert_eq!(
+        pg.psql(
+            "e2e",
+            &format!("SELECT state FROM certs WHERE serial = '{serial}'")
+        ),
+        "issued"
+    );
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &serial, "--reason", "keyCompromise"]),
+        "revoke",
+    );
+    let crl = env.path("org.crl");
+    let out = env.lgpki(&[
+        "--json",
+        "crl",
+        "--ca",
+        "organization",
+        "--out",
+        crl.to_str().expect("utf8"),
+    ]);
+    assert_ok(&out, "crl");
+    let (_, bundle) = ca_files(&env);
+    let out = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl.to_str().expect("utf8"),
+        "-CAfile",
+        &bundle,
+        "-noout",
+        "-text",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success() && t.contains("verify OK"), "{t}");
+    assert!(t.contains(&serial.to_uppercase()), "the CRL lists it: {t}");
+    assert!(t.contains("Key Compromise"), "{t}");
+
+    // Later commands need no --store: the home names the database.
+    let out = env.lgpki(&["--json", "status", "--serial", &serial]);
+    assert_ok(&out, "status");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["status"], "revoked", "{v}");
+    audit_intact(&env);
+    // Re-running init on the same database is refused.
+    let again = Env::new();
+    let mut again = again;
+    again.vars = env.vars.clone();
+    let out = again.lgpki(&["--store", &pg.url("e2e"), "init"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_and_is_never_shown() {
+    let pg = PgCluster::start();
+    let mut env = pg_env(&pg, "pw", &[]);
+    env.vars = vec![("PGPASSWORD".into(), "wrong-Secret-4711".into())];
+    let out = env.lgpki(&["cert", "list"]);
+    assert_clean_failure(&out, "cert list with a wrong password");
+    let t = text(&out);
+    assert!(t.contains("password authentication failed"), "{t}");
+    assert!(!t.contains("wrong-Secret-4711"), "{t}");
+    // A password in the URL is never echoed either.
+    let url = format!("postgres://lgpki:Url-Secret-0815@127.0.0.1:{}/pw", pg.port);
+    let out = env.lgpki(&["--store", &url, "cert", "list"]);
+    assert_clean_failure(&out, "a wrong password in the URL");
+    assert!(!text(&out).contains("Url-Secret-0815"), "{}", text(&out));
+    // Nothing listens: a clear error, no panic.
+    pg.stop();
+    let mut env = env;
+    env.vars = pg.vars();
+    let out = env.lgpki(&["cert", "list"]);
+    assert_clean_failure(&out, "cert list with the server down");
+    assert!(text(&out).contains("connecting to PostgreSQL"), "{}", text(&out));
+}
+
+#[test]
+fn two_instances_share_one_database() {
+    let pg = PgCluster::start();
+    let a = pg_env(&pg, "two", &[]);
+    let b = second_home(&a);
+    let sa = Server::start(&a);
+    let sb = Server::start(&b);
+    let files = ca_files(&a);
+
+    // A revocation through one instance is answered by the other's OCSP within 1 s.
+    let (serial, pem) = issue_staff(&a, "hanako");
+    assert_eq!(ocsp_status(&files, &sb, &pem), "good");
+    assert_eq!(ocsp_status(&files, &sa, &pem), "good");
+    assert_ok(
+        &a.lgpki(&["revoke", "--serial", &serial, "--reason", "keyCompromise"]),
+        "revoke on A",
+    );
+    let revoked_at = Instant::now();
+    loop {
+        let status = ocsp_status(&files, &sb, &pem);
+        if status == "revoked" {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "B still answers {status} 1 s after A revoked"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "B's OCSP answered revoked {} ms after A's revocation",
+        revoked_at.elapsed().as_millis()
+    );
+
+    // Concurrent batches from two processes: unique serials, every acknowledged one stored.
+    const LINES: usize = 300;
+    let fa = write_batch(&a, "a.jsonl", "a", LINES);
+    let fb = write_batch(&b, "b.jsonl", "b", LINES);
+    let pa = batch_command(&a, &fa).spawn().expect("spawn");
+    let pb = batch_command(&b, &fb).spawn().expect("spawn");
+    // Meanwhile both instances sign CRLs: CRL numbers strictly increase across instances.
+    let crl_runs: Vec<std::thread::JoinHandle<Vec<u64>>> = [&a, &b]
+        .iter()
+        .enumerate()
+        .map(|(k, env)| {
+            let home = env.home.clone();
+            let vars = env.vars.clone();
+            let dir = env.dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut numbers = Vec::new();
+                for i in 0..6 {
+                    let out_file = dir.join(format!("c{k}-{i}.crl"));
+                    let out = Command::new(env!("CARGO_BIN_EXE_lgpki"))
+                        .arg("--home")
+                        .arg(&home)
+                        .args(["--json", "crl", "--ca", "organization", "--out"])
+                        .arg(&out_file)
+                        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        .output()
+                        .expect("crl");
+                    assert_ok(&out, "crl");
+                    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+                    let n = v["crl_number"].as_u64().expect("crl_number");
+                    // The file says the same.
+                    let parsed = openssl(&[
+                        "crl",
+                        "-inform",
+                        "DER",
+                        "-in",
+                        out_file.to_str().expect("utf8"),
+                        "-noout",
+                        "-crlnumber",
+                    ]);
+                    let t = text(&parsed);
+                    let hex = t.trim().trim_start_matches("crlNumber=").trim_start_matches("0x");
+                    assert_eq!(u64::from_str_radix(hex, 16).ok(), Some(n), "{t}");
+                    numbers.push(n);
+                }
+                numbers
+            })
+        })
+        .collect();
+    let oa = pa.wait_with_output().expect("wait");
+    let ob = pb.wait_with_output().expect("wait");
+    assert_ok(&oa, "batch on A");
+    assert_ok(&ob, "batch on B");
+    let mut acked = Vec::new();
+    for out in [&oa, &ob] {
+        let lines = json_lines(&out.stdout);
+        assert_eq!(lines.len(), LINES);
+        for l in &lines {
+            assert!(l.get("error").is_none(), "{l}");
+            acked.push(l["serial"].as_str().expect("serial").to_string());
+        }
+    }
+    assert_unique(&acked);
+    let stored = stored_serials(&b);
+    assert_unique(&stored);
+    let stored: HashSet<&String> = stored.iter().collect();
+    for s in &acked {
+        assert!(stored.contains(s), "acknowledged {s} is not in the store");
+    }
+    let mut all = Vec::new();
+    for h in crl_runs {
+        let numbers = h.join().expect("crl thread");
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "one instance's CRL numbers go back: {numbers:?}"
+        );
+        all.extend(numbers);
+    }
+    let distinct: HashSet<u64> = all.iter().copied().collect();
+    assert_eq!(distinct.len(), all.len(), "a CRL number was used twice: {all:?}");
+    // The servers' own CRL signing shares the numbering: none repeats in the store.
+    assert_eq!(
+        pg.psql(
+            "two",
+            "SELECT COUNT(*) = COUNT(DISTINCT (ca, number)) FROM crls"
+        ),
+        "t"
+    );
+
+    // One audit chain over everything both instances did.
+    audit_intact(&a);
+    audit_intact(&b);
+    // B's OCSP knows A's batch.
+    let one = a.path("one.pem");
+    let out = a.lgpki(&["cert", "show", &acked[0]]);
+    assert_ok(&out, "cert show");
+    std::fs::write(&one, &out.stdout).expect("write");
+    assert_eq!(ocsp_status(&files, &sb, &one), "good");
+}
+
+#[test]
+fn two_approvals_of_one_request_on_two_instances_issue_one_certificate() {
+    let pg = PgCluster::start();
+    let a = pg_env(&pg, "ra", &[]);
+    std::fs::write(a.path("root.pem"), a.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+    assert_ok(
+        &a.lgpki(&["org", "add", "--code", "131016", "--name", "千代田区"]),
+        "org add",
+    );
+    let reg = common::officer_cert(&a, "registrar", "registrar", "千代田区");
+    let app1 = common::officer_cert(&a, "approver1", "approver1", "千代田区");
+    let app2 = common::officer_cert(&a, "approver2", "approver2", "千代田区");
+    for (o, role) in [(&reg, "registrar"), (&app1, "approver"), (&app2, "approver")] {
+        assert_ok(
+            &a.lgpki(&[
+                "officer", "add", "--org", "131016", "--cert", &o.cert, "--role", role,
+            ]),
+            "officer add",
+        );
+    }
+    let b = second_home(&a);
+    let sa = Server::start(&a);
+    let sb = Server::start(&b);
+    for round in 0..3 {
+        let csr = make_csr(
+            a.dir.path(),
+            &format!("subject{round}"),
+            KeyKind::P256,
+            &format!("/C=JP/O=LGPKI/CN=山田{round}"),
+            &[],
+        );
+        let out = common::remote_as(
+            &a,
+            &sa.ra,
+            &reg,
+            &[
+                "request",
+                "submit",
+                "--profile",
+                "staff",
+                "--csr",
+                csr.to_str().expect("utf8"),
+                "--org",
+                "131016",
+            ],
+        );
+        assert_ok(&out, "submit");
+        let id = json_lines(&out.stdout)[0]["id"]
+            .as_i64()
+            .expect("id")
+            .to_string();
+        let before = common::issued_count(&a);
+        // Both approvers at once, one through each instance.
+        let (ra_a, ra_b) = (sa.ra.clone(), sb.ra.clone());
+        let results: Vec<Output> = std::thread::scope(|s| {
+            let h1 = s.spawn(|| {
+                common::remote_as(&a, &ra_a, &app1, &["request", "approve", id.as_str()])
+            });
+            let h2 = s.spawn(|| {
+                common::remote_as(&a, &ra_b, &app2, &["request", "approve", id.as_str()])
+            });
+            vec![h1.join().expect("h1"), h2.join().expect("h2")]
+        });
+        let ok = results.iter().filter(|o| o.status.success()).count();
+        for o in &results {
+            assert!(!text(o).contains("panicked"), "{}", text(o));
+        }
+        assert_eq!(
+            ok,
+            1,
+            "round {round}: exactly one approval succeeds: {:?}",
+            results.iter().map(text).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            common::issued_count(&a),
+            before + 1,
+            "round {round}: exactly one certificate"
+        );
+        let reqs = json_lines(&a.lgpki(&["--json", "request", "list"]).stdout);
+        let r = reqs
+            .iter()
+            .find(|r| r["id"].to_string() == id)
+            .expect("request");
+        assert_eq!(r["state"], "issued", "{r}");
+    }
+    audit_intact(&a);
+}
+
+#[test]
+fn killing_one_instance_leaves_the_other_serving() {
+    let pg = PgCluster::start();
+    let a = pg_env(&pg, "kill", &[]);
+    let b = second_home(&a);
+    let sa = Server::start(&a);
+    let sb = Server::start(&b);
+    let files = ca_files(&a);
+    let (_, pem) = issue_staff(&a, "jiro");
+    assert_eq!(ocsp_status(&files, &sa, &pem), "good");
+
+    // kill -9 of a CLI instance in the middle of a batch.
+    let fa = write_batch(&a, "a.jsonl", "a", 1500);
+    let mut child = batch_command(&a, &fa).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = child.kill();
+    let killed = child.wait_with_output().expect("wait");
+    let acked: Vec<Value> = json_lines(&killed.stdout);
+    // And kill -9 of serve A.
+    drop(sa);
+    // B keeps serving and issuing.
+    assert_eq!(ocsp_status(&files, &sb, &pem), "good");
+    let fb = write_batch(&b, "b.jsonl", "b", 100);
+    let out = batch_command(&b, &fb).output().expect("batch on B");
+    assert_ok(&out, "batch on B after the kills");
+    // The killed batch re-run on B: acknowledged lines replay, the rest are issued once.
+    let out = batch_command(&b, &fa).output().expect("re-run");
+    assert_ok(&out, "re-run of the killed batch");
+    let rerun = json_lines(&out.stdout);
+    for l in &acked {
+        let Some(line) = l["line"].as_u64() else {
+            continue;
+        };
+        let again = &rerun[line as usize - 1];
+        assert_eq!(again["serial"], l["serial"], "line {line}");
+        assert_eq!(again["replayed"], true, "line {line}");
+    }
+    let serials = stored_serials(&b);
+    assert_unique(&serials);
+    assert_eq!(common::issued_count(&b), 1 + 100 + 1500);
+    audit_intact(&b);
+    assert_eq!(ocsp_status(&files, &sb, &pem), "good");
+}
+
+#[test]
+fn a_postgres_restart_mid_batch_loses_nothing_acknowledged() {
+    let pg = PgCluster::start();
+    let env = pg_env(&pg, "restart", &[]);
+    let file = write_batch(&env, "r.jsonl", "r", 3000);
+    let child = batch_command(&env, &file).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(800));
+    pg.restart();
+    let out = child.wait_with_output().expect("wait");
+    let acked = json_lines(&out.stdout);
+    let failed = acked.iter().filter(|l| l.get("error").is_some()).count();
+    eprintln!(
+        "batch during the restart: exit {:?}, {} lines printed, {failed} failed",
+        out.status.code(),
+        acked.len()
+    );
+    if !out.status.success() {
+        assert_clean_failure(&out, "batch cut by the restart");
+        assert!(
+            text(&out).contains("store"),
+            "the error names the store: {}",
+            text(&out)
+        );
+    }
+    let good: Vec<&Value> = acked.iter().filter(|l| l.get("error").is_none()).collect();
+    // Nothing acknowledged is lost, and no serial is duplicated.
+    let stored = stored_serials(&env);
+    assert_unique(&stored);
+    let set: HashSet<&String> = stored.iter().collect();
+    for l in &good {
+        let s = l["serial"].as_str().expect("serial").to_string();
+        assert!(set.contains(&s), "acknowledged {s} was lost");
+    }
+    // The resubmitted batch replays by id and completes.
+    let out = batch_command(&env, &file).output().expect("re-run");
+    assert_ok(&out, "re-run after the restart");
+    let rerun = json_lines(&out.stdout);
+    assert_eq!(rerun.len(), 3000);
+    for l in &good {
+        let line = l["line"].as_u64().expect("line") as usize;
+        assert_eq!(rerun[line - 1]["serial"], l["serial"], "line {line}");
+        assert_eq!(rerun[line - 1]["replayed"], true, "line {line}");
+    }
+    assert_unique(&stored_serials(&env));
+    assert_eq!(common::issued_count(&env), 3000);
+    audit_intact(&env);
+}
