@@ -103,6 +103,61 @@ fn batch_command(env: &Env, file: &Path) -> Command {
     c
 }
 
+/// A spawned batch whose stdout lines arrive as they are written.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn spawn_batch(env: &Env, file: &Path) -> Running {
+    use std::io::{BufRead, Read};
+    let mut child = batch_command(env, file).spawn().expect("spawn batch");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    Running {
+        child,
+        lines: rx,
+        stderr,
+    }
+}
+
+impl Running {
+    /// Waits for the first acknowledged line.
+    fn first_ack(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a first acknowledgement")
+    }
+
+    /// Waits for the end; (exit status, acknowledged lines including `first`, stderr).
+    fn finish(mut self, first: String) -> (std::process::ExitStatus, Vec<Value>, String) {
+        let status = self.child.wait().expect("wait");
+        let mut lines = vec![first];
+        lines.extend(self.lines.iter());
+        let stderr = self.stderr.join().unwrap_or_default();
+        let acked = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (status, acked, stderr)
+    }
+}
+
 /// Serials of the issued certificates in the store (any home of the CA).
 fn stored_serials(env: &Env) -> Vec<String> {
     env.cert_list()
@@ -449,13 +504,14 @@ fn killing_one_instance_leaves_the_other_serving() {
     assert_eq!(ocsp_status(&files, &sa, &pem), "good");
     let before = common::issued_count(&a);
 
-    // kill -9 of a CLI instance in the middle of a batch.
+    // kill -9 of a CLI instance in the middle of a batch (after its first acknowledgement).
     let fa = write_batch(&a, "a.jsonl", "a", 1500);
-    let mut child = batch_command(&a, &fa).spawn().expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
-    let _ = child.kill();
-    let killed = child.wait_with_output().expect("wait");
-    let acked: Vec<Value> = json_lines(&killed.stdout);
+    let run = spawn_batch(&a, &fa);
+    let first = run.first_ack();
+    let mut run = run;
+    let _ = run.child.kill();
+    let (status, acked, _) = run.finish(first);
+    assert_eq!(status.code(), None, "killed mid-batch (it had not finished)");
     // And kill -9 of serve A.
     drop(sa);
     // B keeps serving and issuing.
@@ -487,24 +543,24 @@ fn a_postgres_restart_mid_batch_loses_nothing_acknowledged() {
     let pg = PgCluster::start();
     let env = pg_env(&pg, "restart", &[]);
     let file = write_batch(&env, "r.jsonl", "r", 3000);
-    let child = batch_command(&env, &file).spawn().expect("spawn");
-    std::thread::sleep(Duration::from_millis(800));
+    let run = spawn_batch(&env, &file);
+    let first = run.first_ack();
     pg.restart();
-    let out = child.wait_with_output().expect("wait");
-    let acked = json_lines(&out.stdout);
+    let (status, acked, stderr) = run.finish(first);
     let failed = acked.iter().filter(|l| l.get("error").is_some()).count();
     eprintln!(
-        "batch during the restart: exit {:?}, {} lines printed, {failed} failed",
-        out.status.code(),
-        acked.len()
+        "batch during the restart: exit {:?}, {} lines printed, {failed} failed; {}",
+        status.code(),
+        acked.len(),
+        stderr.trim()
     );
-    if !out.status.success() {
-        assert_clean_failure(&out, "batch cut by the restart");
-        assert!(
-            text(&out).contains("store"),
-            "the error names the store: {}",
-            text(&out)
-        );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(status.code(), Some(0..=2)),
+        "exit 0, 1 or 2: {status:?} {stderr}"
+    );
+    if !status.success() {
+        assert!(stderr.contains("store"), "the error names the store: {stderr}");
     }
     let good: Vec<&Value> = acked.iter().filter(|l| l.get("error").is_none()).collect();
     // Nothing acknowledged is lost, and no serial is duplicated.
