@@ -68,11 +68,7 @@ fn lock_error() -> ca_core::Error {
 }
 
 /// The store's status of serial `serial_der` (DER INTEGER contents or magnitude) under CA `ca`.
-pub(crate) fn store_lookup(
-    store: &dyn Store,
-    serial: &[u8],
-    ca: &str,
-) -> ca_core::Result<Lookup> {
+pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_core::Result<Lookup> {
     // Stored serials are DER INTEGER contents: a leading zero when the top bit is set.
     let mut bytes = serial.to_vec();
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {

@@ -68,7 +68,11 @@ fn ocsp_status(files: &(String, String), server: &Server, cert: &Path) -> String
         .lines()
         .find(|l| l.starts_with(cert.to_str().expect("utf8")))
         .unwrap_or_default();
-    line.rsplit(": ").next().unwrap_or_default().trim().to_string()
+    line.rsplit(": ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// A batch of `n` staff lines with ids `PREFIX-i` over a few CSRs.
@@ -185,7 +189,10 @@ fn one_ca_end_to_end_on_postgres() {
     let recorded = std::fs::read_to_string(env.home.join("store.url")).expect("store.url");
     assert_eq!(recorded.trim(), pg.url("e2e"));
     assert!(!recorded.contains(&pg.password));
-    assert!(!env.home.join("lgpki.db").exists(), "the store is PostgreSQL");
+    assert!(
+        !env.home.join("lgpki.db").exists(),
+        "the store is PostgreSQL"
+    );
     assert_eq!(
         pg.psql("e2e", "SELECT MAX(version) FROM schema_version"),
         "1"
@@ -232,7 +239,12 @@ fn one_ca_end_to_end_on_postgres() {
 
     // Later commands need no --store: the home names the database.
     let out = env.lgpki(&["--json", "status", "--serial", &serial]);
-    assert_eq!(out.status.code(), Some(1), "revoked: exit 1: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "revoked: exit 1: {}",
+        text(&out)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["status"], "revoked", "{v}");
     audit_intact(&env);
@@ -265,7 +277,11 @@ fn a_wrong_password_is_a_clear_error_and_is_never_shown() {
     env.vars = pg.vars();
     let out = env.lgpki(&["cert", "list"]);
     assert_clean_failure(&out, "cert list with the server down");
-    assert!(text(&out).contains("connecting to PostgreSQL"), "{}", text(&out));
+    assert!(
+        text(&out).contains("connecting to PostgreSQL"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -345,7 +361,10 @@ fn two_instances_share_one_database() {
                         "-crlnumber",
                     ]);
                     let t = text(&parsed);
-                    let hex = t.trim().trim_start_matches("crlNumber=").trim_start_matches("0x");
+                    let hex = t
+                        .trim()
+                        .trim_start_matches("crlNumber=")
+                        .trim_start_matches("0x");
                     assert_eq!(u64::from_str_radix(hex, 16).ok(), Some(n), "{t}");
                     numbers.push(n);
                 }
@@ -383,7 +402,11 @@ fn two_instances_share_one_database() {
         all.extend(numbers);
     }
     let distinct: HashSet<u64> = all.iter().copied().collect();
-    assert_eq!(distinct.len(), all.len(), "a CRL number was used twice: {all:?}");
+    assert_eq!(
+        distinct.len(),
+        all.len(),
+        "a CRL number was used twice: {all:?}"
+    );
     // The servers' own CRL signing shares the numbering: none repeats in the store.
     assert_eq!(
         pg.psql(
@@ -416,7 +439,11 @@ fn two_approvals_of_one_request_on_two_instances_issue_one_certificate() {
     let reg = common::officer_cert(&a, "registrar", "registrar", "千代田区");
     let app1 = common::officer_cert(&a, "approver1", "approver1", "千代田区");
     let app2 = common::officer_cert(&a, "approver2", "approver2", "千代田区");
-    for (o, role) in [(&reg, "registrar"), (&app1, "approver"), (&app2, "approver")] {
+    for (o, role) in [
+        (&reg, "registrar"),
+        (&app1, "approver"),
+        (&app2, "approver"),
+    ] {
         assert_ok(
             &a.lgpki(&[
                 "officer", "add", "--org", "131016", "--cert", &o.cert, "--role", role,
@@ -485,7 +512,7 @@ fn two_approvals_of_one_request_on_two_instances_issue_one_certificate() {
         let reqs = json_lines(&a.lgpki(&["--json", "request", "list"]).stdout);
         let r = reqs
             .iter()
-            .find(|r| r["id"].to_string() == id)
+            .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id.as_str()))
             .expect("request");
         assert_eq!(r["state"], "issued", "{r}");
     }
@@ -511,7 +538,11 @@ fn killing_one_instance_leaves_the_other_serving() {
     let mut run = run;
     let _ = run.child.kill();
     let (status, acked, _) = run.finish(first);
-    assert_eq!(status.code(), None, "killed mid-batch (it had not finished)");
+    assert_eq!(
+        status.code(),
+        None,
+        "killed mid-batch (it had not finished)"
+    );
     // And kill -9 of serve A.
     drop(sa);
     // B keeps serving and issuing.
@@ -560,7 +591,10 @@ fn a_postgres_restart_mid_batch_loses_nothing_acknowledged() {
         "exit 0, 1 or 2: {status:?} {stderr}"
     );
     if !status.success() {
-        assert!(stderr.contains("store"), "the error names the store: {stderr}");
+        assert!(
+            stderr.contains("store"),
+            "the error names the store: {stderr}"
+        );
     }
     let good: Vec<&Value> = acked.iter().filter(|l| l.get("error").is_none()).collect();
     // Nothing acknowledged is lost, and no serial is duplicated.

@@ -97,7 +97,14 @@ impl PgCluster {
         let out = pg_command("initdb")
             .arg("-D")
             .arg(dir.path().join("data"))
-            .args(["-U", PG_USER, "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"])
+            .args([
+                "-U",
+                PG_USER,
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .expect("run initdb");
@@ -164,7 +171,16 @@ impl PgCluster {
         let out = Command::new(Path::new(PG_BIN).join("psql"))
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.dir.path().join("sock"))
-            .args(["-p", &self.port.to_string(), "-U", PG_USER, "-d", db, "-c", sql])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                PG_USER,
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
             .env("PGPASSWORD", &self.password)
             .output()
             .expect("run psql");

@@ -155,7 +155,12 @@ fn pgpass_lookup(config: &tokio_postgres::Config) -> Option<String> {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         _ => "localhost".to_string(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let user = config.get_user().unwrap_or_default().to_string();
     let db = config.get_dbname().unwrap_or(&user).to_string();
     text.lines()

@@ -130,7 +130,12 @@ impl Conn {
     }
 
     fn statement(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
-        if let Some(s) = self.statements.lock().ok().and_then(|m| m.get(sql).cloned()) {
+        if let Some(s) = self
+            .statements
+            .lock()
+            .ok()
+            .and_then(|m| m.get(sql).cloned())
+        {
             return Ok(s);
         }
         let s = block_on(self.client.prepare(sql))?;
@@ -141,7 +146,12 @@ impl Conn {
     }
 
     /// All rows of a query.
-    pub(super) fn query(&self, sql: &str, params: Params<'_>, what: &'static str) -> Result<Vec<Row>> {
+    pub(super) fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        what: &'static str,
+    ) -> Result<Vec<Row>> {
         let st = self.statement(sql).map_err(pg(what))?;
         block_on(self.client.query(&st, params)).map_err(pg(what))
     }
@@ -158,7 +168,12 @@ impl Conn {
     }
 
     /// Exactly one row of a query.
-    pub(super) fn query_one(&self, sql: &str, params: Params<'_>, what: &'static str) -> Result<Row> {
+    pub(super) fn query_one(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        what: &'static str,
+    ) -> Result<Row> {
         let st = self.statement(sql).map_err(pg(what))?;
         block_on(self.client.query_one(&st, params)).map_err(pg(what))
     }
@@ -193,8 +208,8 @@ impl Conn {
     ) -> Result<()> {
         use futures_util::StreamExt;
         let st = self.statement(sql).map_err(pg(what))?;
-        let stream = block_on(self.client.query_raw(&st, params.iter().copied()))
-            .map_err(pg(what))?;
+        let stream =
+            block_on(self.client.query_raw(&st, params.iter().copied())).map_err(pg(what))?;
         let mut stream = std::pin::pin!(stream);
         while let Some(row) = block_on(stream.next()) {
             f(&row.map_err(pg(what))?)?;

@@ -37,9 +37,9 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Advisory lock key of write transactions (`pg_advisory_xact_lock`): "lgpkiwr".
-pub const WRITE_LOCK: i64 = 0x6c67_706b_6977_72;
+pub const WRITE_LOCK: i64 = 0x006c_6770_6b69_7772;
 /// Advisory lock key of schema migrations: "lgpkimg".
-pub const MIGRATE_LOCK: i64 = 0x6c67_706b_696d_67;
+pub const MIGRATE_LOCK: i64 = 0x006c_6770_6b69_6d67;
 
 /// Schema migrations, (version, SQL), applied in order.
 pub const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1)];
@@ -209,8 +209,7 @@ const CERT_COLUMNS: &str =
 
 const REQUEST_COLUMNS: &str = "id, kind, org, state, profile, csr_der, subject, sans, submitted_by, decided_by, reject_reason, serial, revoke_reason, created";
 
-const OFFICER_COLUMNS: &str =
-    "id, org, role, cert_issuer, cert_serial, subject, cert_der, person";
+const OFFICER_COLUMNS: &str = "id, org, role, cert_issuer, cert_serial, subject, cert_der, person";
 
 fn row_to_cert(r: &Row) -> CertRecord {
     let revoked_at: Option<i64> = r.get(7);
