@@ -454,6 +454,7 @@ fn two_approvals_of_one_request_on_two_instances_issue_one_certificate() {
     let b = second_home(&a);
     let sa = Server::start(&a);
     let sb = Server::start(&b);
+    let mut last_serial = String::new();
     for round in 0..3 {
         let csr = make_csr(
             a.dir.path(),
@@ -515,6 +516,46 @@ fn two_approvals_of_one_request_on_two_instances_issue_one_certificate() {
             .find(|r| r["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id.as_str()))
             .expect("request");
         assert_eq!(r["state"], "issued", "{r}");
+        last_serial = r["serial"].as_str().expect("serial").to_string();
+    }
+    // A revocation through serve A's RA API (requested and approved there) is answered by
+    // serve B's OCSP within 1 s.
+    let files = ca_files(&a);
+    let pem = a.path("last.pem");
+    let out = a.lgpki(&["cert", "show", &last_serial]);
+    assert_ok(&out, "cert show");
+    std::fs::write(&pem, &out.stdout).expect("write");
+    assert_eq!(ocsp_status(&files, &sb, &pem), "good");
+    let out = common::remote_as(
+        &a,
+        &sa.ra,
+        &reg,
+        &[
+            "revoke-request",
+            "--serial",
+            &last_serial,
+            "--reason",
+            "keyCompromise",
+        ],
+    );
+    assert_ok(&out, "revoke-request through A");
+    let rid = json_lines(&out.stdout)[0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    let out = common::remote_as(&a, &sa.ra, &app1, &["request", "approve", &rid]);
+    assert_ok(&out, "approve the revocation through A");
+    let revoked_at = Instant::now();
+    loop {
+        let status = ocsp_status(&files, &sb, &pem);
+        if status == "revoked" {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "B still answers {status} 1 s after A revoked"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     audit_intact(&a);
 }
