@@ -271,6 +271,16 @@ fn a_wrong_password_is_a_clear_error_and_is_never_shown() {
     let out = env.lgpki(&["--store", &url, "cert", "list"]);
     assert_clean_failure(&out, "a wrong password in the URL");
     assert!(!text(&out).contains("Url-Secret-0815"), "{}", text(&out));
+    // The password from a pgpass file instead (PGPASSFILE; `*` matches any database).
+    let pgpass = env.path("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("# test\n127.0.0.1:{}:*:lgpki:{}\n", pg.port, pg.password),
+    )
+    .expect("pgpass");
+    env.vars = vec![("PGPASSFILE".into(), pgpass.display().to_string())];
+    let out = env.lgpki(&["cert", "list"]);
+    assert_ok(&out, "cert list with the password from PGPASSFILE");
     // Nothing listens: a clear error, no panic.
     pg.stop();
     let mut env = env;
