@@ -198,7 +198,8 @@ fn one_ca_end_to_end_on_postgres() {
         "1"
     );
 
-    let (serial, _) = issue_staff(&env, "taro");
+    let (serial, pem) = issue_staff(&env, "taro");
+    common::assert_pkilint_clean(&pem);
     assert_eq!(
         pg.psql(
             "e2e",
@@ -248,6 +249,20 @@ fn one_ca_end_to_end_on_postgres() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["status"], "revoked", "{v}");
     audit_intact(&env);
+    // A database migrated by a newer lgpki is refused, not misread.
+    pg.psql(
+        "e2e",
+        "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)",
+    );
+    let out = env.lgpki(&["cert", "list"]);
+    assert_clean_failure(&out, "a newer schema");
+    assert!(
+        text(&out).contains("schema version 99 is newer"),
+        "{}",
+        text(&out)
+    );
+    pg.psql("e2e", "DELETE FROM schema_version WHERE version = 99");
+    assert_ok(&env.lgpki(&["cert", "list"]), "cert list");
     // Re-running init on the same database is refused.
     let again = Env::new();
     let mut again = again;
