@@ -193,6 +193,20 @@ impl Conn {
         self.execute_raw(sql, params).map_err(pg(what))
     }
 
+    /// Runs one statement once per parameter set, pipelined (all sent before the first answer
+    /// is awaited: one round trip for the lot, not one each); the rows each returned, in order.
+    /// The first failure ends it (inside a transaction, the rest fail with it).
+    pub(super) fn pipeline(
+        &self,
+        sql: &str,
+        sets: &[Vec<&(dyn ToSql + Sync)>],
+    ) -> std::result::Result<Vec<Vec<Row>>, tokio_postgres::Error> {
+        let st = self.statement(sql)?;
+        let st = &st;
+        let futures = sets.iter().map(|p| self.client.query(st, p));
+        block_on(futures_util::future::try_join_all(futures))
+    }
+
     /// Runs statements without parameters.
     pub(super) fn batch(&self, sql: &str, what: &'static str) -> Result<()> {
         block_on(self.client.batch_execute(sql)).map_err(pg(what))

@@ -204,6 +204,11 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Stores the certificate of a reserved serial; the TBS (which the certificate holds) is
+/// dropped.
+const MARK_ISSUED: &str = "UPDATE certs SET der = $2, state = 'issued', tbs_der = ''::bytea WHERE serial = $1 AND state = 'pending'
+                 RETURNING ca, profile, subject";
+
 const CERT_COLUMNS: &str =
     "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason, invalidity_date";
 
@@ -314,6 +319,19 @@ impl AuditChain {
         outcome: &str,
         details: &serde_json::Value,
     ) -> Result<()> {
+        let rec = self.next(actor, action, target, outcome, details);
+        Self::insert(tx, &[rec])
+    }
+
+    /// The next record of the chain, not yet inserted (see [`AuditChain::insert`]).
+    fn next(
+        &mut self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> AuditRecord {
         let mut rec = AuditRecord {
             seq: self.seq + 1,
             time: self.time.clone(),
@@ -326,13 +344,34 @@ impl AuditChain {
             hash: String::new(),
         };
         rec.hash = rec.compute_hash();
-        tx.execute(
-            "INSERT INTO audit (seq, time, actor, action, target, outcome, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&rec.seq, &rec.time, &rec.actor, &rec.action, &rec.target, &rec.outcome, &rec.details, &rec.prev_hash, &rec.hash],
-            "appending to the audit log",
-        )?;
         self.seq = rec.seq;
-        self.hash = rec.hash;
+        self.hash = rec.hash.clone();
+        rec
+    }
+
+    /// Inserts records made by [`AuditChain::next`], in order, pipelined.
+    fn insert(tx: &Tx, recs: &[AuditRecord]) -> Result<()> {
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = recs
+            .iter()
+            .map(|r| -> Vec<&(dyn ToSql + Sync)> {
+                vec![
+                    &r.seq,
+                    &r.time,
+                    &r.actor,
+                    &r.action,
+                    &r.target,
+                    &r.outcome,
+                    &r.details,
+                    &r.prev_hash,
+                    &r.hash,
+                ]
+            })
+            .collect();
+        tx.pipeline(
+            "INSERT INTO audit (seq, time, actor, action, target, outcome, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &sets,
+        )
+        .map_err(super::pgconn::pg("appending to the audit log"))?;
         Ok(())
     }
 }
@@ -468,45 +507,69 @@ impl PgStore {
     }
 
     fn insert_pending(tx: &Tx, p: &PendingCert, now: i64) -> Result<()> {
-        let r = tx.execute_raw(
+        Self::insert_pendings(tx, std::slice::from_ref(p), now)
+    }
+
+    /// Records reservations, pipelined. A serial or request id used before fails the lot
+    /// ([`Error::SerialCollision`] or a refusal naming the id; the caller retries one by one).
+    fn insert_pendings(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = pending
+            .iter()
+            .map(|p| -> Vec<&(dyn ToSql + Sync)> {
+                vec![
+                    &p.serial,
+                    &p.ca,
+                    &p.profile,
+                    &p.subject,
+                    &p.not_before,
+                    &p.not_after,
+                    &p.tbs_der,
+                    &p.request_id,
+                    &now,
+                ]
+            })
+            .collect();
+        let r = tx.pipeline(
             "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
-            &[&p.serial, &p.ca, &p.profile, &p.subject, &p.not_before, &p.not_after, &p.tbs_der, &p.request_id, &now],
+            &sets,
         );
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let constraint = e
-                    .as_db_error()
-                    .filter(|d| *d.code() == SqlState::UNIQUE_VIOLATION)
-                    .and_then(|d| d.constraint().map(str::to_string));
-                match constraint.as_deref() {
-                    Some("certs_serial_key") => Err(Error::SerialCollision {
-                        serial: p.serial.clone(),
-                    }),
-                    Some("certs_request_id_key") => Err(Error::PolicyRefused {
-                        detail: format!(
-                            "request id {:?} was used before",
-                            p.request_id.as_deref().unwrap_or_default()
-                        ),
-                    }),
-                    _ => Err(Error::StoreBackend {
-                        context: "recording a certificate",
-                        detail: describe(&e),
-                    }),
-                }
-            }
+        let Err(e) = r else { return Ok(()) };
+        let db = e
+            .as_db_error()
+            .filter(|d| *d.code() == SqlState::UNIQUE_VIOLATION);
+        let constraint = db.and_then(|d| d.constraint());
+        // "Key (serial)=(…) already exists.": which one, when the server says.
+        let culprit = |field: fn(&PendingCert) -> Option<&str>| {
+            let detail = db.and_then(|d| d.detail()).unwrap_or_default();
+            pending
+                .iter()
+                .filter_map(field)
+                .find(|v| detail.contains(&format!("=({v})")))
+                .or_else(|| pending.first().and_then(field))
+                .unwrap_or_default()
+                .to_string()
+        };
+        match constraint {
+            Some("certs_serial_key") => Err(Error::SerialCollision {
+                serial: culprit(|p| Some(p.serial.as_str())),
+            }),
+            Some("certs_request_id_key") => Err(Error::PolicyRefused {
+                detail: format!(
+                    "request id {:?} was used before",
+                    culprit(|p| p.request_id.as_deref())
+                ),
+            }),
+            _ => Err(Error::StoreBackend {
+                context: "recording a certificate",
+                detail: describe(&e),
+            }),
         }
     }
 
     fn mark_issued(tx: &Tx, serial: &str, der: &[u8]) -> Result<Option<(String, String, String)>> {
         Ok(tx
-            .query_opt(
-                "UPDATE certs SET der = $2, state = 'issued', tbs_der = ''::bytea WHERE serial = $1 AND state = 'pending'
-                 RETURNING ca, profile, subject",
-                &[&serial, &der],
-                "storing a certificate",
-            )?
+            .query_opt(MARK_ISSUED, &[&serial, &der], "storing a certificate")?
             .map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
@@ -621,31 +684,38 @@ impl Store for PgStore {
 
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
         let tx = self.begin(None)?;
-        let now = now_unix();
-        for p in pending {
-            Self::insert_pending(&tx, p, now)?;
-        }
+        Self::insert_pendings(&tx, pending, now_unix())?;
         tx.commit("committing reserved serials")
     }
 
     fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
-        for (serial, der) in issued {
-            let Some((ca, profile, subject)) = Self::mark_issued(&tx, serial, der)? else {
+        // Every UPDATE pipelined, then every audit record: two round trips for the chunk.
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = issued
+            .iter()
+            .map(|(serial, der)| -> Vec<&(dyn ToSql + Sync)> { vec![serial, der] })
+            .collect();
+        let rows = tx
+            .pipeline(MARK_ISSUED, &sets)
+            .map_err(super::pgconn::pg("storing a certificate"))?;
+        let mut recs = Vec::with_capacity(issued.len());
+        for ((serial, _), rows) in issued.iter().zip(&rows) {
+            let Some(r) = rows.first() else {
                 return Err(Error::SerialCollision {
                     serial: serial.clone(),
                 });
             };
-            chain.append(
-                &tx,
+            let (ca, profile, subject): (&str, &str, &str) = (r.get(0), r.get(1), r.get(2));
+            recs.push(chain.next(
                 &self.actor,
                 "cert.issue",
                 serial,
                 "ok",
                 &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
-            )?;
+            ));
         }
+        AuditChain::insert(&tx, &recs)?;
         tx.commit("committing certificates")
     }
 
