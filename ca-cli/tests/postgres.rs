@@ -685,3 +685,66 @@ fn a_postgres_restart_mid_batch_loses_nothing_acknowledged() {
     assert_eq!(common::issued_count(&env), 3000);
     audit_intact(&env);
 }
+
+#[test]
+fn one_batch_sent_to_two_instances_at_once_issues_each_id_once() {
+    // The two may race for a reservation (one finishing what the other reserved): the loser
+    // stops with a clear error (exit 1), never with a second certificate for an id.
+    let pg = PgCluster::start();
+    let a = pg_env(&pg, "same", &[]);
+    let b = second_home(&a);
+    const LINES: usize = 600;
+    let file = write_batch(&a, "same.jsonl", "same", LINES);
+    let before = common::issued_count(&a);
+    let pa = batch_command(&a, &file).spawn().expect("spawn");
+    let pb = batch_command(&b, &file).spawn().expect("spawn");
+    let outs = [
+        pa.wait_with_output().expect("wait"),
+        pb.wait_with_output().expect("wait"),
+    ];
+    for o in &outs {
+        assert!(!text(o).contains("panicked"), "{}", text(o));
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(o));
+    }
+    let results: Vec<Vec<Value>> = outs.iter().map(|o| json_lines(&o.stdout)).collect();
+    for (o, r) in outs.iter().zip(&results) {
+        let errors: Vec<&Value> = r.iter().filter(|l| l.get("error").is_some()).collect();
+        eprintln!(
+            "exit {:?}: {} lines, {} refused (first: {:?}); {}",
+            o.status.code(),
+            r.len(),
+            errors.len(),
+            errors.first(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    // Per line, the two answers never name two different certificates.
+    for i in 0..LINES {
+        let serials: HashSet<&str> = results
+            .iter()
+            .filter_map(|r| r.get(i))
+            .filter_map(|l| l["serial"].as_str())
+            .collect();
+        assert!(
+            serials.len() <= 1,
+            "line {}: two certificates {serials:?}",
+            i + 1
+        );
+    }
+    // Re-run: every id answers with its one certificate, and there is one per id.
+    let out = batch_command(&a, &file).output().expect("re-run");
+    assert_ok(&out, "re-run");
+    let rerun = json_lines(&out.stdout);
+    assert_eq!(rerun.len(), LINES);
+    for (i, l) in rerun.iter().enumerate() {
+        for r in &results {
+            if let Some(s) = r.get(i).and_then(|x| x["serial"].as_str()) {
+                assert_eq!(l["serial"], s, "line {}", i + 1);
+                assert_eq!(l["replayed"], true, "line {}: {l}", i + 1);
+            }
+        }
+    }
+    assert_eq!(common::issued_count(&a), before + LINES);
+    assert_unique(&stored_serials(&a));
+    audit_intact(&a);
+}
