@@ -12,7 +12,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 export NO_BUILD=1
 status=0
 for run in "issue.sh 4096 100 3" "crl.sh 100000 7" "store_growth.sh 100000 4096 5" \
-    "softhsm.sh 4096 3" "ocsp.sh 1000 10 3" "verify.sh 50"; do
+    "softhsm.sh 4096 3" "ocsp.sh 1000 10 3" "verify.sh 50" "tsa.sh"; do
     echo "=== bench/$run ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
     # shellcheck disable=SC2086 # the arguments are meant to split
     bash "$BENCH_DIR"/$run 2>&1 | grep -v '^full CRL' || status=1

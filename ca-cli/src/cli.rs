@@ -108,12 +108,9 @@ pub enum Command {
         ca: Option<String>,
     },
     /// Write CA certificates, current CRLs and a revocation-status snapshot for relying
-    /// parties and ocsp-responder (a new release, switched in atomically).
-    Publish {
-        /// The publication directory.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
+    /// parties and ocsp-responder (a new signed release, switched in atomically), and/or the
+    /// CAs' entries in an LDAP repository (RFC 4523).
+    Publish(PublishArgs),
     /// Local governments (団体) by their 6-digit 団体コード.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -147,6 +144,12 @@ pub enum Command {
     /// The man page (roff) on stdout.
     Man,
     /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
+    ///
+    /// The HTTP port (--listen) serves OCSP (POST / and /ocsp, GET /ocsp/{base64}), CRLs
+    /// (/crl/NAME.crl), CA certificates (/ca/NAME.crt), POST /validate (the validation
+    /// service, JSON), POST /tsa (RFC 3161 time-stamping: application/timestamp-query in,
+    /// application/timestamp-reply out, signed with the TSA certificate kept in HOME/tsa;
+    /// accuracy from [tsa] in HOME/lgpki.toml), /healthz and /metrics.
     Serve(ServeArgs),
     /// The settings of this home (HOME/lgpki.toml).
     #[command(subcommand)]
@@ -171,6 +174,132 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Verify a CMS (RFC 5652) signature: signed attributes, the signature, a signature
+    /// time-stamp, the signer's path and its revocation at the signing time (exit 0 valid, 1
+    /// invalid, 2 malformed).
+    VerifySignature(VerifySignatureArgs),
+    /// Add an RFC 3161 signature time-stamp token (id-aa-signatureTimeStampToken) from a TSA to
+    /// every signer of a CMS signature, so that it can be judged at that time later.
+    TimestampSignature(TimestampSignatureArgs),
+    /// Sanitisation receipts (無害化証明): signed, time-stamped statements binding an original
+    /// file, its verified signature and the sanitised copy.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+/// Revocation and trust inputs shared by `verify-signature` and `receipt`.
+#[derive(Debug, Args)]
+pub struct SignatureTrustArgs {
+    /// Trust anchors for the signer and for TSAs (PEM with one or several certificates, or
+    /// DER; repeatable).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub trust: Vec<PathBuf>,
+    /// Intermediate and cross-certificates to build paths from (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub untrusted: Vec<PathBuf>,
+    /// CRLs (full or delta) to check revocation with (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Vec<PathBuf>,
+    /// Fetch CRLs (cRLDistributionPoints) and, failing them, OCSP (AIA) over HTTP.
+    #[arg(long)]
+    pub fetch: bool,
+    /// The verification time instead of now (RFC 3339): revocation data must be current then.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// `verify-signature`.
+#[derive(Debug, Args)]
+pub struct VerifySignatureArgs {
+    /// The CMS SignedData (DER, or PEM `CMS`/`PKCS7`), attached or detached.
+    pub file: PathBuf,
+    /// The signed file, for a detached signature.
+    #[arg(long, value_name = "FILE")]
+    pub content: Option<PathBuf>,
+    /// initial-policy-set OID for the signer's path (repeatable; default anyPolicy).
+    #[arg(long = "policy", value_name = "OID")]
+    pub policies: Vec<String>,
+    /// Trust and revocation.
+    #[command(flatten)]
+    pub trust: SignatureTrustArgs,
+}
+
+/// `timestamp-signature`.
+#[derive(Debug, Args)]
+pub struct TimestampSignatureArgs {
+    /// The CMS SignedData (DER or PEM).
+    pub file: PathBuf,
+    /// The TSA's URL (HTTP POST application/timestamp-query, RFC 3161 §3.4).
+    #[arg(long, value_name = "URL")]
+    pub tsa: String,
+    /// Where to write the time-stamped signature (DER).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `receipt …`.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// At the sanitising gateway: verify the original's signature, then sign and time-stamp a
+    /// receipt binding it to the sanitised file (refused, exit 1 and nothing written, when the
+    /// signature is invalid or its signer revoked).
+    Create(ReceiptCreateArgs),
+    /// On the LGWAN side: check a receipt's signature path and time-stamp, and that the
+    /// sanitised file is the one it names; then print what the original signature said.
+    Verify(ReceiptVerifyArgs),
+}
+
+/// `receipt create`.
+#[derive(Debug, Args)]
+pub struct ReceiptCreateArgs {
+    /// The original file as received: the signed content, or the CMS with its content.
+    #[arg(long, value_name = "FILE")]
+    pub original: PathBuf,
+    /// The sanitised file.
+    #[arg(long, value_name = "FILE")]
+    pub sanitised: PathBuf,
+    /// A detached CMS signature over --original.
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// The gateway's private key (unencrypted PKCS#8, PEM or DER; readable by the gateway only).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "key_uri",
+        conflicts_with = "key_uri"
+    )]
+    pub key: Option<PathBuf>,
+    /// The gateway's key in a PKCS#11 token (RFC 7512 URI with module-path and pin-source).
+    #[arg(long, value_name = "URI")]
+    pub key_uri: Option<String>,
+    /// The gateway's `sanitiser` certificate, then its chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// initial-policy-set OID for the original signer's path (repeatable; default anyPolicy).
+    #[arg(long = "policy", value_name = "OID")]
+    pub policies: Vec<String>,
+    /// The TSA that time-stamps the receipt (HTTP POST application/timestamp-query).
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
+    /// Where to write the receipt (DER CMS SignedData).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Trust and revocation.
+    #[command(flatten)]
+    pub trust: SignatureTrustArgs,
+}
+
+/// `receipt verify`.
+#[derive(Debug, Args)]
+pub struct ReceiptVerifyArgs {
+    /// The receipt (DER or PEM CMS).
+    pub receipt: PathBuf,
+    /// The sanitised file it must name.
+    #[arg(long, value_name = "FILE")]
+    pub sanitised: PathBuf,
+    /// Trust and revocation.
+    #[command(flatten)]
+    pub trust: SignatureTrustArgs,
 }
 
 /// `revoke`.
@@ -338,7 +467,9 @@ pub struct IssueArgs {
     /// Issuing CA [default: the CA bound to the profile].
     #[arg(long, value_name = "NAME")]
     pub ca: Option<String>,
-    /// Subject DN, replacing the CSR's (RFC 4514, e.g. "CN=山田太郎,OU=千代田区,O=LGPKI,C=JP").
+    /// Subject DN, replacing the CSR's: RFC 4514 ("CN=山田太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP")
+    /// or OpenSSL's form ("/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田太郎"). A type may repeat
+    /// as far as the profile's `max` allows (OU: the 団体 first, then the 部署).
     #[arg(long, value_name = "DN")]
     pub subject: Option<String>,
     /// subjectAltName, replacing the CSR's: dns:NAME, email:ADDR, uri:URI or ip:ADDR.
@@ -474,7 +605,7 @@ pub enum RequestCommand {
         /// Organisation code [remote default: the client certificate's organisation].
         #[arg(long)]
         org: Option<String>,
-        /// Subject DN (the organisation's name is bound as OU).
+        /// Subject DN, RFC 4514 or OpenSSL form; the first OU is bound to the organisation.
         #[arg(long, value_name = "DN")]
         subject: Option<String>,
         /// subjectAltName: dns:NAME, email:ADDR, uri:URI or ip:ADDR.
@@ -612,6 +743,53 @@ pub enum LogFormat {
 pub enum ConfigCommand {
     /// The settings in force (HOME/lgpki.toml with its defaults filled in).
     Show,
+}
+
+/// `publish`.
+#[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("target").required(true).multiple(true).args(["out", "ldap"])),
+    after_help = "Each release in DIR is signed: manifest.json binds every file's SHA-256, the \
+release time, a sequence number that grows with every release, and the release's validity (the \
+earliest nextUpdate of its CRLs); manifest.sig holds each CA's signature over it. \
+ocsp-responder refuses a release that does not verify or is not newer than the one it serves.\n\n\
+--watch keeps DIR (and the directory of --ldap) fresh without cron: every --interval it \
+publishes again when the store changed (an issue, a revocation, a new CA) or when half the \
+release's validity has passed. Stop it with SIGINT or SIGTERM.\n\n\
+--ldap writes one entry per CA: cn=NAME,BASE with --base, else the CA's subject DN; \
+objectClass applicationProcess, pkiCA and certificationAuthority; cACertificate;binary, \
+crossCertificatePair;binary, certificateRevocationList;binary and \
+authorityRevocationList;binary. Only attributes whose values changed are replaced; a CRL in the \
+directory is kept while it is current. The password is read from --bind-password-file only."
+)]
+pub struct PublishArgs {
+    /// The publication directory (signed releases for relying parties and ocsp-responder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Keep publishing: again whenever the store changed or half the release's validity passed.
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch looks at the store (e.g. `30s`, `5m`).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "watch"
+    )]
+    pub interval: String,
+    /// LDAP server to write the CAs' entries to (`ldap://HOST:PORT`; plain LDAP, so loopback or
+    /// a protected network only).
+    #[arg(long, value_name = "URL", requires_all = ["bind_dn", "bind_password_file"])]
+    pub ldap: Option<String>,
+    /// DN to bind as (simple bind).
+    #[arg(long, value_name = "DN", requires = "ldap")]
+    pub bind_dn: Option<String>,
+    /// File holding the bind password (one line; never given on the command line).
+    #[arg(long, value_name = "FILE", requires = "ldap")]
+    pub bind_password_file: Option<PathBuf>,
+    /// Parent DN of the CA entries (`cn=NAME,BASE`); without it each entry is the CA's subject DN.
+    #[arg(long, value_name = "DN", requires = "ldap")]
+    pub base: Option<String>,
 }
 
 /// `cross-certify`.

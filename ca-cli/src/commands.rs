@@ -103,7 +103,7 @@ pub fn run(cli: Cli) -> CmdResult {
             Some(file) => revoke_batch(&ctx, file, &a),
             None => revoke_one(&ctx, &a),
         },
-        Command::Publish { out } => publish(&ctx, &out),
+        Command::Publish(a) => crate::publish_cmd::publish(&ctx, a),
         Command::Verify(a) => crate::verify::verify(&ctx, a),
         Command::CrossCertify(a) => cross_certify(&ctx, a),
         Command::Serve(a) => crate::serve::serve(&ctx, a),
@@ -128,6 +128,12 @@ pub fn run(cli: Cli) -> CmdResult {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
             AuditCommand::Export { out } => audit_export(&ctx, &out),
+        },
+        Command::VerifySignature(a) => crate::signature::verify_signature(&ctx, a),
+        Command::TimestampSignature(a) => crate::signature::timestamp_signature(&ctx, a),
+        Command::Receipt(c) => match c {
+            crate::cli::ReceiptCommand::Create(a) => crate::receipt::create(&ctx, a),
+            crate::cli::ReceiptCommand::Verify(a) => crate::receipt::verify(&ctx, a),
         },
         Command::Cert(c) => match c {
             CertCommand::List {
@@ -215,7 +221,8 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
 
 /// What `init` (and `serve`'s first start) add to a new home: the commented settings file
 /// (`HOME/lgpki.toml`, every default shown) and the VA certificate of the validation service
-/// (profile `va`, issued by the bridge CA, when the policies have both).
+/// (profile `va`, issued by the bridge CA, when the policies have both), and the TSA
+/// certificate (profile `timestamping`, when a CA is bound to it).
 pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     let settings = ca.home().join(ca_core::Settings::FILE);
     if !settings.exists() {
@@ -224,7 +231,20 @@ pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     if ca.policies().profile("va").is_ok() && ca.ca_record("bridge").is_ok() {
         crate::serve_certs::va().obtain(ca)?;
     }
+    if tsa_available(ca)? {
+        crate::serve_certs::tsa().obtain(ca)?;
+    }
     Ok(())
+}
+
+/// Whether the home can have a TSA: the policies have profile `timestamping` and a CA of the
+/// home is bound to it.
+pub fn tsa_available(ca: &Authority) -> Result<bool, CliError> {
+    Ok(ca.policies().profile("timestamping").is_ok()
+        && ca
+            .cas()?
+            .iter()
+            .any(|c| c.profiles.iter().any(|p| p == "timestamping")))
 }
 
 fn copy_policies(from: &Path, to: &Path) -> Result<(), CliError> {
@@ -507,6 +527,18 @@ fn issue_one(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     })?;
     if let Some(out) = &a.out {
         ca_core::write_atomic(out, issued.pem.as_bytes())?;
+        if !ctx.json {
+            // A status line on stderr (stdout stays empty for scripts): what was issued, where.
+            eprintln!(
+                "issued {} ({}, {}) by {}, valid until {}: {}",
+                issued.serial,
+                issued.profile,
+                issued.subject,
+                issued.ca,
+                issued.not_after,
+                out.display()
+            );
+        }
     }
     if ctx.json {
         print_json(&issued_json(&issued));
@@ -1140,30 +1172,6 @@ fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResul
             entries,
             out.display()
         ));
-    }
-    ok()
-}
-
-fn publish(ctx: &Ctx, out: &Path) -> CmdResult {
-    let mut ca = ctx.open()?;
-    let report = ca.publish(out)?;
-    if ctx.json {
-        print_json(&json!({
-            "release": report.id,
-            "path": report.path.display().to_string(),
-            "cas": report.cas.iter().map(|(n, c)| json!({"name": n, "certificates": c})).collect::<Vec<_>>(),
-        }));
-    } else {
-        print_text(&format!(
-            "published release {} to {}\n",
-            report.id,
-            out.display()
-        ));
-        for (n, c) in &report.cas {
-            print_text(&format!(
-                "  {n}: certificate, CRL, OCSP responder, {c} statuses\n"
-            ));
-        }
     }
     ok()
 }

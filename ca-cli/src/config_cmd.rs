@@ -42,6 +42,7 @@ pub fn show(ctx: &Ctx) -> CmdResult {
             format_duration(f.effective_refresh())
         );
     }
+    out += &format!("tsa: accuracy {}\n", format_duration(s.tsa_accuracy));
     print_text(&out);
     ok()
 }

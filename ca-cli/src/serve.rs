@@ -455,6 +455,16 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         a.tls_key = Some(kept.key);
     }
     let va = crate::validation::VaSigner::obtain(&mut authority)?;
+    let timestamper = if crate::commands::tsa_available(&authority)? {
+        Some(Arc::new(crate::tsa::ServeTimeStamper::obtain(
+            &mut authority,
+            SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+            settings.tsa_accuracy,
+        )?) as Arc<dyn ca_http::TimeStamper>)
+    } else {
+        tracing::warn!("no CA is bound to profile timestamping: /tsa is off");
+        None
+    };
     let mut anchors: Vec<Vec<u8>> = Vec::new();
     for t in &a.trust {
         anchors.extend(crate::verify::certs_in(t)?);
@@ -497,6 +507,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
             repo: repo.clone(),
             served: served.clone(),
         })),
+        timestamper,
     };
     let router = ca_http::router_with_services(
         ocsp,
@@ -551,6 +562,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         );
         eprintln!("lgpki serve: OCSP, CRLs and CA certificates on http://{http}");
         eprintln!("lgpki serve: validation service at http://{http}/validate");
+        eprintln!("lgpki serve: RFC 3161 time-stamping at http://{http}/tsa");
         eprintln!("lgpki serve: RA API (mutual TLS) on https://{ra}");
         // Revocations by other processes: poll the store's revocation sequence.
         let home = ctx.home.clone();

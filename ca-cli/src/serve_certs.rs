@@ -1,6 +1,7 @@
 //! The end-entity certificates `serve` holds itself, kept in HOME and reused across restarts:
-//! the RA listener's TLS certificate (profile `server`) and the validation service's VA
-//! certificate (profile `va`, issued by the bridge CA). Each is issued anew only when missing,
+//! the RA listener's TLS certificate (profile `server`), the validation service's VA
+//! certificate (profile `va`, issued by the bridge CA) and the time-stamping authority's
+//! certificate (profile `timestamping`, issued by the CA bound to it: the application CA). Each is issued anew only when missing,
 //! about to expire (less than a third of its validity left), revoked, or when the names it
 //! must carry changed. Keys are PKCS#8 files of mode 0600.
 
@@ -167,6 +168,18 @@ pub fn va() -> Kept {
         profile: "va",
         ca: Some("bridge"),
         subject: "CN=Validation Authority".into(),
+        sans: Vec::new(),
+    }
+}
+
+/// The time-stamping authority's certificate, issued by the CA bound to profile
+/// `timestamping` (the application CA in the default hierarchy).
+pub fn tsa() -> Kept {
+    Kept {
+        dir: "tsa",
+        profile: "timestamping",
+        ca: None,
+        subject: "CN=Time-Stamping Authority".into(),
         sans: Vec::new(),
     }
 }

@@ -12,7 +12,6 @@ use base64::Engine;
 use ca_core::revocation::{Methods, OwnStatus, RevocationChecker, Status};
 use ca_core::{CaSigner, Store};
 use ca_http::{ValidateAnswer, Validator};
-use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use serde::Deserialize;
 use x509_cert::Certificate;
@@ -67,13 +66,20 @@ impl VaSigner {
         })
     }
 
-    /// Base64 of a detached CMS SignedData over `body`.
+    /// Base64 of a detached CMS SignedData over `body` (RFC 5652; the builder the TSA's
+    /// tokens share), with the VA certificate and its chain.
     fn sign(&self, body: &[u8]) -> ca_core::Result<String> {
-        // TEMPORARY until the CMS builder (branch i16) is cherry-picked.
-        let _ = (body, &self.signer, &self.cert, &self.extra);
-        let der: Vec<u8> = Err(ca_core::Error::PolicyRefused {
-            detail: "CMS signing not yet available".into(),
-        })?;
+        let mut certs = vec![self.cert.clone()];
+        certs.extend(self.extra.iter().cloned());
+        let der = ca_core::signed_data::sign_detached(
+            ca_core::signed_data::Signer {
+                key: self.signer.as_ref(),
+                cert_der: &self.cert,
+            },
+            &certs,
+            body,
+            time::OffsetDateTime::now_utc(),
+        )?;
         Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 }
@@ -129,7 +135,7 @@ impl ServeValidator {
         );
         for p in &req.policies {
             opts.initial_policy_set.push(
-                ObjectIdentifier::new(p)
+                p.parse::<ca_core::Oid>()
                     .map_err(|e| format!("policies: {p:?} is not an OID: {e}"))?,
             );
         }
@@ -233,6 +239,11 @@ impl OwnStatus for OwnCas<'_> {
                         .map(|r| format!(", reason {r:?}"))
                         .unwrap_or_default()
                 ),
+                at: Some(ca_core::revocation::RevokedAt {
+                    time: time.unix_timestamp(),
+                    reason,
+                    invalidity: None,
+                }),
             },
             Ok(ca_core::ocsp::Lookup::Unknown | ca_core::ocsp::Lookup::UnknownIssuer) => {
                 Status::Undetermined {

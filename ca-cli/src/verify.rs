@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use ca_core::input;
 use ca_core::revocation::{Methods, OwnStatus, RevocationChecker, first_failure};
-use const_oid::ObjectIdentifier;
 use serde_json::{Value, json};
 
 use crate::cli::VerifyArgs;
@@ -105,7 +104,7 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> CmdResult {
     );
     for p in &a.policies {
         opts.initial_policy_set
-            .push(ObjectIdentifier::new(p).map_err(|e| {
+            .push(p.parse::<ca_core::Oid>().map_err(|e| {
                 CliError::Core(ca_core::Error::InvalidArgument {
                     name: "--policy",
                     value: p.clone(),

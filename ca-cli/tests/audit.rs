@@ -51,7 +51,9 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
             "ca.create",
             "ca.create",
             "audit.key.create",
-            // init's VA certificate (the validation service's signer), then the staff one.
+            // init's VA certificate (the validation service's signer) and TSA certificate
+            // (the time-stamping authority's), then the staff one.
+            "cert.issue",
             "cert.issue",
             "cert.issue"
         ]

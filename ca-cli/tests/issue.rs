@@ -506,3 +506,154 @@ fn assert_token_keys_never_extractable(env: &Env, cas: usize) {
         );
     }
 }
+
+/// Issue 12 item 5: a subject with the 団体 and the 部署 as two OUs, from a CSR and with
+/// `--subject` (OpenSSL's slash form), accepted by profiles that allow two OUs, in order,
+/// and clean in `openssl verify` and pkilint; a profile that allows one OU refuses two.
+#[test]
+fn two_organizational_units_keep_their_order() {
+    let env = Env::init(&[]);
+    let (root, chain) = env.chain_files("organization");
+    let subj = "/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田 太郎";
+    let csr = make_csr(env.dir.path(), "two-ou", KeyKind::P256, subj, &[]);
+    let one_ou = make_csr(
+        env.dir.path(),
+        "one-ou",
+        KeyKind::P256,
+        "/C=JP/O=LGPKI/OU=千代田区/CN=山田 次郎",
+        &[],
+    );
+    for (what, csr, extra, want) in [
+        (
+            "from the CSR",
+            &csr,
+            None,
+            "CN=山田 太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP",
+        ),
+        (
+            "with --subject",
+            &one_ou,
+            Some("/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田 次郎"),
+            "CN=山田 次郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP",
+        ),
+    ] {
+        let pem = env.path(&format!("two-ou-{}.pem", extra.is_some()));
+        let mut args = vec![
+            "--json",
+            "issue",
+            "--profile",
+            "staff",
+            "--csr",
+            csr.to_str().expect("utf8"),
+            "--out",
+            pem.to_str().expect("utf8"),
+        ];
+        if let Some(s) = extra {
+            args.extend(["--subject", s]);
+        }
+        let out = env.lgpki(&args);
+        assert_ok(&out, what);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["subject"], want, "{what}");
+        // OpenSSL prints the RDNs in encoding order: 団体 before 部署.
+        let shown = openssl_ok(&[
+            "x509",
+            "-in",
+            pem.to_str().expect("utf8"),
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "sep_comma_plus,utf8,-esc_msb",
+        ]);
+        let a = shown.find("OU=千代田区").expect("団体 OU");
+        let b = shown.find("OU=総務部").expect("部署 OU");
+        assert!(a < b, "{what}: order in {shown}");
+        assert_ok(
+            &openssl(&[
+                "verify",
+                "-x509_strict",
+                "-CAfile",
+                root.to_str().expect("utf8"),
+                "-untrusted",
+                chain.to_str().expect("utf8"),
+                pem.to_str().expect("utf8"),
+            ]),
+            &format!("openssl verify ({what})"),
+        );
+        assert_pkilint_clean(&pem);
+    }
+
+    // The organisation certificate allows one OU (no `max` in organization.toml).
+    let before = env.cert_list().len();
+    let out = env.lgpki(&[
+        "issue",
+        "--profile",
+        "organization",
+        "--csr",
+        csr.to_str().expect("utf8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("OU appears 2 times; this profile allows at most 1"),
+        "{err}"
+    );
+    assert!(err.contains("organization"), "names the profile: {err}");
+    assert_eq!(env.cert_list().len(), before, "nothing issued");
+    // Nor may the staff profile (two OUs) take three.
+    let out = env.lgpki(&[
+        "issue",
+        "--profile",
+        "staff",
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--subject",
+        "/C=JP/O=LGPKI/OU=千代田区/OU=総務部/OU=人事課/CN=山田 太郎",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("at most 2"), "{err}");
+}
+
+/// `issue --out FILE` without `--json` says on stderr what it issued and where, and keeps
+/// stdout empty for scripts.
+#[test]
+fn issue_out_says_what_it_issued() {
+    let env = Env::init(&[]);
+    let csr = make_csr(
+        env.dir.path(),
+        "said",
+        KeyKind::P256,
+        "/C=JP/O=LGPKI/OU=千代田区/CN=告知",
+        &[],
+    );
+    let pem = env.path("said.pem");
+    let out = env.lgpki(&[
+        "issue",
+        "--profile",
+        "staff",
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        pem.to_str().expect("utf8"),
+    ]);
+    assert_ok(&out, "issue --out");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    let said = String::from_utf8_lossy(&out.stderr);
+    let serial = openssl_ok(&[
+        "x509",
+        "-in",
+        pem.to_str().expect("utf8"),
+        "-noout",
+        "-serial",
+    ]);
+    let serial = serial.trim().trim_start_matches("serial=").to_lowercase();
+    assert!(
+        said.starts_with(&format!("issued {serial} (staff, ")),
+        "{said}"
+    );
+    assert!(
+        said.contains("by organization") && said.contains("said.pem"),
+        "{said}"
+    );
+}

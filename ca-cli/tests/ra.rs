@@ -145,6 +145,23 @@ fn officers_act_for_their_own_organisation_only() {
                 "request",
                 "submit",
                 "--profile",
+                "staff",
+                "--csr",
+                csr,
+                "--org",
+                "131016",
+                "--subject",
+                // The 団体 is the first OU; naming our organisation second does not help.
+                "/C=JP/O=LGPKI/OU=札幌市/OU=千代田区/CN=x",
+            ],
+            "OU \"札幌市\" is not your organisation",
+        ),
+        (
+            &reg,
+            vec![
+                "request",
+                "submit",
+                "--profile",
                 "nope",
                 "--csr",
                 csr,
@@ -183,9 +200,16 @@ fn officers_act_for_their_own_organisation_only() {
             csr,
             "--org",
             "131016",
+            "--subject",
+            "/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田太郎",
         ],
     );
     assert_ok(&out, "approver submits");
+    // Two OUs, 団体 then 部署: the organisation check reads the first.
+    assert_eq!(
+        json_lines(&out.stdout)[0]["subject"],
+        "CN=山田太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP"
+    );
     let own = json_lines(&out.stdout)[0]["id"]
         .as_i64()
         .expect("id")

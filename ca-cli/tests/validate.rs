@@ -409,7 +409,6 @@ fn validate_gpki_signer_with_revoked_intermediate_and_own_certificates() {
 }
 
 #[test]
-#[ignore = "needs ca_core::cms::sign_detached (the CMS SignedData builder of branch i16)"]
 fn va_signature_verifies_with_openssl_cms() {
     let env = Env::init(&[]);
     let server = Server::start(&env);

@@ -97,12 +97,13 @@ pub fn key_usage(bits: &[KeyUsageBit]) -> Result<Extension> {
     ext(rfc5280::ID_CE_KEY_USAGE, true, &KeyUsage(flags), "keyUsage")
 }
 
-/// extendedKeyUsage, non-critical (RFC 5280 §4.2.1.12).
-pub fn extended_key_usage(purposes: &[ExtendedKeyUsage]) -> Result<Extension> {
+/// extendedKeyUsage (RFC 5280 §4.2.1.12): non-critical, except where a profile needs it
+/// critical (a TSA's id-kp-timeStamping, RFC 3161 §2.3).
+pub fn extended_key_usage(purposes: &[ExtendedKeyUsage], critical: bool) -> Result<Extension> {
     let oids: Vec<ObjectIdentifier> = purposes.iter().map(|p| p.oid()).collect();
     ext(
         rfc5280::ID_CE_EXT_KEY_USAGE,
-        false,
+        critical,
         &x509_cert::ext::pkix::ExtendedKeyUsage(oids),
         "extendedKeyUsage",
     )

@@ -1,6 +1,6 @@
 //! `HOME/lgpki.toml`: the operating settings of a home — how long CRLs, ARLs and OCSP answers
 //! are valid and how often `serve` renews them, the base URL of the pointers in issued
-//! certificates, and the DNS name of the RA server.
+//! certificates, the DNS name of the RA server, and the accuracy of time-stamp tokens.
 //!
 //! Every key is optional; a missing file means all defaults. [`Settings::EXAMPLE`] is the
 //! commented file `init` writes (every default shown, commented out). Durations are written
@@ -21,6 +21,9 @@ pub const DEFAULT_CRL_REFRESH: Duration = Duration::days(1);
 pub const DEFAULT_OCSP_VALIDITY: Duration = Duration::hours(1);
 /// Default age at which a pre-produced OCSP answer is signed anew: five minutes.
 pub const DEFAULT_OCSP_REFRESH: Duration = Duration::minutes(5);
+/// Default accuracy stated in time-stamp tokens (RFC 3161 §2.4.2): one second, the precision
+/// of their genTime.
+pub const DEFAULT_TSA_ACCURACY: Duration = Duration::seconds(1);
 
 /// Validity and refresh interval of one kind of signed revocation data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +57,8 @@ pub struct Settings {
     pub arl: Freshness,
     /// OCSP answers.
     pub ocsp: Freshness,
+    /// The accuracy the TSA (`serve`'s `/tsa`) states in its tokens, whole seconds.
+    pub tsa_accuracy: Duration,
 }
 
 impl Default for Settings {
@@ -71,6 +76,7 @@ impl Default for Settings {
                 validity: DEFAULT_OCSP_VALIDITY,
                 refresh: DEFAULT_OCSP_REFRESH,
             },
+            tsa_accuracy: DEFAULT_TSA_ACCURACY,
         }
     }
 }
@@ -93,6 +99,14 @@ struct SettingsFile {
     arl: FreshnessFile,
     #[serde(default)]
     ocsp: FreshnessFile,
+    #[serde(default)]
+    tsa: TsaFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TsaFile {
+    accuracy: Option<String>,
 }
 
 /// The settings as `config show --json` prints them (durations as text).
@@ -104,6 +118,13 @@ struct SettingsView<'a> {
     crl: FreshnessView,
     arl: FreshnessView,
     ocsp: FreshnessView,
+    tsa: TsaView,
+}
+
+#[derive(Serialize)]
+struct TsaView {
+    accuracy: String,
+    accuracy_seconds: i64,
 }
 
 #[derive(Serialize)]
@@ -157,6 +178,10 @@ impl Settings {
 [ocsp]
 # validity = \"1h\"
 # refresh = \"5m\"
+
+# The time-stamping authority (serve's POST /tsa, RFC 3161): the accuracy stated in each token.
+[tsa]
+# accuracy = \"1s\"
 ";
 
     /// Reads `HOME/lgpki.toml` (all defaults when it does not exist). A malformed file, an
@@ -207,6 +232,14 @@ impl Settings {
             crl: fresh(&file.crl, d.crl, "crl")?,
             arl: fresh(&file.arl, d.arl, "arl")?,
             ocsp: fresh(&file.ocsp, d.ocsp, "ocsp")?,
+            tsa_accuracy: match &file.tsa.accuracy {
+                None => d.tsa_accuracy,
+                Some(a) => parse_duration(a).map_err(|reason| Error::InvalidArgument {
+                    name: "accuracy",
+                    value: a.clone(),
+                    reason: format!("[tsa] {reason}"),
+                })?,
+            },
         })
     }
 
@@ -219,6 +252,10 @@ impl Settings {
             crl: self.crl.into(),
             arl: self.arl.into(),
             ocsp: self.ocsp.into(),
+            tsa: TsaView {
+                accuracy: format_duration(self.tsa_accuracy),
+                accuracy_seconds: self.tsa_accuracy.whole_seconds(),
+            },
         })
         .unwrap_or(serde_json::Value::Null)
     }
@@ -284,6 +321,8 @@ mod tests {
         // Refresh is capped at half the validity.
         assert_eq!(s.crl.effective_refresh(), Duration::seconds(10));
         assert_eq!(s.arl, Settings::default().arl);
+        let t = Settings::parse("[tsa]\naccuracy = \"2s\"\n", "t").expect("parses");
+        assert_eq!(t.tsa_accuracy, Duration::seconds(2));
         for bad in [
             "[crl]\nvalidity = \"0s\"\n",
             "[crl]\nvalidity = \"10\"\n",
@@ -291,6 +330,7 @@ mod tests {
             "[crl]\nvalidty = \"10s\"\n",
             "base_url = \"ftp://x\"\n",
             "[crl\n",
+            "[tsa]\naccuracy = \"0s\"\n",
         ] {
             assert!(Settings::parse(bad, "t").is_err(), "{bad}");
         }

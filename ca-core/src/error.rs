@@ -123,6 +123,17 @@ pub enum Error {
         /// Which rule.
         detail: String,
     },
+    /// A publication release that is not what lgpki signed: a file does not match the signed
+    /// manifest, a signature does not verify, or the manifest is malformed.
+    #[error("release {release} refused ({kind}): {detail}")]
+    ReleaseRefused {
+        /// The release id.
+        release: String,
+        /// What failed: `manifest`, `files` or `signature`.
+        kind: &'static str,
+        /// Which file or signer, and why.
+        detail: String,
+    },
     /// The CA may not issue this profile, or the request is otherwise against policy.
     #[error("refused by policy: {detail}")]
     PolicyRefused {
@@ -254,6 +265,7 @@ impl Error {
             Error::Encode { .. } => "encode",
             Error::PolicyData { .. } => "policy_data",
             Error::Fetch { .. } => "fetch",
+            Error::ReleaseRefused { .. } => "release_refused",
         }
     }
 

@@ -792,7 +792,10 @@ fn leaf_extensions(
 ) -> Result<Vec<x509_cert::ext::Extension>> {
     let mut exts = vec![build::key_usage(profile.key_usage(key.is_rsa))?];
     if !profile.extended_key_usage.is_empty() {
-        exts.push(build::extended_key_usage(&profile.extended_key_usage)?);
+        exts.push(build::extended_key_usage(
+            &profile.extended_key_usage,
+            profile.extended_key_usage_critical,
+        )?);
     }
     exts.push(build::subject_key_identifier(&build::key_identifier(
         spki_der,
@@ -882,8 +885,9 @@ fn check_key(profile: &Profile, key: &PublicKeyInfo) -> Result<()> {
 }
 
 /// Applies a profile's subject rules: fixed attributes set (a different requested value is
-/// refused), required ones present, nothing outside the allowed set, lengths within RFC 5280
-/// Appendix A bounds. The result is in canonical order.
+/// refused), required ones present, nothing outside the allowed set, no type more often than
+/// the profile's `max` (default once), lengths within RFC 5280 Appendix A bounds. The result
+/// is in canonical order; values of a repeated type keep their order (OU: 団体, then 部署).
 pub fn apply_subject_rules(
     profile: &Profile,
     mut dn: DistinguishedName,
@@ -920,6 +924,18 @@ pub fn apply_subject_rules(
             .any(|a| AttrType::from_short(a) == Some(ty))
         {
             return Err(refuse(format!("{} is not allowed", ty.short())));
+        }
+        let (n, max) = (dn.count(ty), profile.subject.max_of(ty));
+        if n > max {
+            return Err(refuse(format!(
+                "{} appears {n} times; this profile allows at most {max} ({})",
+                ty.short(),
+                dn.get_all(ty)
+                    .iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         let n = value.chars().count();
         if n > ty.max_len() {

@@ -17,12 +17,17 @@
 //! | `issue` | the issuance pipeline, single and batch |
 //! | `verify` | RFC 5280 §6 path building and validation with CRLs ([`validate_path`]) |
 //! | `fetch`, `revocation` | CRL/OCSP fetching with limits; per-certificate revocation status of a path |
+//! | `cms` | CMS SignedData and RFC 3161 tokens: parse, verify at the signature's time, sign; sanitisation receipts |
+//! | `publish`, `repository` | signed publication releases; RFC 4523 directory entries |
+//! | `signed_data` | CMS SignedData (RFC 5652) with one signer: VA answers, time-stamp tokens |
+//! | `tsp`, `tsp_log` | RFC 3161 time-stamping: requests, tokens, the record of issued serials |
 //! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
 mod audit_seal;
 mod authority;
 pub mod build;
+pub mod cms;
 pub mod config;
 pub mod crl;
 mod cross;
@@ -37,17 +42,22 @@ mod key;
 pub mod lint;
 mod name;
 pub mod ocsp;
+mod oid;
 mod org_names;
 mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+pub mod repository;
 pub mod revocation;
 mod revoke;
 mod san;
 mod serial;
+pub mod signed_data;
 pub mod sigverify;
 mod store;
+pub mod tsp;
+pub mod tsp_log;
 mod verify;
 
 pub use audit_seal::{AUDIT_KEY_LABEL, AuditBreak, AuditReport, CHECKPOINT_FILE};
@@ -66,6 +76,7 @@ pub use key::{
     SoftwareSigner, ec_spki_der, generate_pkcs8, parse_spki, rsa_spki_der,
 };
 pub use name::{AttrType, DistinguishedName, find_forbidden_char, forbidden_char, name_to_string};
+pub use oid::Oid;
 pub use org_names::{MIN_DOMAIN_LABELS, OrgName};
 pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{

@@ -19,6 +19,51 @@ use crate::key::{PublicKeyInfo, SignatureAlgorithm};
 use crate::name::AttrType;
 use crate::san::SanEntry;
 
+/// Every rule id the linter can report ([`LintFinding::rule`]), in the order the checks run.
+/// `tests/lint_rules.rs` makes each one fire, alone, from one mutation of a good TBS; a unit
+/// test below keeps this list equal to the ids the code uses.
+pub const RULES: &[&str] = &[
+    "tbs_decodes",
+    "extension_decodes",
+    "version_v3",
+    "serial_length",
+    "serial_positive",
+    "signature_algorithm_matches_key",
+    "issuer_matches_ca_subject",
+    "issuer_not_empty",
+    "validity_time_encoding",
+    "validity_order",
+    "validity_within_issuer",
+    "subject_attribute_encoding",
+    "extension_unique",
+    "aki_present",
+    "aki_matches_issuer_ski",
+    "aki_not_critical",
+    "ski_present",
+    "ca_basic_constraints",
+    "ca_basic_constraints_critical",
+    "ee_not_ca",
+    "key_usage_present",
+    "key_usage_critical",
+    "key_usage_not_empty",
+    "ca_key_cert_sign",
+    "ee_no_cert_sign",
+    "ec_key_usage",
+    "rsa_key_usage",
+    "encipher_only_needs_agreement",
+    "eku_consistent_with_key_usage",
+    "eku_not_empty",
+    "subject_or_san",
+    "san_not_empty",
+    "san_critical_when_subject_empty",
+    "san_not_critical",
+    "san_syntax",
+    "san_supported",
+    "rsa_key_size",
+    "ec_curve",
+    "public_key_decodes",
+];
+
 /// What the linter knows about the issuer.
 #[derive(Debug)]
 pub struct IssuerFacts<'a> {
@@ -530,5 +575,44 @@ fn check_public_key(l: &mut Lint<'_>, expect: &Expectation) {
         ),
         Ok(_) => {}
         Err(e) => l.fail("public_key_decodes", "RFC 5280 §4.1.2.7", e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULES;
+
+    /// The rule ids passed to `fail(` (or set as `rule:`) in this file's code, in order.
+    fn ids_in_source() -> Vec<String> {
+        let src = include_str!("lint.rs");
+        let code = &src[..src.find("#[cfg(test)]").unwrap_or(src.len())];
+        let mut out = Vec::new();
+        for marker in [".fail(", "rule: \""] {
+            for (at, _) in code.match_indices(marker) {
+                let rest = &code[at + marker.len()..];
+                let rest = if marker.ends_with('"') {
+                    rest
+                } else {
+                    match rest.trim_start().strip_prefix('"') {
+                        Some(r) => r,
+                        None => continue,
+                    }
+                };
+                if let Some(end) = rest.find('"') {
+                    out.push(rest[..end].to_string());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rules_lists_exactly_the_ids_the_code_reports() {
+        let used: std::collections::BTreeSet<String> = ids_in_source().into_iter().collect();
+        let listed: std::collections::BTreeSet<String> =
+            RULES.iter().map(|r| r.to_string()).collect();
+        assert_eq!(listed.len(), RULES.len(), "RULES has a duplicate");
+        assert!(used.len() > 30, "the scan found only {used:?}");
+        assert_eq!(used, listed, "RULES differs from the ids used in lint.rs");
     }
 }

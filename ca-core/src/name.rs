@@ -105,23 +105,37 @@ impl AttrType {
     }
 }
 
-/// A subject as an ordered list of (type, value), one value per type.
+/// A subject as an ordered list of (type, value). A type may repeat (e.g. two OUs: the 団体
+/// then the 部署); how many of each a certificate may carry is the profile's rule
+/// ([`crate::profile::SubjectRules::max`]). Values of one type keep their relative order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DistinguishedName {
     attrs: Vec<(AttrType, String)>,
 }
 
 impl DistinguishedName {
-    /// Parses an RFC 4514 string like `CN=山田 太郎,OU=千代田区,O=LGPKI,C=JP`. Escapes (`\,`,
-    /// `\+`, `\\`, `\"`, hex pairs) are honoured; multi-valued RDNs and repeated types are refused.
+    /// Parses an RFC 4514 string like `CN=山田 太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP` (most
+    /// specific first), or the OpenSSL form `/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田 太郎`
+    /// (a leading `/`, most significant first, `\/` escapes a slash). Escapes (`\,`, `\+`,
+    /// `\\`, `\"`, hex pairs) are honoured; multi-valued RDNs are refused. A type may repeat.
     pub fn parse(s: &str) -> Result<DistinguishedName> {
         let bad = |reason: &str| Error::InvalidArgument {
             name: "--subject",
             value: s.to_string(),
             reason: reason.to_string(),
         };
+        let trimmed = s.trim();
+        let slash_form = trimmed.starts_with('/');
+        let parts = if slash_form {
+            let mut p = split_unescaped(&trimmed[1..], '/').map_err(&bad)?;
+            // RFC 4514 order (most specific first), as the comma form.
+            p.reverse();
+            p
+        } else {
+            split_unescaped(s, ',').map_err(&bad)?
+        };
         let mut attrs = Vec::new();
-        for part in split_unescaped(s, ',').map_err(&bad)? {
+        for part in parts {
             let part = part.trim();
             if part.is_empty() {
                 continue;
@@ -143,15 +157,6 @@ impl DistinguishedName {
         }
         // RFC 4514 strings list the most specific RDN first; keep attributes in encoding order.
         attrs.reverse();
-        DistinguishedName::from_attrs(attrs).map_err(|e| bad(&e))
-    }
-
-    fn from_attrs(attrs: Vec<(AttrType, String)>) -> std::result::Result<Self, String> {
-        for (i, (t, _)) in attrs.iter().enumerate() {
-            if attrs[..i].iter().any(|(u, _)| u == t) {
-                return Err(format!("attribute {} appears more than once", t.short()));
-            }
-        }
         Ok(DistinguishedName { attrs })
     }
 
@@ -172,10 +177,11 @@ impl DistinguishedName {
                 attrs.push((ty, value));
             }
         }
-        DistinguishedName::from_attrs(attrs).map_err(|e| Error::malformed("subject", e))
+        Ok(DistinguishedName { attrs })
     }
 
-    /// The value of `ty`, if present.
+    /// The first value of `ty` in encoding order, if present (for OU: the 団体, the
+    /// organisation; a second OU is the 部署, the department).
     pub fn get(&self, ty: AttrType) -> Option<&str> {
         self.attrs
             .iter()
@@ -183,7 +189,22 @@ impl DistinguishedName {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Sets `ty` to `value`, replacing an existing value.
+    /// Every value of `ty`, in encoding order.
+    pub fn get_all(&self, ty: AttrType) -> Vec<&str> {
+        self.attrs
+            .iter()
+            .filter(|(t, _)| *t == ty)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// How many values of `ty` the name has.
+    pub fn count(&self, ty: AttrType) -> usize {
+        self.attrs.iter().filter(|(t, _)| *t == ty).count()
+    }
+
+    /// Sets the first value of `ty` to `value` (adding it when absent); other values of a
+    /// repeated type are kept.
     pub fn set(&mut self, ty: AttrType, value: &str) {
         if let Some(slot) = self.attrs.iter_mut().find(|(t, _)| *t == ty) {
             slot.1 = value.to_string();
@@ -202,7 +223,8 @@ impl DistinguishedName {
         self.attrs.is_empty()
     }
 
-    /// Puts the attributes in the canonical order (C, ST, L, O, OU, title, CN, serialNumber).
+    /// Puts the attributes in the canonical order (C, ST, L, O, OU, title, CN, serialNumber);
+    /// the sort is stable, so values of a repeated type keep their order.
     pub fn canonicalize(&mut self) {
         self.attrs.sort_by_key(|(t, _)| *t);
     }
@@ -430,8 +452,43 @@ mod tests {
     }
 
     #[test]
+    fn repeated_types_keep_their_order_in_both_forms() {
+        let slash = DistinguishedName::parse("/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田 太郎")
+            .expect("openssl form");
+        let comma = DistinguishedName::parse("CN=山田 太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP")
+            .expect("rfc 4514 form");
+        assert_eq!(slash, comma);
+        assert_eq!(
+            slash.get(AttrType::Ou),
+            Some("千代田区"),
+            "the 団体 OU comes first"
+        );
+        assert_eq!(slash.get_all(AttrType::Ou), ["千代田区", "総務部"]);
+        assert_eq!(slash.count(AttrType::Ou), 2);
+        let mut shuffled =
+            DistinguishedName::parse("CN=山田 太郎,C=JP,OU=総務部,O=LGPKI,OU=千代田区")
+                .expect("dn");
+        shuffled.canonicalize();
+        // Stable: OU=千代田区 was given before OU=総務部 in encoding order.
+        assert_eq!(shuffled.get_all(AttrType::Ou), ["千代田区", "総務部"]);
+        let name = slash.to_name().expect("name");
+        assert_eq!(
+            name_to_string(&name),
+            "CN=山田 太郎,OU=総務部,OU=千代田区,O=LGPKI,C=JP"
+        );
+        let back = DistinguishedName::from_name(&name).expect("read back");
+        assert_eq!(back, slash);
+        assert_eq!(
+            DistinguishedName::parse(r"/O=a\/b/CN=x")
+                .expect("escaped slash")
+                .get(AttrType::O),
+            Some("a/b")
+        );
+    }
+
+    #[test]
     fn refuses_bad_strings() {
-        for bad in ["CN", "XX=1", "CN=a+OU=b", "CN=a,CN=b", r"CN=a\", "CN="] {
+        for bad in ["CN", "XX=1", "CN=a+OU=b", r"CN=a\", "CN=", "/CN=a/XX=b"] {
             assert!(DistinguishedName::parse(bad).is_err(), "{bad}");
         }
         let dn = DistinguishedName::parse("C=日本").expect("parses");

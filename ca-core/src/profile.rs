@@ -54,6 +54,14 @@ const EMBEDDED_PROFILES: &[(&str, &str)] = &[
         include_str!("../../policies/profiles/sub-ca.toml"),
     ),
     ("va.toml", include_str!("../../policies/profiles/va.toml")),
+    (
+        "timestamping.toml",
+        include_str!("../../policies/profiles/timestamping.toml"),
+    ),
+    (
+        "sanitiser.toml",
+        include_str!("../../policies/profiles/sanitiser.toml"),
+    ),
 ];
 const EMBEDDED_OIDS: &str = include_str!("../../policies/oids.toml");
 const EMBEDDED_HIERARCHY: &str = include_str!("../../policies/hierarchy.toml");
@@ -169,9 +177,23 @@ pub struct SubjectRules {
     pub required: Vec<String>,
     /// Attributes that may be present (fixed and required ones included).
     pub allowed: Vec<String>,
+    /// How many values of a type a subject may carry, e.g. `{ OU = 2 }` (団体, then 部署);
+    /// types not listed may appear once. Values of a repeated type keep the order given.
+    #[serde(default)]
+    pub max: BTreeMap<String, usize>,
     /// A commonName, when present, must equal one of the dNSNames.
     #[serde(default)]
     pub cn_in_san: bool,
+}
+
+impl SubjectRules {
+    /// How many values of `ty` a subject may carry (1 unless `max` says otherwise).
+    pub fn max_of(&self, ty: AttrType) -> usize {
+        self.max
+            .iter()
+            .find(|(k, _)| AttrType::from_short(k) == Some(ty))
+            .map_or(1, |(_, n)| *n)
+    }
 }
 
 /// subjectAltName rules of a profile.
@@ -216,6 +238,9 @@ pub struct Profile {
     /// extendedKeyUsage purposes (none: no extension).
     #[serde(default)]
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Marks extendedKeyUsage critical (RFC 3161 §2.3 for a TSA; default false).
+    #[serde(default)]
+    pub extended_key_usage_critical: bool,
     /// Adds id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1).
     #[serde(default)]
     pub ocsp_no_check: bool,
@@ -384,9 +409,24 @@ impl Policies {
                 .iter()
                 .chain(&p.subject.required)
                 .chain(p.subject.fixed.keys())
+                .chain(p.subject.max.keys())
             {
                 if AttrType::from_short(attr).is_none() {
                     return Err(data_err(&file, format!("unknown attribute type {attr:?}")));
+                }
+            }
+            for (attr, n) in &p.subject.max {
+                if *n == 0 || !p.subject.allowed.contains(attr) {
+                    return Err(data_err(
+                        &file,
+                        format!("[subject] max: {attr} must be allowed and at least 1"),
+                    ));
+                }
+                if p.subject.fixed.contains_key(attr) && *n != 1 {
+                    return Err(data_err(
+                        &file,
+                        format!("[subject] max: {attr} is fixed, so it appears once"),
+                    ));
                 }
             }
             if p.validity_days == 0 || p.validity_days > p.max_validity_days {
@@ -465,6 +505,53 @@ mod tests {
             Err(Error::UnknownProfile { .. })
         ));
         assert_eq!(p.hierarchy[0].parent, None);
+    }
+
+    #[test]
+    fn subject_max_is_checked_at_load() {
+        let p = Policies::embedded().expect("policies");
+        assert_eq!(
+            p.profile("staff")
+                .expect("staff")
+                .subject
+                .max_of(AttrType::Ou),
+            2
+        );
+        assert_eq!(
+            p.profile("server")
+                .expect("server")
+                .subject
+                .max_of(AttrType::Ou),
+            1
+        );
+        assert_eq!(
+            p.profile("staff")
+                .expect("staff")
+                .subject
+                .max_of(AttrType::Cn),
+            1
+        );
+        let staff = EMBEDDED_PROFILES
+            .iter()
+            .find(|(f, _)| *f == "staff.toml")
+            .map(|(_, t)| *t)
+            .expect("staff.toml");
+        for (bad, why) in [
+            ("max = { OU = 0 }", "at least 1"),
+            ("max = { title = 2 }", "must be allowed"),
+            ("max = { O = 2 }", "is fixed"),
+            ("max = { XX = 2 }", "unknown attribute type"),
+        ] {
+            let text = staff.replace("max = { OU = 2 }", bad);
+            assert_ne!(text, staff, "staff.toml has a max line");
+            let err = Policies::parse(
+                EMBEDDED_OIDS,
+                EMBEDDED_HIERARCHY,
+                vec![("staff.toml".into(), text)],
+            )
+            .expect_err(bad);
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

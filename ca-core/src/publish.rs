@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! DIR/current -> releases/<id>
-//! DIR/releases/<id>/manifest.json         {"format": "lgpki-publication/1", "id", "created", "cas": [names]}
+//! DIR/releases/<id>/manifest.json         the signed manifest (below)
+//! DIR/releases/<id>/manifest.sig          the CAs' signatures over manifest.json (below)
 //! DIR/releases/<id>/ca/<name>.crt         CA certificate, DER
-//! DIR/releases/<id>/crl/<name>.crl        current full CRL, DER
+//! DIR/releases/<id>/crl/<name>.crl        current full CRL (an ARL for a CA of CAs), DER
 //! DIR/releases/<id>/status/<name>.bin     status snapshot (below)
 //! DIR/releases/<id>/ocsp/<name>.crt       delegated OCSP responder certificate, DER
 //! DIR/releases/<id>/ocsp/<name>.key       its private key, PKCS#8 DER, mode 0600
@@ -20,14 +21,29 @@
 //! OCSP responses for one CA and nothing else (RFC 6960 §4.2.2.2), and it is re-used from the
 //! previous release until half its certificate's lifetime has passed.
 //!
+//! # Signed releases
+//! `manifest.json` (format `lgpki-publication/2`) binds the release as a whole: every other
+//! file's SHA-256 (`files`, by path relative to the release), the release time (`created`), a
+//! sequence number that grows by one with every release written to DIR (`sequence`), the end
+//! of the release's own validity (`not_after`: the earliest nextUpdate of its CRLs and notAfter
+//! of its responder certificates) and a digest of the store state it was made from (`state`).
+//! `manifest.sig` holds one plain signature over the exact bytes of `manifest.json` per CA in
+//! the release, made with that CA's own key (the key of `ca/<name>.crt`); the manifest starts
+//! with `{`, so it can never be mistaken for a DER structure the CA key also signs.
+//! [`Publication::load`] refuses a release where a file is missing, extra or different from
+//! the manifest, or where a CA's signature is missing or does not verify
+//! ([`Error::ReleaseRefused`]). Which signers to *trust* is the reader's decision: the
+//! responder pins CA keys ([`Publication::signed_by`]); a release cannot vouch for itself.
+//!
 //! Status snapshot: `LGPKIST1`, a u32 count (big-endian), then per certificate: u8 serial
 //! length, the serial (big-endian magnitude, as in an OCSP CertID), u8 status (0 good,
 //! 1 revoked), i64 revocation time (Unix seconds, big-endian), u8 reason code (255: none).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use base64::Engine as _;
 use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
@@ -39,9 +55,16 @@ use crate::issue::IssuanceRequest;
 use crate::key::{KeyAlgorithm, SoftwareSigner, generate_pkcs8};
 
 const STATUS_MAGIC: &[u8; 8] = b"LGPKIST1";
-const FORMAT: &str = "lgpki-publication/1";
+const FORMAT: &str = "lgpki-publication/2";
+const SIGNATURE_FORMAT: &str = "lgpki-release-signatures/1";
+/// The signed manifest's file name in a release.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The signatures' file name in a release.
+pub const SIGNATURE_FILE: &str = "manifest.sig";
 /// Releases kept besides the current one (older ones are removed after a publish).
 pub const KEEP_RELEASES: usize = 3;
+/// The most files a release may hold (a bound for reading one that is not ours).
+const MAX_RELEASE_FILES: usize = 100_000;
 
 /// A certificate's status in a publication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,21 +106,59 @@ impl std::fmt::Debug for PublishedCa {
     }
 }
 
-/// A loaded publication.
+/// A loaded publication whose files match its manifest and whose manifest every CA in it
+/// signed.
 #[derive(Clone, Debug)]
 pub struct Publication {
     /// The CAs.
     pub cas: Vec<PublishedCa>,
     /// The release id.
     pub id: String,
+    /// The release's sequence number (strictly increasing within a publication directory).
+    pub sequence: u64,
+    /// When the release was made, Unix seconds.
+    pub created: i64,
+    /// The end of the release's own validity, Unix seconds: nothing derived from it may be
+    /// valid beyond it.
+    pub not_after: i64,
+    /// Digest of the store state the release was made from ([`Authority::publication_state`]).
+    pub state: String,
+    /// The SubjectPublicKeyInfo (DER) of every CA whose signature over the manifest verified.
+    pub signed_by: Vec<Vec<u8>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manifest {
     format: String,
     id: String,
+    sequence: u64,
     created: String,
+    created_unix: i64,
+    not_after: String,
+    not_after_unix: i64,
+    state: String,
     cas: Vec<String>,
+    /// Path relative to the release → lowercase hex SHA-256.
+    files: BTreeMap<String, String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Signatures {
+    format: String,
+    signatures: Vec<ManifestSignature>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestSignature {
+    /// The signing CA (its certificate is `ca/<name>.crt` in the release).
+    ca: String,
+    /// Base64 of the DER AlgorithmIdentifier.
+    algorithm: String,
+    /// Base64 of the signature as it would go into an X.509 BIT STRING.
+    signature: String,
 }
 
 /// What a publish wrote.
@@ -107,6 +168,10 @@ pub struct PublishReport {
     pub id: String,
     /// The release directory.
     pub path: PathBuf,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// The end of its validity, Unix seconds.
+    pub not_after: i64,
     /// CAs published, with certificate counts.
     pub cas: Vec<(String, usize)>,
 }
@@ -126,6 +191,53 @@ fn magnitude(serial_hex: &str) -> Result<Vec<u8>> {
     })
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Reads every regular file under `root` (paths relative to it, `/`-separated). Symbolic links
+/// and other special files are refused: a release holds only what publish wrote.
+fn read_tree(root: &Path, release: &str) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = format!("{prefix}{name}");
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+            if meta.is_dir() {
+                stack.push((path, format!("{rel}/")));
+            } else if meta.is_file() {
+                if out.len() >= MAX_RELEASE_FILES {
+                    return Err(refused(release, "files", "too many files"));
+                }
+                out.insert(rel, std::fs::read(&path).map_err(io(&path))?);
+            } else {
+                return Err(refused(
+                    release,
+                    "files",
+                    format!("{rel} is not a regular file"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn refused(release: &str, kind: &'static str, detail: impl Into<String>) -> Error {
+    Error::ReleaseRefused {
+        release: release.to_string(),
+        kind,
+        detail: detail.into(),
+    }
+}
+
 impl Publication {
     /// The release id `DIR/current` points to.
     pub fn current_id(dir: &Path) -> Result<String> {
@@ -142,45 +254,175 @@ impl Publication {
             })
     }
 
-    /// Loads the release `DIR/current` points to.
+    /// Loads and checks the release `DIR/current` points to (see [`Publication::load_release`]).
     pub fn load(dir: &Path) -> Result<Publication> {
         let id = Publication::current_id(dir)?;
-        let rel = dir.join("releases").join(&id);
-        let manifest_path = rel.join("manifest.json");
-        let manifest: Manifest =
-            serde_json::from_slice(&std::fs::read(&manifest_path).map_err(io(&manifest_path))?)
-                .map_err(|e| Error::malformed(manifest_path.display().to_string(), e))?;
+        Publication::load_release(&dir.join("releases").join(&id), &id)
+    }
+
+    /// Loads the release in `rel` (named `id`) and checks it as a whole: the manifest is
+    /// well-formed, the files are exactly those it lists with the SHA-256 it lists, and every
+    /// CA it lists signed it with the key of its certificate in the release. It does not say
+    /// whether those CAs are to be trusted: compare [`Publication::signed_by`] with keys known
+    /// from elsewhere.
+    pub fn load_release(rel: &Path, id: &str) -> Result<Publication> {
+        let mut files = read_tree(rel, id)?;
+        let manifest_bytes = files
+            .remove(MANIFEST_FILE)
+            .ok_or_else(|| refused(id, "manifest", format!("no {MANIFEST_FILE}")))?;
+        let sig_bytes = files
+            .remove(SIGNATURE_FILE)
+            .ok_or_else(|| refused(id, "signature", format!("no {SIGNATURE_FILE}")))?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| refused(id, "manifest", format!("{MANIFEST_FILE}: {e}")))?;
         if manifest.format != FORMAT {
-            return Err(Error::malformed(
-                manifest_path.display().to_string(),
+            return Err(refused(
+                id,
+                "manifest",
                 format!("format {:?}, expected {FORMAT}", manifest.format),
             ));
         }
-        let read = |p: PathBuf| std::fs::read(&p).map_err(io(&p));
-        let mut cas = Vec::new();
-        for name in &manifest.cas {
-            if name.contains('/') || name.contains("..") {
-                return Err(Error::malformed(
-                    manifest_path.display().to_string(),
-                    format!("bad CA name {name:?}"),
+        if manifest.id != id {
+            return Err(refused(
+                id,
+                "manifest",
+                format!("the manifest names release {:?}", manifest.id),
+            ));
+        }
+        // Every file listed, with its hash; nothing unlisted.
+        for (path, want) in &manifest.files {
+            let Some(data) = files.get(path) else {
+                return Err(refused(
+                    id,
+                    "files",
+                    format!("{path} is listed in the manifest but missing"),
+                ));
+            };
+            let got = sha256_hex(data);
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(refused(
+                    id,
+                    "files",
+                    format!(
+                        "{path} does not match the signed manifest (SHA-256 {got}, signed {want})"
+                    ),
                 ));
             }
-            let status_path = rel.join("status").join(format!("{name}.bin"));
-            let statuses = parse_status(&read(status_path.clone())?)
-                .map_err(|e| Error::malformed(status_path.display().to_string(), e))?;
+        }
+        if let Some(extra) = files.keys().find(|p| !manifest.files.contains_key(*p)) {
+            return Err(refused(
+                id,
+                "files",
+                format!("{extra} is not in the signed manifest"),
+            ));
+        }
+        let file = |p: String| -> Result<Vec<u8>> {
+            files
+                .get(&p)
+                .cloned()
+                .ok_or_else(|| refused(id, "files", format!("{p} is missing")))
+        };
+        for name in &manifest.cas {
+            if name.is_empty() || name.contains('/') || name.contains("..") {
+                return Err(refused(id, "manifest", format!("bad CA name {name:?}")));
+            }
+        }
+        // Every CA signs for itself, with the key of its certificate as bound above.
+        let signatures: Signatures = serde_json::from_slice(&sig_bytes)
+            .map_err(|e| refused(id, "signature", format!("{SIGNATURE_FILE}: {e}")))?;
+        if signatures.format != SIGNATURE_FORMAT {
+            return Err(refused(
+                id,
+                "signature",
+                format!(
+                    "format {:?}, expected {SIGNATURE_FORMAT}",
+                    signatures.format
+                ),
+            ));
+        }
+        let mut signed_by = Vec::new();
+        for name in &manifest.cas {
+            let Some(sig) = signatures.signatures.iter().find(|s| &s.ca == name) else {
+                return Err(refused(id, "signature", format!("CA {name} did not sign")));
+            };
+            let cert_der = file(format!("ca/{name}.crt"))?;
+            let spki = verify_manifest_signature(&cert_der, sig, &manifest_bytes)
+                .map_err(|e| refused(id, "signature", format!("CA {name}: {e}")))?;
+            signed_by.push(spki);
+        }
+        if let Some(s) = signatures
+            .signatures
+            .iter()
+            .find(|s| !manifest.cas.contains(&s.ca))
+        {
+            return Err(refused(
+                id,
+                "signature",
+                format!("signature by {:?}, which is not in the release", s.ca),
+            ));
+        }
+        let mut cas = Vec::new();
+        for name in &manifest.cas {
+            let status_path = format!("status/{name}.bin");
+            let statuses = parse_status(&file(status_path.clone())?)
+                .map_err(|e| Error::malformed(status_path, e))?;
             cas.push(PublishedCa {
                 name: name.clone(),
-                cert_der: read(rel.join("ca").join(format!("{name}.crt")))?,
-                crl_der: read(rel.join("crl").join(format!("{name}.crl")))?,
-                responder_cert_der: read(rel.join("ocsp").join(format!("{name}.crt")))?,
-                responder_key_pkcs8: Zeroizing::new(read(
-                    rel.join("ocsp").join(format!("{name}.key")),
-                )?),
+                cert_der: file(format!("ca/{name}.crt"))?,
+                crl_der: file(format!("crl/{name}.crl"))?,
+                responder_cert_der: file(format!("ocsp/{name}.crt"))?,
+                responder_key_pkcs8: Zeroizing::new(file(format!("ocsp/{name}.key"))?),
                 statuses,
             });
         }
-        Ok(Publication { cas, id })
+        Ok(Publication {
+            cas,
+            id: id.to_string(),
+            sequence: manifest.sequence,
+            created: manifest.created_unix,
+            not_after: manifest.not_after_unix,
+            state: manifest.state,
+            signed_by,
+        })
     }
+
+    /// The highest sequence number among the releases in `DIR` (0 when there is none). Only
+    /// read for numbering the next release, so a manifest that does not parse is skipped.
+    pub fn highest_sequence(dir: &Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir.join("releases")) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join(MANIFEST_FILE)).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|v| v.get("sequence").and_then(serde_json::Value::as_u64))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Verifies one CA's signature over the manifest with the key of `cert_der`; returns that
+/// key's SubjectPublicKeyInfo (DER).
+fn verify_manifest_signature(
+    cert_der: &[u8],
+    sig: &ManifestSignature,
+    manifest: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    let cert = x509_cert::Certificate::from_der(cert_der)
+        .map_err(|e| format!("certificate does not parse: {e}"))?;
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    let alg_der = b64()
+        .decode(&sig.algorithm)
+        .map_err(|e| format!("algorithm is not base64: {e}"))?;
+    let alg = spki::AlgorithmIdentifierOwned::from_der(&alg_der)
+        .map_err(|e| format!("algorithm does not parse: {e}"))?;
+    let signature = b64()
+        .decode(&sig.signature)
+        .map_err(|e| format!("signature is not base64: {e}"))?;
+    crate::sigverify::verify_signature(spki, &alg, manifest, &signature)
+        .map_err(|e| format!("signature does not verify: {e}"))?;
+    spki.to_der().map_err(|e| e.to_string())
 }
 
 fn parse_status(data: &[u8]) -> std::result::Result<HashMap<Vec<u8>, PublishedStatus>, String> {
@@ -215,103 +457,162 @@ fn parse_status(data: &[u8]) -> std::result::Result<HashMap<Vec<u8>, PublishedSt
 }
 
 impl Authority {
-    /// Writes a new release into `out` and makes it current.
+    /// The status snapshot of `ca` (the `status/<name>.bin` file) and how many certificates
+    /// it lists.
+    fn status_snapshot(&self, ca: &str) -> Result<(Vec<u8>, u32)> {
+        let mut snapshot = Vec::new();
+        let mut count: u32 = 0;
+        self.store
+            .for_each_status(ca, &mut |serial, revoked_at, reason| {
+                let m = magnitude(serial)?;
+                snapshot.push(
+                    u8::try_from(m.len())
+                        .map_err(|_| Error::malformed("stored serial", "too long"))?,
+                );
+                snapshot.extend_from_slice(&m);
+                match revoked_at {
+                    None => {
+                        snapshot.push(0);
+                        snapshot.extend_from_slice(&0i64.to_be_bytes());
+                        snapshot.push(255);
+                    }
+                    Some(t) => {
+                        snapshot.push(1);
+                        snapshot.extend_from_slice(&t.to_be_bytes());
+                        let code = reason
+                            .map(ReasonCode::from_str)
+                            .transpose()?
+                            .map_or(255, |r| r.code());
+                        snapshot.push(code);
+                    }
+                }
+                count += 1;
+                Ok(())
+            })?;
+        let mut file = STATUS_MAGIC.to_vec();
+        file.extend_from_slice(&count.to_be_bytes());
+        file.extend_from_slice(&snapshot);
+        Ok((file, count))
+    }
+
+    /// A digest (hex SHA-256) of what a release is made from: each CA's name, certificate and
+    /// status snapshot, and the cross-certificates. It changes when a certificate is issued or
+    /// revoked or a CA is added, and is recorded in each release's manifest, so
+    /// `publish --watch` can tell whether the store changed since the current release.
+    pub fn publication_state(&self) -> Result<String> {
+        let mut cas = Vec::new();
+        for rec in self.cas()? {
+            let (snapshot, _) = self.status_snapshot(&rec.name)?;
+            cas.push((rec.name, rec.cert_der, snapshot));
+        }
+        Ok(state_digest(&cas, &self.cross_certificates()?))
+    }
+
+    /// Writes a new signed release into `out` and makes it current (see the module
+    /// documentation). CRLs and ARLs are signed with the validity `HOME/lgpki.toml` sets.
     pub fn publish(&mut self, out: &Path) -> Result<PublishReport> {
         std::fs::create_dir_all(out.join("releases")).map_err(io(out))?;
         remove_leftovers(out);
+        let settings = crate::config::Settings::load(self.home())?;
         let now = now_seconds();
         let mut rnd = [0u8; 4];
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
         let id = format!("{}-{}", now.unix_timestamp(), hex::encode(rnd));
+        let sequence = Publication::highest_sequence(out) + 1;
         let staging = out.join(format!(".staging-{id}"));
         for sub in ["ca", "crl", "status", "ocsp", "cross"] {
             create_private_dir(&staging.join(sub))?;
         }
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let mut write = |rel: String, data: &[u8]| -> Result<()> {
+            write_private_file(&staging.join(&rel), data, true)?;
+            files.insert(rel, sha256_hex(data));
+            Ok(())
+        };
         // Cross-certificates in both directions (ours and imported), for path building.
-        for (name, der) in self.cross_certificates()? {
-            write_private_file(
-                &staging.join("cross").join(format!("{name}.crt")),
-                &der,
-                true,
-            )?;
+        let cross = self.cross_certificates()?;
+        for (name, der) in &cross {
+            write(format!("cross/{name}.crt"), der)?;
         }
+        // What the state digest covers, as written (responder certificates issued below
+        // included, so the next `publication_state` matches when nothing else changed).
+        let mut state_parts = Vec::new();
         let previous = Publication::load(out).ok();
         let mut report = Vec::new();
         let names: Vec<String> = self.cas()?.into_iter().map(|c| c.name).collect();
+        // The release is valid no longer than its shortest-lived CRL or responder certificate.
+        let mut not_after = i64::MAX;
         for name in &names {
             let rec = self.ca_record(name)?;
-            write_private_file(
-                &staging.join("ca").join(format!("{name}.crt")),
-                &rec.cert_der,
-                true,
-            )?;
-            let crl = self.crl(name, false)?;
-            write_private_file(&staging.join("crl").join(format!("{name}.crl")), &crl, true)?;
+            write(format!("ca/{name}.crt"), &rec.cert_der)?;
+            let validity = if rec.profiles.is_empty() {
+                settings.arl.validity
+            } else {
+                settings.crl.validity
+            };
+            // thisUpdate is taken after `now`, so nextUpdate ≥ now + validity.
+            not_after = not_after.min((now + validity).unix_timestamp());
+            let crl = self.sign_crl_valid_for(name, false, Some(validity))?.der;
+            write(format!("crl/{name}.crl"), &crl)?;
             let (cert, key) = self.responder_for(name, previous.as_ref())?;
-            write_private_file(
-                &staging.join("ocsp").join(format!("{name}.crt")),
-                &cert,
-                true,
-            )?;
-            write_private_file(
-                &staging.join("ocsp").join(format!("{name}.key")),
-                &key,
-                true,
-            )?;
-            let mut snapshot = Vec::new();
-            let mut count: u32 = 0;
-            self.store
-                .for_each_status(name, &mut |serial, revoked_at, reason| {
-                    let m = magnitude(serial)?;
-                    snapshot.push(
-                        u8::try_from(m.len())
-                            .map_err(|_| Error::malformed("stored serial", "too long"))?,
-                    );
-                    snapshot.extend_from_slice(&m);
-                    match revoked_at {
-                        None => {
-                            snapshot.push(0);
-                            snapshot.extend_from_slice(&0i64.to_be_bytes());
-                            snapshot.push(255);
-                        }
-                        Some(t) => {
-                            snapshot.push(1);
-                            snapshot.extend_from_slice(&t.to_be_bytes());
-                            let code = reason
-                                .map(ReasonCode::from_str)
-                                .transpose()?
-                                .map_or(255, |r| r.code());
-                            snapshot.push(code);
-                        }
-                    }
-                    count += 1;
-                    Ok(())
-                })?;
-            let mut file = STATUS_MAGIC.to_vec();
-            file.extend_from_slice(&count.to_be_bytes());
-            file.extend_from_slice(&snapshot);
-            write_private_file(
-                &staging.join("status").join(format!("{name}.bin")),
-                &file,
-                true,
-            )?;
+            if let Ok(c) = x509_cert::Certificate::from_der(&cert) {
+                let na = c.tbs_certificate().validity().not_after;
+                not_after = not_after.min(na.to_unix_duration().as_secs() as i64);
+            }
+            write(format!("ocsp/{name}.crt"), &cert)?;
+            write(format!("ocsp/{name}.key"), &key)?;
+            let (snapshot, count) = self.status_snapshot(name)?;
+            write(format!("status/{name}.bin"), &snapshot)?;
+            state_parts.push((name.clone(), rec.cert_der.clone(), snapshot));
             report.push((name.clone(), count as usize));
+        }
+        let state = state_digest(&state_parts, &cross);
+        if names.is_empty() {
+            not_after = now.unix_timestamp();
         }
         let manifest = Manifest {
             format: FORMAT.into(),
             id: id.clone(),
+            sequence,
             created: crate::issue::rfc3339(now.unix_timestamp()),
-            cas: names,
+            created_unix: now.unix_timestamp(),
+            not_after: crate::issue::rfc3339(not_after),
+            not_after_unix: not_after,
+            state,
+            cas: names.clone(),
+            files,
         };
-        write_private_file(
-            &staging.join("manifest.json"),
-            &serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
-            true,
-        )?;
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::malformed("release manifest", e))?;
+        // Each CA signs the exact manifest bytes with its own key.
+        let mut signatures = Vec::with_capacity(names.len());
+        for name in &names {
+            let ca = self.load_ca(name)?;
+            let alg = ca
+                .signer
+                .algorithm()
+                .algorithm_identifier()
+                .to_der()
+                .map_err(Error::encode("manifest signature algorithm"))?;
+            let sig = ca.signer.sign(&manifest_bytes)?;
+            signatures.push(ManifestSignature {
+                ca: name.clone(),
+                algorithm: b64().encode(alg),
+                signature: b64().encode(sig),
+            });
+        }
+        let sig_bytes = serde_json::to_vec_pretty(&Signatures {
+            format: SIGNATURE_FORMAT.into(),
+            signatures,
+        })
+        .map_err(|e| Error::malformed("release signatures", e))?;
+        write_private_file(&staging.join(MANIFEST_FILE), &manifest_bytes, true)?;
+        write_private_file(&staging.join(SIGNATURE_FILE), &sig_bytes, true)?;
         // Make the staging directory readable (0755) for a responder running as another user;
         // the key files stay 0600.
         set_mode(&staging, 0o755)?;
-        set_mode(&staging.join("manifest.json"), 0o644)?;
+        set_mode(&staging.join(MANIFEST_FILE), 0o644)?;
+        set_mode(&staging.join(SIGNATURE_FILE), 0o644)?;
         for sub in ["ca", "crl", "status", "ocsp", "cross"] {
             set_mode(&staging.join(sub), 0o755)?;
             if sub != "ocsp" {
@@ -335,12 +636,14 @@ impl Authority {
             "publish",
             &out.display().to_string(),
             "ok",
-            &serde_json::json!({"release": id}),
+            &serde_json::json!({"release": id, "sequence": sequence}),
         )?;
         prune_releases(out, &id);
         Ok(PublishReport {
             id,
             path: release,
+            sequence,
+            not_after,
             cas: report,
         })
     }
@@ -395,6 +698,26 @@ impl Authority {
         })?;
         Ok((issued.der, pkcs8))
     }
+}
+
+/// The digest of [`Authority::publication_state`]: each CA's name, certificate and status
+/// snapshot, then the cross-certificates, length-prefixed.
+fn state_digest(cas: &[(String, Vec<u8>, Vec<u8>)], cross: &[(String, Vec<u8>)]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut put = |label: &[u8], data: &[u8]| {
+        ctx.update(&(label.len() as u64).to_be_bytes());
+        ctx.update(label);
+        ctx.update(&(data.len() as u64).to_be_bytes());
+        ctx.update(data);
+    };
+    for (name, cert, snapshot) in cas {
+        put(name.as_bytes(), cert);
+        put(b"status", snapshot);
+    }
+    for (name, der) in cross {
+        put(name.as_bytes(), der);
+    }
+    hex::encode(ctx.finish())
 }
 
 fn s_public(s: &SoftwareSigner) -> Vec<u8> {

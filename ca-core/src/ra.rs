@@ -794,7 +794,7 @@ impl Authority {
     }
 
     /// The organisation a certificate belongs to: the one whose request produced it, else the
-    /// one whose name is the certificate's OU.
+    /// one whose name is the certificate's first OU (the 団体).
     fn org_of_cert(&self, cert: &crate::store::CertRecord) -> Result<Option<String>> {
         if let Some(r) = self
             .store
@@ -820,8 +820,9 @@ impl Authority {
     }
 }
 
-/// Binds the organisation into the subject: OU is the organisation's name; a request naming
-/// another organisation is refused.
+/// Binds the organisation into the subject: the first OU (the 団体; a second OU is the 部署,
+/// the department) is the organisation's name; a request naming another organisation is
+/// refused, and one without OU gets the organisation's name as its only OU.
 fn bind_org(dn: &mut DistinguishedName, org: &OrgRecord) -> Result<()> {
     match dn.get(AttrType::Ou) {
         Some(ou) if ou != org.name => Err(Error::SubjectRefused {

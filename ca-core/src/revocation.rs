@@ -37,6 +37,9 @@ pub enum Status {
     Revoked {
         /// What the source says (reason, time).
         detail: String,
+        /// When and why, when the source says so (a CRL entry, an OCSP RevokedInfo, the
+        /// store): what judging a past time (a signature's) needs.
+        at: Option<RevokedAt>,
     },
     /// A check was asked for but could not be completed (no CRL, no OCSP URL, a fetch
     /// failed…): not valid.
@@ -57,6 +60,27 @@ impl Status {
             Status::Undetermined { .. } => "undetermined",
             Status::NotChecked => "not_checked",
         }
+    }
+}
+
+/// When and why a certificate was revoked (RFC 5280 §5.1.2.6, §5.3.1, §5.3.2; RFC 6960
+/// §4.2.1 RevokedInfo).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedAt {
+    /// revocationDate / revocationTime, seconds since the Unix epoch.
+    pub time: i64,
+    /// The reason code, if given.
+    pub reason: Option<crate::crl::ReasonCode>,
+    /// invalidityDate (CRL entry extension), if given: when the key is known or suspected to
+    /// have been compromised.
+    pub invalidity: Option<i64>,
+}
+
+impl RevokedAt {
+    /// The earliest time the certificate is no longer to be relied on: the invalidity date
+    /// when it is earlier than the revocation date.
+    pub fn effective(&self) -> i64 {
+        self.invalidity.map_or(self.time, |i| i.min(self.time))
     }
 }
 
@@ -116,7 +140,7 @@ impl CertRevocation {
         if let Some(u) = self.source.url() {
             v["url"] = u.into();
         }
-        if let Status::Revoked { detail } | Status::Undetermined { detail } = &self.status {
+        if let Status::Revoked { detail, .. } | Status::Undetermined { detail } = &self.status {
             v["detail"] = detail.as_str().into();
         }
         v
@@ -135,7 +159,7 @@ impl CertRevocation {
             s.push_str(u);
         }
         s.push(')');
-        if let Status::Revoked { detail } | Status::Undetermined { detail } = &self.status {
+        if let Status::Revoked { detail, .. } | Status::Undetermined { detail } = &self.status {
             s.push_str(": ");
             s.push_str(detail);
         }
@@ -146,7 +170,7 @@ impl CertRevocation {
 /// The first entry that makes a path invalid (revoked, or undetermined), as a reason.
 pub fn first_failure(list: &[CertRevocation]) -> Option<String> {
     list.iter().find_map(|r| match &r.status {
-        Status::Revoked { detail } => Some(format!("{} is revoked: {detail}", r.subject)),
+        Status::Revoked { detail, .. } => Some(format!("{} is revoked: {detail}", r.subject)),
         Status::Undetermined { detail } => Some(format!(
             "revocation status of {} undetermined: {detail}",
             r.subject
@@ -466,6 +490,11 @@ fn ask_ocsp(
                     .map(|r| format!(", reason {r:?}"))
                     .unwrap_or_default()
             ),
+            at: Some(RevokedAt {
+                time: time.unix_timestamp(),
+                reason: *reason,
+                invalidity: None,
+            }),
         },
         ocsp::CertStatus::Unknown => Status::Undetermined {
             detail: format!("OCSP responder {url} answered unknown"),
@@ -525,11 +554,54 @@ fn crl_status(
         Ok(_) => Status::Good,
         Err(e @ PathError::Revoked { .. }) => Status::Revoked {
             detail: e.to_string(),
+            at: crl_entry(cert, crls),
         },
         Err(e) => Status::Undetermined {
             detail: e.to_string(),
         },
     }
+}
+
+/// The entry for `cert` on one of `crls` issued by its issuer (direct CRLs; the newest entry
+/// when several CRLs list it): revocationDate, reasonCode and invalidityDate.
+fn crl_entry(cert: &Certificate, crls: &[Vec<u8>]) -> Option<RevokedAt> {
+    use x509_cert::ext::pkix::CrlReason;
+    let tbs = cert.tbs_certificate();
+    let mut best: Option<RevokedAt> = None;
+    for der in crls {
+        let Ok(list) = <x509_cert::crl::CertificateList>::from_der(der) else {
+            continue;
+        };
+        if &list.tbs_cert_list.issuer != tbs.issuer() {
+            continue;
+        }
+        for rc in list.tbs_cert_list.revoked_certificates.iter().flatten() {
+            if rc.serial_number.as_bytes() != tbs.serial_number().as_bytes() {
+                continue;
+            }
+            let mut at = RevokedAt {
+                time: rc.revocation_date.to_unix_duration().as_secs() as i64,
+                reason: None,
+                invalidity: None,
+            };
+            for ext in rc.crl_entry_extensions.iter().flatten() {
+                let v = ext.extn_value.as_bytes();
+                if ext.extn_id == oids::ID_CE_CRL_REASONS {
+                    at.reason = CrlReason::from_der(v)
+                        .ok()
+                        .and_then(|r| crate::crl::ReasonCode::from_code(r as u8));
+                } else if ext.extn_id == oids::ID_CE_INVALIDITY_DATE {
+                    at.invalidity = der::asn1::GeneralizedTime::from_der(v)
+                        .ok()
+                        .map(|t| t.to_unix_duration().as_secs() as i64);
+                }
+            }
+            if best.as_ref().is_none_or(|b| b.time < at.time) {
+                best = Some(at);
+            }
+        }
+    }
+    best
 }
 
 /// The http URLs of a certificate's cRLDistributionPoints (fullName URIs).

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use ca_core::{ValidationOptions, validate_path};
-use const_oid::ObjectIdentifier;
 
 /// Rows skipped: DSA signatures (4.1.4, 4.1.5), which `sigverify` does not support.
 const SKIPPED: &[&str] = &["4.1.4", "4.1.5"];
@@ -27,7 +26,7 @@ fn read(p: PathBuf) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn oids(v: &serde_json::Value) -> Vec<ObjectIdentifier> {
+fn oids(v: &serde_json::Value) -> Vec<ca_core::Oid> {
     v.as_array()
         .expect("list of OIDs")
         .iter()
@@ -81,7 +80,7 @@ fn pkits() {
                 let want: BTreeSet<_> = oids(&t["expected"]["user_constrained_policy_set"])
                     .into_iter()
                     .collect();
-                let got: BTreeSet<_> = p.user_constrained_policy_set.iter().copied().collect();
+                let got: BTreeSet<_> = p.user_constrained_policy_set.iter().cloned().collect();
                 if want == got {
                     true
                 } else {

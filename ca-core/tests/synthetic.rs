@@ -226,7 +226,7 @@ fn policy_mapping_blow_up_is_polynomial() {
     let mut opts = ValidationOptions::at(2_000_000_000);
     opts.max_intermediates = depth;
     opts.initial_explicit_policy = true;
-    opts.initial_policy_set = vec![policy(1)];
+    opts.initial_policy_set = vec![policy(1).into()];
     let start = Instant::now();
     let path = validate_path(&leaf, &pool, &[root], &opts).expect("valid");
     assert!(
@@ -235,7 +235,10 @@ fn policy_mapping_blow_up_is_polynomial() {
         start.elapsed()
     );
     assert_eq!(path.chain.len(), depth + 2);
-    assert_eq!(path.user_constrained_policy_set, vec![policy(1)]);
+    assert_eq!(
+        path.user_constrained_policy_set,
+        vec![ca_core::Oid::from(policy(1))]
+    );
 }
 
 /// Bridge-style: the anchor's domain policy 1 is mapped to 2 by a cross-certificate, and the
@@ -287,7 +290,10 @@ fn mapping_through_a_cross_certificate() {
         &opts,
     )
     .expect("valid");
-    assert_eq!(path.user_constrained_policy_set, vec![policy(1)]);
+    assert_eq!(
+        path.user_constrained_policy_set,
+        vec![ca_core::Oid::from(policy(1))]
+    );
     opts.initial_policy_mapping_inhibit = true;
     let err = validate_path(&leaf, &[cross], &[root], &opts).expect_err("mapping inhibited");
     assert!(

@@ -49,6 +49,7 @@ pub struct OcspIssuer {
     signer: Arc<dyn CaSigner>,
     responder_cert: Option<Vec<u8>>,
     validity: Duration,
+    not_after: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for OcspIssuer {
@@ -95,7 +96,16 @@ impl OcspIssuer {
             signer,
             responder_cert,
             validity,
+            not_after: None,
         })
+    }
+
+    /// Caps every nextUpdate at `not_after` (the end of the data's own validity, e.g. a
+    /// publication release's): a response never claims to be fresher than what it was made
+    /// from. From `not_after` on, requests for this CA are answered `tryLater` (RFC 6960 §2.3).
+    pub fn with_not_after(mut self, not_after: OffsetDateTime) -> OcspIssuer {
+        self.not_after = Some(not_after);
+        self
     }
 
     /// The CA's name.
@@ -401,6 +411,21 @@ impl<L: StatusLookup> CachingOcsp<L> {
         let Ok(this_update) = now.replace_nanosecond(0) else {
             return OcspAnswer::status(ResponseStatus::InternalError);
         };
+        // nextUpdate never goes beyond the issuer's own data validity (RFC 6960 §4.2.2.1:
+        // nextUpdate is when newer information will be available; nothing newer than the
+        // data exists after it expires, so the response must not claim to last longer).
+        let mut validity = issuer.validity;
+        if let Some(not_after) = issuer.not_after {
+            let left = not_after - this_update;
+            if !left.is_positive() {
+                return OcspAnswer::status(ResponseStatus::TryLater);
+            }
+            validity = if validity.is_positive() {
+                validity.min(left)
+            } else {
+                left
+            };
+        }
         let statuses = Statuses {
             lookup: &self.lookup,
             issuer: &issuer,
@@ -409,7 +434,7 @@ impl<L: StatusLookup> CachingOcsp<L> {
         let der = Responder::new(
             issuer.signer.as_ref(),
             issuer.responder_cert.as_deref(),
-            issuer.validity,
+            validity,
         )
         .and_then(|r| r.build_response(request, &statuses, this_update));
         match der {
@@ -420,10 +445,7 @@ impl<L: StatusLookup> CachingOcsp<L> {
                 der,
                 successful: true,
                 this_update: Some(this_update),
-                next_update: issuer
-                    .validity
-                    .is_positive()
-                    .then(|| this_update + issuer.validity),
+                next_update: validity.is_positive().then(|| this_update + validity),
                 cacheable: request.nonce.is_none(),
             },
             Err(_) => OcspAnswer::status(ResponseStatus::InternalError),

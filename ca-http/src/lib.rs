@@ -22,6 +22,7 @@
 //! | `metrics` | [`Metrics`]: counters and their Prometheus text exposition |
 //! | `router` | [`router`]: routes, OCSP over HTTP, caching headers, the request limiter |
 //! | `server` | [`serve`]: the accept loop with a connection bound and slow-client timeouts |
+//! | `tsa` | `POST /tsa` (RFC 3161 time-stamping) over a [`TimeStamper`] |
 //! | `validate` | `POST /validate` over a [`Validator`], `/healthz` over a [`Health`] check |
 //! | `httpdate` | IMF-fixdate formatting for `Last-Modified`/`Expires` |
 #![deny(missing_docs)]
@@ -31,14 +32,16 @@ mod httpdate;
 mod metrics;
 mod router;
 mod server;
+mod tsa;
 mod validate;
 
 use time::OffsetDateTime;
 
 pub use cache::{CacheConfig, CachingOcsp, OcspIssuer, StatusLookup};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, MetricsSource};
 pub use router::{Limits, Services, router, router_with_limits, router_with_services};
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_GRACE, serve, serve_with_limit};
+pub use tsa::{MAX_TSA_BODY, TimeStamper};
 pub use validate::{Health, MAX_VALIDATE_BODY, SIGNATURE_HEADER, ValidateAnswer, Validator};
 
 /// Answers OCSP requests (DER in, DER out). Implemented by `lgpki serve` (over the store) and

@@ -79,9 +79,28 @@ impl Histogram {
     }
 }
 
+/// More metric families, rendered after the built-in ones (e.g. `ocsp-responder`'s release
+/// age and sequence). Called on every scrape: it must be cheap and must not block.
+pub trait MetricsSource: Send + Sync + 'static {
+    /// Appends complete families (`# HELP`, `# TYPE` and samples) in the Prometheus text format.
+    fn render(&self, out: &mut String);
+}
+
+/// The registered [`MetricsSource`]s.
+#[derive(Default)]
+struct Sources(RwLock<Vec<std::sync::Arc<dyn MetricsSource>>>);
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map_or(0, |v| v.len());
+        f.debug_struct("Sources").field("count", &n).finish()
+    }
+}
+
 /// Request, cache and load counters shared by the router and [`crate::CachingOcsp`].
 #[derive(Debug, Default)]
 pub struct Metrics {
+    sources: Sources,
     requests: Labelled<(&'static str, u16)>,
     latency: RwLock<BTreeMap<&'static str, Histogram>>,
     ocsp_statuses: Labelled<&'static str>,
@@ -96,6 +115,15 @@ impl Metrics {
     /// Empty counters.
     pub fn new() -> Metrics {
         Metrics::default()
+    }
+
+    /// Adds families that `source` renders after the built-in ones on every scrape.
+    pub fn add_source(&self, source: std::sync::Arc<dyn MetricsSource>) {
+        self.sources
+            .0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(source);
     }
 
     /// Counts one answered HTTP request on `route` (a fixed route name) with `status`.
@@ -257,6 +285,15 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
                 v.load(Ordering::Relaxed)
             );
+        }
+        for source in self
+            .sources
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            source.render(&mut out);
         }
         out
     }

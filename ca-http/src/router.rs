@@ -9,6 +9,7 @@
 //! | `/ca/{name}.crt` | GET | DER certificate, `application/pkix-cert` (RFC 2585 §4.1) |
 //! | `/healthz` | GET | `200 ok`, or 503 with the reasons of the [`crate::Health`] check |
 //! | `/validate` | POST | the [`crate::Validator`]'s JSON (413 over [`crate::MAX_VALIDATE_BODY`]) |
+//! | `/tsa` | POST | RFC 3161 TimeStampResp from the [`crate::TimeStamper`] (415, 413 over [`crate::MAX_TSA_BODY`]) |
 //! | `/metrics` | GET | Prometheus text format |
 //!
 //! OCSP answers are always HTTP 200 with an OCSPResponse, including `malformedRequest` for a
@@ -80,6 +81,8 @@ pub struct Services {
     pub validator: Option<Arc<dyn crate::Validator>>,
     /// Decides `/healthz` (always `200 ok` without one).
     pub health: Option<Arc<dyn crate::Health>>,
+    /// Answers `POST /tsa` (404 without one).
+    pub timestamper: Option<Arc<dyn crate::TimeStamper>>,
 }
 
 #[derive(Clone)]
@@ -134,6 +137,7 @@ pub fn router_with_services(
         .route("/ocsp/{*request}", get(ocsp_get))
         .route("/healthz", get(crate::validate::healthz))
         .route("/validate", post(crate::validate::validate))
+        .route("/tsa", post(crate::tsa::tsa))
         .route("/metrics", get(metrics_text))
         .route("/crl/{file}", get(crl))
         .route("/ca/{file}", get(ca_cert))
@@ -149,6 +153,7 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         "/validate" => "validate",
+        "/tsa" => "tsa",
         p if p.starts_with("/crl/") => "crl",
         p if p.starts_with("/ca/") => "ca",
         _ if method == Method::POST => "ocsp_post",

@@ -333,3 +333,48 @@ fn the_non_blocking_path_only_answers_fresh_pre_produced_responses() {
     assert_eq!(f.ocsp.cached_at(&req, NOW + Duration::seconds(3)), None);
     assert!(f.ocsp.is_empty());
 }
+
+/// [`OcspIssuer::with_not_after`]: nextUpdate is capped at the data's own end of validity, and
+/// from then on the answer is tryLater (RFC 6960 §2.3), never a response claiming fresh data.
+#[test]
+fn next_update_never_goes_beyond_the_data_validity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, signer) = make_ca(dir.path(), "Capped CA");
+    let spki = parse_spki(signer.public_key_der()).expect("spki");
+    let not_after = NOW + Duration::minutes(10);
+    let issuer = OcspIssuer::new("capped", &cert, signer, None, Duration::hours(1))
+        .expect("issuer")
+        .with_not_after(not_after);
+    let hashes = issuer.hashes().clone();
+    let db = Arc::new(Db {
+        issuer: Arc::new(issuer),
+        statuses: Mutex::new(HashMap::from([(vec![0x10, 0x01], Lookup::Good)])),
+        epoch: AtomicU64::new(1),
+        status_calls: AtomicUsize::new(0),
+        fail: Default::default(),
+    });
+    let ocsp = CachingOcsp::new(db, CacheConfig::default(), Arc::new(Metrics::new()));
+    let id = CertId::new(HashAlgorithm::Sha1, &hashes, &[0x10, 0x01]).expect("id");
+    let req = build_request(&[id], Some(b"nonce-1")).expect("request");
+
+    // An hour's validity, but the data ends in ten minutes: nextUpdate is the data's end.
+    let a = ocsp.answer_at(&req, NOW);
+    assert!(a.successful);
+    assert_eq!(a.next_update, Some(not_after));
+    let resp = parse_response(&a.der).expect("parse");
+    let basic = resp.basic.expect("basic");
+    basic.verify_signature(&spki).expect("signature");
+    assert_eq!(basic.responses[0].next_update, Some(not_after));
+
+    // Far from the end: the configured hour applies.
+    let early = NOW - Duration::hours(2);
+    let a = ocsp.answer_at(&req, early);
+    assert_eq!(a.next_update, Some(early + Duration::hours(1)));
+
+    // At and after the end: tryLater.
+    for t in [not_after, not_after + Duration::seconds(1)] {
+        let a = ocsp.answer_at(&req, t);
+        assert!(!a.successful);
+        assert_eq!(a.der, status_response(ResponseStatus::TryLater));
+    }
+}

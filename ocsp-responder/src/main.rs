@@ -8,9 +8,18 @@
 //! CRLs at `/crl/{name}.crl` and CA certificates at `/ca/{name}.crt`, plus `/healthz` and
 //! `/metrics` (see `ca-http`).
 //!
-//! `DIR/current` is polled every [`POLL_INTERVAL`]; a newer release is loaded fully, then
-//! swapped in atomically (an `Arc` behind a lock), so no request ever sees half of one. A
-//! release that fails to load is reported on stderr and the old one kept.
+//! `DIR/current` is polled every [`POLL_INTERVAL`]; a newer release is loaded fully, checked
+//! (files against its signed manifest, the CA signatures, a higher sequence number, a pinned
+//! signer: see `publication`), then swapped in atomically (an `Arc` behind a lock), so no
+//! request ever sees half of one. A release that fails is reported on stderr, counted in
+//! `/metrics`, and the old one kept (a refused release that stays current is checked again
+//! every 2 s, not on every poll).
+//!
+//! Pinning: `--trust-ca FILE` (repeatable) names the CA certificates whose keys must sign a
+//! release; without it, the CAs of the first release loaded at start are pinned (trust on
+//! first use). `--max-age DURATION`: once the release in service is older, OCSP requests are
+//! answered `tryLater` and `/healthz` answers 503; so they are once the release's own
+//! validity (`not_after`) has passed, which also caps every nextUpdate.
 //!
 //! Exit status: 0 after a signal (SIGINT/SIGTERM), 2 for bad arguments or a missing or
 //! malformed DIR at start, 1 when the address cannot be bound.
@@ -25,10 +34,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ca_core::publish::Publication;
-use ca_http::{Metrics, OcspSource, Repository};
+use ca_http::{Health, Limits, Metrics, MetricsSource, OcspSource, Repository, Services};
 use clap::Parser;
 
-use crate::publication::{Live, Loaded};
+use crate::publication::{Live, Loaded, Pins};
 
 /// How often `DIR/current` is checked for a new release.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -47,6 +56,37 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
+    /// The oldest release to answer from (e.g. `90s`, `15m`, `24h`, `7d`). Past it, OCSP
+    /// requests are answered tryLater (RFC 6960 §2.3) and /healthz answers 503 with the
+    /// reason. Without it, only the release's own validity (its CRLs' nextUpdate) applies.
+    #[arg(long, value_name = "DURATION", value_parser = parse_max_age)]
+    max_age: Option<Duration>,
+    /// A CA certificate (PEM or DER; repeatable) whose key must have signed every release
+    /// served. Without it, the CAs of the first release loaded at start are pinned.
+    #[arg(long = "trust-ca", value_name = "FILE")]
+    trust_ca: Vec<PathBuf>,
+}
+
+fn parse_max_age(text: &str) -> Result<Duration, String> {
+    let d = ca_core::config::parse_duration(text)?;
+    if !d.is_positive() {
+        return Err("must be positive".into());
+    }
+    Ok(Duration::from_secs(d.whole_seconds().unsigned_abs()))
+}
+
+/// The keys of the `--trust-ca` certificates.
+fn read_pins(files: &[PathBuf]) -> Result<Pins, String> {
+    let mut certs = Vec::new();
+    for f in files {
+        let data = ca_core::input::read_limited(f, 1 << 20).map_err(|e| e.to_string())?;
+        let what = f.display().to_string();
+        certs.extend(
+            ca_core::input::der_blocks(&data, &["CERTIFICATE"], &what)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Pins::from_certificates(&certs).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -72,6 +112,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let pins = if args.trust_ca.is_empty() {
+        Pins::first_release(&first)
+    } else {
+        match read_pins(&args.trust_ca) {
+            Ok(p) if p.admits(first.signed_by()) => p,
+            Ok(_) => {
+                eprintln!(
+                    "ocsp-responder: release {} in {} is not signed by a --trust-ca key",
+                    first.id(),
+                    args.data.display()
+                );
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("ocsp-responder: --trust-ca: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,10 +141,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(args, first, metrics))
+    runtime.block_on(run(args, first, pins, metrics))
 }
 
-async fn run(args: Args, first: Loaded, metrics: Arc<Metrics>) -> ExitCode {
+async fn run(args: Args, first: Loaded, pins: Pins, metrics: Arc<Metrics>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -94,12 +153,21 @@ async fn run(args: Args, first: Loaded, metrics: Arc<Metrics>) -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(args.listen);
+    // One startup line, which ends with the URL.
     eprintln!(
-        "ocsp-responder: serving release {} ({} CA(s)) on http://{addr}",
+        "ocsp-responder: serving release {} (sequence {}, {} CA(s), {} pinned CA key(s) from {}) on http://{addr}",
         first.id(),
-        first.ca_count()
+        first.sequence(),
+        first.ca_count(),
+        pins.count(),
+        if args.trust_ca.is_empty() {
+            "the first release"
+        } else {
+            "--trust-ca"
+        }
     );
-    let live = Arc::new(Live::new(first));
+    let live = Arc::new(Live::new(first, pins, args.max_age));
+    metrics.add_source(live.clone() as Arc<dyn MetricsSource>);
     tokio::spawn(publication::poll(
         args.data.clone(),
         live.clone(),
@@ -107,8 +175,18 @@ async fn run(args: Args, first: Loaded, metrics: Arc<Metrics>) -> ExitCode {
         POLL_INTERVAL,
     ));
     let ocsp: Arc<dyn OcspSource> = live.clone();
-    let repo: Arc<dyn Repository> = live;
-    let router = ca_http::router(ocsp, Some(repo), metrics);
+    let repo: Arc<dyn Repository> = live.clone();
+    let health: Arc<dyn Health> = live;
+    let router = ca_http::router_with_services(
+        ocsp,
+        Some(repo),
+        metrics,
+        Limits::default(),
+        Services {
+            health: Some(health),
+            ..Services::default()
+        },
+    );
     match ca_http::serve(listener, router, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

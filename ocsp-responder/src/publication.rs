@@ -1,16 +1,34 @@
-//! A loaded publication as an OCSP status lookup and a repository, and the hot swap of a newer
-//! release.
+//! A loaded publication as an OCSP status lookup and a repository, the hot swap of a newer
+//! release, and the rules a release must pass before it is served.
+//!
+//! # Which releases are served
+//! A release is loaded with [`Publication::load`], which refuses one whose files do not match
+//! its manifest or whose CA signatures do not verify. On top of that the responder refuses a
+//! release
+//! - whose sequence number is not higher than the one it serves (a replayed or older release);
+//! - that none of the [`Pins`] signed: the CA keys of `--trust-ca FILE`, or else of the first
+//!   release loaded at start. A key that only the release itself vouches for is never enough.
+//!
+//! A refused release is logged once, counted in `lgpki_publication_refused_total{reason}`, and
+//! the previous release stays in service.
+//!
+//! # Freshness
+//! Every nextUpdate is capped at the release's `not_after` ([`OcspIssuer::with_not_after`]).
+//! Once the release is past `not_after`, or older than `--max-age`, every OCSP request is
+//! answered `tryLater` (RFC 6960 §2.3) and `/healthz` answers 503 with the reason.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use ca_core::ocsp::{CertId, Lookup};
+use ca_core::ocsp::{CertId, Lookup, ResponseStatus};
 use ca_core::publish::{Publication, PublishedStatus};
 use ca_core::{CaSigner, Error, Result, SoftwareSigner};
 use ca_http::{
-    CacheConfig, CachingOcsp, Metrics, OcspAnswer, OcspIssuer, OcspSource, Repository, StatusLookup,
+    CacheConfig, CachingOcsp, Health, Metrics, MetricsSource, OcspAnswer, OcspIssuer, OcspSource,
+    Repository, StatusLookup,
 };
 use time::OffsetDateTime;
 
@@ -65,6 +83,10 @@ impl StatusLookup for PublicationLookup {
 /// A publication ready to serve: its OCSP source (with its own response cache) and its files.
 pub struct Loaded {
     id: String,
+    sequence: u64,
+    created: i64,
+    not_after: i64,
+    signed_by: Vec<Vec<u8>>,
     ocsp: CachingOcsp<PublicationLookup>,
 }
 
@@ -72,6 +94,8 @@ impl Loaded {
     /// Prepares `publication`: loads each CA's responder key and checks it against the
     /// responder certificate (key match, id-kp-OCSPSigning).
     pub fn new(publication: Publication, metrics: &Arc<Metrics>) -> Result<Loaded> {
+        let not_after = OffsetDateTime::from_unix_timestamp(publication.not_after)
+            .map_err(|e| Error::malformed("release not_after", e))?;
         let mut cas = Vec::with_capacity(publication.cas.len());
         for ca in publication.cas {
             let what = format!("{} OCSP responder key", ca.name);
@@ -83,7 +107,8 @@ impl Loaded {
                 signer,
                 Some(ca.responder_cert_der),
                 RESPONSE_VALIDITY,
-            )?;
+            )?
+            .with_not_after(not_after);
             cas.push(Ca {
                 issuer: Arc::new(issuer),
                 statuses: ca.statuses,
@@ -93,6 +118,10 @@ impl Loaded {
         }
         Ok(Loaded {
             id: publication.id,
+            sequence: publication.sequence,
+            created: publication.created,
+            not_after: publication.not_after,
+            signed_by: publication.signed_by,
             ocsp: CachingOcsp::new(
                 PublicationLookup { cas },
                 CacheConfig::default(),
@@ -104,6 +133,16 @@ impl Loaded {
     /// The release id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The release's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// The CA keys (SubjectPublicKeyInfo DER) that signed the release.
+    pub fn signed_by(&self) -> &[Vec<u8>] {
+        &self.signed_by
     }
 
     /// How many CAs it serves.
@@ -120,16 +159,64 @@ impl Loaded {
     }
 }
 
-/// The publication being served, swapped whole when a newer release is loaded.
+/// The CA keys a release must be signed by (one of them at least), as SubjectPublicKeyInfo
+/// DER: from `--trust-ca` files, or the signers of the first release loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Pins(Vec<Vec<u8>>);
+
+impl Pins {
+    /// Pins the keys of these certificates (DER).
+    pub fn from_certificates(certs: &[Vec<u8>]) -> Result<Pins> {
+        use der::{Decode, Encode};
+        let mut keys = Vec::new();
+        for der_bytes in certs {
+            let cert = x509_cert::Certificate::from_der(der_bytes)
+                .map_err(|e| Error::malformed("--trust-ca certificate", e))?;
+            keys.push(
+                cert.tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
+                    .map_err(Error::encode("--trust-ca public key"))?,
+            );
+        }
+        Ok(Pins(keys))
+    }
+
+    /// Trust on first use: pins the keys that signed the first release (each CA in it signed
+    /// it with its own key, so this is every CA certificate of that release).
+    pub fn first_release(first: &Loaded) -> Pins {
+        Pins(first.signed_by.clone())
+    }
+
+    /// Whether a pinned key signed the release.
+    pub fn admits(&self, signed_by: &[Vec<u8>]) -> bool {
+        signed_by.iter().any(|k| self.0.contains(k))
+    }
+
+    /// How many keys are pinned.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The publication being served, swapped whole when a newer release is loaded, with its
+/// freshness rules and the count of refused releases.
 pub struct Live {
     current: RwLock<Arc<Loaded>>,
+    max_age: Option<Duration>,
+    pins: Pins,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Live {
-    /// Serves `first`.
-    pub fn new(first: Loaded) -> Live {
+    /// Serves `first`; refuses later releases that `pins` did not sign; answers `tryLater` once
+    /// the release is older than `max_age`.
+    pub fn new(first: Loaded, pins: Pins, max_age: Option<Duration>) -> Live {
         Live {
             current: RwLock::new(Arc::new(first)),
+            max_age,
+            pins,
+            refused: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -145,14 +232,146 @@ impl Live {
     pub fn swap(&self, next: Loaded) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
     }
+
+    /// Whether `candidate` may replace the release being served: newer sequence number and
+    /// signed by a pinned key. `Err((reason, message))` otherwise.
+    pub fn admit(
+        &self,
+        candidate: &Publication,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        let serving = self.current();
+        if candidate.sequence <= serving.sequence {
+            return Err((
+                "sequence",
+                format!(
+                    "release {} has sequence number {}, not newer than {} of release {} in service",
+                    candidate.id, candidate.sequence, serving.sequence, serving.id
+                ),
+            ));
+        }
+        if !self.pins.admits(&candidate.signed_by) {
+            return Err((
+                "signer",
+                format!(
+                    "release {} is not signed by any pinned CA key ({} pinned)",
+                    candidate.id,
+                    self.pins.count()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a refused release under `reason`.
+    pub fn count_refusal(&self, reason: &'static str) {
+        *self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Why the release in service must not be used now (expired, or older than `--max-age`).
+    pub fn staleness(&self, now: i64) -> Option<String> {
+        let cur = self.current();
+        if now >= cur.not_after {
+            return Some(format!(
+                "release {} (sequence {}) expired at {}: publish a new one",
+                cur.id,
+                cur.sequence,
+                ca_core::rfc3339(cur.not_after)
+            ));
+        }
+        let age = now - cur.created;
+        match self.max_age {
+            Some(max) if age > max.as_secs() as i64 => Some(format!(
+                "release {} (sequence {}) is {age} s old, over --max-age {} s",
+                cur.id,
+                cur.sequence,
+                max.as_secs()
+            )),
+            _ => None,
+        }
+    }
+
+    fn stale_now(&self) -> bool {
+        self.staleness(OffsetDateTime::now_utc().unix_timestamp())
+            .is_some()
+    }
+}
+
+impl Health for Live {
+    fn problems(&self) -> Vec<String> {
+        self.staleness(OffsetDateTime::now_utc().unix_timestamp())
+            .into_iter()
+            .collect()
+    }
+}
+
+impl MetricsSource for Live {
+    fn render(&self, out: &mut String) {
+        let cur = self.current();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_publication_age_seconds Age of the release in service.\n\
+             # TYPE lgpki_publication_age_seconds gauge\n\
+             lgpki_publication_age_seconds {}\n\
+             # HELP lgpki_publication_sequence Sequence number of the release in service.\n\
+             # TYPE lgpki_publication_sequence gauge\n\
+             lgpki_publication_sequence {}\n\
+             # HELP lgpki_publication_valid_seconds Seconds until the release in service expires.\n\
+             # TYPE lgpki_publication_valid_seconds gauge\n\
+             lgpki_publication_valid_seconds {}\n\
+             # HELP lgpki_publication_stale Whether OCSP is answered tryLater (expired or over --max-age).\n\
+             # TYPE lgpki_publication_stale gauge\n\
+             lgpki_publication_stale {}",
+            (now - cur.created).max(0),
+            cur.sequence,
+            cur.not_after - now,
+            u8::from(self.staleness(now).is_some())
+        );
+        if let Some(max) = self.max_age {
+            let _ = writeln!(
+                out,
+                "# HELP lgpki_publication_max_age_seconds The --max-age in force.\n\
+                 # TYPE lgpki_publication_max_age_seconds gauge\n\
+                 lgpki_publication_max_age_seconds {}",
+                max.as_secs()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lgpki_publication_refused_total Releases refused, by reason.\n\
+             # TYPE lgpki_publication_refused_total counter"
+        );
+        for (reason, n) in self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "lgpki_publication_refused_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+    }
 }
 
 impl OcspSource for Live {
     fn answer(&self, request_der: &[u8]) -> OcspAnswer {
+        if self.stale_now() {
+            return OcspAnswer::status(ResponseStatus::TryLater);
+        }
         self.current().ocsp.answer(request_der)
     }
 
     fn answer_cached(&self, request_der: &[u8]) -> Option<OcspAnswer> {
+        if self.stale_now() {
+            return Some(OcspAnswer::status(ResponseStatus::TryLater));
+        }
         self.current().ocsp.answer_cached(request_der)
     }
 }
@@ -167,44 +386,74 @@ impl Repository for Live {
     }
 }
 
-/// Polls `DIR/current` every `interval` and swaps in a newer release once it has loaded fully.
-/// A release that fails to load is reported once and the old one kept; it is retried on each
-/// poll (the error is transient if, say, a file was briefly unreadable).
+/// How often a refused release that stays current is checked again.
+pub const REFUSED_RECHECK: Duration = Duration::from_secs(2);
+
+/// Polls `DIR/current` every `interval` and swaps in a newer release once it has loaded fully
+/// and passed [`Live::admit`]. A release that fails is reported once (stderr and
+/// `lgpki_publication_refused_total`) and the old one kept; it is retried on each poll (the
+/// error is transient if, say, a file was briefly unreadable).
 pub async fn poll(dir: PathBuf, live: Arc<Live>, metrics: Arc<Metrics>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: Option<String> = None;
+    // The release refused last and when: it is checked again (hashing every file) only every
+    // REFUSED_RECHECK, not on every poll, while it stays current.
+    let mut refused: Option<(String, std::time::Instant)> = None;
     loop {
         ticker.tick().await;
-        let dir = dir.clone();
+        if let Some((id, at)) = &refused
+            && at.elapsed() < REFUSED_RECHECK
+            && Publication::current_id(&dir).is_ok_and(|c| c == *id)
+        {
+            continue;
+        }
+        let load_dir = dir.clone();
         let serving = live.current().id().to_string();
         let metrics_for_load = metrics.clone();
-        // File reads and key parsing: off the async workers.
-        let result = tokio::task::spawn_blocking(move || -> Result<Option<Loaded>> {
-            let id = Publication::current_id(&dir)?;
-            if id == serving {
-                return Ok(None);
-            }
-            let publication = Publication::load(&dir)?;
-            Loaded::new(publication, &metrics_for_load).map(Some)
-        })
+        let live_for_load = live.clone();
+        // File reads, hashing, signature checks and key parsing: off the async workers.
+        let result = tokio::task::spawn_blocking(
+            move || -> std::result::Result<Option<Loaded>, (&'static str, String)> {
+                let id = Publication::current_id(&load_dir).map_err(|e| ("load", e.to_string()))?;
+                if id == serving {
+                    return Ok(None);
+                }
+                let publication = Publication::load(&load_dir).map_err(|e| match &e {
+                    Error::ReleaseRefused { kind, .. } => (*kind, e.to_string()),
+                    _ => ("load", e.to_string()),
+                })?;
+                live_for_load.admit(&publication)?;
+                Loaded::new(publication, &metrics_for_load)
+                    .map(Some)
+                    .map_err(|e| ("load", e.to_string()))
+            },
+        )
         .await;
         match result {
-            Ok(Ok(None)) => reported = None,
+            Ok(Ok(None)) => {
+                reported = None;
+                refused = None;
+            }
             Ok(Ok(Some(next))) => {
+                refused = None;
                 eprintln!(
-                    "ocsp-responder: now serving release {} ({} CA(s))",
+                    "ocsp-responder: now serving release {} (sequence {}, {} CA(s))",
                     next.id(),
+                    next.sequence(),
                     next.ca_count()
                 );
                 live.swap(next);
                 reported = None;
             }
-            Ok(Err(e)) => {
-                let msg = e.to_string();
+            Ok(Err((reason, msg))) => {
+                if let Ok(id) = Publication::current_id(&dir) {
+                    refused = Some((id, std::time::Instant::now()));
+                }
                 if reported.as_deref() != Some(msg.as_str()) {
+                    live.count_refusal(reason);
                     eprintln!(
-                        "ocsp-responder: keeping release {}: the new publication does not load: {msg}",
+                        "ocsp-responder: refused a release (reason={reason}), keeping release {} in service: {msg}",
                         live.current().id()
                     );
                     reported = Some(msg);

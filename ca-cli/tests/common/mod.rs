@@ -165,11 +165,16 @@ impl Env {
 }
 
 /// How many end-entity certificates `cert list` shows (CA certificates are listed too, with
-/// profile `root` or `sub-ca`; the VA certificate init issues is the service's own).
+/// profile `root` or `sub-ca`; the VA and TSA certificates init issues are the services' own).
 pub fn issued_count(env: &Env) -> usize {
     env.cert_list()
         .iter()
-        .filter(|c| c["profile"] != "root" && c["profile"] != "sub-ca" && c["profile"] != "va")
+        .filter(|c| {
+            !matches!(
+                c["profile"].as_str(),
+                Some("root" | "sub-ca" | "va" | "timestamping")
+            )
+        })
         .count()
 }
 

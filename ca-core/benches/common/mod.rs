@@ -55,10 +55,13 @@ pub fn staff_extensions(ca: &Ca, spki_der: &[u8]) -> Vec<x509_cert::ext::Extensi
     let base = "http://127.0.0.1:8080";
     vec![
         build::key_usage(&[KeyUsageBit::DigitalSignature]).expect("ku"),
-        build::extended_key_usage(&[
-            ExtendedKeyUsage::ClientAuth,
-            ExtendedKeyUsage::EmailProtection,
-        ])
+        build::extended_key_usage(
+            &[
+                ExtendedKeyUsage::ClientAuth,
+                ExtendedKeyUsage::EmailProtection,
+            ],
+            false,
+        )
         .expect("eku"),
         build::subject_key_identifier(&build::key_identifier(spki_der).expect("kid")).expect("ski"),
         build::authority_key_identifier(&ca.ski).expect("aki"),

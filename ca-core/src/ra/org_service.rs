@@ -50,6 +50,7 @@ impl OrgMembership {
         if self.serials.contains(&rec.serial) {
             return true;
         }
+        // The first OU is the 団体 (a second one is the 部署).
         DistinguishedName::parse(&rec.subject)
             .ok()
             .and_then(|d| d.get(AttrType::Ou).map(|ou| ou == self.name))

@@ -149,6 +149,15 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     algorithm TEXT NOT NULL,
     signature TEXT NOT NULL
 );
+-- Every RFC 3161 time-stamp token the TSA issued (serve's POST /tsa): the primary key keeps
+-- serial numbers unique across restarts (RFC 3161 §2.4.2).
+CREATE TABLE IF NOT EXISTS timestamps (
+    serial TEXT PRIMARY KEY,
+    gen_time BIGINT NOT NULL,
+    policy TEXT NOT NULL,
+    hash_alg TEXT NOT NULL,
+    imprint TEXT NOT NULL
+);
 ";
 
 /// Columns added after a table was first created: (table, column, type). Added on open when
@@ -196,6 +205,46 @@ impl SqliteStore {
             conn,
             actor: crate::ra::operator_label(),
         })
+    }
+
+    /// Records time-stamp tokens about to be issued, in one transaction (one fsync for a
+    /// batch of concurrent requests). For each, whether its serial was new: a serial seen
+    /// before is not recorded again, and the caller draws another.
+    pub fn record_timestamps(
+        &mut self,
+        stamps: &[crate::tsp_log::TimestampRecord],
+    ) -> Result<Vec<bool>> {
+        let txn = self.write_txn()?;
+        let mut fresh = Vec::with_capacity(stamps.len());
+        {
+            let mut stmt = txn
+                .prepare_cached(
+                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
+                )
+                .map_err(Error::store("recording a time-stamp"))?;
+            for t in stamps {
+                let n = stmt
+                    .execute(params![
+                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
+                    ])
+                    .map_err(Error::store("recording a time-stamp"))?;
+                fresh.push(n == 1);
+            }
+        }
+        txn.commit()
+            .map_err(Error::store("recording a time-stamp"))?;
+        Ok(fresh)
+    }
+
+    /// The number of time-stamp tokens recorded.
+    pub fn timestamp_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(Error::store("counting time-stamps"))
     }
 
     /// Runs a query and maps every row: the one shape all the listing methods share.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use const_oid::ObjectIdentifier;
+use crate::oid::Oid;
 use x509_cert::ext::pkix::constraints::NameConstraints;
 
 use der::Encode;
@@ -50,7 +50,7 @@ pub(crate) struct State {
 /// Settings of one path search: the main one, or a nested one for a CRL issuer.
 #[derive(Clone)]
 pub(crate) struct Run {
-    pub initial_policy_set: Vec<ObjectIdentifier>,
+    pub initial_policy_set: Vec<Oid>,
     pub explicit: bool,
     pub mapping_inhibit: bool,
     pub any_inhibit: bool,
@@ -63,7 +63,7 @@ pub(crate) struct Run {
 
 /// A validated path: indices from the target up to the trust anchor, and the
 /// user-constrained-policy-set.
-pub(crate) type Found = (Vec<usize>, Vec<ObjectIdentifier>);
+pub(crate) type Found = (Vec<usize>, Vec<Oid>);
 
 /// Keeps the most specific of two errors (the earlier one among equals).
 pub(crate) fn better(best: Option<PathError>, e: PathError) -> Option<PathError> {

@@ -2,19 +2,117 @@
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc3280, rfc5280 as oids};
-use der::{Decode, Reader, SliceReader};
+use der::asn1::AnyRef;
+use der::{Decode, Reader, SliceReader, Tag, Tagged};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::constraints::{BasicConstraints, NameConstraints, PolicyConstraints};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CertificatePolicies, CrlDistributionPoints,
-    ExtendedKeyUsage, InhibitAnyPolicy, KeyUsage, PolicyMappings, SubjectAltName,
-    SubjectKeyIdentifier,
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CrlDistributionPoints, InhibitAnyPolicy,
+    KeyUsage, SubjectAltName, SubjectKeyIdentifier,
 };
 
 use super::PathError;
 use super::name::name_eq;
+use crate::oid::Oid;
+
+/// The elements of a constructed DER value (its content, TLV by TLV).
+fn items<'a>(any: AnyRef<'a>) -> Result<Vec<AnyRef<'a>>, String> {
+    let mut r = SliceReader::new(any.value()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    while !r.is_finished() {
+        out.push(AnyRef::decode(&mut r).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+/// A SEQUENCE's elements.
+fn sequence<'a>(any: AnyRef<'a>, what: &str) -> Result<Vec<AnyRef<'a>>, String> {
+    if any.tag() != Tag::Sequence {
+        return Err(format!("{what}: expected SEQUENCE, found {}", any.tag()));
+    }
+    items(any)
+}
+
+/// An OBJECT IDENTIFIER kept as bytes.
+fn oid_of(any: AnyRef<'_>, what: &str) -> Result<Oid, String> {
+    if any.tag() != Tag::ObjectIdentifier {
+        return Err(format!(
+            "{what}: expected OBJECT IDENTIFIER, found {}",
+            any.tag()
+        ));
+    }
+    Oid::from_content(any.value()).map_err(|e| format!("{what}: {e}"))
+}
+
+/// certificatePolicies (RFC 5280 §4.2.1.4): `SEQUENCE SIZE (1..MAX) OF PolicyInformation`,
+/// policyIdentifier kept as DER bytes so that any X.660 OID is read (`const_oid` refuses a
+/// second arc above 39). Qualifiers are checked for shape (`SEQUENCE SIZE (1..MAX) OF
+/// PolicyQualifierInfo`, each starting with an OID) and otherwise ignored (§4.2.1.4: "MAY
+/// ignore").
+pub(crate) fn decode_policies(v: &[u8]) -> Result<Vec<Oid>, String> {
+    let outer = AnyRef::from_der(v).map_err(|e| e.to_string())?;
+    let mut list: Vec<Oid> = Vec::new();
+    for pi in sequence(outer, "certificatePolicies")? {
+        let parts = sequence(pi, "PolicyInformation")?;
+        let (id, quals) = match parts.as_slice() {
+            [id] => (*id, None),
+            [id, q] => (*id, Some(*q)),
+            _ => return Err("PolicyInformation has the wrong number of fields".into()),
+        };
+        let id = oid_of(id, "policyIdentifier")?;
+        if let Some(q) = quals {
+            let qs = sequence(q, "policyQualifiers")?;
+            if qs.is_empty() {
+                return Err("policyQualifiers is empty (SIZE (1..MAX))".into());
+            }
+            for pq in qs {
+                let f = sequence(pq, "PolicyQualifierInfo")?;
+                match f.as_slice() {
+                    [qid, _] => {
+                        oid_of(*qid, "policyQualifierId")?;
+                    }
+                    _ => return Err("PolicyQualifierInfo has the wrong number of fields".into()),
+                }
+            }
+        }
+        // RFC 5280 §4.2.1.4: a policy OID MUST NOT appear more than once.
+        if list.contains(&id) {
+            return Err(format!("policy {id} appears twice"));
+        }
+        list.push(id);
+    }
+    Ok(list)
+}
+
+/// extKeyUsage (RFC 5280 §4.2.1.12): `SEQUENCE SIZE (1..MAX) OF KeyPurposeId`, kept as DER
+/// bytes so that a purpose under any X.660 arc (e.g. `2.999.3`) does not make the certificate
+/// unreadable.
+pub(crate) fn decode_eku(v: &[u8]) -> Result<Vec<Oid>, String> {
+    let outer = AnyRef::from_der(v).map_err(|e| e.to_string())?;
+    sequence(outer, "extKeyUsage")?
+        .into_iter()
+        .map(|k| oid_of(k, "KeyPurposeId"))
+        .collect()
+}
+
+/// policyMappings (RFC 5280 §4.2.1.5): `SEQUENCE SIZE (1..MAX) OF SEQUENCE {
+/// issuerDomainPolicy, subjectDomainPolicy }`, both kept as DER bytes.
+pub(crate) fn decode_mappings(v: &[u8]) -> Result<Vec<(Oid, Oid)>, String> {
+    let outer = AnyRef::from_der(v).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for m in sequence(outer, "policyMappings")? {
+        match sequence(m, "PolicyMapping")?.as_slice() {
+            [a, b] => out.push((
+                oid_of(*a, "issuerDomainPolicy")?,
+                oid_of(*b, "subjectDomainPolicy")?,
+            )),
+            _ => return Err("PolicyMapping has the wrong number of fields".into()),
+        }
+    }
+    Ok(out)
+}
 
 /// Extensions that this module processes, or that are informational and may be critical
 /// without changing the validation result (RFC 5280 §4.2: "MUST reject the certificate if it
@@ -39,7 +137,7 @@ const RECOGNIZED: &[ObjectIdentifier] = &[
 /// The raw `TBSCertificate` / `TBSCertList` bytes: the first element of the outer SEQUENCE,
 /// exactly as signed (re-encoding a decoded value could change non-DER input).
 pub(crate) fn signed_part(der_bytes: &[u8]) -> Result<&[u8], der::Error> {
-    let outer = der::asn1::AnyRef::from_der(der_bytes)?;
+    let outer = AnyRef::from_der(der_bytes)?;
     let mut r = SliceReader::new(outer.value())?;
     r.tlv_bytes()
 }
@@ -118,13 +216,16 @@ pub(crate) struct Cert {
     pub self_issued: bool,
     pub bc: Option<BasicConstraints>,
     pub ku: Option<KeyUsage>,
-    pub eku: Option<Vec<ObjectIdentifier>>,
+    /// extKeyUsage purposes, as DER bytes (any X.660 OID).
+    pub eku: Option<Vec<Oid>>,
     pub ski: Option<Vec<u8>>,
     pub aki: Option<Vec<u8>>,
     pub san: Option<Vec<GeneralName>>,
     pub nc: Option<NameConstraints>,
-    pub policies: Option<Vec<ObjectIdentifier>>,
-    pub mappings: Option<Vec<(ObjectIdentifier, ObjectIdentifier)>>,
+    /// certificatePolicies identifiers, as DER bytes (any X.660 OID, e.g. `2.999.1`).
+    pub policies: Option<Vec<Oid>>,
+    /// policyMappings (issuerDomainPolicy, subjectDomainPolicy), as DER bytes.
+    pub mappings: Option<Vec<(Oid, Oid)>>,
     pub policy_constraints: Option<PolicyConstraints>,
     pub inhibit_any: Option<u32>,
     pub crldp: Option<Vec<DistributionPoint>>,
@@ -226,7 +327,10 @@ impl Cert {
                 o if o == oids::ID_CE_BASIC_CONSTRAINTS => c.bc = Some(dec(s, o, v)?),
                 o if o == oids::ID_CE_KEY_USAGE => c.ku = Some(dec(s, o, v)?),
                 o if o == oids::ID_CE_EXT_KEY_USAGE => {
-                    c.eku = Some(dec::<ExtendedKeyUsage>(s, o, v)?.0)
+                    c.eku = Some(decode_eku(v).map_err(|detail| PathError::Malformed {
+                        what: format!("extKeyUsage of certificate {s}"),
+                        detail,
+                    })?)
                 }
                 o if o == oids::ID_CE_SUBJECT_KEY_IDENTIFIER => {
                     c.ski = Some(dec::<SubjectKeyIdentifier>(s, o, v)?.0.as_bytes().to_vec())
@@ -243,27 +347,18 @@ impl Cert {
                 }
                 o if o == oids::ID_CE_NAME_CONSTRAINTS => c.nc = Some(dec(s, o, v)?),
                 o if o == oids::ID_CE_CERTIFICATE_POLICIES => {
-                    let cp: CertificatePolicies = dec(s, o, v)?;
-                    let mut list: Vec<ObjectIdentifier> = Vec::new();
-                    for p in cp.0 {
-                        // RFC 5280 §4.2.1.4: a policy OID MUST NOT appear more than once.
-                        if list.contains(&p.policy_identifier) {
-                            return Err(PathError::Malformed {
-                                what: format!("certificatePolicies of certificate {s}"),
-                                detail: format!("policy {} appears twice", p.policy_identifier),
-                            });
-                        }
-                        list.push(p.policy_identifier);
-                    }
+                    let list = decode_policies(v).map_err(|detail| PathError::Malformed {
+                        what: format!("certificatePolicies of certificate {s}"),
+                        detail,
+                    })?;
                     c.policies = Some(list);
                 }
                 o if o == oids::ID_CE_POLICY_MAPPINGS => {
-                    let pm: PolicyMappings = dec(s, o, v)?;
-                    c.mappings = Some(
-                        pm.0.into_iter()
-                            .map(|m| (m.issuer_domain_policy, m.subject_domain_policy))
-                            .collect(),
-                    );
+                    let maps = decode_mappings(v).map_err(|detail| PathError::Malformed {
+                        what: format!("policyMappings of certificate {s}"),
+                        detail,
+                    })?;
+                    c.mappings = Some(maps);
                 }
                 o if o == oids::ID_CE_POLICY_CONSTRAINTS => {
                     let pc: PolicyConstraints = dec(s, o, v)?;

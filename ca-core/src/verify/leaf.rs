@@ -75,7 +75,10 @@ pub(crate) fn check_purpose(cert: &Cert, purpose: Purpose) -> Result<(), PathErr
     let (Some(want), Some(eku)) = (purpose.oid(), &cert.eku) else {
         return Ok(());
     };
-    if eku.contains(&want) || eku.contains(&oids::ANY_EXTENDED_KEY_USAGE) {
+    if eku
+        .iter()
+        .any(|k| *k == want || *k == oids::ANY_EXTENDED_KEY_USAGE)
+    {
         Ok(())
     } else {
         Err(PathError::PurposeMismatch {

@@ -59,7 +59,7 @@ pub use budget::Budget;
 pub use error::PathError;
 pub use leaf::Purpose;
 
-use const_oid::ObjectIdentifier;
+use crate::oid::Oid;
 
 /// Default for [`ValidationOptions::max_intermediates`]: at most 6 intermediate
 /// certificates, the `MAX_SUB_CA_COUNT` of rustls-webpki (`verify_cert.rs`), itself the
@@ -73,7 +73,7 @@ pub struct ValidationOptions {
     /// Validation time, seconds since the Unix epoch (§6.1.1 (b)).
     pub time: u64,
     /// user-initial-policy-set (§6.1.1 (c)); empty means `{anyPolicy}`.
-    pub initial_policy_set: Vec<ObjectIdentifier>,
+    pub initial_policy_set: Vec<Oid>,
     /// initial-explicit-policy (§6.1.1 (g)).
     pub initial_explicit_policy: bool,
     /// initial-policy-mapping-inhibit (§6.1.1 (e)).
@@ -136,7 +136,7 @@ pub struct ValidatedPath {
     /// user-constrained-policy-set (§6.1.6), sorted; contains anyPolicy (2.5.29.32.0) when
     /// the path is valid for any policy; empty when no policy is valid (allowed unless an
     /// explicit policy is required).
-    pub user_constrained_policy_set: Vec<ObjectIdentifier>,
+    pub user_constrained_policy_set: Vec<Oid>,
 }
 
 /// Builds and validates a certification path from `leaf_der` to one of `anchors_der`
@@ -160,9 +160,11 @@ pub fn validate_path(
     }
     if anchors_der.iter().any(|a| a.as_slice() == leaf_der) {
         // The target is itself a trust anchor: trusted as configured, a one-element chain.
+        // It is still a target certificate: its serial number must be well-formed.
         build::check_validity(&leaf, opts.time)?;
+        profile::check_serial(&leaf)?;
         let set = if opts.initial_policy_set.is_empty() {
-            vec![const_oid::db::rfc5280::ANY_POLICY]
+            vec![crate::oid::Oid::from(const_oid::db::rfc5280::ANY_POLICY)]
         } else {
             opts.initial_policy_set.clone()
         };

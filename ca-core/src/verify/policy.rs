@@ -7,16 +7,21 @@
 
 use std::collections::BTreeSet;
 
-use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::ANY_POLICY;
 
 use super::PathError;
 use super::cert::Cert;
+use crate::oid::Oid;
+
+/// anyPolicy (RFC 5280 §4.2.1.4) as bytes.
+fn any_policy() -> Oid {
+    Oid::from(ANY_POLICY)
+}
 
 #[derive(Clone, Debug)]
 struct Node {
-    policy: ObjectIdentifier,
-    expected: BTreeSet<ObjectIdentifier>,
+    policy: Oid,
+    expected: BTreeSet<Oid>,
     /// Indices into the previous level.
     parents: Vec<usize>,
     deleted: bool,
@@ -35,8 +40,8 @@ impl PolicyState {
     /// §6.1.2: initialise for a path of `n` certificates.
     pub(crate) fn new(n: usize, explicit: bool, any_inhibit: bool, mapping_inhibit: bool) -> Self {
         let root = Node {
-            policy: ANY_POLICY,
-            expected: BTreeSet::from([ANY_POLICY]),
+            policy: any_policy(),
+            expected: BTreeSet::from([any_policy()]),
             parents: Vec::new(),
             deleted: false,
         };
@@ -60,11 +65,11 @@ impl PolicyState {
                 let prev = levels.last().map(Vec::as_slice).unwrap_or(&[]);
                 let mut level: Vec<Node> = Vec::new();
                 // (d)(1): each policy other than anyPolicy.
-                for &p in policies.iter().filter(|&&p| p != ANY_POLICY) {
+                for p in policies.iter().filter(|p| **p != ANY_POLICY) {
                     let parents: Vec<usize> = prev
                         .iter()
                         .enumerate()
-                        .filter(|(_, n)| !n.deleted && n.expected.contains(&p))
+                        .filter(|(_, n)| !n.deleted && n.expected.contains(p))
                         .map(|(k, _)| k)
                         .collect();
                     let parents = if parents.is_empty() {
@@ -78,20 +83,20 @@ impl PolicyState {
                     };
                     if !parents.is_empty() {
                         level.push(Node {
-                            policy: p,
-                            expected: BTreeSet::from([p]),
+                            policy: p.clone(),
+                            expected: BTreeSet::from([p.clone()]),
                             parents,
                             deleted: false,
                         });
                     }
                 }
                 // (d)(2): anyPolicy asserted and not inhibited (self-issued intermediates excepted).
-                if policies.contains(&ANY_POLICY)
+                if policies.iter().any(|p| *p == ANY_POLICY)
                     && (self.inhibit_any_policy > 0 || (i < n && cert.self_issued))
                 {
                     for (k, parent) in prev.iter().enumerate().filter(|(_, n)| !n.deleted) {
-                        for &e in &parent.expected {
-                            if let Some(existing) = level.iter_mut().find(|n| n.policy == e) {
+                        for e in &parent.expected {
+                            if let Some(existing) = level.iter_mut().find(|n| n.policy == *e) {
                                 // RFC 9618 §4: one node per policy; record every parent.
                                 if !existing.parents.contains(&k) {
                                     existing.parents.push(k);
@@ -99,8 +104,8 @@ impl PolicyState {
                                 continue;
                             }
                             level.push(Node {
-                                policy: e,
-                                expected: BTreeSet::from([e]),
+                                policy: e.clone(),
+                                expected: BTreeSet::from([e.clone()]),
                                 parents: vec![k],
                                 deleted: false,
                             });
@@ -141,13 +146,16 @@ impl PolicyState {
             }
             // (b)
             if let Some(levels) = self.levels.as_mut() {
-                let mut issuer_policies: Vec<ObjectIdentifier> = maps.iter().map(|m| m.0).collect();
+                let mut issuer_policies: Vec<Oid> = maps.iter().map(|m| m.0.clone()).collect();
                 issuer_policies.sort();
                 issuer_policies.dedup();
                 let depth = levels.len() - 1;
                 for idp in issuer_policies {
-                    let mapped: BTreeSet<ObjectIdentifier> =
-                        maps.iter().filter(|m| m.0 == idp).map(|m| m.1).collect();
+                    let mapped: BTreeSet<Oid> = maps
+                        .iter()
+                        .filter(|m| m.0 == idp)
+                        .map(|m| m.1.clone())
+                        .collect();
                     let level = &mut levels[depth];
                     let pos = level.iter().position(|n| !n.deleted && n.policy == idp);
                     if self.policy_mapping > 0 {
@@ -200,11 +208,7 @@ impl PolicyState {
     }
 
     /// §6.1.5 (a), (b), (g): wrap-up after the leaf; returns the user-constrained-policy-set.
-    pub(crate) fn finish(
-        mut self,
-        leaf: &Cert,
-        initial: &[ObjectIdentifier],
-    ) -> Result<Vec<ObjectIdentifier>, PathError> {
+    pub(crate) fn finish(mut self, leaf: &Cert, initial: &[Oid]) -> Result<Vec<Oid>, PathError> {
         self.explicit_policy = self.explicit_policy.saturating_sub(1);
         if leaf
             .policy_constraints
@@ -214,8 +218,8 @@ impl PolicyState {
         {
             self.explicit_policy = 0;
         }
-        let any_initial = initial.is_empty() || initial.contains(&ANY_POLICY);
-        let result: Vec<ObjectIdentifier> = match &self.levels {
+        let any_initial = initial.is_empty() || initial.iter().any(|p| *p == ANY_POLICY);
+        let result: Vec<Oid> = match &self.levels {
             None => Vec::new(),
             Some(levels) => user_constrained(levels, initial, any_initial),
         };
@@ -236,12 +240,8 @@ impl PolicyState {
 /// the user-initial-policy-set, plus, when the leaf level still has an anyPolicy node (so
 /// every policy is acceptable), the initial policies not in the valid_policy_node_set (and
 /// anyPolicy itself when the initial set is anyPolicy).
-fn user_constrained(
-    levels: &[Vec<Node>],
-    initial: &[ObjectIdentifier],
-    any_initial: bool,
-) -> Vec<ObjectIdentifier> {
-    let mut node_set: BTreeSet<ObjectIdentifier> = BTreeSet::new();
+fn user_constrained(levels: &[Vec<Node>], initial: &[Oid], any_initial: bool) -> Vec<Oid> {
+    let mut node_set: BTreeSet<Oid> = BTreeSet::new();
     for d in 1..levels.len() {
         let prev = &levels[d - 1];
         for n in levels[d]
@@ -252,30 +252,31 @@ fn user_constrained(
                 .iter()
                 .any(|&p| !prev[p].deleted && prev[p].policy == ANY_POLICY)
             {
-                node_set.insert(n.policy);
+                node_set.insert(n.policy.clone());
             }
         }
     }
     let leaf_any = levels
         .last()
         .is_some_and(|l| l.iter().any(|n| !n.deleted && n.policy == ANY_POLICY));
-    let mut out: Vec<ObjectIdentifier> = if any_initial {
-        let mut v: Vec<ObjectIdentifier> = node_set.iter().copied().collect();
+    let mut out: Vec<Oid> = if any_initial {
+        let mut v: Vec<Oid> = node_set.iter().cloned().collect();
         if leaf_any {
-            v.push(ANY_POLICY);
+            v.push(any_policy());
         }
         v
     } else {
-        let mut v: Vec<ObjectIdentifier> = node_set
+        let mut v: Vec<Oid> = node_set
             .iter()
-            .copied()
             .filter(|p| initial.contains(p))
+            .cloned()
             .collect();
         if leaf_any {
             v.extend(
                 initial
                     .iter()
-                    .filter(|p| **p != ANY_POLICY && !node_set.contains(*p)),
+                    .filter(|p| **p != ANY_POLICY && !node_set.contains(*p))
+                    .cloned(),
             );
         }
         v
@@ -319,13 +320,13 @@ mod tests {
         Cert::parse(&der).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
-    fn oid(s: &str) -> ObjectIdentifier {
+    fn oid(s: &str) -> Oid {
         s.parse().expect("oid")
     }
 
     /// PKITS 4.10.1: the CA maps NIST-test-policy-1 to -2 and the EE asserts -2; the output
     /// is in the trust anchor's domain (policy 1). With mapping inhibited nothing is valid.
-    fn run(mapping_inhibit: bool) -> Result<Vec<ObjectIdentifier>, PathError> {
+    fn run(mapping_inhibit: bool) -> Result<Vec<Oid>, PathError> {
         let ca = pkits("Mapping1to2CACert");
         let ee = pkits("ValidPolicyMappingTest1EE");
         let mut st = PolicyState::new(2, true, false, mapping_inhibit);
@@ -342,7 +343,7 @@ mod tests {
     }
 
     /// Three certificates through `PolicyState`, default inputs.
-    fn run3(ca: &Cert, ee: &Cert) -> Result<Vec<ObjectIdentifier>, PathError> {
+    fn run3(ca: &Cert, ee: &Cert) -> Result<Vec<Oid>, PathError> {
         let mut st = PolicyState::new(2, false, false, false);
         st.process_cert(ca, 1, 2)?;
         st.prepare_next(ca)?;

@@ -32,6 +32,10 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
     let critical = |oid| c.critical.contains(&oid);
     let is_ca_role = role != Role::Leaf;
     let subject_empty = c.cert.tbs_certificate().subject().is_empty();
+    // Trust anchors are trusted as configured (a target that is one: see `check_serial`).
+    if role != Role::Anchor {
+        check_serial(c)?;
+    }
     // §4.2.1.1
     if critical(oids::ID_CE_AUTHORITY_KEY_IDENTIFIER) {
         return fail("RFC 5280 4.2.1.1: authorityKeyIdentifier MUST be non-critical");
@@ -153,9 +157,30 @@ pub(crate) fn check(c: &Cert, role: Role, purpose: Option<Purpose>) -> Result<()
     Ok(())
 }
 
+/// RFC 5280 §4.1.2.2: "The serial number MUST be a positive integer", and conforming CAs
+/// use at most 20 octets. Applied to every certificate of a path but the trust anchor, and to
+/// a target that is itself a trust anchor.
+pub(crate) fn check_serial(c: &Cert) -> Result<(), PathError> {
+    let serial = c.cert.tbs_certificate().serial_number().as_bytes();
+    let rule = if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        "RFC 5280 4.1.2.2: the serial number MUST be positive (it is negative)"
+    } else if serial.iter().all(|b| *b == 0) {
+        "RFC 5280 4.1.2.2: the serial number MUST be positive (it is zero)"
+    } else if serial.len() > 20 {
+        "RFC 5280 4.1.2.2: the serial number MUST NOT be longer than 20 octets"
+    } else {
+        return Ok(());
+    };
+    Err(PathError::ProfileViolation {
+        subject: c.subject.clone(),
+        rule,
+    })
+}
+
 /// CA/B Forum Baseline Requirements for TLS root certificates (§7.1.2.1.3): the
 /// authorityKeyIdentifier, when present, holds the keyIdentifier only. RFC 5280 §4.2.1.1
 /// allows authorityCertIssuer and authorityCertSerialNumber, so other purposes accept them.
+/// Nor does a root carry extKeyUsage (§7.1.2.1.2: "MUST NOT").
 fn server_root(c: &Cert) -> Result<(), PathError> {
     if c.aki_issuer_serial {
         return Err(PathError::ProfileViolation {
@@ -163,20 +188,146 @@ fn server_root(c: &Cert) -> Result<(), PathError> {
             rule: "CA/B Forum BR 7.1.2.1.3: a root's authorityKeyIdentifier MUST NOT contain authorityCertIssuer or authorityCertSerialNumber",
         });
     }
-    Ok(())
-}
-
-/// CA/B Forum Baseline Requirements for TLS server certificates (§7.1.2.7.12): the
-/// subjectAltName is non-critical when the subject is not empty.
-fn server_leaf(c: &Cert) -> Result<(), PathError> {
-    let subject = c.cert.tbs_certificate().subject();
-    if !subject.is_empty() && c.critical.contains(&oids::ID_CE_SUBJECT_ALT_NAME) {
+    if c.eku.is_some() && c.self_issued {
         return Err(PathError::ProfileViolation {
             subject: c.subject.clone(),
-            rule: "CA/B Forum BR 7.1.2.7.12: subjectAltName MUST NOT be critical when the subject is not empty",
+            rule: "CA/B Forum BR 7.1.2.1.2: a root certificate MUST NOT contain extKeyUsage",
         });
     }
     Ok(())
+}
+
+/// CA/B Forum Baseline Requirements for TLS server certificates: the subjectAltName is
+/// non-critical when the subject is not empty (§7.1.2.7.12); extKeyUsage is non-critical and
+/// without anyExtendedKeyUsage (§7.1.2.7.6, §7.1.2.7.10); the key is RSA of 2048 bits or
+/// more or ECDSA on P-256, P-384 or P-521 (§6.1.5, §7.1.3.1.1); and the subject commonName
+/// is spelled as §7.1.4.3 requires ([`cn_spelling`]).
+fn server_leaf(c: &Cert) -> Result<(), PathError> {
+    let fail = |rule| {
+        Err(PathError::ProfileViolation {
+            subject: c.subject.clone(),
+            rule,
+        })
+    };
+    let subject = c.cert.tbs_certificate().subject();
+    if !subject.is_empty() && c.critical.contains(&oids::ID_CE_SUBJECT_ALT_NAME) {
+        return fail(
+            "CA/B Forum BR 7.1.2.7.12: subjectAltName MUST NOT be critical when the subject is not empty",
+        );
+    }
+    if c.critical.contains(&oids::ID_CE_EXT_KEY_USAGE) {
+        return fail("CA/B Forum BR 7.1.2.7.6: extKeyUsage MUST NOT be critical");
+    }
+    if c.eku
+        .as_ref()
+        .is_some_and(|e| e.iter().any(|k| *k == oids::ANY_EXTENDED_KEY_USAGE))
+    {
+        return fail("CA/B Forum BR 7.1.2.7.10: anyExtendedKeyUsage MUST NOT be present");
+    }
+    match crate::key::PublicKeyInfo::of(c.cert.tbs_certificate().subject_public_key_info()) {
+        Ok(k) if k.is_rsa && k.bits >= 2048 => {}
+        Ok(k) if !k.is_rsa && k.bits != 0 => {}
+        _ => {
+            return fail(
+                "CA/B Forum BR 6.1.5: a TLS server key is RSA of at least 2048 bits or ECDSA on P-256, P-384 or P-521",
+            );
+        }
+    }
+    for atv in subject.iter() {
+        if atv.oid != const_oid::db::rfc4519::CN {
+            continue;
+        }
+        let Some(cn) = super::name::attr_string(&atv.value) else {
+            continue;
+        };
+        let dns: Vec<&str> = c
+            .san
+            .iter()
+            .flatten()
+            .filter_map(|g| match g {
+                GeneralName::DnsName(d) => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
+        if let Some(rule) = cn_spelling(&cn, &dns) {
+            return Err(PathError::ProfileViolation {
+                subject: c.subject.clone(),
+                rule,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// CA/B Forum BR §7.1.4.3: a commonName repeats a subjectAltName entry, an IPv4 address in
+/// dotted decimal (RFC 3986 §3.2.2), an IPv6 address as RFC 5952 §4 writes it, a domain name
+/// as a character-for-character copy of the dNSName. This checks the spelling: a CN that is
+/// an address or a domain name written any other way is refused. A CN that names something
+/// the SAN does not is not refused: BetterTLS (x509-limbo) expects such leaves to validate,
+/// and clients match only the SAN (RFC 6125 §6.4.4 is obsolete for them).
+fn cn_spelling(cn: &str, dns_sans: &[&str]) -> Option<&'static str> {
+    if let Some(v4) = lenient_ipv4(cn)
+        && cn != v4.to_string()
+    {
+        return Some(
+            "CA/B Forum BR 7.1.4.3: an IPv4 address in the commonName MUST be in dotted decimal (RFC 3986 3.2.2)",
+        );
+    }
+    if let Ok(v6) = cn.parse::<std::net::Ipv6Addr>()
+        && cn != v6.to_string()
+    {
+        return Some(
+            "CA/B Forum BR 7.1.4.3: an IPv6 address in the commonName MUST be written as RFC 5952 section 4 says",
+        );
+    }
+    if !cn.is_ascii() && cn.contains('.') {
+        let folded: String = cn
+            .chars()
+            .map(|ch| if ch.is_ascii() { ch } else { 'a' })
+            .collect();
+        if valid_ldh(folded.strip_prefix("*.").unwrap_or(&folded)) {
+            return Some(
+                "CA/B Forum BR 7.1.4.3: a domain name in the commonName MUST be a copy of a dNSName (A-labels, not U-labels)",
+            );
+        }
+    }
+    if dns_sans
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(cn) && *d != cn)
+    {
+        return Some(
+            "CA/B Forum BR 7.1.4.3: the commonName MUST be a character-for-character copy of the dNSName",
+        );
+    }
+    None
+}
+
+/// An IPv4 address in a spelling `inet_aton(3)` accepts: `0x`-prefixed hexadecimal as one
+/// part, or four dotted parts in decimal (leading zeros allowed) or `0x` hexadecimal.
+fn lenient_ipv4(s: &str) -> Option<std::net::Ipv4Addr> {
+    let hex = |p: &str| {
+        p.strip_prefix("0x")
+            .or_else(|| p.strip_prefix("0X"))
+            .filter(|h| !h.is_empty() && h.len() <= 8)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let parts: Vec<&str> = s.split('.').collect();
+    match parts.as_slice() {
+        [one] => hex(one).map(std::net::Ipv4Addr::from),
+        [_, _, _, _] => {
+            let mut octets = [0u8; 4];
+            for (o, p) in octets.iter_mut().zip(&parts) {
+                let v = if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() && p.len() <= 4 {
+                    p.parse::<u32>().ok()?
+                } else {
+                    hex(p)?
+                };
+                *o = u8::try_from(v).ok()?;
+            }
+            Some(std::net::Ipv4Addr::from(octets))
+        }
+        _ => None,
+    }
 }
 
 /// An RSA modulus must be a whole number of octets (CA/B Forum BR §6.1.5; RFC 8017 keys
@@ -253,5 +404,30 @@ mod tests {
         assert!(!valid_dns_san("a.*.example.com"));
         assert!(valid_email("*@example.com"));
         assert!(!valid_email("invalid@address@example.com"));
+    }
+
+    #[test]
+    fn common_name_spelling() {
+        for ok in [
+            "127.0.0.1",
+            "bad.example.com",
+            "EE",
+            "2001:db8::1",
+            "山田 太郎",
+        ] {
+            assert_eq!(cn_spelling(ok, &["example.com"]), None, "{ok}");
+        }
+        assert_eq!(cn_spelling("example.com", &["example.com"]), None);
+        for bad in [
+            "0xC0A80101",
+            "192.168.001.001",
+            "2001:DB8::1",
+            "2001:0db8:0:0:0:0:0:1",
+            "2001:db8:0:0:1:0:0:1",
+            "test-測試.com",
+        ] {
+            assert!(cn_spelling(bad, &[]).is_some(), "{bad}");
+        }
+        assert!(cn_spelling("Example.COM", &["example.com"]).is_some());
     }
 }

@@ -437,5 +437,87 @@ fn route_labels_are_a_fixed_set() {
     assert_eq!(route_label(&Method::GET, "/MEow"), "ocsp_get");
     assert_eq!(route_label(&Method::GET, "/crl/x.crl"), "crl");
     assert_eq!(route_label(&Method::GET, "/ca/x.crt"), "ca");
+    assert_eq!(route_label(&Method::POST, "/tsa"), "tsa");
     assert_eq!(route_label(&Method::DELETE, "/x"), "other");
+}
+
+/// Echoes the request back with a prefix, or panics on `panic`.
+struct FakeStamper;
+
+impl crate::TimeStamper for FakeStamper {
+    fn stamp(&self, request_der: &[u8]) -> Vec<u8> {
+        assert!(request_der != b"panic", "stamper panics on purpose");
+        [b"reply:".as_slice(), request_der].concat()
+    }
+}
+
+fn tsa_post(content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut b = Request::post("/tsa");
+    if let Some(ct) = content_type {
+        b = b.header(header::CONTENT_TYPE, ct);
+    }
+    b.body(body.into()).expect("request")
+}
+
+#[tokio::test]
+async fn tsa_gates_and_answers() {
+    const QUERY: &str = "application/timestamp-query";
+    // Without a time-stamper: 404.
+    let (plain, _) = app(FakeOcsp::new());
+    assert_eq!(
+        send(&plain, tsa_post(Some(QUERY), "x")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let services = Services {
+        timestamper: Some(Arc::new(FakeStamper)),
+        ..Services::default()
+    };
+    let r = router_with_services(
+        FakeOcsp::new(),
+        None,
+        Arc::new(Metrics::new()),
+        Limits::default(),
+        services,
+    );
+    let (status, headers, body) = send(&r, tsa_post(Some(QUERY), "\x30\x00")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/timestamp-reply");
+    assert_eq!(&body[..], b"reply:\x30\x00");
+    // Parameters and case are ignored.
+    let ct = Some("Application/TimeStamp-Query; charset=binary");
+    assert_eq!(send(&r, tsa_post(ct, "x")).await.0, StatusCode::OK);
+    // RFC 3161 §3.4: the type is required; another one is 415.
+    for ct in [None, Some("application/ocsp-request"), Some("text/plain")] {
+        assert_eq!(
+            send(&r, tsa_post(ct, "x")).await.0,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{ct:?}"
+        );
+    }
+    // 413 from Content-Length (the endless body is never read), and while reading a body
+    // of undeclared length; exactly the limit is read.
+    let req = Request::post("/tsa")
+        .header(header::CONTENT_TYPE, QUERY)
+        .header(
+            header::CONTENT_LENGTH,
+            (crate::MAX_TSA_BODY + 1).to_string(),
+        )
+        .body(Body::new(Endless))
+        .expect("request");
+    assert_eq!(send(&r, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let big = vec![0x30; crate::MAX_TSA_BODY + 1];
+    assert_eq!(
+        send(&r, tsa_post(Some(QUERY), big)).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let limit = vec![0x30; crate::MAX_TSA_BODY];
+    assert_eq!(
+        send(&r, tsa_post(Some(QUERY), limit)).await.0,
+        StatusCode::OK
+    );
+    // A panicking stamper is a 500, not a dropped connection.
+    assert_eq!(
+        send(&r, tsa_post(Some(QUERY), "panic")).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }

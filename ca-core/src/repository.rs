@@ -1,0 +1,218 @@
+//! What a directory (LDAP) repository holds for each CA, by RFC 4523: the CA certificate
+//! (`cACertificate`, §2.2), its CRLs (`certificateRevocationList`, §2.3, and
+//! `authorityRevocationList`, §2.4) and its cross-certificate pairs (`crossCertificatePair`,
+//! §2.5, with the CertificatePair syntax of §2.3.1 / X.509 §11.2.3). The directory client lives
+//! in `lgpki publish --ldap`; this module only decides the values.
+//!
+//! # CRLs
+//! A CA that issues end-entity certificates publishes its full CRL in both attributes: a
+//! complete CRL (no onlyContains… scope, RFC 5280 §5.2.5) lists revoked CA certificates too,
+//! so it is also its authority revocation list. A CA of CAs publishes its ARL
+//! (onlyContainsCACerts) in both: everything it issued is a CA certificate, so the ARL is the
+//! complete list of what it revoked.
+//!
+//! A CRL the directory already holds is kept (so an unchanged entry is not rewritten) while
+//! it is still current: it parses, is signed by the CA's key for the CA's name, is younger
+//! than the refresh interval of `HOME/lgpki.toml`, and lists exactly the serials the store
+//! has revoked for that CA. Otherwise a new one is signed.
+
+use std::collections::BTreeSet;
+
+use der::{Decode, Encode};
+
+use crate::authority::{Authority, now_seconds};
+use crate::crl::ParsedCrl;
+use crate::derw;
+use crate::error::{Error, Result};
+
+/// One CA's directory entry as lgpki would write it now.
+#[derive(Clone, Debug)]
+pub struct RepositoryEntry {
+    /// The CA's name in the store.
+    pub name: String,
+    /// Its certificate, DER (`cACertificate;binary`).
+    pub cert_der: Vec<u8>,
+    /// The CRL for both revocation-list attributes, DER (see the module documentation).
+    pub crl_der: Vec<u8>,
+    /// Whether `crl_der` is an ARL (onlyContainsCACerts).
+    pub is_arl: bool,
+    /// Whether `crl_der` is the one the directory held (still current), not a new one.
+    pub crl_kept: bool,
+    /// `crossCertificatePair;binary` values, DER CertificatePair each.
+    pub cross_pairs: Vec<Vec<u8>>,
+}
+
+/// Encodes a CertificatePair (RFC 4523 §2.3.1; X.509 §11.2.3):
+/// `SEQUENCE { forward [0] Certificate OPTIONAL, reverse [1] Certificate OPTIONAL }`, explicit
+/// tags (the X.509 module's default). `forward` is a certificate issued *to* the entry's CA,
+/// `reverse` one issued *by* it. At least one must be present.
+pub fn certificate_pair(forward: Option<&[u8]>, reverse: Option<&[u8]>) -> Result<Vec<u8>> {
+    if forward.is_none() && reverse.is_none() {
+        return Err(Error::malformed(
+            "certificate pair",
+            "at least one of the pair shall be present",
+        ));
+    }
+    let mut content = Vec::new();
+    if let Some(f) = forward {
+        derw::push_tlv(&mut content, 0xa0, f);
+    }
+    if let Some(r) = reverse {
+        derw::push_tlv(&mut content, 0xa1, r);
+    }
+    Ok(derw::tlv(0x30, &content))
+}
+
+struct CertNames {
+    der: Vec<u8>,
+    issuer: Vec<u8>,
+    subject: Vec<u8>,
+    spki: Vec<u8>,
+}
+
+fn names_of(der_bytes: &[u8]) -> Result<CertNames> {
+    let cert = x509_cert::Certificate::from_der(der_bytes)
+        .map_err(|e| Error::malformed("certificate", e))?;
+    let tbs = cert.tbs_certificate();
+    Ok(CertNames {
+        der: der_bytes.to_vec(),
+        issuer: tbs.issuer().to_der().map_err(Error::encode("issuer"))?,
+        subject: tbs.subject().to_der().map_err(Error::encode("subject"))?,
+        spki: tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(Error::encode("public key"))?,
+    })
+}
+
+impl Authority {
+    /// The directory entry of every CA. `held_crl(name)` gives the CRL the directory holds now
+    /// for that CA, if any; it is kept while still current (module documentation).
+    pub fn repository_entries(
+        &mut self,
+        held_crl: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+    ) -> Result<Vec<RepositoryEntry>> {
+        let settings = crate::config::Settings::load(self.home())?;
+        let cross: Vec<CertNames> = self
+            .cross_certificates()?
+            .iter()
+            .map(|(_, d)| names_of(d))
+            .collect::<Result<_>>()?;
+        let mut out = Vec::new();
+        for rec in self.cas()? {
+            let me = names_of(&rec.cert_der)?;
+            let is_arl = rec.profiles.is_empty();
+            let freshness = if is_arl { settings.arl } else { settings.crl };
+            let kept = held_crl(&rec.name).filter(|held| {
+                self.crl_still_current(&rec.name, &me, held, freshness.effective_refresh())
+                    .unwrap_or(false)
+            });
+            let (crl_der, crl_kept) = match kept {
+                Some(c) => (c, true),
+                None => (
+                    self.sign_crl_valid_for(&rec.name, false, Some(freshness.validity))?
+                        .der,
+                    false,
+                ),
+            };
+            // Cross pairs: issued to this CA (forward) and by it (reverse), paired when they
+            // link the same two CAs.
+            let forward: Vec<&CertNames> = cross
+                .iter()
+                .filter(|c| c.subject == me.subject && c.spki == me.spki && c.issuer != me.subject)
+                .collect();
+            let mut reverse: Vec<&CertNames> = cross
+                .iter()
+                .filter(|c| c.issuer == me.subject && c.subject != me.subject)
+                .collect();
+            let mut pairs = Vec::new();
+            for f in forward {
+                let partner = reverse.iter().position(|r| r.subject == f.issuer);
+                let r = partner.map(|i| reverse.remove(i));
+                pairs.push(certificate_pair(Some(&f.der), r.map(|r| r.der.as_slice()))?);
+            }
+            for r in reverse {
+                pairs.push(certificate_pair(None, Some(&r.der))?);
+            }
+            out.push(RepositoryEntry {
+                name: rec.name.clone(),
+                cert_der: rec.cert_der.clone(),
+                crl_der,
+                is_arl,
+                crl_kept,
+                cross_pairs: pairs,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether `held` is a CRL of the CA `name` that may stay in the directory: signed by the
+    /// CA's key for its name, not a delta, younger than `refresh`, and listing exactly the
+    /// serials the store has revoked for this CA.
+    fn crl_still_current(
+        &self,
+        name: &str,
+        ca: &CertNames,
+        held: &[u8],
+        refresh: time::Duration,
+    ) -> Result<bool> {
+        let Ok(crl) = ParsedCrl::parse(held) else {
+            return Ok(false);
+        };
+        let spki = crate::key::parse_spki(&ca.spki)?;
+        if crl.issuer_der != ca.subject
+            || crl.is_delta()
+            || !crl.usable_for_status()
+            || crl.verify_signature(&spki).is_err()
+        {
+            return Ok(false);
+        }
+        let now = now_seconds();
+        if now >= crl.this_update + refresh || crl.next_update.is_none_or(|n| now >= n) {
+            return Ok(false);
+        }
+        let mut revoked = BTreeSet::new();
+        self.store
+            .for_each_status(name, &mut |serial, revoked_at, _| {
+                if revoked_at.is_some() {
+                    revoked.insert(derw::uint_content(&magnitude(serial)?));
+                }
+                Ok(())
+            })?;
+        let listed: BTreeSet<Vec<u8>> = crl
+            .entries
+            .iter()
+            .map(|e| derw::uint_content(&e.serial))
+            .collect();
+        Ok(listed == revoked)
+    }
+}
+
+fn magnitude(serial_hex: &str) -> Result<Vec<u8>> {
+    let b = hex::decode(serial_hex).map_err(|e| Error::malformed("stored serial", e))?;
+    Ok(match b.as_slice() {
+        [0, rest @ ..] if !rest.is_empty() => rest.to_vec(),
+        s => s.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_pair_encodes_explicit_tags() {
+        let cert = [0x30, 0x00];
+        assert_eq!(
+            certificate_pair(Some(&cert), None).ok(),
+            Some(vec![0x30, 0x04, 0xa0, 0x02, 0x30, 0x00])
+        );
+        assert_eq!(
+            certificate_pair(Some(&cert), Some(&cert)).ok(),
+            Some(vec![
+                0x30, 0x08, 0xa0, 0x02, 0x30, 0x00, 0xa1, 0x02, 0x30, 0x00
+            ])
+        );
+        assert!(certificate_pair(None, None).is_err());
+    }
+}
