@@ -29,6 +29,17 @@ pub struct Cli {
     /// else HOME/passphrase].
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// The store: `sqlite` (HOME/lgpki.db) or `postgres://USER@HOST:PORT/DB`, shared by several
+    /// instances [default: $LGPKI_STORE, else what `init --store` recorded in HOME, else sqlite].
+    /// The password comes from PGPASSWORD or ~/.pgpass; it is never recorded or logged.
+    #[arg(
+        long,
+        global = true,
+        env = "LGPKI_STORE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub store: Option<String>,
     /// Run the command against a running `lgpki serve` RA API (HTTPS with mutual TLS).
     #[arg(
         long,

@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> CmdResult {
             Some(p) => PassphraseSource::File(p.clone()),
             None => PassphraseSource::Default,
         },
+        store: cli.store.clone(),
     };
     if let Some(server) = &cli.server {
         let remote = crate::remote::Remote::new(
@@ -145,11 +146,14 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// What every command needs: home, output mode, passphrase source.
+/// What every command needs: home, output mode, passphrase source, store.
+#[derive(Clone)]
 pub struct Ctx {
     pub home: PathBuf,
     pub json: bool,
     pub passphrase: PassphraseSource,
+    /// `--store` (env `LGPKI_STORE`): None for the one recorded in home, else SQLite.
+    pub store: Option<String>,
 }
 
 impl Ctx {
@@ -164,8 +168,9 @@ impl Ctx {
     }
 
     pub fn open(&self) -> Result<Authority, CliError> {
-        Ok(Authority::open(
+        Ok(Authority::open_in(
             &self.home,
+            self.store.as_deref(),
             self.passphrase.clone(),
             self.policies()?,
         )?)
@@ -181,8 +186,9 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
         Some(dir) => Policies::load_dir(dir)?,
         None => Policies::embedded()?,
     };
-    let mut ca = Authority::init(
+    let mut ca = Authority::init_in(
         &ctx.home,
+        ctx.store.as_deref(),
         InitOptions {
             key_alg: a.key_alg.into(),
             key_uri: a.key_uri.clone(),
@@ -190,6 +196,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> CmdResult {
             passphrase: ctx.passphrase.clone(),
             policies,
         },
+        None,
     )?;
     if let Some(dir) = &a.policies {
         copy_policies(dir, &ctx.home.join("policies"))?;

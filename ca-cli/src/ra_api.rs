@@ -20,6 +20,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 pub struct RaApp {
     home: PathBuf,
     passphrase: ca_core::PassphraseSource,
+    /// The `--store` URL `serve` was started with (None: the one recorded in home).
+    store: Option<String>,
     /// Serialises submissions that carry an idempotency key (check, submit, record).
     idempotency: tokio::sync::Mutex<()>,
     /// Key of the web app's CSRF tokens (random per process).
@@ -59,19 +61,30 @@ impl RaApp {
         RaApp {
             home,
             passphrase,
+            store: None,
             idempotency: tokio::sync::Mutex::new(()),
             csrf_key,
         }
     }
 
-    fn open(home: &std::path::Path, pass: ca_core::PassphraseSource) -> ca_core::Result<Authority> {
+    /// The same, on the store `store` names (`--store`).
+    pub fn with_store(mut self, store: Option<String>) -> RaApp {
+        self.store = store;
+        self
+    }
+
+    fn open(
+        home: &std::path::Path,
+        store: Option<&str>,
+        pass: ca_core::PassphraseSource,
+    ) -> ca_core::Result<Authority> {
         let dir = home.join("policies");
         let policies = if dir.is_dir() {
             ca_core::Policies::load_dir(&dir)?
         } else {
             ca_core::Policies::embedded()?
         };
-        Authority::open(home, pass, policies)
+        Authority::open_in(home, store, pass, policies)
     }
 
     /// The officer a client certificate authenticates (registered, issued by this CA, good).
@@ -84,9 +97,13 @@ impl RaApp {
                 1,
             ));
         };
-        let (home, pass) = (self.home.clone(), self.passphrase.clone());
+        let (home, pass, store) = (
+            self.home.clone(),
+            self.passphrase.clone(),
+            self.store.clone(),
+        );
         let r = tokio::task::spawn_blocking(move || {
-            let mut ca = Self::open(&home, pass)?;
+            let mut ca = Self::open(&home, store.as_deref(), pass)?;
             ca.authenticate(&der)
         })
         .await;
@@ -109,9 +126,14 @@ impl RaApp {
         actor: &Actor,
         f: impl FnOnce(&mut Authority, &Actor) -> ca_core::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let (home, pass, actor) = (self.home.clone(), self.passphrase.clone(), actor.clone());
+        let (home, pass, actor, store) = (
+            self.home.clone(),
+            self.passphrase.clone(),
+            actor.clone(),
+            self.store.clone(),
+        );
         tokio::task::spawn_blocking(move || {
-            let mut ca = Self::open(&home, pass)?;
+            let mut ca = Self::open(&home, store.as_deref(), pass)?;
             ca.act_as(&actor);
             f(&mut ca, &actor)
         })

@@ -88,11 +88,7 @@ impl RaState {
             )
             .map_err(|e| CliError::Usage(format!("TLS certificate: {e}")))?;
         Ok(RaState {
-            ctx: Ctx {
-                home: ctx.home.clone(),
-                json: ctx.json,
-                passphrase: ctx.passphrase.clone(),
-            },
+            ctx: ctx.clone(),
             tls: Arc::new(cfg),
         })
     }
@@ -294,10 +290,10 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(state.tls.clone());
-    let app = Arc::new(RaApp::new(
-        state.ctx.home.clone(),
-        state.ctx.passphrase.clone(),
-    ));
+    let app = Arc::new(
+        RaApp::new(state.ctx.home.clone(), state.ctx.passphrase.clone())
+            .with_store(state.ctx.store.clone()),
+    );
     let router = router(app);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let per_client = Arc::new(PerClient::default());

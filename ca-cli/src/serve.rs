@@ -56,7 +56,7 @@ impl ServedCas {
 
 /// OCSP statuses straight from the store.
 struct StoreLookup {
-    store: Mutex<SqliteStore>,
+    store: Mutex<Box<dyn Store>>,
     served: Arc<RwLock<ServedCas>>,
     epoch: Arc<AtomicU64>,
 }
@@ -68,11 +68,7 @@ fn lock_error() -> ca_core::Error {
 }
 
 /// The store's status of serial `serial_der` (DER INTEGER contents or magnitude) under CA `ca`.
-pub(crate) fn store_lookup(
-    store: &SqliteStore,
-    serial: &[u8],
-    ca: &str,
-) -> ca_core::Result<Lookup> {
+pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_core::Result<Lookup> {
     // Stored serials are DER INTEGER contents: a leading zero when the top bit is set.
     let mut bytes = serial.to_vec();
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
@@ -104,7 +100,7 @@ impl StatusLookup for StoreLookup {
 
     fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> ca_core::Result<Lookup> {
         let store = self.store.lock().map_err(|_| lock_error())?;
-        store_lookup(&store, serial, issuer.name())
+        store_lookup(store.as_ref(), serial, issuer.name())
     }
 }
 
@@ -273,7 +269,7 @@ struct Refresher {
     repo: Arc<StoreRepository>,
     served: Arc<RwLock<ServedCas>>,
     health: Arc<HealthState>,
-    store: SqliteStore,
+    store: Box<dyn Store>,
     ocsp_validity: time::Duration,
 }
 
@@ -302,7 +298,9 @@ impl Refresher {
         // The store file must still be there (a moved or unmounted volume keeps an open
         // SQLite connection working on the old inode).
         let path = self.ctx.home.join(SqliteStore::FILE);
-        if !path.exists() {
+        let sqlite = ca_core::store_kind(&self.ctx.home, self.ctx.store.as_deref())?
+            == ca_core::StoreKind::Sqlite;
+        if sqlite && !path.exists() {
             return Err(ca_core::Error::NotInitialized {
                 home: self.ctx.home.clone(),
             });
@@ -403,7 +401,7 @@ fn init_logging(format: LogFormat) {
 /// Runs `serve`.
 pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     init_logging(a.log_format);
-    if !Authority::exists(&ctx.home) {
+    if !Authority::exists_in(&ctx.home, ctx.store.as_deref()) {
         if home_named_explicitly() && !a.init {
             // A typo in --home or LGPKI_HOME must not mint a new root.
             return Err(CliError::Usage(format!(
@@ -413,8 +411,9 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         }
         // First start on an empty home: the default hierarchy, software keys.
         let policies = ctx.policies()?;
-        let mut authority = Authority::init(
+        let mut authority = Authority::init_in(
             &ctx.home,
+            ctx.store.as_deref(),
             ca_core::InitOptions {
                 key_alg: ca_core::KeyAlgorithm::EcdsaP256,
                 key_uri: None,
@@ -422,6 +421,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
                 passphrase: ctx.passphrase.clone(),
                 policies,
             },
+            None,
         )?;
         crate::commands::after_init(&mut authority)?;
         tracing::info!(home = %ctx.home.display(), "initialised with the default hierarchy");
@@ -471,7 +471,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     }
     let metrics = Arc::new(Metrics::default());
     let lookup = StoreLookup {
-        store: Mutex::new(SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?),
+        store: Mutex::new(ca_core::open_store(&ctx.home, ctx.store.as_deref())?),
         served: served.clone(),
         epoch: epoch.clone(),
     };
@@ -495,7 +495,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         .store_ok_at
         .store(unix_now() as u64, Ordering::Release);
     let validator = crate::validation::ServeValidator::new(
-        SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+        ca_core::open_store(&ctx.home, ctx.store.as_deref())?,
         served.clone(),
         anchors,
         va,
@@ -517,15 +517,11 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         services,
     );
     let mut refresher = Refresher {
-        ctx: Ctx {
-            home: ctx.home.clone(),
-            json: ctx.json,
-            passphrase: ctx.passphrase.clone(),
-        },
+        ctx: ctx.clone(),
         repo,
         served,
         health: health_state,
-        store: SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+        store: ca_core::open_store(&ctx.home, ctx.store.as_deref())?,
         ocsp_validity: settings.ocsp.validity,
     };
     // Every CRL signed before the first request, so /healthz is right from the start.
@@ -570,9 +566,10 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         eprintln!("lgpki serve: RA API (mutual TLS) on https://{ra}");
         // Revocations by other processes: poll the store's revocation sequence.
         let home = ctx.home.clone();
+        let store_url = ctx.store.clone();
         let poll_epoch = epoch.clone();
         tokio::spawn(async move {
-            let Ok(store) = SqliteStore::open(&home.join(SqliteStore::FILE)) else {
+            let Ok(store) = ca_core::open_store(&home, store_url.as_deref()) else {
                 return;
             };
             let store = Mutex::new(store);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine;
 use ca_core::revocation::{Methods, OwnStatus, RevocationChecker, Status};
-use ca_core::{CaSigner, SqliteStore};
+use ca_core::{CaSigner, Store};
 use ca_http::{ValidateAnswer, Validator};
 use der::{Decode, Encode};
 use serde::Deserialize;
@@ -86,7 +86,7 @@ impl VaSigner {
 
 /// `serve`'s [`Validator`].
 pub struct ServeValidator {
-    store: Mutex<SqliteStore>,
+    store: Mutex<Box<dyn Store>>,
     served: Arc<RwLock<crate::serve::ServedCas>>,
     extra_anchors: Vec<Vec<u8>>,
     checker: RevocationChecker,
@@ -97,7 +97,7 @@ impl ServeValidator {
     /// A validator over the store, the CAs `serve` serves, extra anchors (`--trust`) and the
     /// VA signer.
     pub fn new(
-        store: SqliteStore,
+        store: Box<dyn Store>,
         served: Arc<RwLock<crate::serve::ServedCas>>,
         extra_anchors: Vec<Vec<u8>>,
         va: VaSigner,
@@ -171,7 +171,7 @@ impl ServeValidator {
             .lock()
             .map_err(|_| "internal error".to_string())?;
         let own = OwnCas {
-            store: &store,
+            store: store.as_ref(),
             cas: &own_cas,
         };
         Ok(crate::verify::evaluate(
@@ -220,7 +220,7 @@ fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, String> {
 
 /// The status of certificates this home's CAs issued, from the store.
 struct OwnCas<'a> {
-    store: &'a SqliteStore,
+    store: &'a dyn Store,
     cas: &'a [(String, Vec<u8>)],
 }
 

@@ -222,9 +222,23 @@ impl std::fmt::Debug for Authority {
 }
 
 impl Authority {
-    /// Whether `home` holds a store.
+    /// Whether `home` holds a store (an SQLite file, or a recorded PostgreSQL URL).
     pub fn exists(home: &Path) -> bool {
-        home.join(SqliteStore::FILE).exists()
+        home.join(SqliteStore::FILE).exists() || home.join(crate::store::STORE_FILE).exists()
+    }
+
+    /// Whether the store `home` uses (`store`: a `--store` URL, see
+    /// [`crate::store::open_store`]) holds an initialised CA. A database that cannot be reached
+    /// counts as one, so that opening it reports the real error.
+    pub fn exists_in(home: &Path, store: Option<&str>) -> bool {
+        match crate::store::store_kind(home, store) {
+            Ok(crate::store::StoreKind::Postgres(_)) if store.is_some() => {
+                crate::store::open_store(home, store)
+                    .and_then(|s| s.meta(INITIALIZED_KEY))
+                    .map_or(true, |v| v.is_some())
+            }
+            _ => Authority::exists(home),
+        }
     }
 
     /// Opens the CA in `home`.
@@ -233,12 +247,24 @@ impl Authority {
         passphrase: PassphraseSource,
         policies: Policies,
     ) -> Result<Authority> {
-        if !Authority::exists(home) {
+        Self::open_in(home, None, passphrase, policies)
+    }
+
+    /// Opens the CA in `home` on the store `store` names (`--store`; `None`: the one recorded
+    /// in `home`, else SQLite).
+    pub fn open_in(
+        home: &Path,
+        store: Option<&str>,
+        passphrase: PassphraseSource,
+        policies: Policies,
+    ) -> Result<Authority> {
+        let kind = crate::store::store_kind(home, store)?;
+        if kind == crate::store::StoreKind::Sqlite && !home.join(SqliteStore::FILE).exists() {
             return Err(Error::NotInitialized {
                 home: home.to_path_buf(),
             });
         }
-        let store = SqliteStore::open(&home.join(SqliteStore::FILE))?;
+        let store = crate::store::open_store(home, store)?;
         if store.meta(INITIALIZED_KEY)?.is_none() {
             return Err(Error::NotInitialized {
                 home: home.to_path_buf(),
@@ -246,7 +272,7 @@ impl Authority {
         }
         Ok(Authority {
             home: home.to_path_buf(),
-            store: Box::new(store),
+            store,
             policies,
             keys: Arc::new(DefaultKeys::new(home, passphrase)),
             loaded: HashMap::new(),
@@ -272,8 +298,37 @@ impl Authority {
         opts: InitOptions,
         keys: Option<Arc<dyn KeyResolver>>,
     ) -> Result<Authority> {
+        Self::init_in(home, None, opts, keys)
+    }
+
+    /// [`Authority::init_with_keys`] on the store `store` names (`--store`: `sqlite`, the
+    /// default, or `postgres://…`). A PostgreSQL URL is recorded in `home` (without its
+    /// password), so later commands find the store without `--store`.
+    pub fn init_in(
+        home: &Path,
+        store: Option<&str>,
+        opts: InitOptions,
+        keys: Option<Arc<dyn KeyResolver>>,
+    ) -> Result<Authority> {
+        let kind = crate::store::store_kind(home, store)?;
+        if let crate::store::StoreKind::Postgres(_) = &kind
+            && !Authority::exists(home)
+        {
+            // A database another home initialised (or a failed init left half-made).
+            let db = crate::store::open_store(home, store)?;
+            if db.meta(INITIALIZED_KEY)?.is_some() {
+                return Err(Error::AlreadyInitialized {
+                    home: home.to_path_buf(),
+                });
+            }
+            if !db.cas()?.is_empty() {
+                return Err(Error::PolicyRefused {
+                    detail: "the PostgreSQL database holds an init that did not finish (or is still running); drop its tables to start again".into(),
+                });
+            }
+        }
         if Authority::exists(home) {
-            let store = SqliteStore::open(&home.join(SqliteStore::FILE))?;
+            let store = crate::store::open_store(home, store)?;
             if store.meta(INITIALIZED_KEY)?.is_some() {
                 return Err(Error::AlreadyInitialized {
                     home: home.to_path_buf(),
@@ -293,7 +348,8 @@ impl Authority {
         // What was there before this run: clean-up after a failure removes only what this run
         // created, never a key or passphrase it did not make.
         let before = crate::fsutil::Snapshot::take(home);
-        let result = Self::init_inner(home, opts, keys);
+        let result = crate::store::record_store(home, &kind)
+            .and_then(|()| Self::init_inner(home, store, opts, keys));
         if result.is_err() {
             // Leave nothing half-made: a later `init` must start clean.
             if fresh_home {
@@ -307,6 +363,7 @@ impl Authority {
 
     fn init_inner(
         home: &Path,
+        store: Option<&str>,
         opts: InitOptions,
         keys: Option<Arc<dyn KeyResolver>>,
     ) -> Result<Authority> {
@@ -324,10 +381,10 @@ impl Authority {
             passphrase = PassphraseSource::File(home.join(PASSPHRASE_FILE));
         }
         validate_base_url(&opts.base_url)?;
-        let store = SqliteStore::open(&home.join(SqliteStore::FILE))?;
+        let store = crate::store::open_store(home, store)?;
         let mut ca = Authority {
             home: home.to_path_buf(),
-            store: Box::new(store),
+            store,
             policies: opts.policies.clone(),
             keys: keys.unwrap_or_else(|| Arc::new(DefaultKeys::new(home, passphrase))),
             loaded: HashMap::new(),

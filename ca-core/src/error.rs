@@ -181,6 +181,14 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The store's database server (PostgreSQL) failed or could not be reached.
+    #[error("store: {context}: {detail}")]
+    StoreBackend {
+        /// What was being done.
+        context: &'static str,
+        /// What the server or the client said (never a password).
+        detail: String,
+    },
     /// A key could not be generated, loaded or used.
     #[error("key {key}: {detail}")]
     Key {
@@ -226,6 +234,7 @@ impl Error {
             | Error::TooLarge { .. }
             | Error::NotInitialized { .. }
             | Error::Store { .. }
+            | Error::StoreBackend { .. }
             | Error::PolicyData { .. } => ErrorClass::Input,
             _ => ErrorClass::Refused,
         }
@@ -251,7 +260,7 @@ impl Error {
             Error::NotInitialized { .. } => "not_initialized",
             Error::SerialCollision { .. } => "serial_collision",
             Error::CertificateNotFound { .. } => "not_found",
-            Error::Store { .. } => "store",
+            Error::Store { .. } | Error::StoreBackend { .. } => "store",
             Error::Key { .. } => "key",
             Error::Encode { .. } => "encode",
             Error::PolicyData { .. } => "policy_data",

@@ -92,6 +92,20 @@ struct BatchCache {
     profiles: std::collections::HashMap<String, Arc<Profile>>,
 }
 
+/// Every request's outcome (one never answered is refused as not issued).
+fn finish_results(results: Vec<Option<Result<Issued>>>) -> Vec<Result<Issued>> {
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(Error::PolicyRefused {
+                    detail: "not issued".into(),
+                })
+            })
+        })
+        .collect()
+}
+
 /// A request that carries an idempotency key: the key and the request as asked (to tell a
 /// replay of the same request from another request reusing the key).
 type Keyed = Option<(String, Box<IssuanceRequest>)>;
@@ -467,7 +481,47 @@ impl Authority {
             .iter()
             .map(|(_, der, pc)| (pc.serial.clone(), der.clone()))
             .collect();
-        self.store.complete(&rows)?;
+        match self.store.complete(&rows) {
+            Ok(()) => {}
+            Err(Error::SerialCollision { .. }) => {
+                // Another process (an instance on the same database, running the same batch)
+                // finished some of these reservations first: they hold their certificate
+                // already. Store the rest one by one; answer those with the stored one.
+                for (i, der, pc) in signed {
+                    let row = [(pc.serial.clone(), der.clone())];
+                    results[i] = Some(match self.store.complete(&row) {
+                        Ok(()) => Ok(issued_from(
+                            pc.serial,
+                            pc.ca,
+                            pc.profile,
+                            pc.subject,
+                            pc.not_before,
+                            pc.not_after,
+                            der,
+                            false,
+                        )),
+                        Err(e @ Error::SerialCollision { .. }) => {
+                            match self.store.cert(&pc.serial, Some(&pc.ca))? {
+                                Some(rec) => Ok(issued_from(
+                                    rec.serial,
+                                    rec.ca,
+                                    rec.profile,
+                                    rec.subject,
+                                    rec.not_before,
+                                    rec.not_after,
+                                    rec.der,
+                                    true,
+                                )),
+                                None => Err(e),
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    });
+                }
+                return Ok(finish_results(results));
+            }
+            Err(e) => return Err(e),
+        }
         for (i, der, pc) in signed {
             results[i] = Some(Ok(issued_from(
                 pc.serial,
@@ -480,16 +534,7 @@ impl Authority {
                 false,
             )));
         }
-        Ok(results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(Error::PolicyRefused {
-                        detail: "not issued".into(),
-                    })
-                })
-            })
-            .collect())
+        Ok(finish_results(results))
     }
 
     /// The certificate issued earlier under `id`, if `asked` is the same request again; a

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod pg;
+
 /// Where CA keys live in a test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -134,6 +136,9 @@ impl Env {
             .args(args)
             .env_remove("LGPKI_HOME")
             .env_remove("LGPKI_PASSPHRASE")
+            // PostgreSQL credentials only from the test's own `vars` (common/pg.rs).
+            .env_remove("PGPASSWORD")
+            .env_remove("PGPASSFILE")
             .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         c
     }

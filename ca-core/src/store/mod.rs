@@ -1,13 +1,20 @@
 //! The CA's durable store: the [`Store`] trait and the types it keeps.
 //!
-//! The embedded default is [`SqliteStore`]; a PostgreSQL backend for high availability will
-//! implement the same trait. Every state-changing method appends its audit records
+//! The embedded default is [`SqliteStore`]; [`PgStore`] keeps the same in PostgreSQL, shared
+//! by several CA instances. [`open_store`] opens the one a home is configured for. Every state-changing method appends its audit records
 //! ([`AuditRecord`]) in the same transaction as the change.
 
 mod audit;
+mod location;
+mod pgconn;
+mod postgres;
 mod sqlite;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
+pub use location::{
+    STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url, store_kind,
+};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;

@@ -1,0 +1,1368 @@
+//! The PostgreSQL store: several CA instances (`serve`s and CLIs on several machines) share one
+//! database.
+//!
+//! Same semantics as [`super::SqliteStore`]:
+//! - every transaction commits before its method returns (PostgreSQL's default
+//!   `synchronous_commit = on`: durable once acknowledged);
+//! - serials are unique (a UNIQUE constraint; a collision is [`Error::SerialCollision`], and
+//!   issuance retries with a fresh serial);
+//! - every state-changing method appends its audit records in the same transaction.
+//!
+//! Every write transaction that appends to the audit log first takes one transaction-level
+//! advisory lock ([`WRITE_LOCK`]), as SQLite's `BEGIN IMMEDIATE` takes its write lock. So one
+//! hash chain spans every instance, CRL numbers strictly increase across instances, the
+//! revocation sequence never repeats, and a request's compare-and-set state change
+//! ([`Store::update_request`]) lets exactly one of two concurrent approvers through. Reserving
+//! serials (no audit record) takes no lock: the UNIQUE constraint suffices.
+//!
+//! The schema is versioned ([`MIGRATIONS`]): migrations newer than the database's
+//! `schema_version` are applied in order, in one transaction, under [`MIGRATE_LOCK`].
+//!
+//! A lost connection (the server restarted) fails the call in progress with a clear error and
+//! is re-established by the next call.
+
+use std::sync::{Arc, Mutex};
+
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::audit::GENESIS;
+use super::pgconn::{Conn, describe};
+use super::{
+    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
+    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
+    StatusVisitor, Store, StoredStatus,
+};
+use crate::error::{Error, Result};
+
+/// Advisory lock key of write transactions (`pg_advisory_xact_lock`): "lgpkiwr".
+pub const WRITE_LOCK: i64 = 0x006c_6770_6b69_7772;
+/// Advisory lock key of schema migrations: "lgpkimg".
+pub const MIGRATE_LOCK: i64 = 0x006c_6770_6b69_6d67;
+
+/// Schema migrations, (version, SQL), applied in order.
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1)];
+
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE cas (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    parent TEXT,
+    cert_der BYTEA NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_alg TEXT NOT NULL,
+    profiles TEXT NOT NULL
+);
+-- Every serial ever reserved, issued or not: the UNIQUE constraint makes reuse impossible.
+CREATE TABLE certs (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    serial TEXT NOT NULL CONSTRAINT certs_serial_key UNIQUE,
+    ca TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    tbs_der BYTEA NOT NULL,
+    der BYTEA,
+    request_id TEXT CONSTRAINT certs_request_id_key UNIQUE,
+    reserved_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    reason TEXT,
+    invalidity_date BIGINT,
+    revoked_seq BIGINT
+);
+CREATE INDEX certs_ca ON certs (ca, state);
+CREATE INDEX certs_revoked ON certs (ca, revoked_seq);
+CREATE INDEX certs_revoked_seq ON certs (revoked_seq);
+CREATE INDEX certs_crl ON certs (ca, serial, revoked_at, reason, invalidity_date, profile, state)
+    WHERE state = 'issued' AND revoked_at IS NOT NULL;
+CREATE TABLE crls (
+    ca TEXT NOT NULL,
+    number BIGINT NOT NULL,
+    delta_base BIGINT,
+    covers_seq BIGINT NOT NULL,
+    made_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, number)
+);
+CREATE TABLE imported_certs (
+    name TEXT PRIMARY KEY,
+    ours TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    der BYTEA NOT NULL
+);
+CREATE TABLE orgs (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE officers (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs (code),
+    role TEXT NOT NULL,
+    cert_issuer TEXT NOT NULL,
+    cert_serial TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    cert_der BYTEA NOT NULL,
+    person TEXT,
+    UNIQUE (cert_issuer, cert_serial)
+);
+CREATE TABLE requests (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL,
+    org TEXT NOT NULL REFERENCES orgs (code),
+    state TEXT NOT NULL,
+    profile TEXT,
+    csr_der BYTEA,
+    subject TEXT,
+    sans TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    decided_by TEXT,
+    reject_reason TEXT,
+    serial TEXT,
+    revoke_reason TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE hold_releases (
+    serial TEXT PRIMARY KEY,
+    released_at BIGINT NOT NULL
+);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE org_names (
+    name TEXT PRIMARY KEY,
+    org TEXT NOT NULL REFERENCES orgs (code)
+);
+CREATE TABLE audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    head_hash TEXT NOT NULL,
+    time TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+";
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    config: tokio_postgres::Config,
+    /// The URL without its password, for messages.
+    target: String,
+    conn: Mutex<Option<Arc<Conn>>>,
+    actor: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transaction; rolled back when dropped uncommitted.
+struct Tx {
+    conn: Arc<Conn>,
+    open: bool,
+}
+
+impl Tx {
+    fn commit(mut self, what: &'static str) -> Result<()> {
+        self.open = false;
+        self.conn.batch("COMMIT", what)
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_closed() {
+            let _ = self.conn.batch("ROLLBACK", "rolling back");
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Stores the certificate of a reserved serial; the TBS (which the certificate holds) is
+/// dropped.
+const MARK_ISSUED: &str = "UPDATE certs SET der = $2, state = 'issued', tbs_der = ''::bytea WHERE serial = $1 AND state = 'pending'
+                 RETURNING ca, profile, subject";
+
+const CERT_COLUMNS: &str =
+    "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason, invalidity_date";
+
+const REQUEST_COLUMNS: &str = "id, kind, org, state, profile, csr_der, subject, sans, submitted_by, decided_by, reject_reason, serial, revoke_reason, created";
+
+const OFFICER_COLUMNS: &str = "id, org, role, cert_issuer, cert_serial, subject, cert_der, person";
+
+fn row_to_cert(r: &Row) -> CertRecord {
+    let revoked_at: Option<i64> = r.get(7);
+    CertRecord {
+        serial: r.get(0),
+        ca: r.get(1),
+        profile: r.get(2),
+        subject: r.get(3),
+        not_before: r.get(4),
+        not_after: r.get(5),
+        der: r.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
+        revoked_at,
+        // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
+        reason: r
+            .get::<_, Option<String>>(8)
+            .filter(|_| revoked_at.is_some()),
+        invalidity_date: r.get(9),
+    }
+}
+
+fn row_to_request(r: &Row) -> RequestRecord {
+    let sans: String = r.get(7);
+    RequestRecord {
+        id: r.get(0),
+        kind: r.get(1),
+        org: r.get(2),
+        state: r.get(3),
+        profile: r.get(4),
+        csr_der: r.get(5),
+        subject: r.get(6),
+        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        submitted_by: r.get(8),
+        decided_by: r.get(9),
+        reject_reason: r.get(10),
+        serial: r.get(11),
+        revoke_reason: r.get(12),
+        created: r.get(13),
+    }
+}
+
+fn row_to_officer(r: &Row) -> OfficerRecord {
+    let subject: String = r.get(5);
+    OfficerRecord {
+        id: r.get(0),
+        org: r.get(1),
+        role: r.get(2),
+        cert_issuer: r.get(3),
+        cert_serial: r.get(4),
+        cert_der: r.get(6),
+        person: r
+            .get::<_, Option<String>>(7)
+            .unwrap_or_else(|| subject.clone()),
+        subject,
+    }
+}
+
+fn row_to_audit(r: &Row) -> AuditRecord {
+    AuditRecord {
+        seq: r.get(0),
+        time: r.get(1),
+        actor: r.get(2),
+        action: r.get(3),
+        target: r.get(4),
+        outcome: r.get(5),
+        details: r.get(6),
+        prev_hash: r.get(7),
+        hash: r.get(8),
+    }
+}
+
+/// The end of the audit chain inside one write transaction (which holds [`WRITE_LOCK`], so no
+/// other instance extends the chain meanwhile).
+struct AuditChain {
+    seq: i64,
+    hash: String,
+    time: String,
+}
+
+impl AuditChain {
+    fn start(tx: &Tx) -> Result<AuditChain> {
+        let (seq, hash) = tx
+            .query_opt(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                &[],
+                "reading the audit chain",
+            )?
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap_or_else(|| (0, GENESIS.to_string()));
+        Ok(AuditChain {
+            seq,
+            hash,
+            time: crate::issue::rfc3339(now_unix()),
+        })
+    }
+
+    fn append(
+        &mut self,
+        tx: &Tx,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let rec = self.next(actor, action, target, outcome, details);
+        Self::insert(tx, &[rec])
+    }
+
+    /// The next record of the chain, not yet inserted (see [`AuditChain::insert`]).
+    fn next(
+        &mut self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> AuditRecord {
+        let mut rec = AuditRecord {
+            seq: self.seq + 1,
+            time: self.time.clone(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            details: details.to_string(),
+            prev_hash: std::mem::take(&mut self.hash),
+            hash: String::new(),
+        };
+        rec.hash = rec.compute_hash();
+        self.seq = rec.seq;
+        self.hash = rec.hash.clone();
+        rec
+    }
+
+    /// Inserts records made by [`AuditChain::next`], in order, pipelined.
+    fn insert(tx: &Tx, recs: &[AuditRecord]) -> Result<()> {
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = recs
+            .iter()
+            .map(|r| -> Vec<&(dyn ToSql + Sync)> {
+                vec![
+                    &r.seq,
+                    &r.time,
+                    &r.actor,
+                    &r.action,
+                    &r.target,
+                    &r.outcome,
+                    &r.details,
+                    &r.prev_hash,
+                    &r.hash,
+                ]
+            })
+            .collect();
+        tx.pipeline(
+            "INSERT INTO audit (seq, time, actor, action, target, outcome, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &sets,
+        )
+        .map_err(super::pgconn::pg("appending to the audit log"))?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Connects to the database `url` names (`postgres://USER@HOST:PORT/DB`; the password
+    /// from the URL, else `PGPASSWORD`, else `~/.pgpass`) and brings its schema up to date.
+    pub fn open(url: &str) -> Result<PgStore> {
+        let (config, target) = super::location::pg_config(url)?;
+        let store = PgStore {
+            config,
+            target,
+            conn: Mutex::new(None),
+            actor: crate::ra::operator_label(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database's schema version after [`PgStore::open`].
+    pub fn schema_version(&self) -> Result<i32> {
+        let conn = self.conn()?;
+        let row = conn.query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            &[],
+            "reading the schema version",
+        )?;
+        Ok(row.get(0))
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+        // Up to date (the common case): no lock, so opening the store does not serialise
+        // instances.
+        let conn = self.conn()?;
+        let present: bool = conn
+            .query_one(
+                "SELECT to_regclass('schema_version') IS NOT NULL",
+                &[],
+                "reading the schema version",
+            )?
+            .get(0);
+        if present {
+            let current: i32 = conn
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    &[],
+                    "reading the schema version",
+                )?
+                .get(0);
+            if current == newest {
+                return Ok(());
+            }
+        }
+        let tx = self.begin(Some(MIGRATE_LOCK))?;
+        tx.batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            "creating the schema_version table",
+        )?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                &[],
+                "reading the schema version",
+            )?
+            .get(0);
+        if current > newest {
+            return Err(Error::StoreBackend {
+                context: "opening the store",
+                detail: format!(
+                    "{}: the database's schema version {current} is newer than this lgpki's ({newest}); upgrade lgpki",
+                    self.target
+                ),
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            tx.batch(sql, "applying a schema migration")?;
+            tx.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                &[version, &now_unix()],
+                "recording a schema migration",
+            )?;
+        }
+        tx.commit("committing schema migrations")
+    }
+
+    /// The connection, (re)connecting when there is none or it was lost.
+    fn conn(&self) -> Result<Arc<Conn>> {
+        let mut slot = self.conn.lock().map_err(|_| Error::StoreBackend {
+            context: "connecting to PostgreSQL",
+            detail: "connection lock poisoned".into(),
+        })?;
+        if let Some(c) = slot.as_ref()
+            && !c.is_closed()
+        {
+            return Ok(c.clone());
+        }
+        *slot = None;
+        let c = Arc::new(Conn::connect(&self.config, &self.target)?);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Begins a transaction, first taking the advisory lock `lock` if given.
+    fn begin(&self, lock: Option<i64>) -> Result<Tx> {
+        let conn = self.conn()?;
+        conn.batch("BEGIN", "beginning a transaction")?;
+        let tx = Tx { conn, open: true };
+        if let Some(key) = lock {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&key],
+                "waiting for the store's write lock",
+            )?;
+        }
+        Ok(tx)
+    }
+
+    /// A write transaction: serialised with every other writer on the database.
+    fn write_txn(&self) -> Result<Tx> {
+        self.begin(Some(WRITE_LOCK))
+    }
+
+    fn append_audit(
+        tx: &Tx,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        AuditChain::start(tx)?.append(tx, actor, action, target, outcome, details)
+    }
+
+    fn insert_pending(tx: &Tx, p: &PendingCert, now: i64) -> Result<()> {
+        Self::insert_pendings(tx, std::slice::from_ref(p), now)
+    }
+
+    /// Records reservations, pipelined. A serial or request id used before fails the lot
+    /// ([`Error::SerialCollision`] or a refusal naming the id; the caller retries one by one).
+    fn insert_pendings(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = pending
+            .iter()
+            .map(|p| -> Vec<&(dyn ToSql + Sync)> {
+                vec![
+                    &p.serial,
+                    &p.ca,
+                    &p.profile,
+                    &p.subject,
+                    &p.not_before,
+                    &p.not_after,
+                    &p.tbs_der,
+                    &p.request_id,
+                    &now,
+                ]
+            })
+            .collect();
+        let r = tx.pipeline(
+            "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+            &sets,
+        );
+        let Err(e) = r else { return Ok(()) };
+        let db = e
+            .as_db_error()
+            .filter(|d| *d.code() == SqlState::UNIQUE_VIOLATION);
+        let constraint = db.and_then(|d| d.constraint());
+        // "Key (serial)=(…) already exists.": which one, when the server says.
+        let culprit = |field: fn(&PendingCert) -> Option<&str>| {
+            let detail = db.and_then(|d| d.detail()).unwrap_or_default();
+            pending
+                .iter()
+                .filter_map(field)
+                .find(|v| detail.contains(&format!("=({v})")))
+                .or_else(|| pending.first().and_then(field))
+                .unwrap_or_default()
+                .to_string()
+        };
+        match constraint {
+            Some("certs_serial_key") => Err(Error::SerialCollision {
+                serial: culprit(|p| Some(p.serial.as_str())),
+            }),
+            Some("certs_request_id_key") => Err(Error::PolicyRefused {
+                detail: format!(
+                    "request id {:?} was used before",
+                    culprit(|p| p.request_id.as_deref())
+                ),
+            }),
+            _ => Err(Error::StoreBackend {
+                context: "recording a certificate",
+                detail: describe(&e),
+            }),
+        }
+    }
+
+    fn mark_issued(tx: &Tx, serial: &str, der: &[u8]) -> Result<Option<(String, String, String)>> {
+        Ok(tx
+            .query_opt(MARK_ISSUED, &[&serial, &der], "storing a certificate")?
+            .map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    fn next_revocation_seq(tx: &Tx) -> Result<i64> {
+        Ok(tx
+            .query_one(
+                "SELECT COALESCE(MAX(revoked_seq), 0) + 1 FROM certs",
+                &[],
+                "reading the revocation sequence",
+            )?
+            .get(0))
+    }
+
+    fn cert_where(tx: &Conn, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+        Ok(tx
+            .query_opt(
+                &format!(
+                    "SELECT {CERT_COLUMNS} FROM certs WHERE serial = $1 AND state = 'issued' AND ($2::TEXT IS NULL OR ca = $2)"
+                ),
+                &[&serial, &ca],
+                "reading a certificate",
+            )?
+            .as_ref()
+            .map(row_to_cert))
+    }
+}
+
+impl Store for PgStore {
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT value FROM meta WHERE key = $1",
+                &[&key],
+                "reading metadata",
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+                "writing metadata",
+            )
+            .map(|_| ())
+    }
+
+    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()> {
+        let tx = self.write_txn()?;
+        let exists: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM cas WHERE name = $1",
+                &[&ca.name],
+                "checking CA name",
+            )?
+            .get(0);
+        if exists > 0 {
+            return Err(Error::CaExists {
+                name: ca.name.clone(),
+            });
+        }
+        Self::insert_pending(&tx, cert, now_unix())?;
+        Self::mark_issued(&tx, &cert.serial, cert_der)?;
+        let profiles = serde_json::to_string(&ca.profiles).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&ca.name, &ca.parent, &cert_der, &ca.key_ref, &ca.key_alg.name(), &profiles],
+            "recording the CA",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "ca.create",
+            &ca.name,
+            "ok",
+            &serde_json::json!({
+                "serial": cert.serial, "parent": ca.parent, "subject": cert.subject,
+                "key_alg": ca.key_alg.name(), "key": crate::key::KeyRef(ca.key_ref.clone()).location(),
+            }),
+        )?;
+        tx.commit("committing the CA")
+    }
+
+    fn cas(&self) -> Result<Vec<CaRecord>> {
+        let rows = self.conn()?.query(
+            "SELECT name, parent, cert_der, key_ref, key_alg, profiles FROM cas ORDER BY seq",
+            &[],
+            "listing CAs",
+        )?;
+        rows.iter()
+            .map(|r| {
+                let alg: String = r.get(4);
+                let profiles: String = r.get(5);
+                Ok(CaRecord {
+                    name: r.get(0),
+                    parent: r.get(1),
+                    cert_der: r.get(2),
+                    key_ref: r.get(3),
+                    key_alg: alg.parse()?,
+                    profiles: serde_json::from_str(&profiles)
+                        .map_err(|e| Error::malformed("stored CA profiles", e))?,
+                })
+            })
+            .collect()
+    }
+
+    fn ca(&self, name: &str) -> Result<Option<CaRecord>> {
+        Ok(self.cas()?.into_iter().find(|c| c.name == name))
+    }
+
+    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
+        let tx = self.begin(None)?;
+        Self::insert_pendings(&tx, pending, now_unix())?;
+        tx.commit("committing reserved serials")
+    }
+
+    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+        let tx = self.write_txn()?;
+        let mut chain = AuditChain::start(&tx)?;
+        // Every UPDATE pipelined, then every audit record: two round trips for the chunk.
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = issued
+            .iter()
+            .map(|(serial, der)| -> Vec<&(dyn ToSql + Sync)> { vec![serial, der] })
+            .collect();
+        let rows = tx
+            .pipeline(MARK_ISSUED, &sets)
+            .map_err(super::pgconn::pg("storing a certificate"))?;
+        let mut recs = Vec::with_capacity(issued.len());
+        for ((serial, _), rows) in issued.iter().zip(&rows) {
+            let Some(r) = rows.first() else {
+                return Err(Error::SerialCollision {
+                    serial: serial.clone(),
+                });
+            };
+            let (ca, profile, subject): (&str, &str, &str) = (r.get(0), r.get(1), r.get(2));
+            recs.push(chain.next(
+                &self.actor,
+                "cert.issue",
+                serial,
+                "ok",
+                &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
+            ));
+        }
+        AuditChain::insert(&tx, &recs)?;
+        tx.commit("committing certificates")
+    }
+
+    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>> {
+        let mut sql = format!("SELECT {CERT_COLUMNS} FROM certs WHERE state = 'issued'");
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(ca) = &filter.ca {
+            args.push(ca);
+            sql.push_str(&format!(" AND ca = ${}", args.len()));
+        }
+        if let Some(p) = &filter.profile {
+            args.push(p);
+            sql.push_str(&format!(" AND profile = ${}", args.len()));
+        }
+        match filter.status {
+            Some(CertStatus::Revoked) => sql.push_str(" AND revoked_at IS NOT NULL"),
+            Some(CertStatus::Good) => {
+                args.push(&filter.now);
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND not_after >= ${}",
+                    args.len()
+                ));
+            }
+            Some(CertStatus::Expired) => {
+                args.push(&filter.now);
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND not_after < ${}",
+                    args.len()
+                ));
+            }
+            None => {}
+        }
+        sql.push_str(" ORDER BY seq");
+        let rows = self.conn()?.query(&sql, &args, "listing certificates")?;
+        Ok(rows.iter().map(row_to_cert).collect())
+    }
+
+    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+        let conn = self.conn()?;
+        Self::cert_where(&conn, serial, ca)
+    }
+
+    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT revoked_at, reason FROM certs WHERE serial = $1 AND state = 'issued' AND ca = $2",
+                &[&serial, &ca],
+                "reading a certificate's status",
+            )?
+            .map(|r| {
+                let revoked_at: Option<i64> = r.get(0);
+                StoredStatus {
+                    revoked_at,
+                    reason: r.get::<_, Option<String>>(1).filter(|_| revoked_at.is_some()),
+                }
+            }))
+    }
+
+    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                &format!(
+                    "SELECT {CERT_COLUMNS} FROM certs WHERE request_id = $1 AND state = 'issued'"
+                ),
+                &[&request_id],
+                "reading a certificate",
+            )?
+            .as_ref()
+            .map(row_to_cert))
+    }
+
+    fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id
+                 FROM certs WHERE request_id = $1 AND state = 'pending'",
+                &[&request_id],
+                "reading a reservation",
+            )?
+            .map(|r| PendingCert {
+                serial: r.get(0),
+                ca: r.get(1),
+                profile: r.get(2),
+                subject: r.get(3),
+                not_before: r.get(4),
+                not_after: r.get(5),
+                tbs_der: r.get(6),
+                request_id: r.get(7),
+            }))
+    }
+
+    fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>> {
+        let tx = self.write_txn()?;
+        let mut chain = AuditChain::start(&tx)?;
+        let mut seq = Self::next_revocation_seq(&tx)? - 1;
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let Some(mut rec) = Self::cert_where(&tx, &r.serial, r.ca.as_deref())? else {
+                out.push(Err(Error::CertificateNotFound {
+                    serial: r.serial.clone(),
+                }));
+                continue;
+            };
+            let hold_made_permanent =
+                rec.reason.as_deref() == Some("certificateHold") && r.reason != "certificateHold";
+            if rec.revoked_at.is_some() && !hold_made_permanent {
+                out.push(Ok(RevokeOutcome {
+                    record: rec,
+                    already: true,
+                }));
+                continue;
+            }
+            seq += 1;
+            let time = rec.revoked_at.unwrap_or(r.time);
+            tx.execute(
+                "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, revoked_seq = $5 WHERE serial = $1",
+                &[&rec.serial, &time, &r.reason, &r.invalidity_date, &seq],
+                "recording a revocation",
+            )?;
+            chain.append(
+                &tx,
+                &self.actor,
+                "cert.revoke",
+                &rec.serial,
+                "ok",
+                &serde_json::json!({
+                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
+                }),
+            )?;
+            rec.revoked_at = Some(time);
+            rec.reason = Some(r.reason.clone());
+            rec.invalidity_date = r.invalidity_date;
+            out.push(Ok(RevokeOutcome {
+                record: rec,
+                already: false,
+            }));
+        }
+        tx.commit("committing revocations")?;
+        Ok(out)
+    }
+
+    fn for_each_revoked(
+        &self,
+        ca: &str,
+        since_seq: Option<i64>,
+        f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let sql = if since_seq.is_some() {
+            "SELECT c.serial, COALESCE(c.revoked_at, h.released_at), c.reason, c.invalidity_date, c.profile
+             FROM certs c LEFT JOIN hold_releases h ON h.serial = c.serial AND c.revoked_at IS NULL
+             WHERE c.ca = $1 AND c.state = 'issued' AND c.revoked_seq > $2
+               AND (c.revoked_at IS NOT NULL OR (c.reason = 'removeFromCRL' AND h.released_at IS NOT NULL))
+             ORDER BY c.serial"
+        } else {
+            "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
+             WHERE ca = $1 AND state = 'issued' AND revoked_at IS NOT NULL AND $2::BIGINT = 0
+             ORDER BY serial"
+        };
+        let since = since_seq.unwrap_or(0);
+        self.conn()?
+            .for_each_row(sql, &[&ca, &since], "listing revocations", &mut |row| {
+                let profile: &str = row.get(4);
+                f(&RevokedEntry {
+                    serial: row.get(0),
+                    revoked_at: row.get(1),
+                    reason: row.get(2),
+                    invalidity_date: row.get(3),
+                    is_ca: profile == "sub-ca" || profile == "root",
+                })
+            })
+    }
+
+    fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()> {
+        self.conn()?.for_each_row(
+            "SELECT serial, revoked_at, reason FROM certs WHERE ca = $1 AND state = 'issued' ORDER BY seq",
+            &[&ca],
+            "listing statuses",
+            &mut |row| f(row.get(0), row.get(1), row.get(2)),
+        )
+    }
+
+    fn revocation_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn()?
+            .query_one(
+                "SELECT COALESCE(MAX(revoked_seq), 0) FROM certs",
+                &[],
+                "reading the revocation sequence",
+            )?
+            .get(0))
+    }
+
+    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        // Under the write lock: no other instance allocates a number meanwhile, so numbers
+        // strictly increase across instances (RFC 5280 §5.2.3).
+        let tx = self.write_txn()?;
+        let last: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = $1",
+                &[&ca],
+                "reading the CRL number",
+            )?
+            .get(0);
+        let number = last + 1;
+        let base = delta_base.map(|b| b as i64);
+        tx.execute(
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&ca, &number, &base, &covers_seq, &now_unix()],
+            "recording a CRL",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            if delta_base.is_some() {
+                "crl.sign.delta"
+            } else {
+                "crl.sign"
+            },
+            ca,
+            "ok",
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+        )?;
+        tx.commit("committing a CRL number")?;
+        Ok(number as u64)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
+                &[&ca],
+                "reading CRLs",
+            )?
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn audit(
+        &mut self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let tx = self.write_txn()?;
+        Self::append_audit(&tx, &self.actor, action, target, outcome, details)?;
+        tx.commit("committing an audit record")
+    }
+
+    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
+        self.audit_records_from(i64::MIN)
+    }
+
+    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
+        let tx = self.write_txn()?;
+        tx.execute(
+            "INSERT INTO imported_certs (name, ours, issuer, der) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+            &[&name, &ours, &issuer, &der],
+            "importing a certificate",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "cross.import",
+            name,
+            "ok",
+            &serde_json::json!({"ca": ours, "issuer": issuer}),
+        )?;
+        tx.commit("committing an import")
+    }
+
+    fn imported_certs(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT name, der FROM imported_certs ORDER BY name",
+                &[],
+                "listing imports",
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn add_org(&mut self, org: &OrgRecord) -> Result<()> {
+        let tx = self.write_txn()?;
+        let exists: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM orgs WHERE code = $1 OR name = $2",
+                &[&org.code, &org.name],
+                "reading organisations",
+            )?
+            .get(0);
+        if exists > 0 {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "organisation {} or name {:?} is registered already",
+                    org.code, org.name
+                ),
+            });
+        }
+        tx.execute(
+            "INSERT INTO orgs (code, name) VALUES ($1, $2)",
+            &[&org.code, &org.name],
+            "registering an organisation",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "org.add",
+            &org.code,
+            "ok",
+            &serde_json::json!({"name": org.name}),
+        )?;
+        tx.commit("committing an organisation")
+    }
+
+    fn orgs(&self) -> Result<Vec<OrgRecord>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT code, name FROM orgs ORDER BY code",
+                &[],
+                "listing organisations",
+            )?
+            .iter()
+            .map(|r| OrgRecord {
+                code: r.get(0),
+                name: r.get(1),
+            })
+            .collect())
+    }
+
+    fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
+        let tx = self.write_txn()?;
+        let exists: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM officers WHERE cert_issuer = $1 AND cert_serial = $2",
+                &[&o.cert_issuer, &o.cert_serial],
+                "reading officers",
+            )?
+            .get(0);
+        if exists > 0 {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "certificate {} is registered to an officer already",
+                    o.cert_serial
+                ),
+            });
+        }
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der, person) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[&o.org, &o.role, &o.cert_issuer, &o.cert_serial, &o.subject, &o.cert_der, &o.person],
+                "registering an officer",
+            )?
+            .get(0);
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "officer.add",
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": o.org, "role": o.role, "subject": o.subject, "cert_serial": o.cert_serial, "person": o.person}),
+        )?;
+        tx.commit("committing an officer")?;
+        Ok(id)
+    }
+
+    fn officers(&self) -> Result<Vec<OfficerRecord>> {
+        Ok(self
+            .conn()?
+            .query(
+                &format!("SELECT {OFFICER_COLUMNS} FROM officers ORDER BY id"),
+                &[],
+                "listing officers",
+            )?
+            .iter()
+            .map(row_to_officer)
+            .collect())
+    }
+
+    fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
+        let tx = self.write_txn()?;
+        let sans = serde_json::to_string(&q.sans).unwrap_or_else(|_| "[]".into());
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO requests (kind, org, state, profile, csr_der, subject, sans, submitted_by, serial, revoke_reason, created)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                &[&q.kind, &q.org, &q.state, &q.profile, &q.csr_der, &q.subject, &sans, &q.submitted_by, &q.serial, &q.revoke_reason, &q.created],
+                "recording a request",
+            )?
+            .get(0);
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            &format!("request.submit.{}", q.kind),
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": q.org, "profile": q.profile, "subject": q.subject, "serial": q.serial}),
+        )?;
+        tx.commit("committing a request")?;
+        Ok(id)
+    }
+
+    fn request(&self, id: i64) -> Result<Option<RequestRecord>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"),
+                &[&id],
+                "reading a request",
+            )?
+            .as_ref()
+            .map(row_to_request))
+    }
+
+    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
+        Ok(self
+            .conn()?
+            .query(
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1::TEXT IS NULL OR org = $1) AND ($2::TEXT IS NULL OR state = $2) ORDER BY id"),
+                &[&org, &state],
+                "listing requests",
+            )?
+            .iter()
+            .map(row_to_request)
+            .collect())
+    }
+
+    fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
+        let tx = self.write_txn()?;
+        // Compare-and-set on the state: of two approvers racing on two instances, one moves
+        // the request and the other finds it no longer in `from`.
+        let n = tx.execute(
+            "UPDATE requests SET state = $2, decided_by = $3, reject_reason = $4, serial = $5 WHERE id = $1 AND state = $6",
+            &[&q.id, &q.state, &q.decided_by, &q.reject_reason, &q.serial, &from],
+            "updating a request",
+        )?;
+        if n != 1 {
+            return Err(Error::PolicyRefused {
+                detail: format!("request {} is no longer {from}", q.id),
+            });
+        }
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            action,
+            &q.id.to_string(),
+            "ok",
+            &serde_json::json!({"org": q.org, "state": q.state, "serial": q.serial, "reason": q.reject_reason}),
+        )?;
+        tx.commit("committing a request")
+    }
+
+    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()> {
+        let tx = self.write_txn()?;
+        for name in names {
+            let owner: Option<String> = tx
+                .query_opt(
+                    "SELECT org FROM org_names WHERE name = $1",
+                    &[name],
+                    "reading registered names",
+                )?
+                .map(|r| r.get(0));
+            if let Some(owner) = owner {
+                return Err(Error::PolicyRefused {
+                    detail: format!("{name} is registered to organisation {owner} already"),
+                });
+            }
+            tx.execute(
+                "INSERT INTO org_names (name, org) VALUES ($1, $2)",
+                &[name, &org],
+                "registering a name",
+            )?;
+        }
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "org.names.add",
+            org,
+            "ok",
+            &serde_json::json!({"names": names}),
+        )?;
+        tx.commit("committing names")
+    }
+
+    fn org_names(&self, org: Option<&str>) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT org, name FROM org_names WHERE ($1::TEXT IS NULL OR org = $1) ORDER BY org, name",
+                &[&org],
+                "listing registered names",
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                &[],
+                "reading the audit chain",
+            )?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    fn audit_records_from(&self, seq: i64) -> Result<Vec<AuditRecord>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT seq, time, actor, action, target, outcome, details, prev_hash, hash FROM audit WHERE seq >= $1 ORDER BY seq",
+                &[&seq],
+                "reading the audit log",
+            )?
+            .iter()
+            .map(row_to_audit)
+            .collect())
+    }
+
+    fn seal_audit(
+        &mut self,
+        seal: &mut dyn FnMut(i64, &str) -> Result<AuditCheckpoint>,
+    ) -> Result<Option<AuditCheckpoint>> {
+        let tx = self.write_txn()?;
+        let head: Option<(i64, String)> = tx
+            .query_opt(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                &[],
+                "reading the audit chain",
+            )?
+            .map(|r| (r.get(0), r.get(1)));
+        let Some((seq, hash)) = head else {
+            return Ok(None);
+        };
+        let cp = seal(seq, &hash)?;
+        tx.execute(
+            "INSERT INTO audit_checkpoints (seq, head_hash, time, algorithm, signature) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (seq) DO NOTHING",
+            &[&cp.seq, &cp.head_hash, &cp.time, &cp.algorithm, &cp.signature],
+            "recording an audit checkpoint",
+        )?;
+        tx.commit("committing an audit checkpoint")?;
+        Ok(Some(cp))
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT seq, head_hash, time, algorithm, signature FROM audit_checkpoints ORDER BY seq",
+                &[],
+                "reading audit checkpoints",
+            )?
+            .iter()
+            .map(|r| AuditCheckpoint {
+                seq: r.get(0),
+                head_hash: r.get(1),
+                time: r.get(2),
+                algorithm: r.get(3),
+                signature: r.get(4),
+            })
+            .collect())
+    }
+
+    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>> {
+        let tx = self.write_txn()?;
+        let Some(rec) = tx
+            .query_opt(
+                &format!("SELECT {OFFICER_COLUMNS} FROM officers WHERE id = $1"),
+                &[&id],
+                "reading an officer",
+            )?
+            .as_ref()
+            .map(row_to_officer)
+        else {
+            return Ok(None);
+        };
+        tx.execute(
+            "DELETE FROM officers WHERE id = $1",
+            &[&id],
+            "removing an officer",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "officer.remove",
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": rec.org, "role": rec.role, "subject": rec.subject, "cert_serial": rec.cert_serial}),
+        )?;
+        tx.commit("committing an officer removal")?;
+        Ok(Some(rec))
+    }
+
+    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+        let tx = self.write_txn()?;
+        let mut rec =
+            Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
+                serial: serial.to_string(),
+            })?;
+        if rec.revoked_at.is_none() || rec.reason.as_deref() != Some("certificateHold") {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
+                    rec.reason
+                        .as_deref()
+                        .filter(|_| rec.revoked_at.is_some())
+                        .unwrap_or("good")
+                ),
+            });
+        }
+        let seq = Self::next_revocation_seq(&tx)?;
+        tx.execute(
+            "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = $2 WHERE serial = $1",
+            &[&rec.serial, &seq],
+            "releasing a hold",
+        )?;
+        tx.execute(
+            "INSERT INTO hold_releases (serial, released_at) VALUES ($1, $2)
+             ON CONFLICT (serial) DO UPDATE SET released_at = excluded.released_at",
+            &[&rec.serial, &time],
+            "releasing a hold",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "cert.unhold",
+            &rec.serial,
+            "ok",
+            &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
+        )?;
+        tx.commit("committing a hold release")?;
+        rec.revoked_at = None;
+        rec.reason = None;
+        rec.invalidity_date = None;
+        Ok(rec)
+    }
+}
