@@ -166,12 +166,10 @@ impl ServeValidator {
             (served.cas.clone(), anchors)
         };
         anchors.dedup();
-        let store = self
-            .store
-            .lock()
-            .map_err(|_| "internal error".to_string())?;
+        // The store is locked per status lookup only: path building and signature checks of
+        // concurrent requests run in parallel.
         let own = OwnCas {
-            store: store.as_ref(),
+            store: &self.store,
             cas: &own_cas,
         };
         Ok(crate::verify::evaluate(
@@ -220,7 +218,7 @@ fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, String> {
 
 /// The status of certificates this home's CAs issued, from the store.
 struct OwnCas<'a> {
-    store: &'a dyn Store,
+    store: &'a Mutex<Box<dyn Store>>,
     cas: &'a [(String, Vec<u8>)],
 }
 
@@ -229,7 +227,15 @@ impl OwnStatus for OwnCas<'_> {
         let issuer_der = issuer.to_der().ok()?;
         let (name, _) = self.cas.iter().find(|(_, d)| *d == issuer_der)?;
         let serial = cert.tbs_certificate().serial_number().as_bytes();
-        Some(match crate::serve::store_lookup(self.store, serial, name) {
+        let lookup = match self.store.lock() {
+            Ok(store) => crate::serve::store_lookup(store.as_ref(), serial, name),
+            Err(_) => {
+                return Some(Status::Undetermined {
+                    detail: "store: internal error (a lookup panicked)".into(),
+                });
+            }
+        };
+        Some(match lookup {
             Ok(ca_core::ocsp::Lookup::Good) => Status::Good,
             Ok(ca_core::ocsp::Lookup::Revoked { time, reason }) => Status::Revoked {
                 detail: format!(
