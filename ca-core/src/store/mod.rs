@@ -20,6 +20,16 @@ pub use sqlite::SqliteStore;
 use crate::error::Result;
 use crate::key::KeyAlgorithm;
 
+/// Whether revoking `rec` for `reason` changes it, the rule every backend applies: a good
+/// certificate is revoked; a revoked one keeps its first time and reason (revocation is
+/// idempotent), except that a `certificateHold` may be made permanent with another reason
+/// (RFC 5280 §5.3.1).
+pub(crate) fn revocation_changes(rec: &CertRecord, reason: &str) -> bool {
+    let hold_made_permanent =
+        rec.reason.as_deref() == Some("certificateHold") && reason != "certificateHold";
+    rec.revoked_at.is_none() || hold_made_permanent
+}
+
 /// Called with (serial hex, revocation time, reason) for each certificate of a CA.
 pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()> + 'a;
 

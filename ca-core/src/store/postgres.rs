@@ -826,9 +826,7 @@ impl Store for PgStore {
                 }));
                 continue;
             };
-            let hold_made_permanent =
-                rec.reason.as_deref() == Some("certificateHold") && r.reason != "certificateHold";
-            if rec.revoked_at.is_some() && !hold_made_permanent {
+            if !super::revocation_changes(&rec, &r.reason) {
                 out.push(Ok(RevokeOutcome {
                     record: rec,
                     already: true,
