@@ -9,54 +9,18 @@
 //! - a release with a lower sequence number is refused;
 //! - a release signed only by a CA key that is not pinned (another home) is refused.
 
+mod common;
+
+use common::{init_home, openssl, run, text};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ca_core::input::to_pem;
 use ca_core::publish::Publication;
-use ca_core::{
-    Authority, DEFAULT_BASE_URL, InitOptions, IssuanceRequest, KeyAlgorithm, PassphraseSource,
-    Policies, Revocation,
-};
-
-fn run(cmd: &mut Command) -> Output {
-    match cmd.output() {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run {cmd:?}: {e}"),
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("openssl").current_dir(dir).args(args));
-    let t = text(&out);
-    assert!(out.status.success(), "openssl {args:?}:\n{t}");
-    t
-}
-
-fn init_home(home: &Path, pass: &Path) -> Authority {
-    Authority::init(
-        home,
-        InitOptions {
-            key_alg: KeyAlgorithm::EcdsaP256,
-            key_uri: None,
-            base_url: DEFAULT_BASE_URL.into(),
-            passphrase: PassphraseSource::File(pass.to_path_buf()),
-            policies: Policies::embedded().expect("policies"),
-        },
-    )
-    .expect("init")
-}
+use ca_core::{Authority, Revocation};
 
 /// A CA home with two issued certificates (`good`, `bad`), none revoked yet.
 struct Pki {
@@ -74,38 +38,7 @@ impl Pki {
         if let Some(s) = settings {
             std::fs::write(d.join("home").join("lgpki.toml"), s).expect("lgpki.toml");
         }
-        let mut issue = |name: &str| -> String {
-            openssl(
-                d,
-                &[
-                    "req",
-                    "-new",
-                    "-utf8",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-subj",
-                    &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"),
-                    "-outform",
-                    "DER",
-                    "-out",
-                    &format!("{name}.csr"),
-                ],
-            );
-            let issued = auth
-                .issue(IssuanceRequest {
-                    profile: "staff".into(),
-                    csr_der: std::fs::read(d.join(format!("{name}.csr"))).expect("csr"),
-                    ..Default::default()
-                })
-                .expect("issue");
-            std::fs::write(d.join(format!("{name}.pem")), &issued.pem).expect("pem");
-            issued.serial
-        };
+        let mut issue = |name: &str| common::issue_staff(&mut auth, d, name);
         issue("good");
         let bad = issue("bad");
         Pki { dir, auth, bad }

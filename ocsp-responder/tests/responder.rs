@@ -5,40 +5,18 @@
 //! without a restart, a broken one is refused while the old one keeps serving, and a missing
 //! DIR exits 2.
 
+mod common;
+
+use common::{openssl, run, text};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ca_core::input::to_pem;
 use ca_core::publish::Publication;
-use ca_core::{
-    Authority, DEFAULT_BASE_URL, InitOptions, IssuanceRequest, KeyAlgorithm, PassphraseSource,
-    Policies, Revocation,
-};
-
-fn run(cmd: &mut Command) -> Output {
-    match cmd.output() {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run {cmd:?}: {e}"),
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("openssl").current_dir(dir).args(args));
-    let t = text(&out);
-    assert!(out.status.success(), "openssl {args:?}:\n{t}");
-    t
-}
+use ca_core::{Authority, Revocation};
 
 /// A CA home with two issued certificates, one revoked, and a publication of it.
 struct Pki {
@@ -53,49 +31,8 @@ impl Pki {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         std::fs::write(d.join("pass"), "responder test passphrase\n").expect("pass");
-        let mut auth = Authority::init(
-            &d.join("home"),
-            InitOptions {
-                key_alg: KeyAlgorithm::EcdsaP256,
-                key_uri: None,
-                base_url: DEFAULT_BASE_URL.into(),
-                passphrase: PassphraseSource::File(d.join("pass")),
-                policies: Policies::embedded().expect("policies"),
-            },
-        )
-        .expect("init");
-        let mut issue = |name: &str| -> String {
-            openssl(
-                d,
-                &[
-                    "req",
-                    "-new",
-                    "-utf8",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-subj",
-                    &format!("/C=JP/O=LGPKI/OU=千代田区/CN={name}"),
-                    "-outform",
-                    "DER",
-                    "-out",
-                    &format!("{name}.csr"),
-                ],
-            );
-            let issued = auth
-                .issue(IssuanceRequest {
-                    profile: "staff".into(),
-                    csr_der: std::fs::read(d.join(format!("{name}.csr"))).expect("csr"),
-                    ..Default::default()
-                })
-                .expect("issue");
-            std::fs::write(d.join(format!("{name}.pem")), &issued.pem).expect("pem");
-            issued.serial
-        };
+        let mut auth = common::init_home(&d.join("home"), &d.join("pass"));
+        let mut issue = |name: &str| common::issue_staff(&mut auth, d, name);
         let good = issue("good");
         let bad = issue("bad");
         let mut pki = Pki {
