@@ -11,12 +11,10 @@
 
 mod common;
 
-use common::{init_home, openssl, run, text};
-use std::io::{BufRead, BufReader};
+use common::{Responder, init_home, openssl, run, text};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use ca_core::input::to_pem;
 use ca_core::publish::Publication;
@@ -119,70 +117,6 @@ fn switch_current(data: &Path, id: &str) {
 fn copy_dir(from: &Path, to: &Path) {
     let out = run(Command::new("cp").arg("-a").arg(from).arg(to));
     assert!(out.status.success(), "cp: {}", text(&out));
-}
-
-/// The running responder; killed on drop.
-struct Responder {
-    child: Child,
-    url: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Responder {
-    fn start(data: &Path, extra: &[&str]) -> Responder {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocsp-responder"))
-            .arg("--data")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ocsp-responder");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("startup line");
-        let url = first
-            .split("on ")
-            .last()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("unexpected startup line: {first}"))
-            .to_string();
-        Responder {
-            child,
-            url,
-            stderr: rx,
-        }
-    }
-
-    /// Waits for a stderr line containing every one of `needles`.
-    fn wait_for_log(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("no log line containing {needles:?}");
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A minimal HTTP/1.1 GET over loopback: status code and body.

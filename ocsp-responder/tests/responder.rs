@@ -7,11 +7,9 @@
 
 mod common;
 
-use common::{openssl, run, text};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use common::{Responder, openssl, run, text};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ca_core::input::to_pem;
@@ -102,69 +100,6 @@ impl Pki {
     }
 }
 
-/// The running responder; killed on drop.
-struct Responder {
-    child: Child,
-    url: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Responder {
-    fn start(data: &Path) -> Responder {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocsp-responder"))
-            .arg("--data")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ocsp-responder");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("startup line");
-        let url = first
-            .split("on ")
-            .last()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("unexpected startup line: {first}"))
-            .to_string();
-        Responder {
-            child,
-            url,
-            stderr: rx,
-        }
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("no log line containing {needle:?}");
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A minimal HTTP/1.1 GET over loopback (so the test needs no curl): returns the status code,
 /// the lower-cased head and the body.
 fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
@@ -197,7 +132,7 @@ fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Ve
 #[test]
 fn serves_a_publication_to_openssl_and_curl() {
     let mut pki = Pki::new();
-    let responder = Responder::start(&pki.data());
+    let responder = Responder::start(&pki.data(), &[]);
     let url = responder.url.clone();
 
     // good / revoked / unknown, with and without a nonce; every response verified by openssl
@@ -259,7 +194,7 @@ fn serves_a_publication_to_openssl_and_curl() {
     let good = pki.good.clone();
     pki.revoke(&good);
     let id = pki.publish();
-    responder.wait_for_log(&format!("now serving release {id}"));
+    responder.wait_for_log(&[&format!("now serving release {id}")]);
     let t = pki.query(&url, &["-cert", "good.pem"], false);
     assert!(t.contains("good.pem: revoked"), "{t}");
 
@@ -270,7 +205,7 @@ fn serves_a_publication_to_openssl_and_curl() {
     let tmp_link = pki.data().join("current.tmp");
     std::os::unix::fs::symlink("releases/broken", &tmp_link).expect("symlink");
     std::fs::rename(&tmp_link, pki.data().join("current")).expect("swap");
-    let line = responder.wait_for_log("keeping release");
+    let line = responder.wait_for_log(&["keeping release"]);
     assert!(line.contains(&id), "{line}");
     let t = pki.query(&url, &["-cert", "good.pem"], false);
     assert!(
