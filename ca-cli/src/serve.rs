@@ -458,7 +458,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     let timestamper = if crate::commands::tsa_available(&authority)? {
         Some(Arc::new(crate::tsa::ServeTimeStamper::obtain(
             &mut authority,
-            SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+            ca_core::open_timestamp_store(&ctx.home, ctx.store.as_deref())?,
             settings.tsa_accuracy,
         )?) as Arc<dyn ca_http::TimeStamper>)
     } else {

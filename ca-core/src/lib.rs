@@ -92,8 +92,8 @@ pub use store::{
     SqliteStore, Store, StoredStatus, verify_chain,
 };
 pub use store::{
-    PgStore, STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url,
-    store_kind,
+    PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
+    redact_url, store_kind,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

@@ -12,7 +12,8 @@ mod sqlite;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use location::{
-    STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url, store_kind,
+    STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
+    redact_url, store_kind,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

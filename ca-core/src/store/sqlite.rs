@@ -207,46 +207,6 @@ impl SqliteStore {
         })
     }
 
-    /// Records time-stamp tokens about to be issued, in one transaction (one fsync for a
-    /// batch of concurrent requests). For each, whether its serial was new: a serial seen
-    /// before is not recorded again, and the caller draws another.
-    pub fn record_timestamps(
-        &mut self,
-        stamps: &[crate::tsp_log::TimestampRecord],
-    ) -> Result<Vec<bool>> {
-        let txn = self.write_txn()?;
-        let mut fresh = Vec::with_capacity(stamps.len());
-        {
-            let mut stmt = txn
-                .prepare_cached(
-                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
-                )
-                .map_err(Error::store("recording a time-stamp"))?;
-            for t in stamps {
-                let n = stmt
-                    .execute(params![
-                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
-                    ])
-                    .map_err(Error::store("recording a time-stamp"))?;
-                fresh.push(n == 1);
-            }
-        }
-        txn.commit()
-            .map_err(Error::store("recording a time-stamp"))?;
-        Ok(fresh)
-    }
-
-    /// The number of time-stamp tokens recorded.
-    pub fn timestamp_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(Error::store("counting time-stamps"))
-    }
-
     /// Runs a query and maps every row: the one shape all the listing methods share.
     fn list<T, P: rusqlite::Params>(
         &self,
@@ -368,6 +328,44 @@ impl SqliteStore {
             |r| r.get(0),
         )
         .map_err(Error::store("reading the revocation sequence"))
+    }
+}
+
+impl crate::tsp_log::TimestampStore for SqliteStore {
+    fn record_timestamps(
+        &mut self,
+        stamps: &[crate::tsp_log::TimestampRecord],
+    ) -> Result<Vec<bool>> {
+        let txn = self.write_txn()?;
+        let mut fresh = Vec::with_capacity(stamps.len());
+        {
+            let mut stmt = txn
+                .prepare_cached(
+                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
+                )
+                .map_err(Error::store("recording a time-stamp"))?;
+            for t in stamps {
+                let n = stmt
+                    .execute(params![
+                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
+                    ])
+                    .map_err(Error::store("recording a time-stamp"))?;
+                fresh.push(n == 1);
+            }
+        }
+        txn.commit()
+            .map_err(Error::store("recording a time-stamp"))?;
+        Ok(fresh)
+    }
+
+    fn timestamp_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(Error::store("counting time-stamps"))
     }
 }
 
