@@ -93,7 +93,7 @@ pub use store::{
 };
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
-    redact_url, store_kind,
+    redact_url, store_kind, transfer,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

@@ -9,6 +9,7 @@ mod location;
 mod pgconn;
 mod postgres;
 mod sqlite;
+pub mod transfer;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use location::{

@@ -403,6 +403,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The database's URL without its password, for messages.
+    pub(super) fn target(&self) -> &str {
+        &self.target
+    }
+
     /// The database's schema version after [`PgStore::open`].
     pub fn schema_version(&self) -> Result<i32> {
         let conn = self.conn()?;
@@ -471,7 +476,7 @@ impl PgStore {
     }
 
     /// The connection, (re)connecting when there is none or it was lost.
-    fn conn(&self) -> Result<Arc<Conn>> {
+    pub(super) fn conn(&self) -> Result<Arc<Conn>> {
         let mut slot = self.conn.lock().map_err(|_| Error::StoreBackend {
             context: "connecting to PostgreSQL",
             detail: "connection lock poisoned".into(),

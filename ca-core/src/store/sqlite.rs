@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     actor: String,
 }
 
