@@ -749,7 +749,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         (vec!["ca", "renew", "root", "--key-alg", "dsa-1024"], 2, "dsa-1024"),
         (
             vec!["ca", "renew", "root", "--key-uri", "pkcs11:token=none?module-path=/nonexistent/libnone.so"],
-            2,
+            1,
             "libnone.so",
         ),
         (vec!["ca", "renew"], 2, "NAME"),
