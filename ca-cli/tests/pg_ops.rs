@@ -133,6 +133,8 @@ const TABLES: &[&str] = &[
     "org_names",
     "audit_checkpoints",
     "timestamps",
+    "ca_generations",
+    "pending_keys",
 ];
 
 /// Fills every table of `env`'s store: certificates (one revoked, one held then released),

@@ -50,6 +50,7 @@ pub mod publish;
 mod ra;
 pub mod repository;
 pub mod revocation;
+mod renew;
 mod revoke;
 mod san;
 mod serial;
@@ -84,7 +85,9 @@ pub use profile::{
 };
 pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, ROLES, check_org_code};
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
+pub use renew::{RenewOptions, Renewed};
 pub use san::SanEntry;
+pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
     AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,

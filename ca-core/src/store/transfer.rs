@@ -59,6 +59,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("org_names", &["name"]),
     ("audit_checkpoints", &["seq"]),
     ("timestamps", &["serial"]),
+    ("ca_generations", &["ca", "generation"]),
+    ("pending_keys", &["ca"]),
 ];
 
 /// Tables of one backend's own bookkeeping, never copied (the target keeps its own).
