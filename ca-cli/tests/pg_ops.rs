@@ -205,6 +205,10 @@ fn populate(env: &Env, sql: &dyn Fn(&str)) -> String {
     sql(
         "INSERT INTO imported_certs (name, ours, issuer, der) VALUES ('imported-test', 'root', 'CN=bridge', X'3003020101')",
     );
+    sql(
+        "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ('no-such-ca', 2, 'test', NULL, 1)",
+    );
+    assert_ok(&env.lgpki(&["ca", "renew", "organization"]), "ca renew");
     revoked
 }
 
