@@ -550,3 +550,108 @@ fn a_postgres_backup_restores_into_sqlite_and_back() {
     let recorded = std::fs::read_to_string(third.home.join("store.url")).expect("store.url");
     assert_eq!(recorded.trim(), url);
 }
+
+/// GET `url`: (status, body).
+fn get(url: &str) -> (u16, String) {
+    match agent().get(url).call() {
+        Ok(mut r) => (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Polls `f` every 250 ms until it holds, at most `secs` seconds.
+fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> Option<String>) {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut last = String::new();
+    while std::time::Instant::now() < until {
+        match f() {
+            None => return,
+            Some(s) => last = s,
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("{what} within {secs}s; last: {last}");
+}
+
+#[test]
+fn serve_answers_503_while_postgres_is_down_and_recovers() {
+    let pg = PgCluster::start();
+    let env = pg_env(&pg, "down", &[]);
+    assert_ok(
+        &env.lgpki(&["org", "add", "--code", "131016", "--name", "千代田区"]),
+        "org add",
+    );
+    let officer = common::officer_cert(&env, "officer", "officer", "千代田区");
+    assert_ok(
+        &env.lgpki(&[
+            "officer",
+            "add",
+            "--org",
+            "131016",
+            "--cert",
+            &officer.cert,
+            "--role",
+            "approver",
+        ]),
+        "officer add",
+    );
+    std::fs::write(
+        env.path("root.pem"),
+        env.lgpki(&["ca", "cert", "root"]).stdout,
+    )
+    .expect("root");
+    let (_, cert) = common::issue_staff(&env, "taro");
+    let pem = std::fs::read_to_string(&cert).expect("cert");
+    let org = String::from_utf8(env.lgpki(&["ca", "cert", "organization"]).stdout).expect("pem");
+    let server = Server::start(&env);
+    let validate = || {
+        post(
+            &format!("{}/validate", server.http),
+            "application/json",
+            serde_json::json!({"certificate": pem, "untrusted": [org]})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    eventually(20, "healthz 200 at start", || {
+        let (s, b) = get(&format!("{}/healthz", server.http));
+        (s != 200).then(|| format!("{s} {b}"))
+    });
+    let (s, b) = validate();
+    let body = String::from_utf8_lossy(&b);
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"valid\":true"), "{body}");
+    let list = common::remote_as(&env, &server.ra, &officer, &["request", "list"]);
+    assert_ok(&list, "request list");
+
+    pg.stop();
+    // Every endpoint that needs the store says so: 503 with a reason, not a wrong answer.
+    eventually(20, "healthz 503 while PostgreSQL is down", || {
+        let (s, b) = get(&format!("{}/healthz", server.http));
+        (s != 503 || !b.contains("store unreachable")).then(|| format!("{s} {b}"))
+    });
+    let (s, b) = validate();
+    let body = String::from_utf8_lossy(&b);
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("store_unavailable"), "{body}");
+    let out = common::remote_as(&env, &server.ra, &officer, &["request", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unavailable"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"));
+    // A local command: a clear error, exit 2.
+    let out = env.lgpki(&["cert", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    pg.start_again();
+    eventually(30, "healthz 200 after PostgreSQL is back", || {
+        let (s, b) = get(&format!("{}/healthz", server.http));
+        (s != 200).then(|| format!("{s} {b}"))
+    });
+    let (s, b) = validate();
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    let out = common::remote_as(&env, &server.ra, &officer, &["request", "list"]);
+    assert_ok(&out, "request list after recovery");
+}
