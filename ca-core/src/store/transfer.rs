@@ -532,6 +532,10 @@ fn append_audit(
     target.insert("audit", &columns, &[row])
 }
 
+/// The audit record of a copy, from what was copied and the hash of the probed record:
+/// (action, target, details).
+type AuditOf<'a> = dyn Fn(&[TableSummary], Option<&str>) -> (String, String, Value) + 'a;
+
 /// Loads what `fill` pumps into `target` in one write transaction (after `clear`ing it, or
 /// refusing a non-empty one), checks the copy against the summaries `fill` returns, appends
 /// the audit record of the act, and commits. Any failure rolls back.
@@ -540,7 +544,7 @@ fn load(
     clear: bool,
     fill: &mut dyn FnMut(&mut dyn Sink) -> Result<Vec<TableSummary>>,
     probe: Option<i64>,
-    audit: &dyn Fn(&[TableSummary], Option<&str>) -> (String, String, Value),
+    audit: &AuditOf<'_>,
 ) -> Result<(Vec<TableSummary>, i64, Option<String>)> {
     target.begin_write()?;
     let result = (|| {
