@@ -781,3 +781,110 @@ fn bad_input_is_refused_and_changes_nothing() {
     let out = env.lgpki(&["crl", "--ca", "root", "--generation", "1", "--out", s(&env.path("g1.crl"))]);
     assert_ok(&out, "generation in force by number");
 }
+
+/// The certificates of profile `cross`, oldest first: (serial, PEM file).
+fn crosses(env: &Env, tag: &str) -> Vec<(String, PathBuf)> {
+    let out = env.lgpki(&["--json", "cert", "list", "--profile", "cross"]);
+    assert_ok(&out, "cert list --profile cross");
+    common::json_lines(&out.stdout)
+        .iter()
+        .map(|c| {
+            let serial = c["serial"].as_str().expect("serial").to_string();
+            let p = save(env, &["cert", "show", &serial], &format!("{tag}-{serial}.pem"));
+            // Only the certificate (`cert show` also prints its status).
+            let pem = std::fs::read_to_string(&p).expect("read");
+            let start = pem.find("-----BEGIN CERTIFICATE-----").expect("PEM");
+            let end = pem.find("-----END CERTIFICATE-----").expect("PEM") + 26;
+            std::fs::write(&p, format!("{}\n", &pem[start..end])).expect("write");
+            (serial, p)
+        })
+        .collect()
+}
+
+/// The extensions of a certificate that a re-issue keeps (all but the key identifiers).
+fn kept_extensions(f: &Path) -> Vec<String> {
+    let t = x509(f, &["-text", "-certopt", "no_subject,no_issuer,no_pubkey,no_sigdump,no_validity,no_serial,no_header,no_version,no_signame"]);
+    let mut out = Vec::new();
+    let mut skip = false;
+    for l in t.lines() {
+        let l = l.trim();
+        if l.starts_with("X509v3 Subject Key Identifier") || l.starts_with("X509v3 Authority Key Identifier") {
+            skip = true;
+            continue;
+        }
+        if l.starts_with("X509v3 ") || l.starts_with("Signature") {
+            skip = false;
+        }
+        if !skip {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
+    let env = Env::init(&[]);
+    // Another domain's bridge CA (OpenSSL-made), cross-certified by our bridge with a policy
+    // mapping and constraints; and our bridge certifying our root (a cross to one of ours).
+    let key = common::make_key(env.dir.path(), "gpki", common::KeyKind::P256);
+    let gpki = env.path("gpki.pem");
+    common::openssl_ok(&[
+        "req", "-x509", "-new", "-key", s(&key), "-subj", "/C=JP/O=GPKI/CN=GPKI Bridge CA",
+        "-days", "3650", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", s(&gpki),
+    ]);
+    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let oid = "1.2.392.100300.1.1.2";
+    let cross = |subject: &Path, extra: &[&str], out: &str| {
+        let mut args = vec!["cross-certify", "--ca", "bridge", "--subject-cert", s(subject)];
+        args.extend_from_slice(extra);
+        let p = env.path(out);
+        args.extend_from_slice(&["--out", s(&p)]);
+        assert_ok(&env.lgpki(&args), "cross-certify");
+    };
+    let map = format!("{oid}=1.2.392.999.1");
+    cross(
+        &gpki,
+        &["--map", &map, "--require-explicit-policy", "0", "--inhibit-policy-mapping", "1", "--permit", "O=GPKI,C=JP", "--path-len", "1", "--days", "400"],
+        "x-gpki.pem",
+    );
+    cross(&root1, &[], "x-root.pem");
+    let before = crosses(&env, "b");
+    assert_eq!(before.len(), 2);
+
+    // Renewing the bridge re-issues both (it issued them), signed by its new key.
+    let out = env.lgpki(&["ca", "renew", "bridge"]);
+    assert_ok(&out, "renew bridge");
+    assert_eq!(text(&out).matches("cross-certificate re-issued").count(), 2, "{}", text(&out));
+    let bridge2 = save(&env, &["ca", "cert", "bridge"], "bridge-g2.pem");
+    let after = crosses(&env, "a");
+    assert_eq!(after.len(), 4);
+    let bridge2_ski = key_id(&bridge2, "Subject Key Identifier");
+    // Re-issued newest first.
+    for (old, new) in [(&before[0].1, &after[3].1), (&before[1].1, &after[2].1)] {
+        assert_eq!(key_id(new, "Authority Key Identifier"), bridge2_ski);
+        assert_eq!(x509(new, &["-pubkey"]), x509(old, &["-pubkey"]), "same subject key");
+        assert_eq!(x509(new, &["-subject"]), x509(old, &["-subject"]));
+        assert_eq!(kept_extensions(new), kept_extensions(old), "same constraints and mappings");
+        assert_pkilint_clean(new);
+    }
+    assert!(kept_extensions(&after[3].1).iter().any(|l| l.contains("1.2.392.999.1")));
+
+    // Renewing the root re-issues the bridge's cross to it, now certifying the root's new key.
+    let out = env.lgpki(&["ca", "renew", "root"]);
+    assert_ok(&out, "renew root");
+    let root2 = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let last = crosses(&env, "c");
+    assert_eq!(last.len(), 5, "{}", text(&out));
+    let newest = &last[4].1;
+    assert_eq!(x509(newest, &["-pubkey"]), x509(&root2, &["-pubkey"]));
+    assert_eq!(key_id(newest, "Authority Key Identifier"), bridge2_ski);
+    assert_pkilint_clean(newest);
+    // It chains: the root's new key, certified by the bridge, which the old root certified.
+    let bridge_and_links = bundle(&env, "bl.pem", &[&bridge2]);
+    assert_ok(
+        &openssl(&["verify", "-x509_strict", "-partial_chain", "-CAfile", s(&bridge_and_links), s(newest)]),
+        "re-issued cross to the root verifies under the bridge's new key",
+    );
+}

@@ -465,10 +465,18 @@ impl Authority {
             .to_der()
             .map_err(Error::encode("CA public key"))?;
         let mut out = Vec::new();
-        for c in crosses {
+        // Newest first, one re-issue per (issuer, subject): an earlier renewal's re-issue
+        // and the cross-certificate it replaced are both still valid, and stand for one.
+        let mut done: Vec<(String, String)> = Vec::new();
+        for c in crosses.into_iter().rev() {
             if c.revoked_at.is_some() || c.not_after < now {
                 continue;
             }
+            let pair = (c.ca.clone(), c.subject.clone());
+            if done.contains(&pair) {
+                continue;
+            }
+            done.push(pair);
             let cert = Certificate::from_der(&c.der)
                 .map_err(|e| Error::malformed("stored cross-certificate", e))?;
             let to_old_key = cert
