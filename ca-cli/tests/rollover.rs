@@ -888,3 +888,47 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
         "re-issued cross to the root verifies under the bridge's new key",
     );
 }
+
+#[test]
+fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
+    let env = Env::init(&[]);
+    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let (serial_a, a) = staff(&env, "before");
+    renew(&env, &["organization"]);
+    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    let (_, b) = staff(&env, "after");
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "keyCompromise"]),
+        "revoke A",
+    );
+    let server = common::Server::start(&env);
+    let url = format!("{}/ocsp", server.http);
+    let query = |issuer: &Path, cert: &Path, resp: &str| {
+        let r = env.path(resp);
+        let out = openssl(&[
+            "ocsp", "-issuer", s(issuer), "-cert", s(cert), "-url", &url, "-CAfile", s(&root1),
+            "-respout", s(&r),
+        ]);
+        (text(&out), r)
+    };
+    // A (old key): answered, revoked, and the response verifies with the old key only.
+    let (t, ra) = query(&org1, &a, "a.ocsp");
+    assert!(t.contains("Response verify OK"), "{t}");
+    assert!(t.contains(": revoked") && t.contains("keyCompromise"), "{t}");
+    // B (new key): good, signed by the new key.
+    let (t, rb) = query(&org2, &b, "b.ocsp");
+    assert!(t.contains("Response verify OK"), "{t}");
+    assert!(t.contains(": good"), "{t}");
+    // Each response is signed by the key its CertID names: the other CA certificate does not
+    // verify it.
+    for (resp, own, other) in [(&ra, &org1, &org2), (&rb, &org2, &org1)] {
+        let out = openssl(&["ocsp", "-respin", s(resp), "-VAfile", s(own)]);
+        assert!(text(&out).contains("Response verify OK"), "{}", text(&out));
+        let out = openssl(&["ocsp", "-respin", s(resp), "-VAfile", s(other)]);
+        assert!(!text(&out).contains("Response verify OK"), "{}", text(&out));
+    }
+    for r in [&ra, &rb] {
+        assert_pkilint("lint_ocsp_response", &[], r);
+    }
+}
