@@ -347,7 +347,9 @@ fn ca_table(cas: &[ca_core::CaRecord]) -> String {
         })
         .collect();
     table(
-        &["NAME", "SUBJECT", "PARENT", "GEN", "KEY", "LOCATION", "PROFILES"],
+        &[
+            "NAME", "SUBJECT", "PARENT", "GEN", "KEY", "LOCATION", "PROFILES",
+        ],
         &rows,
     )
 }

@@ -178,7 +178,11 @@ fn rollover_matrix_and_crls_by_generation() {
     assert_eq!(link_serials.len(), 2);
     let o = renew(&env, &["organization", "--days", "1000"]);
     assert_eq!(o["generation"], 2);
-    assert_eq!(o["links"], serde_json::json!([]), "a subordinate CA has no links");
+    assert_eq!(
+        o["links"],
+        serde_json::json!([]),
+        "a subordinate CA has no links"
+    );
     assert_eq!(ca_entry(&env, "root")["generation"], 2);
     assert_eq!(ca_entry(&env, "organization")["generation"], 2);
     assert_eq!(ca_entry(&env, "bridge")["generation"], 1);
@@ -225,10 +229,16 @@ fn rollover_matrix_and_crls_by_generation() {
         x509(old_with_new, &["-serial"]).trim().to_lowercase(),
         format!("serial={}", link_serials[0])
     );
-    assert_eq!(x509(old_with_new, &["-pubkey"]), x509(&old_root, &["-pubkey"]));
+    assert_eq!(
+        x509(old_with_new, &["-pubkey"]),
+        x509(&old_root, &["-pubkey"])
+    );
     assert_eq!(key_id(old_with_new, "Subject Key Identifier"), old_ski);
     assert_eq!(key_id(old_with_new, "Authority Key Identifier"), new_ski);
-    assert_eq!(x509(new_with_old, &["-pubkey"]), x509(&new_root, &["-pubkey"]));
+    assert_eq!(
+        x509(new_with_old, &["-pubkey"]),
+        x509(&new_root, &["-pubkey"])
+    );
     assert_eq!(key_id(new_with_old, "Subject Key Identifier"), new_ski);
     assert_eq!(key_id(new_with_old, "Authority Key Identifier"), old_ski);
     for l in &link_files {
@@ -243,11 +253,23 @@ fn rollover_matrix_and_crls_by_generation() {
     }
     // Each link verifies under its signer and lies within the signer's validity.
     assert_ok(
-        &openssl(&["verify", "-partial_chain", "-CAfile", s(&new_root), s(old_with_new)]),
+        &openssl(&[
+            "verify",
+            "-partial_chain",
+            "-CAfile",
+            s(&new_root),
+            s(old_with_new),
+        ]),
         "OldWithNew signed by the new key",
     );
     assert_ok(
-        &openssl(&["verify", "-partial_chain", "-CAfile", s(&old_root), s(new_with_old)]),
+        &openssl(&[
+            "verify",
+            "-partial_chain",
+            "-CAfile",
+            s(&old_root),
+            s(new_with_old),
+        ]),
         "NewWithOld signed by the old key",
     );
     let end = |f: &Path| {
@@ -287,7 +309,11 @@ fn rollover_matrix_and_crls_by_generation() {
             if crosses {
                 // Without the links there is no path (the links do the work).
                 let out = openssl_verify(anchor, Some(&without_links), leaf, &[]);
-                assert!(!out.status.success(), "{what} without links: {}", text(&out));
+                assert!(
+                    !out.status.success(),
+                    "{what} without links: {}",
+                    text(&out)
+                );
                 let v = lgpki_verify(&env, anchor, Some(&without_links), leaf);
                 assert_eq!(v["valid"], false, "{what} without links: {v}");
             }
@@ -299,7 +325,16 @@ fn rollover_matrix_and_crls_by_generation() {
         let p = env.path(&format!("{ca}-g{g}.crl"));
         let v = json(
             &env,
-            &["crl", "--ca", ca, "--generation", g, "--pem", "--out", s(&p)],
+            &[
+                "crl",
+                "--ca",
+                ca,
+                "--generation",
+                g,
+                "--pem",
+                "--out",
+                s(&p),
+            ],
         );
         assert_eq!(v["ca"], ca);
         p
@@ -316,7 +351,15 @@ fn rollover_matrix_and_crls_by_generation() {
             &openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(cert)]),
             &format!("{ca} generation {g} CRL verifies with its key"),
         );
-        let out = openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(other)]);
+        let out = openssl(&[
+            "crl",
+            "-in",
+            s(&f),
+            "-noout",
+            "-verify",
+            "-CAfile",
+            s(other),
+        ]);
         assert!(
             !text(&out).contains("verify OK"),
             "{ca} generation {g} CRL must not verify with the other key: {}",
@@ -330,19 +373,32 @@ fn rollover_matrix_and_crls_by_generation() {
         numbers.push((ca, n));
     }
     // One CRL number sequence per CA name, increasing across its keys (RFC 5280 §5.2.3).
-    assert!(numbers[1].1 > numbers[0].1 && numbers[3].1 > numbers[2].1, "{numbers:?}");
+    assert!(
+        numbers[1].1 > numbers[0].1 && numbers[3].1 > numbers[2].1,
+        "{numbers:?}"
+    );
 
     // `openssl verify -crl_check`: A with the old key's CRL, B with the new key's.
     let org_crl1 = env.path("organization-g1.crl");
     let org_crl2 = env.path("organization-g2.crl");
     for (leaf, c) in [(&a, &org_crl1), (&b, &org_crl2)] {
         for anchor in [&old_root, &new_root] {
-            let out = openssl_verify(anchor, Some(&untrusted), leaf, &["-crl_check", "-CRLfile", s(c)]);
+            let out = openssl_verify(
+                anchor,
+                Some(&untrusted),
+                leaf,
+                &["-crl_check", "-CRLfile", s(c)],
+            );
             assert_ok(&out, "openssl verify -crl_check");
         }
     }
     // A CRL of the other key does not cover a certificate (its AKI does not match).
-    let out = openssl_verify(&new_root, Some(&untrusted), &a, &["-crl_check", "-CRLfile", s(&org_crl2)]);
+    let out = openssl_verify(
+        &new_root,
+        Some(&untrusted),
+        &a,
+        &["-crl_check", "-CRLfile", s(&org_crl2)],
+    );
     assert!(!out.status.success(), "{}", text(&out));
 
     // Revoke A (issued by the old key): the old key's next CRL lists it, and OpenSSL says so.
@@ -351,25 +407,51 @@ fn rollover_matrix_and_crls_by_generation() {
         "revoke A",
     );
     let revoked = crl("organization", "1");
-    let out = openssl_verify(&new_root, Some(&untrusted), &a, &["-crl_check", "-CRLfile", s(&revoked)]);
+    let out = openssl_verify(
+        &new_root,
+        Some(&untrusted),
+        &a,
+        &["-crl_check", "-CRLfile", s(&revoked)],
+    );
     assert!(
         text(&out).contains("certificate revoked"),
         "A revoked on the old key's CRL: {}",
         text(&out)
     );
     let fresh2 = crl("organization", "2");
-    let out = openssl_verify(&old_root, Some(&untrusted), &b, &["-crl_check", "-CRLfile", s(&fresh2)]);
+    let out = openssl_verify(
+        &old_root,
+        Some(&untrusted),
+        &b,
+        &["-crl_check", "-CRLfile", s(&fresh2)],
+    );
     assert_ok(&out, "B still good on the new key's CRL");
     // Delta CRLs are based on a full CRL of the same key.
     let delta = env.path("org-g1-delta.crl");
     assert_ok(
         &env.lgpki(&[
-            "crl", "--ca", "organization", "--generation", "1", "--delta", "--pem", "--out", s(&delta),
+            "crl",
+            "--ca",
+            "organization",
+            "--generation",
+            "1",
+            "--delta",
+            "--pem",
+            "--out",
+            s(&delta),
         ]),
         "delta CRL of generation 1",
     );
     assert_ok(
-        &openssl(&["crl", "-in", s(&delta), "-noout", "-verify", "-CAfile", s(&org1)]),
+        &openssl(&[
+            "crl",
+            "-in",
+            s(&delta),
+            "-noout",
+            "-verify",
+            "-CAfile",
+            s(&org1),
+        ]),
         "the old key's delta CRL",
     );
     // `status` and `cert list` know both generations' certificates.
@@ -398,8 +480,14 @@ fn rollover_matrix_and_crls_by_generation() {
     let org3_cert = save(&env, &["ca", "cert", "organization"], "org-g3.pem");
     let untrusted3 = bundle(&env, "untrusted3.pem", &[&org3_cert, &all_links]);
     for anchor in [&old_root, &new_root, &root3] {
-        assert_ok(&openssl_verify(anchor, Some(&untrusted3), &c, &[]), "generation 3 leaf");
-        assert_eq!(lgpki_verify(&env, anchor, Some(&untrusted3), &c)["valid"], true);
+        assert_ok(
+            &openssl_verify(anchor, Some(&untrusted3), &c, &[]),
+            "generation 3 leaf",
+        );
+        assert_eq!(
+            lgpki_verify(&env, anchor, Some(&untrusted3), &c)["valid"],
+            true
+        );
     }
     assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
 }
@@ -408,7 +496,10 @@ fn rollover_matrix_and_crls_by_generation() {
 fn x509_crl_number(f: &Path) -> u64 {
     let out = openssl(&["crl", "-in", s(f), "-noout", "-crlnumber"]);
     let t = String::from_utf8_lossy(&out.stdout).to_string();
-    let hex = t.trim().trim_start_matches("crlNumber=0x").trim_start_matches("crlNumber=");
+    let hex = t
+        .trim()
+        .trim_start_matches("crlNumber=0x")
+        .trim_start_matches("crlNumber=");
     u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crlNumber: {t}"))
 }
 
@@ -424,7 +515,10 @@ fn renew_with_softhsm() {
         let e = ca_entry(&env, name);
         assert_eq!(e["generation"], 2);
         assert!(
-            e["key_location"].as_str().unwrap_or_default().starts_with("pkcs11"),
+            e["key_location"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("pkcs11"),
             "{e}"
         );
     }
@@ -435,8 +529,14 @@ fn renew_with_softhsm() {
     let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
     for anchor in [&old_root, &new_root] {
         for leaf in [&a, &b] {
-            assert_ok(&openssl_verify(anchor, Some(&untrusted), leaf, &[]), "openssl verify (HSM)");
-            assert_eq!(lgpki_verify(&env, anchor, Some(&untrusted), leaf)["valid"], true);
+            assert_ok(
+                &openssl_verify(anchor, Some(&untrusted), leaf, &[]),
+                "openssl verify (HSM)",
+            );
+            assert_eq!(
+                lgpki_verify(&env, anchor, Some(&untrusted), leaf)["valid"],
+                true
+            );
         }
     }
     // The new keys are on the token, private and not extractable.
@@ -468,11 +568,28 @@ fn renew_with_softhsm() {
     // The old key (still on the token) signs the old generation's CRL.
     let f = env.path("org-g1.crl");
     assert_ok(
-        &env.lgpki(&["crl", "--ca", "organization", "--generation", "1", "--pem", "--out", s(&f)]),
+        &env.lgpki(&[
+            "crl",
+            "--ca",
+            "organization",
+            "--generation",
+            "1",
+            "--pem",
+            "--out",
+            s(&f),
+        ]),
         "crl generation 1 (HSM)",
     );
     assert_ok(
-        &openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(&org1)]),
+        &openssl(&[
+            "crl",
+            "-in",
+            s(&f),
+            "-noout",
+            "-verify",
+            "-CAfile",
+            s(&org1),
+        ]),
         "old-key CRL from the token",
     );
     assert_pkilint("lint_crl", &["-t", "CRL", "-p", "PKIX"], &f);
@@ -499,13 +616,25 @@ fn renew_on_postgres() {
     let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
     for anchor in [&old_root, &new_root] {
         for leaf in [&a, &b] {
-            assert_ok(&openssl_verify(anchor, Some(&untrusted), leaf, &[]), "openssl verify (PostgreSQL)");
+            assert_ok(
+                &openssl_verify(anchor, Some(&untrusted), leaf, &[]),
+                "openssl verify (PostgreSQL)",
+            );
         }
     }
     for (g, cert) in [("1", &org1), ("2", &org2)] {
         let f = env.path(&format!("org-g{g}.crl"));
         assert_ok(
-            &env.lgpki(&["crl", "--ca", "organization", "--generation", g, "--pem", "--out", s(&f)]),
+            &env.lgpki(&[
+                "crl",
+                "--ca",
+                "organization",
+                "--generation",
+                g,
+                "--pem",
+                "--out",
+                s(&f),
+            ]),
             "crl by generation (PostgreSQL)",
         );
         assert_ok(
@@ -565,7 +694,16 @@ fn a_store_from_before_generations_keeps_working() {
     // The old key still covers A: its CRL lists A as revoked.
     let g1 = env.path("org-g1.crl");
     assert_ok(
-        &env.lgpki(&["crl", "--ca", "organization", "--generation", "1", "--pem", "--out", s(&g1)]),
+        &env.lgpki(&[
+            "crl",
+            "--ca",
+            "organization",
+            "--generation",
+            "1",
+            "--pem",
+            "--out",
+            s(&g1),
+        ]),
         "generation 1 CRL",
     );
     let out = openssl_verify(&root, Some(&org1), &a, &["-crl_check", "-CRLfile", s(&g1)]);
@@ -639,7 +777,10 @@ fn check_after_kill(env: &Env, root: &Path) -> u64 {
         &openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(&org)]),
         "CRL signed by the key in force",
     );
-    assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify after the kill");
+    assert_ok(
+        &env.lgpki(&["audit", "verify"]),
+        "audit verify after the kill",
+    );
     generation
 }
 
@@ -675,9 +816,16 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
         let start = Instant::now();
         while !String::from_utf8_lossy(&seen).contains(&format!("paused at {point}")) {
             let n = stderr.read(&mut buf).expect("read stderr");
-            assert!(n > 0, "lgpki ended before {point}: {}", String::from_utf8_lossy(&seen));
+            assert!(
+                n > 0,
+                "lgpki ended before {point}: {}",
+                String::from_utf8_lossy(&seen)
+            );
             seen.extend_from_slice(&buf[..n]);
-            assert!(start.elapsed() < Duration::from_secs(60), "no pause at {point}");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no pause at {point}"
+            );
         }
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("wait");
@@ -723,7 +871,10 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
         let _ = child.wait();
         kills += usize::from(killed);
         let after = check_after_kill(&env, &root);
-        assert!(after == before || after == before + 1, "{before} -> {after}");
+        assert!(
+            after == before || after == before + 1,
+            "{before} -> {after}"
+        );
     }
     assert!(kills >= 3, "only {kills} kills landed while lgpki worked");
 }
@@ -746,15 +897,37 @@ fn bad_input_is_refused_and_changes_nothing() {
         (vec!["ca", "renew", "root", "--days", "99999"], 2, "--days"),
         (vec!["ca", "renew", "root", "--days=-5"], 2, "--days"),
         (vec!["ca", "renew", "root", "--days", "ten"], 2, "--days"),
-        (vec!["ca", "renew", "root", "--key-alg", "dsa-1024"], 2, "dsa-1024"),
         (
-            vec!["ca", "renew", "root", "--key-uri", "pkcs11:token=none?module-path=/nonexistent/libnone.so"],
+            vec!["ca", "renew", "root", "--key-alg", "dsa-1024"],
+            2,
+            "dsa-1024",
+        ),
+        (
+            vec![
+                "ca",
+                "renew",
+                "root",
+                "--key-uri",
+                "pkcs11:token=none?module-path=/nonexistent/libnone.so",
+            ],
             1,
             "libnone.so",
         ),
         (vec!["ca", "renew"], 2, "NAME"),
         (vec!["ca", "cert", "nosuch", "--links"], 1, "nosuch"),
-        (vec!["crl", "--ca", "root", "--generation", "7", "--out", "/dev/null"], 2, "generation"),
+        (
+            vec![
+                "crl",
+                "--ca",
+                "root",
+                "--generation",
+                "7",
+                "--out",
+                "/dev/null",
+            ],
+            2,
+            "generation",
+        ),
     ] {
         let out = env.lgpki(&args);
         let t = text(&out);
@@ -778,7 +951,15 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(v["error"]["kind"], "unknown_ca");
     // A generation that signed nothing still valid signs no CRL: a CA never renewed has only
     // generation 1, and asking for it is asking for the one in force.
-    let out = env.lgpki(&["crl", "--ca", "root", "--generation", "1", "--out", s(&env.path("g1.crl"))]);
+    let out = env.lgpki(&[
+        "crl",
+        "--ca",
+        "root",
+        "--generation",
+        "1",
+        "--out",
+        s(&env.path("g1.crl")),
+    ]);
     assert_ok(&out, "generation in force by number");
 }
 
@@ -790,7 +971,11 @@ fn crosses(env: &Env, tag: &str) -> Vec<(String, PathBuf)> {
         .iter()
         .map(|c| {
             let serial = c["serial"].as_str().expect("serial").to_string();
-            let p = save(env, &["cert", "show", &serial], &format!("{tag}-{serial}.pem"));
+            let p = save(
+                env,
+                &["cert", "show", &serial],
+                &format!("{tag}-{serial}.pem"),
+            );
             // Only the certificate (`cert show` also prints its status).
             let pem = std::fs::read_to_string(&p).expect("read");
             let start = pem.find("-----BEGIN CERTIFICATE-----").expect("PEM");
@@ -803,12 +988,21 @@ fn crosses(env: &Env, tag: &str) -> Vec<(String, PathBuf)> {
 
 /// The extensions of a certificate that a re-issue keeps (all but the key identifiers).
 fn kept_extensions(f: &Path) -> Vec<String> {
-    let t = x509(f, &["-text", "-certopt", "no_subject,no_issuer,no_pubkey,no_sigdump,no_validity,no_serial,no_header,no_version,no_signame"]);
+    let t = x509(
+        f,
+        &[
+            "-text",
+            "-certopt",
+            "no_subject,no_issuer,no_pubkey,no_sigdump,no_validity,no_serial,no_header,no_version,no_signame",
+        ],
+    );
     let mut out = Vec::new();
     let mut skip = false;
     for l in t.lines() {
         let l = l.trim();
-        if l.starts_with("X509v3 Subject Key Identifier") || l.starts_with("X509v3 Authority Key Identifier") {
+        if l.starts_with("X509v3 Subject Key Identifier")
+            || l.starts_with("X509v3 Authority Key Identifier")
+        {
             skip = true;
             continue;
         }
@@ -830,14 +1024,32 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     let key = common::make_key(env.dir.path(), "gpki", common::KeyKind::P256);
     let gpki = env.path("gpki.pem");
     common::openssl_ok(&[
-        "req", "-x509", "-new", "-key", s(&key), "-subj", "/C=JP/O=GPKI/CN=GPKI Bridge CA",
-        "-days", "3650", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", s(&gpki),
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        s(&key),
+        "-subj",
+        "/C=JP/O=GPKI/CN=GPKI Bridge CA",
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        s(&gpki),
     ]);
     let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
     let oid = "1.2.392.100300.1.1.2";
     let cross = |subject: &Path, extra: &[&str], out: &str| {
-        let mut args = vec!["cross-certify", "--ca", "bridge", "--subject-cert", s(subject)];
+        let mut args = vec![
+            "cross-certify",
+            "--ca",
+            "bridge",
+            "--subject-cert",
+            s(subject),
+        ];
         args.extend_from_slice(extra);
         let p = env.path(out);
         args.extend_from_slice(&["--out", s(&p)]);
@@ -846,7 +1058,20 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     let map = format!("{oid}=1.2.392.999.1");
     cross(
         &gpki,
-        &["--map", &map, "--require-explicit-policy", "0", "--inhibit-policy-mapping", "1", "--permit", "O=GPKI,C=JP", "--path-len", "1", "--days", "400"],
+        &[
+            "--map",
+            &map,
+            "--require-explicit-policy",
+            "0",
+            "--inhibit-policy-mapping",
+            "1",
+            "--permit",
+            "O=GPKI,C=JP",
+            "--path-len",
+            "1",
+            "--days",
+            "400",
+        ],
         "x-gpki.pem",
     );
     cross(&root1, &[], "x-root.pem");
@@ -856,7 +1081,12 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     // Renewing the bridge re-issues both (it issued them), signed by its new key.
     let out = env.lgpki(&["ca", "renew", "bridge"]);
     assert_ok(&out, "renew bridge");
-    assert_eq!(text(&out).matches("cross-certificate re-issued").count(), 2, "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("cross-certificate re-issued").count(),
+        2,
+        "{}",
+        text(&out)
+    );
     let bridge2 = save(&env, &["ca", "cert", "bridge"], "bridge-g2.pem");
     let after = crosses(&env, "a");
     assert_eq!(after.len(), 4);
@@ -864,12 +1094,24 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     // Re-issued newest first.
     for (old, new) in [(&before[0].1, &after[3].1), (&before[1].1, &after[2].1)] {
         assert_eq!(key_id(new, "Authority Key Identifier"), bridge2_ski);
-        assert_eq!(x509(new, &["-pubkey"]), x509(old, &["-pubkey"]), "same subject key");
+        assert_eq!(
+            x509(new, &["-pubkey"]),
+            x509(old, &["-pubkey"]),
+            "same subject key"
+        );
         assert_eq!(x509(new, &["-subject"]), x509(old, &["-subject"]));
-        assert_eq!(kept_extensions(new), kept_extensions(old), "same constraints and mappings");
+        assert_eq!(
+            kept_extensions(new),
+            kept_extensions(old),
+            "same constraints and mappings"
+        );
         assert_pkilint_clean(new);
     }
-    assert!(kept_extensions(&after[3].1).iter().any(|l| l.contains("1.2.392.999.1")));
+    assert!(
+        kept_extensions(&after[3].1)
+            .iter()
+            .any(|l| l.contains("1.2.392.999.1"))
+    );
 
     // Renewing the root re-issues the bridge's cross to it, now certifying the root's new key.
     let out = env.lgpki(&["ca", "renew", "root"]);
@@ -884,7 +1126,14 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     // It chains: the root's new key, certified by the bridge, which the old root certified.
     let bridge_and_links = bundle(&env, "bl.pem", &[&bridge2]);
     assert_ok(
-        &openssl(&["verify", "-x509_strict", "-partial_chain", "-CAfile", s(&bridge_and_links), s(newest)]),
+        &openssl(&[
+            "verify",
+            "-x509_strict",
+            "-partial_chain",
+            "-CAfile",
+            s(&bridge_and_links),
+            s(newest),
+        ]),
         "re-issued cross to the root verifies under the bridge's new key",
     );
 }
@@ -907,15 +1156,27 @@ fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
     let query = |issuer: &Path, cert: &Path, resp: &str| {
         let r = env.path(resp);
         let out = openssl(&[
-            "ocsp", "-issuer", s(issuer), "-cert", s(cert), "-url", &url, "-CAfile", s(&root1),
-            "-respout", s(&r),
+            "ocsp",
+            "-issuer",
+            s(issuer),
+            "-cert",
+            s(cert),
+            "-url",
+            &url,
+            "-CAfile",
+            s(&root1),
+            "-respout",
+            s(&r),
         ]);
         (text(&out), r)
     };
     // A (old key): answered, revoked, and the response verifies with the old key only.
     let (t, ra) = query(&org1, &a, "a.ocsp");
     assert!(t.contains("Response verify OK"), "{t}");
-    assert!(t.contains(": revoked") && t.contains("keyCompromise"), "{t}");
+    assert!(
+        t.contains(": revoked") && t.contains("keyCompromise"),
+        "{t}"
+    );
     // B (new key): good, signed by the new key.
     let (t, rb) = query(&org2, &b, "b.ocsp");
     assert!(t.contains("Response verify OK"), "{t}");

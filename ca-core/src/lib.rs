@@ -48,9 +48,9 @@ mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+mod renew;
 pub mod repository;
 pub mod revocation;
-mod renew;
 mod revoke;
 mod san;
 mod serial;
@@ -84,16 +84,16 @@ pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
 pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, ROLES, check_org_code};
-pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use renew::{LINK_PROFILE, MAX_CA_DAYS, PAUSE_ENV, RenewOptions, Renewed};
+pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use san::SanEntry;
-pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
     AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
     OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
     SqliteStore, Store, StoredStatus, verify_chain,
 };
+pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url,
     store_kind,

@@ -23,14 +23,16 @@ use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 
 use crate::authority::{Authority, LoadedCa, loaded_ca, now_seconds};
-use crate::cross::CrossCertRequest;
 use crate::build::{self, from_x509_time};
+use crate::cross::CrossCertRequest;
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyRef};
 use crate::lint::{Expectation, IssuerFacts};
 use crate::name::name_to_string;
 use crate::serial::serial_hex;
-use crate::store::{CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord, PendingCert, PendingKey};
+use crate::store::{
+    CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord, PendingCert, PendingKey,
+};
 
 /// The longest CA certificate `ca renew --days` makes (100 years).
 pub const MAX_CA_DAYS: u32 = 36_500;
@@ -144,7 +146,12 @@ fn with_key_ids(template: &Certificate, ski: &[u8], aki: &[u8]) -> Result<Vec<Ex
     use const_oid::db::rfc5280::{ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_SUBJECT_KEY_IDENTIFIER};
     let mut out = Vec::new();
     let (mut had_ski, mut had_aki) = (false, false);
-    for e in template.tbs_certificate().extensions().into_iter().flatten() {
+    for e in template
+        .tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+    {
         if e.extn_id == ID_CE_SUBJECT_KEY_IDENTIFIER {
             out.push(build::subject_key_identifier(ski)?);
             had_ski = true;
@@ -210,7 +217,15 @@ impl Authority {
             .and_then(|key| {
                 pause_at("renew-key");
                 let signer = backend.load(&key)?;
-                self.renewal(&record, &old, parent.as_ref(), generation, (key, key_alg), signer, opts)
+                self.renewal(
+                    &record,
+                    &old,
+                    parent.as_ref(),
+                    generation,
+                    (key, key_alg),
+                    signer,
+                    opts,
+                )
             })
             .and_then(|renewal| {
                 pause_at("renew-signed");
@@ -233,7 +248,11 @@ impl Authority {
             ca: name.to_string(),
             generation,
             serial: renewal.cert.serial.clone(),
-            links: renewal.links.iter().map(|(p, _)| p.serial.clone()).collect(),
+            links: renewal
+                .links
+                .iter()
+                .map(|(p, _)| p.serial.clone())
+                .collect(),
             crosses,
         })
     }
@@ -429,10 +448,7 @@ impl Authority {
             .ok_or_else(|| Error::InvalidArgument {
                 name: "--generation",
                 value: generation.to_string(),
-                reason: format!(
-                    "CA {name:?} has generations 1 to {}",
-                    record.generation
-                ),
+                reason: format!("CA {name:?} has generations 1 to {}", record.generation),
             })?;
         let key = KeyRef(g.key_ref.clone());
         let signer = self.keys.backend_for(&key)?.load(&key)?;
@@ -514,11 +530,10 @@ fn request_from_certificate(cert: &Certificate) -> Result<CrossCertRequest> {
     let bad = |e: der::Error| Error::malformed("stored cross-certificate", e);
     let mut req = CrossCertRequest::default();
     if let Some((_, pm)) = tbs.get_extension::<PolicyMappings>().map_err(bad)? {
-        req.mappings = pm
-            .0
-            .iter()
-            .map(|m| (m.issuer_domain_policy, m.subject_domain_policy))
-            .collect();
+        req.mappings =
+            pm.0.iter()
+                .map(|m| (m.issuer_domain_policy, m.subject_domain_policy))
+                .collect();
     }
     if let Some((_, pc)) = tbs.get_extension::<PolicyConstraints>().map_err(bad)? {
         req.require_explicit_policy = pc.require_explicit_policy;

@@ -184,7 +184,11 @@ impl Authority {
             Some(g) if g != record.generation => g,
             _ => return self.sign_crl_valid_for(ca_name, delta, validity),
         };
-        if !self.live_generations(ca_name)?.iter().any(|l| l.generation == g) {
+        if !self
+            .live_generations(ca_name)?
+            .iter()
+            .any(|l| l.generation == g)
+        {
             // An unknown generation is named as such by load_generation.
             self.load_generation(ca_name, Some(g))?;
             return Err(Error::PolicyRefused {
@@ -219,14 +223,12 @@ impl Authority {
         let base = self.base_url()?;
         let covers = self.store.revocation_seq()?;
         let (since, delta_base) = if delta {
-            let (number, seq) =
-                self.store
-                    .last_full_crl_for(ca_name, Some(record.generation))?
-                    .ok_or_else(|| Error::PolicyRefused {
-                        detail: format!(
-                            "CA {ca_name:?} has no full CRL yet to base a delta CRL on"
-                        ),
-                    })?;
+            let (number, seq) = self
+                .store
+                .last_full_crl_for(ca_name, Some(record.generation))?
+                .ok_or_else(|| Error::PolicyRefused {
+                    detail: format!("CA {ca_name:?} has no full CRL yet to base a delta CRL on"),
+                })?;
             (Some(seq), Some(number))
         } else {
             (None, None)
