@@ -201,7 +201,10 @@ impl Authority {
         };
         // The token (or the passphrase) must be usable before anything is recorded.
         let backend = self.keys.generator(key_uri.as_deref())?;
-        self.discard_pending_key(name)?;
+        // Keys of renewals that stopped (or still run: they are cancelled).
+        for p in self.store.pending_keys(name)? {
+            self.discard_pending_key(&p)?;
+        }
         let mut rnd = [0u8; 4];
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
         let pending = PendingKey {
@@ -227,7 +230,8 @@ impl Authority {
                     opts,
                 )
             })
-            .and_then(|renewal| {
+            .and_then(|mut renewal| {
+                renewal.pending_label = Some(pending.label.clone());
                 pause_at("renew-signed");
                 self.store.renew_ca(&renewal)?;
                 Ok(renewal)
@@ -237,7 +241,7 @@ impl Authority {
             Err(e) => {
                 // Nothing switched: remove the new key (best effort; a key left behind stays
                 // recorded as pending and the next renewal removes it).
-                let _ = self.discard_pending_key(name);
+                let _ = self.discard_pending_key(&pending);
                 return Err(e);
             }
         };
@@ -257,15 +261,16 @@ impl Authority {
         })
     }
 
-    /// Removes the key a stopped renewal of `name` was generating, and forgets it.
-    fn discard_pending_key(&mut self, name: &str) -> Result<()> {
-        let Some(p) = self.store.pending_key(name)? else {
+    /// Removes the key a renewal was generating and did not switch to, and forgets it:
+    /// claimed first, so that the renewal that made it can no longer switch to it.
+    fn discard_pending_key(&mut self, p: &PendingKey) -> Result<()> {
+        if !self.store.claim_pending_key(&p.ca, &p.label)? {
             return Ok(());
-        };
+        }
         self.keys
             .generator(p.key_uri.as_deref())?
             .discard(&p.label)?;
-        self.store.clear_pending_key(name)
+        self.store.clear_pending_key(&p.ca, &p.label)
     }
 
     /// Signs everything a renewal records (nothing is recorded yet).
@@ -400,6 +405,7 @@ impl Authority {
             cert,
             cert_der,
             links,
+            pending_label: None,
         })
     }
 
