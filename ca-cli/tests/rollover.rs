@@ -1193,3 +1193,81 @@ fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
         assert_pkilint("lint_ocsp_response", &[], r);
     }
 }
+
+/// Spawns `ca renew organization` paused at `point` for `secs` seconds and returns once it
+/// is paused: the child and a thread collecting the rest of its stderr.
+fn paused_renew(
+    env: &Env,
+    point: &str,
+    secs: u32,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    use std::io::Read;
+    let mut c = env.command(&["ca", "renew", "organization"]);
+    c.env("LGPKI_TEST_PAUSE_AT", point)
+        .env("LGPKI_TEST_PAUSE_SECS", secs.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains(&format!("paused at {point}")) {
+        let n = stderr.read(&mut buf).expect("read");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let rest = std::thread::spawn(move || {
+        let _ = stderr.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    (child, rest)
+}
+
+/// No key pending, and exactly the key files the store uses.
+fn no_stray_keys(env: &Env) {
+    let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
+    let pending: i64 = conn
+        .query_row("SELECT COUNT(*) FROM pending_keys", [], |r| r.get(0))
+        .expect("pending keys");
+    assert_eq!(pending, 0);
+    let audit_key = format!("{}.p8", ca_core::AUDIT_KEY_LABEL);
+    let files = key_files(env)
+        .into_iter()
+        .filter(|f| f.ends_with(".p8") && *f != audit_key)
+        .count();
+    assert_eq!(files, known_keys(env).len());
+}
+
+#[test]
+fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::init(&[]);
+    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+
+    // 1. A renewal paused with its certificates signed (not switched) while a second runs to
+    //    the end: the first is refused at its switch (the generation moved on), nothing of it
+    //    stays.
+    let (mut first, rest) = paused_renew(&env, "renew-signed", 4);
+    assert_eq!(renew(&env, &["organization"])["generation"], 2);
+    let status = first.wait().expect("wait");
+    let t = rest.join().expect("stderr");
+    assert_eq!(status.code(), Some(1), "{t}");
+    assert!(t.contains("nothing was"), "{t}");
+    assert_eq!(check_after_kill(&env, &root), 2);
+    no_stray_keys(&env);
+
+    // 2. A renewal paused the same way while a second one removes its key and is killed
+    //    before switching: the first is refused at its switch (its key was claimed), the
+    //    generation stays, and the next renewal cleans up.
+    let (mut first, rest) = paused_renew(&env, "renew-signed", 4);
+    let (mut second, _) = paused_renew(&env, "renew-pending", 600);
+    second.kill().expect("SIGKILL");
+    assert_eq!(second.wait().expect("wait").signal(), Some(9));
+    let status = first.wait().expect("wait");
+    let t = rest.join().expect("stderr");
+    assert_eq!(status.code(), Some(1), "{t}");
+    assert!(t.contains("cancelled"), "{t}");
+    assert_eq!(check_after_kill(&env, &root), 2);
+    assert_eq!(renew(&env, &["organization"])["generation"], 3);
+    no_stray_keys(&env);
+}

@@ -73,11 +73,19 @@ pub struct Renewed {
     pub crosses: Vec<String>,
 }
 
-/// Stops at `point` when [`PAUSE_ENV`] names it, so a test can kill the process there.
+/// How long a pause at [`PAUSE_ENV`] lasts, in seconds (default 600).
+pub const PAUSE_SECS_ENV: &str = "LGPKI_TEST_PAUSE_SECS";
+
+/// Stops at `point` when [`PAUSE_ENV`] names it, so a test can kill the process there (or
+/// act meanwhile, for [`PAUSE_SECS_ENV`] seconds).
 fn pause_at(point: &str) {
     if std::env::var(PAUSE_ENV).is_ok_and(|p| p == point) {
+        let secs = std::env::var(PAUSE_SECS_ENV)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600);
         eprintln!("lgpki: paused at {point}");
-        std::thread::sleep(std::time::Duration::from_secs(600));
+        std::thread::sleep(std::time::Duration::from_secs(secs));
     }
 }
 
