@@ -60,7 +60,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("audit_checkpoints", &["seq"]),
     ("timestamps", &["serial"]),
     ("ca_generations", &["ca", "generation"]),
-    ("pending_keys", &["ca"]),
+    ("pending_keys", &["label"]),
 ];
 
 /// Tables of one backend's own bookkeeping, never copied (the target keeps its own).
@@ -81,7 +81,8 @@ const BATCH_ROWS: usize = 500;
 pub enum Cell {
     /// SQL NULL.
     Null,
-    /// An integer (SQLite INTEGER, PostgreSQL BIGINT or INT).
+    /// An integer (SQLite INTEGER, PostgreSQL BIGINT or INT; a PostgreSQL BOOLEAN as 0 or 1,
+    /// as SQLite keeps it).
     Int(i64),
     /// Text.
     Text(String),
