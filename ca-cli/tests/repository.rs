@@ -400,7 +400,7 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         crl_numbers.insert(name.clone(), crl_number(crl_file.to_str().expect("utf8")));
     }
     // ARLs of the CAs of CAs say onlyContainsCACerts.
-    let root_arl = d.join("root.authorityrevocationlist.der");
+    let root_arl = d.join("bridge.authorityrevocationlist.der");
     let t = openssl_ok(&[
         "crl",
         "-inform",

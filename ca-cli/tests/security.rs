@@ -126,7 +126,8 @@ fn officers_are_bound_to_their_organisations_names_and_persons() {
     let env = Env::init(&[]);
     std::fs::write(
         env.path("root.pem"),
-        env.lgpki(&["ca", "cert", "root"]).stdout,
+        // The RA listener's TLS certificate chains to the application root.
+        env.lgpki(&["ca", "cert", "application"]).stdout,
     )
     .expect("root");
     // Registered names: bare lg.jp and too-wide networks are refused, overlaps too.

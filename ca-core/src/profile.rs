@@ -743,4 +743,69 @@ mod tests {
         let err = bad.expect_err("incomplete profile");
         assert!(err.to_string().contains("staff.toml"), "{err}");
     }
+
+    fn embedded_profiles() -> Vec<(String, String)> {
+        EMBEDDED_PROFILES
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_ca_asserts_only_the_classes_beneath_it() {
+        let p = Policies::embedded().expect("policies");
+        let classes = |n: &str| p.ca_policy_classes(n).expect(n);
+        assert_eq!(classes("application-server"), ["server", "ocsp-signing"]);
+        assert_eq!(
+            classes("application-code-signing"),
+            ["code-signing", "ocsp-signing"]
+        );
+        let root = classes("application");
+        for c in [
+            "server",
+            "mail",
+            "code-signing",
+            "timestamping",
+            "ocsp-signing",
+        ] {
+            assert!(
+                root.contains(&c.to_string()),
+                "{c} beneath the application root"
+            );
+        }
+        assert!(!root.contains(&"official-position".to_string()), "{root:?}");
+        assert!(classes("bridge").is_empty());
+        assert_eq!(p.cross.len(), 2, "one cross-certificate each way");
+        assert_eq!(
+            p.class_oid("staff").expect("staff").to_string(),
+            format!("{}.2", p.arc)
+        );
+    }
+
+    #[test]
+    fn hierarchy_errors_are_caught_at_load() {
+        for (from, to, why) in [
+            (
+                "extended_key_usage = [\"serverAuth\"]",
+                "extended_key_usage = [\"clientAuth\"]",
+                "leaves out",
+            ),
+            (
+                "issuer = \"bridge\"",
+                "issuer = \"nope\"",
+                "both must be CAs",
+            ),
+            (
+                "policies = [\"official-position\", \"staff\", \"encryption\", \"organization\", \"va\"]",
+                "policies = [\"nope\"]",
+                "not in oids.toml",
+            ),
+        ] {
+            let text = EMBEDDED_HIERARCHY.replacen(from, to, 1);
+            assert_ne!(text, EMBEDDED_HIERARCHY, "hierarchy.toml has {from}");
+            let err = Policies::parse(EMBEDDED_OIDS, &text, embedded_profiles()).expect_err(to);
+            assert!(err.to_string().contains(why), "{to}: {err}");
+            assert!(err.to_string().contains("hierarchy.toml"), "{err}");
+        }
+    }
 }
