@@ -194,14 +194,15 @@ pub fn cross_pem(env: &Env, issuer: &str, file: &str) -> PathBuf {
 }
 
 /// How many end-entity certificates `cert list` shows (CA certificates are listed too, with
-/// profile `root` or `sub-ca`; the VA and TSA certificates init issues are the services' own).
+/// profile `root`, `sub-ca` or `cross`; the VA, TSA and delegated OCSP responder certificates
+/// init issues are the services' own).
 pub fn issued_count(env: &Env) -> usize {
     env.cert_list()
         .iter()
         .filter(|c| {
             !matches!(
                 c["profile"].as_str(),
-                Some("root" | "sub-ca" | "va" | "timestamping")
+                Some("root" | "sub-ca" | "cross" | "va" | "timestamping" | "ocsp-signing")
             )
         })
         .count()
