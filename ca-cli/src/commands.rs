@@ -88,8 +88,14 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Init(a) => init(&ctx, a),
         Command::Ca(c) => match c {
             CaCommand::List => ca_list(&ctx),
-            CaCommand::Cert { name, chain } => ca_cert(&ctx, &name, chain),
+            CaCommand::Cert {
+                name,
+                chain: _,
+                links: true,
+            } => ca_links(&ctx, &name),
+            CaCommand::Cert { name, chain, .. } => ca_cert(&ctx, &name, chain),
             CaCommand::Create(a) => ca_create(&ctx, a),
+            CaCommand::Renew(a) => ca_renew(&ctx, a),
         },
         Command::Profile(p) => match p {
             ProfileCommand::List => profile_list(&ctx),
@@ -123,7 +129,8 @@ pub fn run(cli: Cli) -> CmdResult {
             delta,
             pem,
             out,
-        } => crl(&ctx, &ca, delta, pem, &out),
+            generation,
+        } => crl(&ctx, &ca, delta, pem, &out, generation),
         Command::Audit(a) => match a {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
@@ -294,9 +301,34 @@ fn ca_subject_and_expiry(c: &ca_core::CaRecord) -> (String, String, String) {
     }
 }
 
+/// What a CA issues: `ca` when its certificate lets it certify CAs (basicConstraints
+/// pathLenConstraint absent or above 0, RFC 5280 §4.2.1.9), `ee` when profiles are bound to it.
+fn ca_issues(c: &ca_core::CaRecord) -> Vec<&'static str> {
+    let path_len = x509_cert::Certificate::from_der(&c.cert_der)
+        .ok()
+        .and_then(|cert| {
+            cert.tbs_certificate()
+                .get_extension::<x509_cert::ext::pkix::BasicConstraints>()
+                .ok()
+                .flatten()
+                .map(|(_, bc)| bc.path_len_constraint)
+        });
+    let mut out = Vec::new();
+    if !matches!(path_len, Some(Some(0))) {
+        out.push("ca");
+    }
+    if !c.profiles.is_empty() {
+        out.push("ee");
+    }
+    out
+}
+
 fn ca_json(c: &ca_core::CaRecord) -> Value {
     let (subject, not_after, serial) = ca_subject_and_expiry(c);
     json!({
+        "self_signed": c.parent.is_none(),
+        "generation": c.generation,
+        "issues": ca_issues(c),
         "name": c.name,
         "subject": subject,
         "parent": c.parent,
@@ -317,6 +349,7 @@ fn ca_table(cas: &[ca_core::CaRecord]) -> String {
                 c.name.clone(),
                 subject,
                 c.parent.clone().unwrap_or_else(|| "-".into()),
+                c.generation.to_string(),
                 c.key_alg.name().into(),
                 ca_core::KeyRef(c.key_ref.clone()).location(),
                 if c.profiles.is_empty() {
@@ -328,7 +361,9 @@ fn ca_table(cas: &[ca_core::CaRecord]) -> String {
         })
         .collect();
     table(
-        &["NAME", "SUBJECT", "PARENT", "KEY", "LOCATION", "PROFILES"],
+        &[
+            "NAME", "SUBJECT", "PARENT", "GEN", "KEY", "LOCATION", "PROFILES",
+        ],
         &rows,
     )
 }
@@ -386,6 +421,54 @@ fn ca_create_policies(
     oids.sort();
     oids.dedup();
     Ok(Some(oids))
+}
+
+fn ca_links(ctx: &Ctx, name: &str) -> CmdResult {
+    let ca = ctx.open()?;
+    let links = ca.ca_links(name)?;
+    let pem: String = links
+        .iter()
+        .map(|c| input::to_pem("CERTIFICATE", &c.der))
+        .collect();
+    if ctx.json {
+        print_json(&json!({"name": name, "pem": pem}));
+    } else {
+        print_text(&pem);
+    }
+    ok()
+}
+
+fn ca_renew(ctx: &Ctx, a: crate::cli::CaRenewArgs) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let renewed = ca.renew_ca(
+        &a.name,
+        &ca_core::RenewOptions {
+            key_alg: a.key_alg.map(Into::into),
+            key_uri: a.key_uri,
+            days: a.days,
+        },
+    )?;
+    if ctx.json {
+        print_json(&json!({
+            "ca": renewed.ca,
+            "generation": renewed.generation,
+            "serial": renewed.serial,
+            "links": renewed.links,
+        }));
+    } else {
+        let mut text = format!(
+            "CA {} renewed: generation {}, certificate {}\n",
+            renewed.ca, renewed.generation, renewed.serial
+        );
+        for l in &renewed.links {
+            text.push_str(&format!("link certificate {l}\n"));
+        }
+        for c in &renewed.crosses {
+            text.push_str(&format!("cross-certificate re-issued {c}\n"));
+        }
+        print_text(&text);
+    }
+    ok()
 }
 
 fn ca_create(ctx: &Ctx, a: crate::cli::CaCreateArgs) -> CmdResult {
@@ -1188,9 +1271,16 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     })
 }
 
-fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
+fn crl(
+    ctx: &Ctx,
+    ca_name: &str,
+    delta: bool,
+    pem: bool,
+    out: &Path,
+    generation: Option<u32>,
+) -> CmdResult {
     let mut ca = ctx.open()?;
-    let signed = ca.sign_crl(ca_name, delta)?;
+    let signed = ca.sign_crl_by_generation(ca_name, generation, delta, None)?;
     let der = signed.der;
     let bytes = if pem {
         input::to_pem("X509 CRL", &der).into_bytes()

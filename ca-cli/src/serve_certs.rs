@@ -192,7 +192,8 @@ pub fn ocsp_responder(ca: &str) -> Kept {
         dir: format!("ocsp/{ca}"),
         profile: ca_core::OCSP_RESPONDER_PROFILE,
         ca: Some(ca.to_string()),
-        subject: format!("CN=LGPKI OCSP Responder {ca},O=LGPKI,C=JP"),
+        // O and C come from the profile's fixed attributes (as for the VA and TSA).
+        subject: format!("CN=OCSP Responder {ca}"),
         sans: Vec::new(),
     }
 }

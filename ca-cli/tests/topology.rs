@@ -46,6 +46,7 @@ subject = "CN=GPKI Ministry CA,O=GPKI,C=JP"
 validity_days = 3650
 path_len = 0
 profiles = ["official-position", "staff"]
+ocsp_responder = true
 
 [[cross]]
 issuer = "bridge"
@@ -732,7 +733,7 @@ fn purpose_split_chains_pass_nss_and_gnutls() {
         );
         // A delegated responder sends its certificate (RFC 6960 §4.2.2.2); the CA does not.
         assert_eq!(
-            text.contains("CN=LGPKI OCSP Responder application-server"),
+            text.contains("CN=OCSP Responder application-server"),
             delegated,
             "{text}"
         );

@@ -246,6 +246,7 @@ impl Authority {
             not_after: not_after.unix_timestamp(),
             tbs_der: tbs.clone(),
             request_id: None,
+            issuer_generation: Some(ca.record.generation),
         };
         self.store.reserve(std::slice::from_ref(&pending))?;
         let sig = ca.signer.sign(&tbs)?;

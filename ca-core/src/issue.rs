@@ -399,7 +399,8 @@ impl Authority {
                     }));
                     continue;
                 }
-                match self.load_ca(&pending.ca) {
+                // Signed by the key generation that the reservation's TBS names as issuer.
+                match self.load_generation(&pending.ca, pending.issuer_generation) {
                     Ok(ca) => finishing.push((
                         i,
                         Prepared {
@@ -778,6 +779,7 @@ fn prepare(
         not_after: not_after.unix_timestamp(),
         tbs_der: tbs,
         request_id: req.request_id.clone(),
+        issuer_generation: Some(ca.record.generation),
     })
 }
 

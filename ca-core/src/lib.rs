@@ -48,6 +48,7 @@ mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+mod renew;
 pub mod repository;
 pub mod revocation;
 mod revoke;
@@ -84,6 +85,7 @@ pub use profile::{
     SanRules, SanType, SubjectRules,
 };
 pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, ROLES, check_org_code};
+pub use renew::{RenewOptions, Renewed};
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
@@ -92,6 +94,7 @@ pub use store::{
     OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
     SqliteStore, Store, StoredStatus, verify_chain,
 };
+pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url,
     store_kind,

@@ -155,7 +155,53 @@ impl Authority {
             .load_ca_during(ca_name, |this, record| {
                 this.crl_entries(record, delta, validity)
             })?;
-        let number = self.store.record_crl(ca_name, covers, delta_base)?;
+        let number =
+            self.store
+                .record_crl_for(ca_name, Some(ca.record.generation), covers, delta_base)?;
+        writer.set_crl_number(CrlNumber::from(number))?;
+        let entries = writer.len();
+        Ok(SignedCrl {
+            der: writer.finish(ca.signer.as_ref())?,
+            number,
+            entries,
+        })
+    }
+
+    /// [`Authority::sign_crl_valid_for`] signed by generation `generation` of the CA's keys
+    /// (`None`: the one in force). A retired generation keeps signing CRLs, with its own
+    /// issuer key identifier (RFC 5280 §5.2.1), until the last certificate it signed expires.
+    /// Certificates of one issuer name have unique serials (RFC 5280 §4.1.2.2), so every
+    /// generation's CRL lists every revoked certificate of the CA.
+    pub fn sign_crl_by_generation(
+        &mut self,
+        ca_name: &str,
+        generation: Option<u32>,
+        delta: bool,
+        validity: Option<Duration>,
+    ) -> Result<SignedCrl> {
+        let record = self.ca_record(ca_name)?;
+        let g = match generation {
+            Some(g) if g != record.generation => g,
+            _ => return self.sign_crl_valid_for(ca_name, delta, validity),
+        };
+        if !self
+            .live_generations(ca_name)?
+            .iter()
+            .any(|l| l.generation == g)
+        {
+            // An unknown generation is named as such by load_generation.
+            self.load_generation(ca_name, Some(g))?;
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "generation {g} of CA {ca_name:?} signed nothing that is still valid: it signs no more CRLs"
+                ),
+            });
+        }
+        let ca = self.load_generation(ca_name, Some(g))?;
+        let (mut writer, covers, delta_base) = self.crl_entries(&ca.record, delta, validity)?;
+        let number = self
+            .store
+            .record_crl_for(ca_name, Some(g), covers, delta_base)?;
         writer.set_crl_number(CrlNumber::from(number))?;
         let entries = writer.len();
         Ok(SignedCrl {
@@ -177,14 +223,12 @@ impl Authority {
         let base = self.base_url()?;
         let covers = self.store.revocation_seq()?;
         let (since, delta_base) = if delta {
-            let (number, seq) =
-                self.store
-                    .last_full_crl(ca_name)?
-                    .ok_or_else(|| Error::PolicyRefused {
-                        detail: format!(
-                            "CA {ca_name:?} has no full CRL yet to base a delta CRL on"
-                        ),
-                    })?;
+            let (number, seq) = self
+                .store
+                .last_full_crl_for(ca_name, Some(record.generation))?
+                .ok_or_else(|| Error::PolicyRefused {
+                    detail: format!("CA {ca_name:?} has no full CRL yet to base a delta CRL on"),
+                })?;
             (Some(seq), Some(number))
         } else {
             (None, None)

@@ -30,6 +30,31 @@ pub(crate) fn revocation_changes(rec: &CertRecord, reason: &str) -> bool {
     rec.revoked_at.is_none() || hold_made_permanent
 }
 
+/// Refuses a certificate prepared with generation `expected` of CA `ca` when `current` is in
+/// force: the CA was renewed meanwhile, and what was prepared names the wrong key.
+pub(crate) fn check_generation(ca: &str, expected: u32, current: u32) -> Result<()> {
+    if expected == current {
+        return Ok(());
+    }
+    Err(crate::error::Error::PolicyRefused {
+        detail: format!(
+            "CA {ca:?} is at key generation {current}, not {expected} (it was renewed meanwhile); nothing was recorded, try again"
+        ),
+    })
+}
+
+/// The audit details of a renewal (every backend writes the same).
+pub(crate) fn renewal_details(r: &CaRenewal) -> serde_json::Value {
+    serde_json::json!({
+        "generation": r.ca.generation,
+        "serial": r.cert.serial,
+        "issuer": r.cert.ca,
+        "links": r.links.iter().map(|(p, _)| p.serial.clone()).collect::<Vec<_>>(),
+        "key_alg": r.ca.key_alg.name(),
+        "key": crate::key::KeyRef(r.ca.key_ref.clone()).location(),
+    })
+}
+
 /// Called with (serial hex, revocation time, reason) for each certificate of a CA.
 pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()> + 'a;
 
@@ -49,6 +74,54 @@ pub struct CaRecord {
     pub key_alg: KeyAlgorithm,
     /// The profiles it issues by default.
     pub profiles: Vec<String>,
+    /// Its key generation: 1 for the first key, one more after each `ca renew`.
+    pub generation: u32,
+}
+
+/// A key generation of a CA that a renewal retired: it signs nothing new, but keeps signing
+/// CRLs (and OCSP answers) for what it issued until the last of those certificates expires.
+#[derive(Clone, Debug)]
+pub struct CaGeneration {
+    /// The CA's name.
+    pub ca: String,
+    /// The generation number (1 for the first key).
+    pub generation: u32,
+    /// The CA certificate of that generation, DER.
+    pub cert_der: Vec<u8>,
+    /// Where that generation's key is.
+    pub key_ref: String,
+    /// Its key algorithm.
+    pub key_alg: KeyAlgorithm,
+    /// When the renewal retired it, Unix seconds.
+    pub retired_at: i64,
+}
+
+/// A key being generated for a CA's next generation: recorded before the key exists, so a
+/// renewal killed half-way leaves no key the store does not know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingKey {
+    /// The CA being renewed.
+    pub ca: String,
+    /// The generation the key is for.
+    pub generation: u32,
+    /// The key's label (software: `keys/LABEL.p8`; PKCS#11: CKA_LABEL).
+    pub label: String,
+    /// The PKCS#11 token URI the key is generated in (None: software).
+    pub key_uri: Option<String>,
+}
+
+/// Everything a CA renewal records, in one transaction: the CA's new generation, the new CA
+/// certificate and the link certificates.
+#[derive(Clone, Debug)]
+pub struct CaRenewal {
+    /// The CA as it is from now on (its `generation` one above the one in force).
+    pub ca: CaRecord,
+    /// The new CA certificate's record (issued by the CA itself or by its parent).
+    pub cert: PendingCert,
+    /// The new CA certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Link certificates (RFC 4210 §4.4: OldWithNew, NewWithOld), with their records.
+    pub links: Vec<(PendingCert, Vec<u8>)>,
 }
 
 /// Life-cycle state of an issued certificate.
@@ -120,6 +193,10 @@ pub struct PendingCert {
     pub tbs_der: Vec<u8>,
     /// A caller-chosen idempotency key (e.g. a batch line's `id`), unique when set.
     pub request_id: Option<String>,
+    /// The key generation of the issuing CA that signs it. `Some(g)`: the reservation is
+    /// refused unless `g` is the CA's generation in force (the CA was renewed meanwhile);
+    /// `None`: whatever generation is in force.
+    pub issuer_generation: Option<u32>,
 }
 
 /// Which certificates `cert list` shows.
@@ -246,6 +323,37 @@ pub trait Store: Send {
     /// Removes officer `id` (their certificate no longer authenticates anyone), with its audit
     /// record. Returns the removed record, or None if there was no such officer.
     fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>>;
+    /// The CA's retired key generations, oldest first (the one in force is in [`CaRecord`]).
+    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>>;
+    /// The latest notAfter of the certificates that generation `generation` of `ca` signed
+    /// (`None`: it signed none). Certificates recorded before generations existed count as
+    /// generation 1.
+    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>>;
+    /// Records, durably, that a key for a renewal of `key.ca` is about to be generated
+    /// (replacing an older such record).
+    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()>;
+    /// The key a renewal of `ca` was generating when it stopped, if any.
+    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>>;
+    /// Forgets the pending key of `ca` (its key was removed).
+    fn clear_pending_key(&mut self, ca: &str) -> Result<()>;
+    /// Switches a CA to its next key generation in one transaction: the generation in force
+    /// is retired, the new record, CA certificate and link certificates are stored, the pending
+    /// key is forgotten, and an audit record is appended. Refused (nothing changed) unless
+    /// `renewal.ca.generation` is one above the generation in force.
+    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()>;
+    /// [`Store::record_crl`] for the CRL signed by generation `generation` of `ca` (`None`:
+    /// the generation in force). CRL numbers are one sequence per CA name, so they increase
+    /// for each key too (RFC 5280 §5.2.3).
+    fn record_crl_for(
+        &mut self,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64>;
+    /// [`Store::last_full_crl`] of the CRLs generation `generation` of `ca` signed (`None`:
+    /// the generation in force): a delta CRL's base is signed by the same key.
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>>;
     /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
     /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
     /// certificate is on hold. Advances the revocation sequence, so caches refresh.

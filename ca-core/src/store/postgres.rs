@@ -30,9 +30,9 @@ use tokio_postgres::types::ToSql;
 use super::audit::GENESIS;
 use super::pgconn::{Conn, describe};
 use super::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
-    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
-    StatusVisitor, Store, StoredStatus,
+    AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
+    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, RequestRecord,
+    RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -42,7 +42,32 @@ pub const WRITE_LOCK: i64 = 0x006c_6770_6b69_7772;
 pub const MIGRATE_LOCK: i64 = 0x006c_6770_6b69_6d67;
 
 /// Schema migrations, (version, SQL), applied in order.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2_GENERATIONS)];
+
+/// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
+/// signed each certificate and CRL (NULL: 1, what stores made before generations hold), the
+/// retired generations, and the key a renewal is generating.
+const SCHEMA_V2_GENERATIONS: &str = "
+ALTER TABLE cas ADD COLUMN generation BIGINT;
+ALTER TABLE certs ADD COLUMN issuer_generation BIGINT;
+ALTER TABLE crls ADD COLUMN generation BIGINT;
+CREATE TABLE ca_generations (
+    ca TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    cert_der BYTEA NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_alg TEXT NOT NULL,
+    retired_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, generation)
+);
+CREATE TABLE pending_keys (
+    ca TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL,
+    label TEXT NOT NULL,
+    key_uri TEXT,
+    created_at BIGINT NOT NULL
+);
+";
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -512,10 +537,41 @@ impl PgStore {
 
     /// Records reservations, pipelined. A serial or request id used before fails the lot
     /// ([`Error::SerialCollision`] or a refusal naming the id; the caller retries one by one).
+    /// A reservation prepared with another key generation than the issuing CA's in force
+    /// fails the lot too.
     fn insert_pendings(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
+        let mut checked: Vec<(&str, u32)> = Vec::new();
+        for p in pending {
+            let Some(expected) = p.issuer_generation else {
+                continue;
+            };
+            if checked.contains(&(p.ca.as_str(), expected)) {
+                continue;
+            }
+            let current = tx.query_opt(
+                "SELECT COALESCE(generation, 1) FROM cas WHERE name = $1",
+                &[&p.ca],
+                "reading the CA's generation",
+            )?;
+            if let Some(row) = current {
+                super::check_generation(&p.ca, expected, row.get::<_, i64>(0) as u32)?;
+            }
+            checked.push((p.ca.as_str(), expected));
+        }
+        Self::insert_pendings_as(tx, pending, now)
+    }
+
+    /// Records reservations without checking their issuer generation (a renewal records
+    /// certificates of the old and the new generation at once).
+    fn insert_pendings_as(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
+        let generations: Vec<Option<i64>> = pending
+            .iter()
+            .map(|p| p.issuer_generation.map(i64::from))
+            .collect();
         let sets: Vec<Vec<&(dyn ToSql + Sync)>> = pending
             .iter()
-            .map(|p| -> Vec<&(dyn ToSql + Sync)> {
+            .zip(&generations)
+            .map(|(p, generation)| -> Vec<&(dyn ToSql + Sync)> {
                 vec![
                     &p.serial,
                     &p.ca,
@@ -526,12 +582,14 @@ impl PgStore {
                     &p.tbs_der,
                     &p.request_id,
                     &now,
+                    generation,
                 ]
             })
             .collect();
         let r = tx.pipeline(
-            "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+            "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at, issuer_generation)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9,
+                     COALESCE($10::BIGINT, (SELECT generation FROM cas WHERE name = $2)))",
             &sets,
         );
         let Err(e) = r else { return Ok(()) };
@@ -657,7 +715,7 @@ impl Store for PgStore {
 
     fn cas(&self) -> Result<Vec<CaRecord>> {
         let rows = self.conn()?.query(
-            "SELECT name, parent, cert_der, key_ref, key_alg, profiles FROM cas ORDER BY seq",
+            "SELECT name, parent, cert_der, key_ref, key_alg, profiles, COALESCE(generation, 1) FROM cas ORDER BY seq",
             &[],
             "listing CAs",
         )?;
@@ -673,6 +731,7 @@ impl Store for PgStore {
                     key_alg: alg.parse()?,
                     profiles: serde_json::from_str(&profiles)
                         .map_err(|e| Error::malformed("stored CA profiles", e))?,
+                    generation: r.get::<_, i64>(6) as u32,
                 })
             })
             .collect()
@@ -793,7 +852,7 @@ impl Store for PgStore {
         Ok(self
             .conn()?
             .query_opt(
-                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
                  FROM certs WHERE request_id = $1 AND state = 'pending'",
                 &[&request_id],
                 "reading a reservation",
@@ -807,6 +866,7 @@ impl Store for PgStore {
                 not_after: r.get(5),
                 tbs_der: r.get(6),
                 request_id: r.get(7),
+                issuer_generation: Some(r.get::<_, i64>(8) as u32),
             }))
     }
 
@@ -914,6 +974,20 @@ impl Store for PgStore {
     }
 
     fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        self.record_crl_for(ca, None, covers_seq, delta_base)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.last_full_crl_for(ca, None)
+    }
+
+    fn record_crl_for(
+        &mut self,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
         // Under the write lock: no other instance allocates a number meanwhile, so numbers
         // strictly increase across instances (RFC 5280 §5.2.3).
         let tx = self.write_txn()?;
@@ -925,10 +999,20 @@ impl Store for PgStore {
             )?
             .get(0);
         let number = last + 1;
+        let generation: i64 = match generation {
+            Some(g) => i64::from(g),
+            None => tx
+                .query_one(
+                    "SELECT COALESCE(MAX(generation), 1) FROM cas WHERE name = $1",
+                    &[&ca],
+                    "reading the CA's generation",
+                )?
+                .get(0),
+        };
         let base = delta_base.map(|b| b as i64);
         tx.execute(
-            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&ca, &number, &base, &covers_seq, &now_unix()],
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&ca, &number, &base, &covers_seq, &now_unix(), &generation],
             "recording a CRL",
         )?;
         Self::append_audit(
@@ -941,21 +1025,155 @@ impl Store for PgStore {
             },
             ca,
             "ok",
-            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base, "generation": generation}),
         )?;
         tx.commit("committing a CRL number")?;
         Ok(number as u64)
     }
 
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
+        let generation = generation.map(i64::from);
         Ok(self
             .conn()?
             .query_opt(
-                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
-                &[&ca],
+                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL
+                   AND COALESCE(generation, 1) = COALESCE($2::BIGINT, (SELECT COALESCE(generation, 1) FROM cas WHERE name = $1), 1)
+                 ORDER BY number DESC LIMIT 1",
+                &[&ca, &generation],
                 "reading CRLs",
             )?
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>> {
+        let rows = self.conn()?.query(
+            "SELECT ca, generation, cert_der, key_ref, key_alg, retired_at FROM ca_generations
+             WHERE ca = $1 ORDER BY generation",
+            &[&ca],
+            "listing CA generations",
+        )?;
+        rows.iter()
+            .map(|r| {
+                let alg: String = r.get(4);
+                Ok(CaGeneration {
+                    ca: r.get(0),
+                    generation: r.get::<_, i64>(1) as u32,
+                    cert_der: r.get(2),
+                    key_ref: r.get(3),
+                    key_alg: alg.parse()?,
+                    retired_at: r.get(5),
+                })
+            })
+            .collect()
+    }
+
+    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>> {
+        Ok(self
+            .conn()?
+            .query_one(
+                "SELECT MAX(not_after) FROM certs WHERE ca = $1 AND state = 'issued'
+                   AND COALESCE(issuer_generation, 1) = $2",
+                &[&ca, &i64::from(generation)],
+                "reading a generation's certificates",
+            )?
+            .get(0))
+    }
+
+    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
+                   key_uri = excluded.key_uri, created_at = excluded.created_at",
+                &[&key.ca, &i64::from(key.generation), &key.label, &key.key_uri, &now_unix()],
+                "recording a pending key",
+            )
+            .map(|_| ())
+    }
+
+    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = $1",
+                &[&ca],
+                "reading a pending key",
+            )?
+            .map(|r| PendingKey {
+                ca: r.get(0),
+                generation: r.get::<_, i64>(1) as u32,
+                label: r.get(2),
+                key_uri: r.get(3),
+            }))
+    }
+
+    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+        self.conn()?
+            .execute(
+                "DELETE FROM pending_keys WHERE ca = $1",
+                &[&ca],
+                "forgetting a pending key",
+            )
+            .map(|_| ())
+    }
+
+    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
+        let tx = self.write_txn()?;
+        let name = &renewal.ca.name;
+        let Some(row) = tx.query_opt(
+            "SELECT COALESCE(generation, 1), cert_der, key_ref, key_alg FROM cas WHERE name = $1 FOR UPDATE",
+            &[name],
+            "reading the CA",
+        )?
+        else {
+            return Err(Error::UnknownCa { name: name.clone() });
+        };
+        let generation: i64 = row.get(0);
+        let cert_der: Vec<u8> = row.get(1);
+        let key_ref: String = row.get(2);
+        let key_alg: String = row.get(3);
+        super::check_generation(
+            name,
+            renewal.ca.generation.saturating_sub(1),
+            generation as u32,
+        )?;
+        let now = now_unix();
+        tx.execute(
+            "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[name, &generation, &cert_der, &key_ref, &key_alg, &now],
+            "retiring the CA's generation",
+        )?;
+        tx.execute(
+            "UPDATE cas SET cert_der = $2, key_ref = $3, key_alg = $4, generation = $5 WHERE name = $1",
+            &[
+                name,
+                &renewal.cert_der,
+                &renewal.ca.key_ref,
+                &renewal.ca.key_alg.name(),
+                &i64::from(renewal.ca.generation),
+            ],
+            "recording the CA's new generation",
+        )?;
+        for (pending, der) in std::iter::once((&renewal.cert, &renewal.cert_der))
+            .chain(renewal.links.iter().map(|(p, d)| (p, d)))
+        {
+            Self::insert_pendings_as(&tx, std::slice::from_ref(pending), now)?;
+            Self::mark_issued(&tx, &pending.serial, der)?;
+        }
+        tx.execute(
+            "DELETE FROM pending_keys WHERE ca = $1",
+            &[name],
+            "forgetting the pending key",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "ca.renew",
+            name,
+            "ok",
+            &super::renewal_details(renewal),
+        )?;
+        tx.commit("committing the renewal")
     }
 
     fn audit(

@@ -10,9 +10,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
-    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
-    StatusVisitor, Store, StoredStatus,
+    AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
+    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, RequestRecord,
+    RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -164,6 +164,79 @@ CREATE TABLE IF NOT EXISTS timestamps (
 /// missing, so older stores keep working.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("officers", "person", "TEXT")];
 
+/// Versioned schema migrations, (version, SQL), applied in order on open (one transaction,
+/// recorded in `schema_version`), as [`super::PgStore`] does. Version 1: CA key generations.
+pub const SQLITE_MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_GENERATIONS)];
+
+/// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
+/// signed each certificate and CRL (NULL: 1, what stores made before generations hold), the
+/// retired generations, and the key a renewal is generating.
+const MIGRATION_GENERATIONS: &str = "
+ALTER TABLE cas ADD COLUMN generation INTEGER;
+ALTER TABLE certs ADD COLUMN issuer_generation INTEGER;
+ALTER TABLE crls ADD COLUMN generation INTEGER;
+CREATE TABLE ca_generations (
+    ca TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    cert_der BLOB NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_alg TEXT NOT NULL,
+    retired_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, generation)
+);
+CREATE TABLE pending_keys (
+    ca TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    key_uri TEXT,
+    created_at BIGINT NOT NULL
+);
+";
+
+/// Applies the [`SQLITE_MIGRATIONS`] the store has not had yet, in one write transaction
+/// (another process opening the store at the same time waits, then finds them applied).
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let newest = SQLITE_MIGRATIONS.last().map_or(0, |m| m.0);
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .map_err(Error::store("creating the schema_version table"))?;
+    let read = |c: &Connection| -> Result<i32> {
+        c.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::store("reading the schema version"))
+    };
+    if read(conn)? == newest {
+        return Ok(());
+    }
+    let txn = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(Error::store("beginning a migration"))?;
+    let current = read(&txn)?;
+    if current > newest {
+        return Err(Error::StoreBackend {
+            context: "opening the store",
+            detail: format!(
+                "the store's schema version {current} is newer than this lgpki's ({newest}); upgrade lgpki"
+            ),
+        });
+    }
+    for (version, sql) in SQLITE_MIGRATIONS.iter().filter(|m| m.0 > current) {
+        txn.execute_batch(sql)
+            .map_err(Error::store("applying a schema migration"))?;
+        txn.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            params![version, now_unix()],
+        )
+        .map_err(Error::store("recording a schema migration"))?;
+    }
+    txn.commit()
+        .map_err(Error::store("committing schema migrations"))
+}
+
 impl SqliteStore {
     /// The store file inside a home directory.
     pub const FILE: &'static str = "lgpki.db";
@@ -171,7 +244,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path` with WAL and `synchronous=FULL`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         private_store_files(path)?;
-        let conn = Connection::open(path).map_err(Error::store("opening the store"))?;
+        let mut conn = Connection::open(path).map_err(Error::store("opening the store"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::store("setting busy timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -201,6 +274,7 @@ impl SqliteStore {
                     .map_err(Error::store("adding a column"))?;
             }
         }
+        migrate(&mut conn)?;
         Ok(SqliteStore {
             conn,
             actor: crate::ra::operator_label(),
@@ -288,10 +362,26 @@ impl SqliteStore {
     }
 
     fn insert_pending(txn: &rusqlite::Transaction<'_>, p: &PendingCert, now: i64) -> Result<()> {
+        if let Some(expected) = p.issuer_generation {
+            let current: Option<u32> = txn
+                .prepare_cached("SELECT COALESCE(generation, 1) FROM cas WHERE name = ?1")
+                .and_then(|mut stmt| stmt.query_row([&p.ca], |r| r.get(0)).optional())
+                .map_err(Error::store("reading the CA's generation"))?;
+            if let Some(current) = current {
+                super::check_generation(&p.ca, expected, current)?;
+            }
+        }
+        Self::insert_pending_as(txn, p, now)
+    }
+
+    /// Records a reservation without checking its issuer generation (a renewal records
+    /// certificates of the old and the new generation at once).
+    fn insert_pending_as(txn: &rusqlite::Transaction<'_>, p: &PendingCert, now: i64) -> Result<()> {
         let r = txn
             .prepare_cached(
-                "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+                "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at, issuer_generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9,
+                         COALESCE(?10, (SELECT generation FROM cas WHERE name = ?2)))",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -303,7 +393,8 @@ impl SqliteStore {
                     p.not_after,
                     p.tbs_der,
                     p.request_id,
-                    now
+                    now,
+                    p.issuer_generation
                 ])
             });
         match r {
@@ -582,7 +673,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT name, parent, cert_der, key_ref, key_alg, profiles FROM cas ORDER BY seq",
+                "SELECT name, parent, cert_der, key_ref, key_alg, profiles, COALESCE(generation, 1) FROM cas ORDER BY seq",
             )
             .map_err(Error::store("listing CAs"))?;
         let rows = stmt
@@ -594,12 +685,13 @@ impl Store for SqliteStore {
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, u32>(6)?,
                 ))
             })
             .map_err(Error::store("listing CAs"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, parent, cert_der, key_ref, alg, profiles) =
+            let (name, parent, cert_der, key_ref, alg, profiles, generation) =
                 row.map_err(Error::store("reading a CA"))?;
             out.push(CaRecord {
                 name,
@@ -609,6 +701,7 @@ impl Store for SqliteStore {
                 key_alg: alg.parse()?,
                 profiles: serde_json::from_str(&profiles)
                     .map_err(|e| Error::malformed("stored CA profiles", e))?,
+                generation,
             });
         }
         Ok(out)
@@ -734,7 +827,7 @@ impl Store for SqliteStore {
     fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
         self.conn
             .query_row(
-                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
                  FROM certs WHERE request_id = ?1 AND state = 'pending'",
                 [request_id],
                 |r| {
@@ -747,6 +840,7 @@ impl Store for SqliteStore {
                         not_after: r.get(5)?,
                         tbs_der: r.get(6)?,
                         request_id: r.get(7)?,
+                        issuer_generation: Some(r.get(8)?),
                     })
                 },
             )
@@ -885,6 +979,20 @@ impl Store for SqliteStore {
     }
 
     fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        self.record_crl_for(ca, None, covers_seq, delta_base)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.last_full_crl_for(ca, None)
+    }
+
+    fn record_crl_for(
+        &mut self,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let last: i64 = txn
@@ -895,9 +1003,19 @@ impl Store for SqliteStore {
             )
             .map_err(Error::store("reading the CRL number"))?;
         let number = last + 1;
+        let generation: u32 = match generation {
+            Some(g) => g,
+            None => txn
+                .query_row(
+                    "SELECT COALESCE(MAX(generation), 1) FROM cas WHERE name = ?1",
+                    [ca],
+                    |r| r.get(0),
+                )
+                .map_err(Error::store("reading the CA's generation"))?,
+        };
         txn.execute(
-            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix()],
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix(), generation],
         )
         .map_err(Error::store("recording a CRL"))?;
         Self::append_audit(
@@ -910,22 +1028,155 @@ impl Store for SqliteStore {
             },
             ca,
             "ok",
-            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base, "generation": generation}),
         )?;
         txn.commit()
             .map_err(Error::store("committing a CRL number"))?;
         Ok(number as u64)
     }
 
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
         self.conn
             .query_row(
-                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
-                [ca],
+                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL
+                   AND COALESCE(generation, 1) = COALESCE(?2, (SELECT COALESCE(generation, 1) FROM cas WHERE name = ?1), 1)
+                 ORDER BY number DESC LIMIT 1",
+                params![ca, generation],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
             .optional()
             .map_err(Error::store("reading CRLs"))
+    }
+
+    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>> {
+        let rows = self.list(
+            "SELECT ca, generation, cert_der, key_ref, key_alg, retired_at FROM ca_generations
+             WHERE ca = ?1 ORDER BY generation",
+            [ca],
+            "listing CA generations",
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            },
+        )?;
+        rows.into_iter()
+            .map(|(ca, generation, cert_der, key_ref, alg, retired_at)| {
+                Ok(CaGeneration {
+                    ca,
+                    generation,
+                    cert_der,
+                    key_ref,
+                    key_alg: alg.parse()?,
+                    retired_at,
+                })
+            })
+            .collect()
+    }
+
+    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT MAX(not_after) FROM certs WHERE ca = ?1 AND state = 'issued'
+                   AND COALESCE(issuer_generation, 1) = ?2",
+                params![ca, generation],
+                |r| r.get(0),
+            )
+            .map_err(Error::store("reading a generation's certificates"))
+    }
+
+    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
+                   key_uri = excluded.key_uri, created_at = excluded.created_at",
+                params![key.ca, key.generation, key.label, key.key_uri, now_unix()],
+            )
+            .map(|_| ())
+            .map_err(Error::store("recording a pending key"))
+    }
+
+    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
+        self.conn
+            .query_row(
+                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = ?1",
+                [ca],
+                |r| {
+                    Ok(PendingKey {
+                        ca: r.get(0)?,
+                        generation: r.get(1)?,
+                        label: r.get(2)?,
+                        key_uri: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(Error::store("reading a pending key"))
+    }
+
+    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM pending_keys WHERE ca = ?1", [ca])
+            .map(|_| ())
+            .map_err(Error::store("forgetting a pending key"))
+    }
+
+    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let name = &renewal.ca.name;
+        let current: Option<(u32, Vec<u8>, String, String)> = txn
+            .query_row(
+                "SELECT COALESCE(generation, 1), cert_der, key_ref, key_alg FROM cas WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading the CA"))?;
+        let Some((generation, cert_der, key_ref, key_alg)) = current else {
+            return Err(Error::UnknownCa { name: name.clone() });
+        };
+        super::check_generation(name, renewal.ca.generation.saturating_sub(1), generation)?;
+        let now = now_unix();
+        txn.execute(
+            "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name, generation, cert_der, key_ref, key_alg, now],
+        )
+        .map_err(Error::store("retiring the CA's generation"))?;
+        txn.execute(
+            "UPDATE cas SET cert_der = ?2, key_ref = ?3, key_alg = ?4, generation = ?5 WHERE name = ?1",
+            params![
+                name,
+                renewal.cert_der,
+                renewal.ca.key_ref,
+                renewal.ca.key_alg.name(),
+                renewal.ca.generation
+            ],
+        )
+        .map_err(Error::store("recording the CA's new generation"))?;
+        for (pending, der) in std::iter::once((&renewal.cert, &renewal.cert_der))
+            .chain(renewal.links.iter().map(|(p, d)| (p, d)))
+        {
+            Self::insert_pending_as(&txn, pending, now)?;
+            Self::mark_issued(&txn, &pending.serial, der)?;
+        }
+        txn.execute("DELETE FROM pending_keys WHERE ca = ?1", [name])
+            .map_err(Error::store("forgetting the pending key"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "ca.renew",
+            name,
+            "ok",
+            &super::renewal_details(renewal),
+        )?;
+        txn.commit().map_err(Error::store("committing the renewal"))
     }
 
     fn audit(
@@ -1349,6 +1600,7 @@ mod tests {
             not_after: i64::MAX / 2,
             tbs_der: vec![0x30, 0],
             request_id: None,
+            issuer_generation: None,
         }
     }
 
