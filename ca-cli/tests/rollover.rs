@@ -405,8 +405,8 @@ fn rollover_matrix_and_crls_by_generation() {
     );
 
     // `openssl verify -crl_check`: A with the old key's CRL, B with the new key's.
-    let org_crl1 = env.path("organization-g1.crl");
-    let org_crl2 = env.path("organization-g2.crl");
+    let org_crl1 = env.path("application-mail-g1.crl");
+    let org_crl2 = env.path("application-mail-g2.crl");
     for (leaf, c) in [(&a, &org_crl1), (&b, &org_crl2)] {
         for anchor in [&old_root, &new_root] {
             let out = openssl_verify(

@@ -875,6 +875,7 @@ fn init_makes_the_topology_pkilint_clean_with_policies_and_ekus_beneath_each_ca(
             s(&leaf),
         ]);
         assert!(o.status.success(), "{name} responder: {}", said(&o));
+        common::assert_pkilint_clean(&leaf);
     }
     // The organisation CA and the bridge have none (their CA keys answer).
     assert!(!env.home.join("ocsp").join("organization").exists());
