@@ -390,13 +390,16 @@ fn issuer_for(
     Ok((Arc::new(issuer), None))
 }
 
+/// A delegated OCSP responder: its signing key and its certificate (DER).
+type DelegatedResponder = (Arc<dyn ca_core::CaSigner>, Vec<u8>);
+
 /// The delegated OCSP responder `init` made for CA `name` (`HOME/ocsp/NAME`, RFC 6960
 /// §4.2.2.2), renewed when a third of its life is left: its key and certificate. `None` for a
 /// CA without one (its own key answers).
 fn delegated_responder(
     authority: &mut Authority,
     name: &str,
-) -> ca_core::Result<Option<(Arc<dyn ca_core::CaSigner>, Vec<u8>)>> {
+) -> ca_core::Result<Option<DelegatedResponder>> {
     let kept = crate::serve_certs::ocsp_responder(name);
     if !authority.home().join(&kept.dir).is_dir() {
         return Ok(None);
