@@ -142,6 +142,11 @@ pub fn run(cli: Cli) -> CmdResult {
             crate::cli::ReceiptCommand::Create(a) => crate::receipt::create(&ctx, a),
             crate::cli::ReceiptCommand::Verify(a) => crate::receipt::verify(&ctx, a),
         },
+        Command::Store(crate::cli::StoreCommand::Migrate { to }) => {
+            crate::store_cmd::migrate(&ctx, &to)
+        }
+        Command::Backup { out } => crate::store_cmd::backup(&ctx, &out),
+        Command::Restore { file, force } => crate::store_cmd::restore(&ctx, &file, force),
         Command::Cert(c) => match c {
             CertCommand::List {
                 ca,
@@ -899,7 +904,7 @@ fn cert_list(
             .iter()
             .map(|c| {
                 vec![
-                    c.serial.clone(),
+                    c.serial.to_string(),
                     c.ca.clone(),
                     c.profile.clone(),
                     status_name(c.status_at(now)).into(),
@@ -918,12 +923,12 @@ fn cert_list(
 
 fn cert_show(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     let ca = ctx.open()?;
-    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let hex: ca_core::Serial = serial.parse()?;
     let c = ca
         .store()
         .cert(&hex, ca_name)?
-        .ok_or(ca_core::Error::CertificateNotFound {
-            serial: hex.clone(),
+        .ok_or_else(|| ca_core::Error::CertificateNotFound {
+            serial: hex.to_string(),
         })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let status = status_name(c.status_at(now));
@@ -1138,7 +1143,8 @@ fn revoke_one(ctx: &Ctx, a: &RevokeArgs) -> CmdResult {
             },
             r.serial,
             r.ca,
-            r.reason.as_deref().unwrap_or("unspecified"),
+            r.reason
+                .map_or("unspecified", ca_core::crl::ReasonCode::name),
             r.revoked_at.map(ca_core::rfc3339).unwrap_or_default()
         ));
     }
@@ -1240,7 +1246,7 @@ fn revoke_batch(ctx: &Ctx, file: &Path, a: &RevokeArgs) -> CmdResult {
 fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     let ca = ctx.open()?;
     let st = ca.status(serial, ca_name)?;
-    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let hex: ca_core::Serial = serial.parse()?;
     let (v, text) = match &st {
         ca_core::RevocationStatus::Good(r) => (
             json!({"serial": r.serial, "ca": r.ca, "status": "good"}),
@@ -1251,7 +1257,8 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
             format!(
                 "revoked {} {}\n",
                 r.revoked_at.map(ca_core::rfc3339).unwrap_or_default(),
-                r.reason.as_deref().unwrap_or("unspecified")
+                r.reason
+                    .map_or("unspecified", ca_core::crl::ReasonCode::name)
             ),
         ),
         ca_core::RevocationStatus::Unknown => (

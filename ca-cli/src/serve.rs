@@ -86,7 +86,7 @@ pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_cor
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         bytes.insert(0, 0);
     }
-    let hex = ca_core::serial_hex(&bytes);
+    let hex = ca_core::Serial::from_der_content(&bytes);
     Ok(match store.cert_status(&hex, ca)? {
         None => Lookup::Unknown,
         Some(status) => match status.revoked_at {
@@ -94,7 +94,7 @@ pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_cor
             Some(t) => Lookup::Revoked {
                 time: time::OffsetDateTime::from_unix_timestamp(t)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                reason: status.reason.as_deref().and_then(|r| r.parse().ok()),
+                reason: status.reason,
             },
         },
     })
@@ -501,7 +501,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     let timestamper = if crate::commands::tsa_available(&authority)? {
         Some(Arc::new(crate::tsa::ServeTimeStamper::obtain(
             &mut authority,
-            SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+            ca_core::open_timestamp_store(&ctx.home, ctx.store.as_deref())?,
             settings.tsa_accuracy,
         )?) as Arc<dyn ca_http::TimeStamper>)
     } else {

@@ -814,7 +814,7 @@ fn check_after_kill(env: &Env, root: &Path) -> u64 {
     generation
 }
 
-/// Starts `ca renew organization` paused at `point` (or not paused), stderr piped.
+/// Starts `ca renew application-mail` paused at `point` (or not paused), stderr piped.
 fn spawn_renew(env: &Env, point: Option<&str>) -> std::process::Child {
     let mut c = env.command(&["ca", "renew", "application-mail"]);
     if let Some(p) = point {

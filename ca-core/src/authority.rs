@@ -17,7 +17,7 @@ use crate::key::{CaSigner, KeyAlgorithm, KeyBackend, KeyRef, SoftwareBackend};
 use crate::lint::{Expectation, IssuerFacts};
 use crate::name::DistinguishedName;
 use crate::profile::{CrossSpec, ExtendedKeyUsage, KeyUsageBit, Policies};
-use crate::serial::serial_hex;
+use crate::serial::Serial;
 use crate::store::{CaRecord, PendingCert, SqliteStore, Store};
 
 /// Environment variable holding the passphrase that encrypts software CA keys.
@@ -652,7 +652,7 @@ impl Authority {
             &exts,
         )?;
         let pending = PendingCert {
-            serial: serial_hex(&serial),
+            serial: Serial::from_der_content(&serial),
             ca: new.parent.clone().unwrap_or_else(|| new.name.clone()),
             profile: if parent.is_some() {
                 "sub-ca".into()

@@ -23,7 +23,7 @@ use crate::lint::Expectation;
 use crate::name::{DistinguishedName, name_to_string};
 use crate::oid::Oid;
 use crate::profile::KeyUsageBit;
-use crate::serial::serial_hex;
+use crate::serial::Serial;
 use crate::store::PendingCert;
 
 /// anyPolicy (RFC 5280 §4.2.1.4).
@@ -238,7 +238,7 @@ impl Authority {
             &exts,
         )?;
         let pending = PendingCert {
-            serial: serial_hex(&serial),
+            serial: Serial::from_der_content(&serial),
             ca: ca.record.name.clone(),
             profile: "cross".into(),
             subject: name_to_string(stbs.subject()),

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyRef};
 use crate::lint::{Expectation, IssuerFacts};
 use crate::name::name_to_string;
-use crate::serial::serial_hex;
+use crate::serial::Serial;
 use crate::store::{
     CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord, PendingCert, PendingKey,
 };
@@ -65,12 +65,12 @@ pub struct Renewed {
     /// Its new generation.
     pub generation: u32,
     /// Serial of its new CA certificate.
-    pub serial: String,
+    pub serial: Serial,
     /// Serials of the link certificates (OldWithNew, NewWithOld); none for a subordinate CA.
-    pub links: Vec<String>,
+    pub links: Vec<Serial>,
     /// Serials of the re-issued cross-certificates.
     #[serde(skip)]
-    pub crosses: Vec<String>,
+    pub crosses: Vec<Serial>,
 }
 
 /// Stops at `point` when [`PAUSE_ENV`] names it, so a test can kill the process there.
@@ -125,7 +125,7 @@ fn sign(profile: &str, cert: &ToSign<'_>, by: &Signer<'_>) -> Result<(PendingCer
     let der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
     Ok((
         PendingCert {
-            serial: serial_hex(&serial),
+            serial: Serial::from_der_content(&serial),
             ca: by.ca.to_string(),
             profile: profile.to_string(),
             subject: cert.subject.to_string(),
@@ -467,7 +467,7 @@ impl Authority {
     /// Re-issues, for CA `name`'s new key, the unexpired, unrevoked cross-certificates lgpki
     /// issued by it (now signed by the new key) and to it (certifying the new key), through
     /// [`Authority::cross_certify`]; returns their serials.
-    fn reissue_crosses(&mut self, name: &str, old: &LoadedCa) -> Result<Vec<String>> {
+    fn reissue_crosses(&mut self, name: &str, old: &LoadedCa) -> Result<Vec<Serial>> {
         let now = now_seconds().unix_timestamp();
         let crosses = self.store.certs(&CertFilter {
             profile: Some("cross".into()),

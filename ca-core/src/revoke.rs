@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use crate::authority::{Authority, now_seconds};
 use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
 use crate::error::{Error, Result};
-use crate::serial::{parse_serial_hex, serial_hex};
+use crate::serial::Serial;
 use crate::store::{CaRecord, CertRecord, RevocationRequest, RevokeOutcome};
 
 /// How long a full CRL is valid: nextUpdate = thisUpdate + 7 days. A relying party that cannot
@@ -103,9 +103,9 @@ impl Authority {
             });
         }
         Ok(RevocationRequest {
-            serial: serial_hex(&parse_serial_hex(&r.serial)?),
+            serial: r.serial.parse()?,
             ca: r.ca.clone(),
-            reason: reason.name().to_string(),
+            reason,
             time: now,
             invalidity_date: invalidity,
         })
@@ -116,7 +116,7 @@ impl Authority {
         if let Some(c) = ca {
             self.ca_record(c)?;
         }
-        let hex = serial_hex(&parse_serial_hex(serial)?);
+        let hex: Serial = serial.parse()?;
         Ok(match self.store.cert(&hex, ca)? {
             Some(rec) if rec.revoked_at.is_some() => RevocationStatus::Revoked(rec),
             Some(rec) => RevocationStatus::Good(rec),
@@ -294,7 +294,7 @@ impl Authority {
             }
             entry.revocation_date = OffsetDateTime::from_unix_timestamp(e.revoked_at)
                 .map_err(|err| Error::malformed("stored revocation time", err))?;
-            entry.reason = Some(ReasonCode::from_str(e.reason)?);
+            entry.reason = Some(e.reason);
             entry.invalidity_date = e
                 .invalidity_date
                 .map(OffsetDateTime::from_unix_timestamp)

@@ -9,24 +9,30 @@ mod location;
 mod pgconn;
 mod postgres;
 mod sqlite;
+pub mod transfer;
+mod values;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use location::{
-    STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url, store_kind,
+    STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
+    redact_url, store_kind,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use values::{RequestKind, RequestState, Role};
 
+pub use crate::crl::ReasonCode;
 use crate::error::Result;
 use crate::key::KeyAlgorithm;
+pub use crate::serial::Serial;
 
 /// Whether revoking `rec` for `reason` changes it, the rule every backend applies: a good
 /// certificate is revoked; a revoked one keeps its first time and reason (revocation is
 /// idempotent), except that a `certificateHold` may be made permanent with another reason
 /// (RFC 5280 §5.3.1).
-pub(crate) fn revocation_changes(rec: &CertRecord, reason: &str) -> bool {
+pub(crate) fn revocation_changes(rec: &CertRecord, reason: ReasonCode) -> bool {
     let hold_made_permanent =
-        rec.reason.as_deref() == Some("certificateHold") && reason != "certificateHold";
+        rec.reason == Some(ReasonCode::CertificateHold) && reason != ReasonCode::CertificateHold;
     rec.revoked_at.is_none() || hold_made_permanent
 }
 
@@ -55,8 +61,10 @@ pub(crate) fn renewal_details(r: &CaRenewal) -> serde_json::Value {
     })
 }
 
-/// Called with (serial hex, revocation time, reason) for each certificate of a CA.
-pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()> + 'a;
+/// Called with (serial, revocation time, reason) for each certificate of a CA. The serial is
+/// the stored text of a [`Serial`] (lower-case hex), borrowed from the row being read, so a
+/// snapshot of millions allocates nothing per certificate.
+pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<ReasonCode>) -> Result<()> + 'a;
 
 /// A CA as the store keeps it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -139,8 +147,8 @@ pub enum CertStatus {
 /// An issued certificate.
 #[derive(Clone, Debug)]
 pub struct CertRecord {
-    /// Serial in lower-case hex.
-    pub serial: String,
+    /// Serial.
+    pub serial: Serial,
     /// Issuing CA.
     pub ca: String,
     /// Profile it was issued under.
@@ -155,8 +163,8 @@ pub struct CertRecord {
     pub der: Vec<u8>,
     /// Revocation time, Unix seconds, if revoked.
     pub revoked_at: Option<i64>,
-    /// RFC 5280 reason name, if revoked.
-    pub reason: Option<String>,
+    /// RFC 5280 reason, if revoked.
+    pub reason: Option<ReasonCode>,
     /// invalidityDate (RFC 5280 §5.3.2), Unix seconds, if given.
     pub invalidity_date: Option<i64>,
 }
@@ -177,8 +185,8 @@ impl CertRecord {
 /// A certificate about to be signed: recorded (with its TBS) before the CA key signs.
 #[derive(Clone, Debug)]
 pub struct PendingCert {
-    /// Serial in lower-case hex.
-    pub serial: String,
+    /// Serial.
+    pub serial: Serial,
     /// Issuing CA.
     pub ca: String,
     /// Profile.
@@ -228,15 +236,15 @@ pub trait Store: Send {
     /// [`Error::SerialCollision`] (and records nothing) if any serial was ever used before.
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()>;
     /// Stores signed certificates for reserved serials, in one durable transaction.
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()>;
+    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()>;
     /// Issued certificates matching `filter`, ordered by issuance.
     fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
-    /// The issued certificate with `serial` (hex), optionally of one CA.
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>>;
-    /// Only the revocation state of the certificate `serial` (hex) that `ca` issued (`None`
+    /// The issued certificate with `serial`, optionally of one CA.
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>>;
+    /// Only the revocation state of the certificate `serial` that `ca` issued (`None`
     /// when `ca` issued no such certificate): what an OCSP answer needs, without reading the
     /// certificate itself.
-    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>>;
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>>;
     /// The serial already issued for idempotency key `request_id`, if any.
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
     /// A reservation for idempotency key `request_id` that was never completed (its process
@@ -258,7 +266,7 @@ pub trait Store: Send {
         since_seq: Option<i64>,
         f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
     ) -> Result<()>;
-    /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
+    /// Calls `f(serial, revoked_at, reason)` for every certificate `ca` issued, streaming
     /// (for status snapshots: no certificate bodies are read).
     fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()>;
     /// The highest revocation sequence number so far (0 if none): changes whenever any
@@ -297,10 +305,19 @@ pub trait Store: Send {
     /// One request.
     fn request(&self, id: i64) -> Result<Option<RequestRecord>>;
     /// Requests, optionally of one organisation and state, by id.
-    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>>;
+    fn requests(
+        &self,
+        org: Option<&str>,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>>;
     /// Moves a request from `from` to its new state (with the fields set on `req`), in one
     /// transaction with an audit record. Fails if the request is no longer in `from`.
-    fn update_request(&mut self, req: &RequestRecord, from: &str, action: &str) -> Result<()>;
+    fn update_request(
+        &mut self,
+        req: &RequestRecord,
+        from: RequestState,
+        action: &str,
+    ) -> Result<()>;
 
     /// Registers names (DNS domains or IP networks, as `OrgName` text) as organisation `org`'s,
     /// in one transaction with an audit record; refuses a name registered already.
@@ -357,7 +374,7 @@ pub trait Store: Send {
     /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
     /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
     /// certificate is on hold. Advances the revocation sequence, so caches refresh.
-    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord>;
+    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord>;
 }
 
 /// A local government organisation (団体).
@@ -376,12 +393,12 @@ pub struct OfficerRecord {
     pub id: i64,
     /// Organisation code.
     pub org: String,
-    /// `registrar` or `approver`.
-    pub role: String,
+    /// Registrar or approver.
+    pub role: Role,
     /// Issuer DN of the officer's certificate (RFC 4514).
     pub cert_issuer: String,
-    /// Serial of the officer's certificate, hex.
-    pub cert_serial: String,
+    /// Serial of the officer's certificate.
+    pub cert_serial: Serial,
     /// Subject DN of the officer's certificate.
     pub subject: String,
     /// The certificate, DER.
@@ -398,12 +415,12 @@ pub struct OfficerRecord {
 pub struct RequestRecord {
     /// Store id.
     pub id: i64,
-    /// `issue` or `revoke`.
-    pub kind: String,
+    /// Issue, revoke or renew.
+    pub kind: RequestKind,
     /// Organisation code.
     pub org: String,
-    /// `pending`, `approved`, `rejected`, `issued` or `revoked`.
-    pub state: String,
+    /// Where it is in its life cycle.
+    pub state: RequestState,
     /// Profile (issue requests).
     pub profile: Option<String>,
     /// CSR, DER (issue requests).
@@ -419,10 +436,10 @@ pub struct RequestRecord {
     pub decided_by: Option<String>,
     /// Why it was rejected.
     pub reject_reason: Option<String>,
-    /// The certificate issued, or the one to revoke (hex).
-    pub serial: Option<String>,
-    /// Revocation reason (revoke requests).
-    pub revoke_reason: Option<String>,
+    /// The certificate issued, or the one to revoke or renew.
+    pub serial: Option<Serial>,
+    /// Revocation reason (revoke requests; `superseded` on a renewal that revokes the old one).
+    pub revoke_reason: Option<ReasonCode>,
     /// When it was submitted (RFC 3339).
     pub created: String,
 }
@@ -430,12 +447,12 @@ pub struct RequestRecord {
 /// A request to revoke one certificate.
 #[derive(Clone, Debug)]
 pub struct RevocationRequest {
-    /// Serial, lower-case hex.
-    pub serial: String,
+    /// Serial.
+    pub serial: Serial,
     /// The issuing CA, if known.
     pub ca: Option<String>,
-    /// RFC 5280 reason name.
-    pub reason: String,
+    /// RFC 5280 reason (never removeFromCRL).
+    pub reason: ReasonCode,
     /// Revocation time, Unix seconds.
     pub time: i64,
     /// invalidityDate, Unix seconds.
@@ -456,19 +473,19 @@ pub struct RevokeOutcome {
 pub struct StoredStatus {
     /// Revocation time, Unix seconds; `None` while the certificate is not revoked.
     pub revoked_at: Option<i64>,
-    /// RFC 5280 reason name of the revocation.
-    pub reason: Option<String>,
+    /// RFC 5280 reason of the revocation.
+    pub reason: Option<ReasonCode>,
 }
 
 /// A revoked certificate, as a CRL lists it (borrowed from the store's row).
 #[derive(Clone, Copy, Debug)]
 pub struct RevokedEntry<'a> {
-    /// Serial, lower-case hex.
+    /// Serial: the stored text of a [`Serial`] (lower-case hex), borrowed from the row.
     pub serial: &'a str,
     /// Revocation time, Unix seconds.
     pub revoked_at: i64,
-    /// RFC 5280 reason name.
-    pub reason: &'a str,
+    /// RFC 5280 reason.
+    pub reason: ReasonCode,
     /// invalidityDate, Unix seconds.
     pub invalidity_date: Option<i64>,
     /// Whether the certificate is a CA certificate (for ARL scoping).

@@ -31,8 +31,9 @@ use super::audit::GENESIS;
 use super::pgconn::{Conn, describe};
 use super::{
     AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
-    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, RequestRecord,
-    RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor, Store, StoredStatus,
+    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, ReasonCode, RequestRecord,
+    RequestState, RevocationRequest, RevokeOutcome, RevokedEntry, Serial, StatusVisitor, Store,
+    StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -42,7 +43,11 @@ pub const WRITE_LOCK: i64 = 0x006c_6770_6b69_7772;
 pub const MIGRATE_LOCK: i64 = 0x006c_6770_6b69_6d67;
 
 /// Schema migrations, (version, SQL), applied in order.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2_GENERATIONS)];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, SCHEMA_V1),
+    (2, SCHEMA_V2_GENERATIONS),
+    (3, SCHEMA_V3_TIMESTAMPS),
+];
 
 /// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
 /// signed each certificate and CRL (NULL: 1, what stores made before generations hold), the
@@ -180,6 +185,18 @@ CREATE TABLE audit_checkpoints (
 );
 ";
 
+/// Version 3: the RFC 3161 time-stamp serials of `serve`'s TSA (as SQLite's `timestamps`), so a
+/// PostgreSQL home keeps them in the database, not in a file of its own.
+const SCHEMA_V3_TIMESTAMPS: &str = "
+CREATE TABLE timestamps (
+    serial TEXT PRIMARY KEY,
+    gen_time BIGINT NOT NULL,
+    policy TEXT NOT NULL,
+    hash_alg TEXT NOT NULL,
+    imprint TEXT NOT NULL
+);
+";
+
 /// The PostgreSQL store.
 pub struct PgStore {
     config: tokio_postgres::Config,
@@ -241,10 +258,19 @@ const REQUEST_COLUMNS: &str = "id, kind, org, state, profile, csr_der, subject, 
 
 const OFFICER_COLUMNS: &str = "id, org, role, cert_issuer, cert_serial, subject, cert_der, person";
 
-fn row_to_cert(r: &Row) -> CertRecord {
+/// Column `i` of `r` as a `T`: a value the type refuses (a damaged row) is a store error, not
+/// a panic.
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T> {
+    r.try_get(i).map_err(|e| Error::StoreBackend {
+        context: "reading a row",
+        detail: describe(&e),
+    })
+}
+
+fn row_to_cert(r: &Row) -> Result<CertRecord> {
     let revoked_at: Option<i64> = r.get(7);
-    CertRecord {
-        serial: r.get(0),
+    Ok(CertRecord {
+        serial: col(r, 0)?,
         ca: r.get(1),
         profile: r.get(2),
         subject: r.get(3),
@@ -253,20 +279,18 @@ fn row_to_cert(r: &Row) -> CertRecord {
         der: r.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
         revoked_at,
         // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
-        reason: r
-            .get::<_, Option<String>>(8)
-            .filter(|_| revoked_at.is_some()),
+        reason: col::<Option<ReasonCode>>(r, 8)?.filter(|_| revoked_at.is_some()),
         invalidity_date: r.get(9),
-    }
+    })
 }
 
-fn row_to_request(r: &Row) -> RequestRecord {
+fn row_to_request(r: &Row) -> Result<RequestRecord> {
     let sans: String = r.get(7);
-    RequestRecord {
+    Ok(RequestRecord {
         id: r.get(0),
-        kind: r.get(1),
+        kind: col(r, 1)?,
         org: r.get(2),
-        state: r.get(3),
+        state: col(r, 3)?,
         profile: r.get(4),
         csr_der: r.get(5),
         subject: r.get(6),
@@ -274,26 +298,26 @@ fn row_to_request(r: &Row) -> RequestRecord {
         submitted_by: r.get(8),
         decided_by: r.get(9),
         reject_reason: r.get(10),
-        serial: r.get(11),
-        revoke_reason: r.get(12),
+        serial: col(r, 11)?,
+        revoke_reason: col(r, 12)?,
         created: r.get(13),
-    }
+    })
 }
 
-fn row_to_officer(r: &Row) -> OfficerRecord {
+fn row_to_officer(r: &Row) -> Result<OfficerRecord> {
     let subject: String = r.get(5);
-    OfficerRecord {
+    Ok(OfficerRecord {
         id: r.get(0),
         org: r.get(1),
-        role: r.get(2),
+        role: col(r, 2)?,
         cert_issuer: r.get(3),
-        cert_serial: r.get(4),
+        cert_serial: col(r, 4)?,
         cert_der: r.get(6),
         person: r
             .get::<_, Option<String>>(7)
             .unwrap_or_else(|| subject.clone()),
         subject,
-    }
+    })
 }
 
 fn row_to_audit(r: &Row) -> AuditRecord {
@@ -416,6 +440,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The database's URL without its password, for messages.
+    pub(super) fn target(&self) -> &str {
+        &self.target
+    }
+
     /// The database's schema version after [`PgStore::open`].
     pub fn schema_version(&self) -> Result<i32> {
         let conn = self.conn()?;
@@ -484,7 +513,7 @@ impl PgStore {
     }
 
     /// The connection, (re)connecting when there is none or it was lost.
-    fn conn(&self) -> Result<Arc<Conn>> {
+    pub(super) fn conn(&self) -> Result<Arc<Conn>> {
         let mut slot = self.conn.lock().map_err(|_| Error::StoreBackend {
             context: "connecting to PostgreSQL",
             detail: "connection lock poisoned".into(),
@@ -573,7 +602,7 @@ impl PgStore {
             .zip(&generations)
             .map(|(p, generation)| -> Vec<&(dyn ToSql + Sync)> {
                 vec![
-                    &p.serial,
+                    p.serial.text(),
                     &p.ca,
                     &p.profile,
                     &p.subject,
@@ -625,9 +654,17 @@ impl PgStore {
         }
     }
 
-    fn mark_issued(tx: &Tx, serial: &str, der: &[u8]) -> Result<Option<(String, String, String)>> {
+    fn mark_issued(
+        tx: &Tx,
+        serial: &Serial,
+        der: &[u8],
+    ) -> Result<Option<(String, String, String)>> {
         Ok(tx
-            .query_opt(MARK_ISSUED, &[&serial, &der], "storing a certificate")?
+            .query_opt(
+                MARK_ISSUED,
+                &[&serial.as_str(), &der],
+                "storing a certificate",
+            )?
             .map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
@@ -641,17 +678,17 @@ impl PgStore {
             .get(0))
     }
 
-    fn cert_where(tx: &Conn, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
-        Ok(tx
-            .query_opt(
-                &format!(
-                    "SELECT {CERT_COLUMNS} FROM certs WHERE serial = $1 AND state = 'issued' AND ($2::TEXT IS NULL OR ca = $2)"
-                ),
-                &[&serial, &ca],
-                "reading a certificate",
-            )?
-            .as_ref()
-            .map(row_to_cert))
+    fn cert_where(tx: &Conn, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
+        tx.query_opt(
+            &format!(
+                "SELECT {CERT_COLUMNS} FROM certs WHERE serial = $1 AND state = 'issued' AND ($2::TEXT IS NULL OR ca = $2)"
+            ),
+            &[&serial.as_str(), &ca],
+            "reading a certificate",
+        )?
+        .as_ref()
+        .map(row_to_cert)
+        .transpose()
     }
 }
 
@@ -747,13 +784,13 @@ impl Store for PgStore {
         tx.commit("committing reserved serials")
     }
 
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
         // Every UPDATE pipelined, then every audit record: two round trips for the chunk.
         let sets: Vec<Vec<&(dyn ToSql + Sync)>> = issued
             .iter()
-            .map(|(serial, der)| -> Vec<&(dyn ToSql + Sync)> { vec![serial, der] })
+            .map(|(serial, der)| -> Vec<&(dyn ToSql + Sync)> { vec![serial.text(), der] })
             .collect();
         let rows = tx
             .pipeline(MARK_ISSUED, &sets)
@@ -762,14 +799,14 @@ impl Store for PgStore {
         for ((serial, _), rows) in issued.iter().zip(&rows) {
             let Some(r) = rows.first() else {
                 return Err(Error::SerialCollision {
-                    serial: serial.clone(),
+                    serial: serial.to_string(),
                 });
             };
             let (ca, profile, subject): (&str, &str, &str) = (r.get(0), r.get(1), r.get(2));
             recs.push(chain.next(
                 &self.actor,
                 "cert.issue",
-                serial,
+                serial.as_str(),
                 "ok",
                 &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
             ));
@@ -809,34 +846,33 @@ impl Store for PgStore {
         }
         sql.push_str(" ORDER BY seq");
         let rows = self.conn()?.query(&sql, &args, "listing certificates")?;
-        Ok(rows.iter().map(row_to_cert).collect())
+        rows.iter().map(row_to_cert).collect()
     }
 
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
         let conn = self.conn()?;
         Self::cert_where(&conn, serial, ca)
     }
 
-    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>> {
-        Ok(self
-            .conn()?
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
+        self.conn()?
             .query_opt(
                 "SELECT revoked_at, reason FROM certs WHERE serial = $1 AND state = 'issued' AND ca = $2",
-                &[&serial, &ca],
+                &[&serial.as_str(), &ca],
                 "reading a certificate's status",
             )?
             .map(|r| {
                 let revoked_at: Option<i64> = r.get(0);
-                StoredStatus {
+                Ok(StoredStatus {
                     revoked_at,
-                    reason: r.get::<_, Option<String>>(1).filter(|_| revoked_at.is_some()),
-                }
-            }))
+                    reason: col::<Option<ReasonCode>>(&r, 1)?.filter(|_| revoked_at.is_some()),
+                })
+            })
+            .transpose()
     }
 
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_opt(
                 &format!(
                     "SELECT {CERT_COLUMNS} FROM certs WHERE request_id = $1 AND state = 'issued'"
@@ -845,29 +881,32 @@ impl Store for PgStore {
                 "reading a certificate",
             )?
             .as_ref()
-            .map(row_to_cert))
+            .map(row_to_cert)
+            .transpose()
     }
 
     fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_opt(
                 "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
                  FROM certs WHERE request_id = $1 AND state = 'pending'",
                 &[&request_id],
                 "reading a reservation",
             )?
-            .map(|r| PendingCert {
-                serial: r.get(0),
-                ca: r.get(1),
-                profile: r.get(2),
-                subject: r.get(3),
-                not_before: r.get(4),
-                not_after: r.get(5),
-                tbs_der: r.get(6),
-                request_id: r.get(7),
-                issuer_generation: Some(r.get::<_, i64>(8) as u32),
-            }))
+            .map(|r| {
+                Ok(PendingCert {
+                    serial: col(&r, 0)?,
+                    ca: r.get(1),
+                    profile: r.get(2),
+                    subject: r.get(3),
+                    not_before: r.get(4),
+                    not_after: r.get(5),
+                    tbs_der: r.get(6),
+                    request_id: r.get(7),
+                    issuer_generation: Some(r.get::<_, i64>(8) as u32),
+                })
+            })
+            .transpose()
     }
 
     fn set_actor(&mut self, actor: &str) {
@@ -882,11 +921,11 @@ impl Store for PgStore {
         for r in reqs {
             let Some(mut rec) = Self::cert_where(&tx, &r.serial, r.ca.as_deref())? else {
                 out.push(Err(Error::CertificateNotFound {
-                    serial: r.serial.clone(),
+                    serial: r.serial.to_string(),
                 }));
                 continue;
             };
-            if !super::revocation_changes(&rec, &r.reason) {
+            if !super::revocation_changes(&rec, r.reason) {
                 out.push(Ok(RevokeOutcome {
                     record: rec,
                     already: true,
@@ -897,21 +936,21 @@ impl Store for PgStore {
             let time = rec.revoked_at.unwrap_or(r.time);
             tx.execute(
                 "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, revoked_seq = $5 WHERE serial = $1",
-                &[&rec.serial, &time, &r.reason, &r.invalidity_date, &seq],
+                &[&rec.serial.as_str(), &time, &r.reason.name(), &r.invalidity_date, &seq],
                 "recording a revocation",
             )?;
             chain.append(
                 &tx,
                 &self.actor,
                 "cert.revoke",
-                &rec.serial,
+                rec.serial.as_str(),
                 "ok",
                 &serde_json::json!({
                     "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
                 }),
             )?;
             rec.revoked_at = Some(time);
-            rec.reason = Some(r.reason.clone());
+            rec.reason = Some(r.reason);
             rec.invalidity_date = r.invalidity_date;
             out.push(Ok(RevokeOutcome {
                 record: rec,
@@ -946,7 +985,7 @@ impl Store for PgStore {
                 f(&RevokedEntry {
                     serial: row.get(0),
                     revoked_at: row.get(1),
-                    reason: row.get(2),
+                    reason: col(row, 2)?,
                     invalidity_date: row.get(3),
                     is_ca: profile == "sub-ca" || profile == "root",
                 })
@@ -958,7 +997,7 @@ impl Store for PgStore {
             "SELECT serial, revoked_at, reason FROM certs WHERE ca = $1 AND state = 'issued' ORDER BY seq",
             &[&ca],
             "listing statuses",
-            &mut |row| f(row.get(0), row.get(1), row.get(2)),
+            &mut |row| f(row.get(0), row.get(1), col(row, 2)?),
         )
     }
 
@@ -1277,7 +1316,7 @@ impl Store for PgStore {
         let exists: i64 = tx
             .query_one(
                 "SELECT COUNT(*) FROM officers WHERE cert_issuer = $1 AND cert_serial = $2",
-                &[&o.cert_issuer, &o.cert_serial],
+                &[&o.cert_issuer, &o.cert_serial.as_str()],
                 "reading officers",
             )?
             .get(0);
@@ -1292,7 +1331,7 @@ impl Store for PgStore {
         let id: i64 = tx
             .query_one(
                 "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der, person) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&o.org, &o.role, &o.cert_issuer, &o.cert_serial, &o.subject, &o.cert_der, &o.person],
+                &[&o.org, &o.role.name(), &o.cert_issuer, &o.cert_serial.as_str(), &o.subject, &o.cert_der, &o.person],
                 "registering an officer",
             )?
             .get(0);
@@ -1309,8 +1348,7 @@ impl Store for PgStore {
     }
 
     fn officers(&self) -> Result<Vec<OfficerRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query(
                 &format!("SELECT {OFFICER_COLUMNS} FROM officers ORDER BY id"),
                 &[],
@@ -1318,7 +1356,7 @@ impl Store for PgStore {
             )?
             .iter()
             .map(row_to_officer)
-            .collect())
+            .collect()
     }
 
     fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
@@ -1328,7 +1366,7 @@ impl Store for PgStore {
             .query_one(
                 "INSERT INTO requests (kind, org, state, profile, csr_der, subject, sans, submitted_by, serial, revoke_reason, created)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                &[&q.kind, &q.org, &q.state, &q.profile, &q.csr_der, &q.subject, &sans, &q.submitted_by, &q.serial, &q.revoke_reason, &q.created],
+                &[&q.kind.name(), &q.org, &q.state.name(), &q.profile, &q.csr_der, &q.subject, &sans, &q.submitted_by, &q.serial.as_ref().map(Serial::as_str), &q.revoke_reason.map(ReasonCode::name), &q.created],
                 "recording a request",
             )?
             .get(0);
@@ -1345,37 +1383,45 @@ impl Store for PgStore {
     }
 
     fn request(&self, id: i64) -> Result<Option<RequestRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_opt(
                 &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"),
                 &[&id],
                 "reading a request",
             )?
             .as_ref()
-            .map(row_to_request))
+            .map(row_to_request)
+            .transpose()
     }
 
-    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
-        Ok(self
-            .conn()?
+    fn requests(
+        &self,
+        org: Option<&str>,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>> {
+        self.conn()?
             .query(
                 &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1::TEXT IS NULL OR org = $1) AND ($2::TEXT IS NULL OR state = $2) ORDER BY id"),
-                &[&org, &state],
+                &[&org, &state.map(RequestState::name)],
                 "listing requests",
             )?
             .iter()
             .map(row_to_request)
-            .collect())
+            .collect()
     }
 
-    fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
+    fn update_request(
+        &mut self,
+        q: &RequestRecord,
+        from: RequestState,
+        action: &str,
+    ) -> Result<()> {
         let tx = self.write_txn()?;
         // Compare-and-set on the state: of two approvers racing on two instances, one moves
         // the request and the other finds it no longer in `from`.
         let n = tx.execute(
             "UPDATE requests SET state = $2, decided_by = $3, reject_reason = $4, serial = $5 WHERE id = $1 AND state = $6",
-            &[&q.id, &q.state, &q.decided_by, &q.reject_reason, &q.serial, &from],
+            &[&q.id, &q.state.name(), &q.decided_by, &q.reject_reason, &q.serial.as_ref().map(Serial::as_str), &from.name()],
             "updating a request",
         )?;
         if n != 1 {
@@ -1518,6 +1564,7 @@ impl Store for PgStore {
             )?
             .as_ref()
             .map(row_to_officer)
+            .transpose()?
         else {
             return Ok(None);
         };
@@ -1538,40 +1585,39 @@ impl Store for PgStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
         let tx = self.write_txn()?;
         let mut rec =
             Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
                 serial: serial.to_string(),
             })?;
-        if rec.revoked_at.is_none() || rec.reason.as_deref() != Some("certificateHold") {
+        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
             return Err(Error::PolicyRefused {
                 detail: format!(
                     "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
                     rec.reason
-                        .as_deref()
                         .filter(|_| rec.revoked_at.is_some())
-                        .unwrap_or("good")
+                        .map_or("good", ReasonCode::name)
                 ),
             });
         }
         let seq = Self::next_revocation_seq(&tx)?;
         tx.execute(
             "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = $2 WHERE serial = $1",
-            &[&rec.serial, &seq],
+            &[&rec.serial.as_str(), &seq],
             "releasing a hold",
         )?;
         tx.execute(
             "INSERT INTO hold_releases (serial, released_at) VALUES ($1, $2)
              ON CONFLICT (serial) DO UPDATE SET released_at = excluded.released_at",
-            &[&rec.serial, &time],
+            &[&rec.serial.as_str(), &time],
             "releasing a hold",
         )?;
         Self::append_audit(
             &tx,
             &self.actor,
             "cert.unhold",
-            &rec.serial,
+            rec.serial.as_str(),
             "ok",
             &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
         )?;
@@ -1580,5 +1626,43 @@ impl Store for PgStore {
         rec.reason = None;
         rec.invalidity_date = None;
         Ok(rec)
+    }
+}
+
+impl crate::tsp_log::TimestampStore for PgStore {
+    fn record_timestamps(
+        &mut self,
+        stamps: &[crate::tsp_log::TimestampRecord],
+    ) -> Result<Vec<bool>> {
+        // No advisory lock: the primary key keeps serials unique across instances (RFC 3161
+        // §2.4.2), and no audit record is appended.
+        let tx = self.begin(None)?;
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = stamps
+            .iter()
+            .map(|t| -> Vec<&(dyn ToSql + Sync)> {
+                vec![&t.serial, &t.gen_time, &t.policy, &t.hash_alg, &t.imprint]
+            })
+            .collect();
+        let rows = tx
+            .pipeline(
+                "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (serial) DO NOTHING RETURNING serial",
+                &sets,
+            )
+            .map_err(super::pgconn::pg("recording a time-stamp"))?;
+        tx.commit("recording a time-stamp")?;
+        Ok(rows.iter().map(|r| !r.is_empty()).collect())
+    }
+
+    fn timestamp_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn()?
+            .query_one(
+                "SELECT COUNT(*) FROM timestamps",
+                &[],
+                "counting time-stamps",
+            )?
+            .get(0);
+        Ok(n as u64)
     }
 }

@@ -11,14 +11,15 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::audit::GENESIS;
 use super::{
     AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
-    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, RequestRecord,
-    RevocationRequest, RevokeOutcome, RevokedEntry, StatusVisitor, Store, StoredStatus,
+    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, ReasonCode, RequestRecord,
+    RequestState, RevocationRequest, RevokeOutcome, RevokedEntry, Serial, StatusVisitor, Store,
+    StoredStatus,
 };
 use crate::error::{Error, Result};
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     actor: String,
 }
 
@@ -281,46 +282,6 @@ impl SqliteStore {
         })
     }
 
-    /// Records time-stamp tokens about to be issued, in one transaction (one fsync for a
-    /// batch of concurrent requests). For each, whether its serial was new: a serial seen
-    /// before is not recorded again, and the caller draws another.
-    pub fn record_timestamps(
-        &mut self,
-        stamps: &[crate::tsp_log::TimestampRecord],
-    ) -> Result<Vec<bool>> {
-        let txn = self.write_txn()?;
-        let mut fresh = Vec::with_capacity(stamps.len());
-        {
-            let mut stmt = txn
-                .prepare_cached(
-                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
-                )
-                .map_err(Error::store("recording a time-stamp"))?;
-            for t in stamps {
-                let n = stmt
-                    .execute(params![
-                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
-                    ])
-                    .map_err(Error::store("recording a time-stamp"))?;
-                fresh.push(n == 1);
-            }
-        }
-        txn.commit()
-            .map_err(Error::store("recording a time-stamp"))?;
-        Ok(fresh)
-    }
-
-    /// The number of time-stamp tokens recorded.
-    pub fn timestamp_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(Error::store("counting time-stamps"))
-    }
-
     /// Runs a query and maps every row: the one shape all the listing methods share.
     fn list<T, P: rusqlite::Params>(
         &self,
@@ -347,7 +308,7 @@ impl SqliteStore {
     /// dropped (~45 % of a stored certificate's bytes).
     fn mark_issued(
         txn: &rusqlite::Transaction<'_>,
-        serial: &str,
+        serial: &Serial,
         der: &[u8],
     ) -> Result<Option<(String, String, String)>> {
         txn.prepare_cached(
@@ -403,7 +364,7 @@ impl SqliteStore {
                 if e.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("serial") =>
             {
                 Err(Error::SerialCollision {
-                    serial: p.serial.clone(),
+                    serial: p.serial.to_string(),
                 })
             }
             Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
@@ -432,7 +393,7 @@ impl SqliteStore {
             der: row.get(6)?,
             revoked_at: row.get(7)?,
             // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
-            reason: row.get::<_, Option<String>>(8)?.filter(
+            reason: row.get::<_, Option<ReasonCode>>(8)?.filter(
                 |_| matches!(row.get_ref(7), Ok(v) if v != rusqlite::types::ValueRef::Null),
             ),
             invalidity_date: row.get(9)?,
@@ -459,6 +420,44 @@ impl SqliteStore {
             |r| r.get(0),
         )
         .map_err(Error::store("reading the revocation sequence"))
+    }
+}
+
+impl crate::tsp_log::TimestampStore for SqliteStore {
+    fn record_timestamps(
+        &mut self,
+        stamps: &[crate::tsp_log::TimestampRecord],
+    ) -> Result<Vec<bool>> {
+        let txn = self.write_txn()?;
+        let mut fresh = Vec::with_capacity(stamps.len());
+        {
+            let mut stmt = txn
+                .prepare_cached(
+                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
+                )
+                .map_err(Error::store("recording a time-stamp"))?;
+            for t in stamps {
+                let n = stmt
+                    .execute(params![
+                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
+                    ])
+                    .map_err(Error::store("recording a time-stamp"))?;
+                fresh.push(n == 1);
+            }
+        }
+        txn.commit()
+            .map_err(Error::store("recording a time-stamp"))?;
+        Ok(fresh)
+    }
+
+    fn timestamp_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(Error::store("counting time-stamps"))
     }
 }
 
@@ -721,7 +720,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("committing reserved serials"))
     }
 
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let mut chain = AuditChain::start(&txn)?;
@@ -729,14 +728,14 @@ impl Store for SqliteStore {
             let row = Self::mark_issued(&txn, serial, der)?;
             let Some((ca, profile, subject)) = row else {
                 return Err(Error::SerialCollision {
-                    serial: serial.clone(),
+                    serial: serial.to_string(),
                 });
             };
             chain.append(
                 &txn,
                 &actor,
                 "cert.issue",
-                serial,
+                serial.as_str(),
                 "ok",
                 &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
             )?;
@@ -786,7 +785,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading certificates"))
     }
 
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
         );
@@ -796,7 +795,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a certificate"))
     }
 
-    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>> {
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
         self.conn
             .prepare_cached(
                 "SELECT revoked_at, reason FROM certs WHERE serial = ?1 AND state = 'issued' AND ca = ?2",
@@ -807,7 +806,9 @@ impl Store for SqliteStore {
                     Ok(StoredStatus {
                         revoked_at,
                         // A released hold's 'removeFromCRL' is not a status.
-                        reason: r.get::<_, Option<String>>(1)?.filter(|_| revoked_at.is_some()),
+                        reason: r
+                            .get::<_, Option<ReasonCode>>(1)?
+                            .filter(|_| revoked_at.is_some()),
                     })
                 })
                 .optional()
@@ -871,11 +872,11 @@ impl Store for SqliteStore {
                 .map_err(Error::store("reading a certificate"))?;
             let Some(mut rec) = current else {
                 out.push(Err(Error::CertificateNotFound {
-                    serial: r.serial.clone(),
+                    serial: r.serial.to_string(),
                 }));
                 continue;
             };
-            if !super::revocation_changes(&rec, &r.reason) {
+            if !super::revocation_changes(&rec, r.reason) {
                 out.push(Ok(RevokeOutcome {
                     record: rec,
                     already: true,
@@ -895,14 +896,14 @@ impl Store for SqliteStore {
                 &txn,
                 &actor,
                 "cert.revoke",
-                &rec.serial,
+                rec.serial.as_str(),
                 "ok",
                 &serde_json::json!({
                     "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
                 }),
             )?;
             rec.revoked_at = Some(time);
-            rec.reason = Some(r.reason.clone());
+            rec.reason = Some(r.reason);
             rec.invalidity_date = r.invalidity_date;
             out.push(Ok(RevokeOutcome {
                 record: rec,
@@ -947,7 +948,7 @@ impl Store for SqliteStore {
             f(&RevokedEntry {
                 serial: text(0)?,
                 revoked_at: row.get(1).map_err(read())?,
-                reason: text(2)?,
+                reason: row.get(2).map_err(read())?,
                 invalidity_date: row.get(3).map_err(read())?,
                 is_ca: profile == "sub-ca" || profile == "root",
             })?;
@@ -962,10 +963,14 @@ impl Store for SqliteStore {
             .map_err(Error::store("listing statuses"))?;
         let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
         while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
-            let serial: String = row.get(0).map_err(Error::store("reading statuses"))?;
-            let revoked_at: Option<i64> = row.get(1).map_err(Error::store("reading statuses"))?;
-            let reason: Option<String> = row.get(2).map_err(Error::store("reading statuses"))?;
-            f(&serial, revoked_at, reason.as_deref())?;
+            let read = || Error::store("reading statuses");
+            let serial = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(read())?;
+            let revoked_at: Option<i64> = row.get(1).map_err(read())?;
+            let reason: Option<ReasonCode> = row.get(2).map_err(read())?;
+            f(serial, revoked_at, reason)?;
         }
         Ok(())
     }
@@ -1353,7 +1358,11 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a request"))
     }
 
-    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
+    fn requests(
+        &self,
+        org: Option<&str>,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>> {
         self.list(
             &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id"),
             params![org, state],
@@ -1362,7 +1371,12 @@ impl Store for SqliteStore {
         )
     }
 
-    fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
+    fn update_request(
+        &mut self,
+        q: &RequestRecord,
+        from: RequestState,
+        action: &str,
+    ) -> Result<()> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let n = txn
@@ -1534,7 +1548,7 @@ impl Store for SqliteStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let sql = format!(
@@ -1547,14 +1561,13 @@ impl Store for SqliteStore {
             .ok_or_else(|| Error::CertificateNotFound {
                 serial: serial.to_string(),
             })?;
-        if rec.revoked_at.is_none() || rec.reason.as_deref() != Some("certificateHold") {
+        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
             return Err(Error::PolicyRefused {
                 detail: format!(
                     "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
                     rec.reason
-                        .as_deref()
                         .filter(|_| rec.revoked_at.is_some())
-                        .unwrap_or("good")
+                        .map_or("good", ReasonCode::name)
                 ),
             });
         }
@@ -1573,7 +1586,7 @@ impl Store for SqliteStore {
             &txn,
             &actor,
             "cert.unhold",
-            &rec.serial,
+            rec.serial.as_str(),
             "ok",
             &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
         )?;
@@ -1590,9 +1603,13 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    fn sn(hex: &str) -> Serial {
+        hex.parse().expect("serial")
+    }
+
     fn pending(serial: &str) -> PendingCert {
         PendingCert {
-            serial: serial.into(),
+            serial: sn(serial),
             ca: "org".into(),
             profile: "staff".into(),
             subject: "CN=a".into(),
@@ -1610,7 +1627,7 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
         s.reserve(&[pending("01"), pending("02")]).expect("reserve");
         assert!(s.certs(&CertFilter::default()).expect("list").is_empty());
-        s.complete(&[("01".into(), vec![1])]).expect("complete");
+        s.complete(&[(sn("01"), vec![1])]).expect("complete");
         assert_eq!(s.certs(&CertFilter::default()).expect("list").len(), 1);
         // A reserved-but-never-issued serial (a crash between reserve and complete) stays taken.
         let err = s
@@ -1620,11 +1637,11 @@ mod tests {
         // The failed batch recorded nothing: 03 is still free.
         s.reserve(&[pending("03")]).expect("03 free");
         // Completing twice is refused.
-        assert!(s.complete(&[("01".into(), vec![1])]).is_err());
+        assert!(s.complete(&[(sn("01"), vec![1])]).is_err());
         drop(s);
         let s = SqliteStore::open(&dir.path().join("db")).expect("reopen");
         assert_eq!(
-            s.cert("01", None).expect("get").map(|c| c.der),
+            s.cert(&sn("01"), None).expect("get").map(|c| c.der),
             Some(vec![1])
         );
     }
@@ -1635,31 +1652,31 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
         s.reserve(&[pending("01"), pending("02"), pending("03")])
             .expect("reserve");
-        s.complete(&[("01".into(), vec![1]), ("02".into(), vec![2])])
+        s.complete(&[(sn("01"), vec![1]), (sn("02"), vec![2])])
             .expect("complete");
         let good = StoredStatus {
             revoked_at: None,
             reason: None,
         };
-        assert_eq!(s.cert_status("01", "org").expect("01"), Some(good));
-        assert_eq!(s.cert_status("01", "other").expect("other CA"), None);
-        assert_eq!(s.cert_status("03", "org").expect("pending"), None);
-        assert_eq!(s.cert_status("04", "org").expect("absent"), None);
+        assert_eq!(s.cert_status(&sn("01"), "org").expect("01"), Some(good));
+        assert_eq!(s.cert_status(&sn("01"), "other").expect("other CA"), None);
+        assert_eq!(s.cert_status(&sn("03"), "org").expect("pending"), None);
+        assert_eq!(s.cert_status(&sn("04"), "org").expect("absent"), None);
         let outcomes = s
             .revoke(&[RevocationRequest {
-                serial: "02".into(),
+                serial: sn("02"),
                 ca: None,
-                reason: "keyCompromise".into(),
+                reason: ReasonCode::KeyCompromise,
                 time: 1_700_000_000,
                 invalidity_date: None,
             }])
             .expect("revoke");
         assert!(outcomes.iter().all(|o| o.is_ok()));
         assert_eq!(
-            s.cert_status("02", "org").expect("02"),
+            s.cert_status(&sn("02"), "org").expect("02"),
             Some(StoredStatus {
                 revoked_at: Some(1_700_000_000),
-                reason: Some("keyCompromise".into()),
+                reason: Some(ReasonCode::KeyCompromise),
             })
         );
     }
