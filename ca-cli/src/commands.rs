@@ -878,6 +878,7 @@ fn cert_list(
         && p != "root"
         && p != "sub-ca"
         && p != "cross"
+        && p != ca_core::LINK_PROFILE
     {
         ca.policies().profile(p)?;
     }

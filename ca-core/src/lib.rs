@@ -85,7 +85,7 @@ pub use profile::{
     SanRules, SanType, SubjectRules,
 };
 pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, check_org_code};
-pub use renew::{RenewOptions, Renewed};
+pub use renew::{LINK_PROFILE, MAX_CA_DAYS, PAUSE_ENV, RenewOptions, Renewed};
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, Serial, parse_serial_hex, random_serial, serial_hex};

@@ -66,11 +66,12 @@ CREATE TABLE ca_generations (
     PRIMARY KEY (ca, generation)
 );
 CREATE TABLE pending_keys (
-    ca TEXT PRIMARY KEY,
+    label TEXT PRIMARY KEY,
+    ca TEXT NOT NULL,
     generation BIGINT NOT NULL,
-    label TEXT NOT NULL,
     key_uri TEXT,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    discarding BOOLEAN NOT NULL DEFAULT FALSE
 );
 ";
 
@@ -1121,36 +1122,46 @@ impl Store for PgStore {
     fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
-                   key_uri = excluded.key_uri, created_at = excluded.created_at",
+                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)",
                 &[&key.ca, &i64::from(key.generation), &key.label, &key.key_uri, &now_unix()],
                 "recording a pending key",
             )
             .map(|_| ())
     }
 
-    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
+    fn pending_keys(&self, ca: &str) -> Result<Vec<PendingKey>> {
         Ok(self
             .conn()?
-            .query_opt(
-                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = $1",
+            .query(
+                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = $1 ORDER BY created_at, label",
                 &[&ca],
-                "reading a pending key",
+                "reading pending keys",
             )?
+            .iter()
             .map(|r| PendingKey {
                 ca: r.get(0),
                 generation: r.get::<_, i64>(1) as u32,
                 label: r.get(2),
                 key_uri: r.get(3),
-            }))
+            })
+            .collect())
     }
 
-    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+    fn claim_pending_key(&mut self, ca: &str, label: &str) -> Result<bool> {
         self.conn()?
             .execute(
-                "DELETE FROM pending_keys WHERE ca = $1",
-                &[&ca],
+                "UPDATE pending_keys SET discarding = TRUE WHERE ca = $1 AND label = $2",
+                &[&ca, &label],
+                "claiming a pending key",
+            )
+            .map(|n| n > 0)
+    }
+
+    fn clear_pending_key(&mut self, ca: &str, label: &str) -> Result<()> {
+        self.conn()?
+            .execute(
+                "DELETE FROM pending_keys WHERE ca = $1 AND label = $2",
+                &[&ca, &label],
                 "forgetting a pending key",
             )
             .map(|_| ())
@@ -1199,11 +1210,16 @@ impl Store for PgStore {
             Self::insert_pendings_as(&tx, std::slice::from_ref(pending), now)?;
             Self::mark_issued(&tx, &pending.serial, der)?;
         }
-        tx.execute(
-            "DELETE FROM pending_keys WHERE ca = $1",
-            &[name],
-            "forgetting the pending key",
-        )?;
+        if let Some(label) = &renewal.pending_label {
+            let n = tx.execute(
+                "DELETE FROM pending_keys WHERE ca = $1 AND label = $2 AND NOT discarding",
+                &[name, label],
+                "forgetting the pending key",
+            )?;
+            if n == 0 {
+                return Err(super::renewal_cancelled(name));
+            }
+        }
         Self::append_audit(
             &tx,
             &self.actor,
