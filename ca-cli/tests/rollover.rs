@@ -1085,7 +1085,7 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
         "-out",
         s(&gpki),
     ]);
-    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let root1 = save(&env, &["ca", "cert", "application"], "root-g1.pem");
     let oid = "1.2.392.100300.1.1.2";
     let cross = |subject: &Path, extra: &[&str], out: &str| {
         let mut args = vec![
@@ -1159,9 +1159,9 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     );
 
     // Renewing the root re-issues the bridge's cross to it, now certifying the root's new key.
-    let out = env.lgpki(&["ca", "renew", "root"]);
+    let out = env.lgpki(&["ca", "renew", "application"]);
     assert_ok(&out, "renew root");
-    let root2 = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let root2 = save(&env, &["ca", "cert", "application"], "root-g2.pem");
     let last = crosses(&env, "c");
     assert_eq!(last.len(), 5, "{}", text(&out));
     let newest = &last[4].1;
@@ -1186,11 +1186,11 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
 #[test]
 fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
     let env = Env::init(&[]);
-    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
-    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let root1 = save(&env, &["ca", "cert", "application"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
     let (serial_a, a) = staff(&env, "before");
-    renew(&env, &["organization"]);
-    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    renew(&env, &["application-mail"]);
+    let org2 = save(&env, &["ca", "cert", "application-mail"], "org-g2.pem");
     let (_, b) = staff(&env, "after");
     assert_ok(
         &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "keyCompromise"]),
@@ -1247,7 +1247,7 @@ fn paused_renew(
     secs: u32,
 ) -> (std::process::Child, std::thread::JoinHandle<String>) {
     use std::io::Read;
-    let mut c = env.command(&["ca", "renew", "organization"]);
+    let mut c = env.command(&["ca", "renew", "application-mail"]);
     c.env("LGPKI_TEST_PAUSE_AT", point)
         .env("LGPKI_TEST_PAUSE_SECS", secs.to_string())
         .stdout(Stdio::null())
@@ -1287,13 +1287,13 @@ fn no_stray_keys(env: &Env) {
 fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
     use std::os::unix::process::ExitStatusExt;
     let env = Env::init(&[]);
-    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+    let root = save(&env, &["ca", "cert", "application"], "root.pem");
 
     // 1. A renewal paused with its certificates signed (not switched) while a second runs to
     //    the end: the first is refused at its switch (the generation moved on), nothing of it
     //    stays.
     let (mut first, rest) = paused_renew(&env, "renew-signed", 4);
-    assert_eq!(renew(&env, &["organization"])["generation"], 2);
+    assert_eq!(renew(&env, &["application-mail"])["generation"], 2);
     let status = first.wait().expect("wait");
     let t = rest.join().expect("stderr");
     assert_eq!(status.code(), Some(1), "{t}");
@@ -1313,6 +1313,6 @@ fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
     assert_eq!(status.code(), Some(1), "{t}");
     assert!(t.contains("cancelled"), "{t}");
     assert_eq!(check_after_kill(&env, &root), 2);
-    assert_eq!(renew(&env, &["organization"])["generation"], 3);
+    assert_eq!(renew(&env, &["application-mail"])["generation"], 3);
     no_stray_keys(&env);
 }
