@@ -119,11 +119,42 @@ impl Kept {
         }
         // Not revoked, and still a certificate of this store (not one from an older home).
         let serial = ca_core::serial_hex(cert.tbs_certificate().serial_number().as_bytes());
-        Ok(matches!(
+        if !matches!(
             authority.status(&serial, None)?,
             ca_core::RevocationStatus::Good(_)
-        ))
+        ) {
+            return Ok(false);
+        }
+        issued_by_current_key(authority, &cert)
     }
+}
+
+/// Whether `cert` names (AKI, RFC 5280 §4.2.1.1) the key its CA holds now: after `ca renew`
+/// a kept certificate from the retired key is issued anew, so that e.g. a delegated OCSP
+/// responder is certified by the key whose CertID it answers for (RFC 6960 §4.2.2.2).
+fn issued_by_current_key(authority: &Authority, cert: &Certificate) -> Result<bool, CliError> {
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
+    let serial = ca_core::Serial::from_der_content(cert.tbs_certificate().serial_number().as_bytes());
+    let Some(rec) = authority.store().cert(&serial, None)? else {
+        return Ok(false);
+    };
+    let ca = authority.ca_record(&rec.ca)?;
+    let Ok(ca_cert) = Certificate::from_der(&ca.cert_der) else {
+        return Ok(false);
+    };
+    let aki = cert
+        .tbs_certificate()
+        .get_extension::<AuthorityKeyIdentifier>()
+        .ok()
+        .flatten()
+        .and_then(|(_, a)| a.key_identifier);
+    let ski = ca_cert
+        .tbs_certificate()
+        .get_extension::<SubjectKeyIdentifier>()
+        .ok()
+        .flatten()
+        .map(|(_, s)| s.0);
+    Ok(matches!((aki, ski), (Some(a), Some(s)) if a == s))
 }
 
 /// One PEM block (RFC 7468), 64 columns.

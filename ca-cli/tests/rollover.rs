@@ -1120,51 +1120,75 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
         "x-gpki.pem",
     );
     cross(&root1, &[], "x-root.pem");
+    // init's bridge⇄organization pair, and the two above.
     let before = crosses(&env, "b");
-    assert_eq!(before.len(), 2);
+    assert_eq!(before.len(), 4);
+    let bridge1 = save(&env, &["ca", "cert", "bridge"], "bridge-g1.pem");
+    let bridge1_subject = x509(&bridge1, &["-subject"]).replace("subject=", "issuer=");
 
-    // Renewing the bridge re-issues both (it issued them), signed by its new key.
+    // Renewing the bridge re-issues the three it issued, signed by its new key, and the
+    // organisation's cross to it, now certifying the bridge's new key.
     let out = env.lgpki(&["ca", "renew", "bridge"]);
     assert_ok(&out, "renew bridge");
     assert_eq!(
         text(&out).matches("cross-certificate re-issued").count(),
-        2,
+        4,
         "{}",
         text(&out)
     );
     let bridge2 = save(&env, &["ca", "cert", "bridge"], "bridge-g2.pem");
     let after = crosses(&env, "a");
-    assert_eq!(after.len(), 4);
+    assert_eq!(after.len(), 8);
     let bridge2_ski = key_id(&bridge2, "Subject Key Identifier");
-    // Re-issued newest first.
-    for (old, new) in [(&before[0].1, &after[3].1), (&before[1].1, &after[2].1)] {
-        assert_eq!(key_id(new, "Authority Key Identifier"), bridge2_ski);
-        assert_eq!(
-            x509(new, &["-pubkey"]),
-            x509(old, &["-pubkey"]),
-            "same subject key"
-        );
-        assert_eq!(x509(new, &["-subject"]), x509(old, &["-subject"]));
-        assert_eq!(
-            kept_extensions(new),
-            kept_extensions(old),
-            "same constraints and mappings"
-        );
-        assert_pkilint_clean(new);
-    }
-    assert!(
-        kept_extensions(&after[3].1)
+    let reissued: Vec<&PathBuf> = after
+        .iter()
+        .filter(|(serial, _)| !before.iter().any(|(b, _)| b == serial))
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(reissued.len(), 4);
+    let mut by_bridge = 0;
+    for (_, old) in &before {
+        let subject = x509(old, &["-subject"]);
+        let issuer = x509(old, &["-issuer"]);
+        let new = reissued
             .iter()
-            .any(|l| l.contains("1.2.392.999.1"))
-    );
+            .find(|n| x509(n, &["-subject"]) == subject && x509(n, &["-issuer"]) == issuer)
+            .unwrap_or_else(|| panic!("no re-issue of {subject} by {issuer}"));
+        assert_pkilint_clean(new);
+        if issuer == bridge1_subject {
+            by_bridge += 1;
+            assert_eq!(key_id(new, "Authority Key Identifier"), bridge2_ski);
+            assert_eq!(
+                x509(new, &["-pubkey"]),
+                x509(old, &["-pubkey"]),
+                "same subject key"
+            );
+            assert_eq!(
+                kept_extensions(new),
+                kept_extensions(old),
+                "same constraints and mappings"
+            );
+            if subject.contains("GPKI") {
+                assert!(
+                    kept_extensions(new)
+                        .iter()
+                        .any(|l| l.contains("1.2.392.999.1"))
+                );
+            }
+        } else {
+            // The organisation's cross to the bridge now certifies the bridge's new key.
+            assert_eq!(x509(new, &["-pubkey"]), x509(&bridge2, &["-pubkey"]));
+        }
+    }
+    assert_eq!(by_bridge, 3);
 
     // Renewing the root re-issues the bridge's cross to it, now certifying the root's new key.
     let out = env.lgpki(&["ca", "renew", "application"]);
     assert_ok(&out, "renew root");
     let root2 = save(&env, &["ca", "cert", "application"], "root-g2.pem");
     let last = crosses(&env, "c");
-    assert_eq!(last.len(), 5, "{}", text(&out));
-    let newest = &last[4].1;
+    assert_eq!(last.len(), 9, "{}", text(&out));
+    let newest = &last[8].1;
     assert_eq!(x509(newest, &["-pubkey"]), x509(&root2, &["-pubkey"]));
     assert_eq!(key_id(newest, "Authority Key Identifier"), bridge2_ski);
     assert_pkilint_clean(newest);
