@@ -187,7 +187,6 @@ pub struct PgStore {
     /// The URL without its password, for messages.
     target: String,
     conn: Mutex<Option<Arc<Conn>>>,
-    actor: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -418,7 +417,6 @@ impl PgStore {
             config,
             target,
             conn: Mutex::new(None),
-            actor: crate::ra::operator_label(),
         };
         store.migrate()?;
         Ok(store)
@@ -693,7 +691,13 @@ impl Store for PgStore {
             .map(|_| ())
     }
 
-    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()> {
+    fn insert_ca(
+        &mut self,
+        actor: &str,
+        ca: &CaRecord,
+        cert: &PendingCert,
+        cert_der: &[u8],
+    ) -> Result<()> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
             .query_one(
@@ -717,7 +721,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "ca.create",
             &ca.name,
             "ok",
@@ -763,7 +767,7 @@ impl Store for PgStore {
         tx.commit("committing reserved serials")
     }
 
-    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
+    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
         // Every UPDATE pipelined, then every audit record: two round trips for the chunk.
@@ -783,7 +787,7 @@ impl Store for PgStore {
             };
             let (ca, profile, subject): (&str, &str, &str) = (r.get(0), r.get(1), r.get(2));
             recs.push(chain.next(
-                &self.actor,
+                actor,
                 "cert.issue",
                 serial.as_str(),
                 "ok",
@@ -888,11 +892,11 @@ impl Store for PgStore {
             .transpose()
     }
 
-    fn set_actor(&mut self, actor: &str) {
-        self.actor = actor.to_string();
-    }
-
-    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>> {
+    fn revoke(
+        &mut self,
+        actor: &str,
+        reqs: &[RevocationRequest],
+    ) -> Result<Vec<Result<RevokeOutcome>>> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
         let mut seq = Self::next_revocation_seq(&tx)? - 1;
@@ -920,7 +924,7 @@ impl Store for PgStore {
             )?;
             chain.append(
                 &tx,
-                &self.actor,
+                actor,
                 "cert.revoke",
                 rec.serial.as_str(),
                 "ok",
@@ -991,8 +995,14 @@ impl Store for PgStore {
             .get(0))
     }
 
-    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
-        self.record_crl_for(ca, None, covers_seq, delta_base)
+    fn record_crl(
+        &mut self,
+        actor: &str,
+        ca: &str,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
+        self.record_crl_for(actor, ca, None, covers_seq, delta_base)
     }
 
     fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
@@ -1001,6 +1011,7 @@ impl Store for PgStore {
 
     fn record_crl_for(
         &mut self,
+        actor: &str,
         ca: &str,
         generation: Option<u32>,
         covers_seq: i64,
@@ -1035,7 +1046,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             if delta_base.is_some() {
                 "crl.sign.delta"
             } else {
@@ -1135,7 +1146,7 @@ impl Store for PgStore {
             .map(|_| ())
     }
 
-    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
+    fn renew_ca(&mut self, actor: &str, renewal: &CaRenewal) -> Result<()> {
         let tx = self.write_txn()?;
         let name = &renewal.ca.name;
         let Some(row) = tx.query_opt(
@@ -1185,7 +1196,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "ca.renew",
             name,
             "ok",
@@ -1196,13 +1207,14 @@ impl Store for PgStore {
 
     fn audit(
         &mut self,
+        actor: &str,
         action: &str,
         target: &str,
         outcome: &str,
         details: &serde_json::Value,
     ) -> Result<()> {
         let tx = self.write_txn()?;
-        Self::append_audit(&tx, &self.actor, action, target, outcome, details)?;
+        Self::append_audit(&tx, actor, action, target, outcome, details)?;
         tx.commit("committing an audit record")
     }
 
@@ -1210,7 +1222,14 @@ impl Store for PgStore {
         self.audit_records_from(i64::MIN)
     }
 
-    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
+    fn import_cert(
+        &mut self,
+        actor: &str,
+        name: &str,
+        ours: &str,
+        issuer: &str,
+        der: &[u8],
+    ) -> Result<()> {
         let tx = self.write_txn()?;
         tx.execute(
             "INSERT INTO imported_certs (name, ours, issuer, der) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
@@ -1219,7 +1238,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "cross.import",
             name,
             "ok",
@@ -1241,7 +1260,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn add_org(&mut self, org: &OrgRecord) -> Result<()> {
+    fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
             .query_one(
@@ -1265,7 +1284,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "org.add",
             &org.code,
             "ok",
@@ -1290,7 +1309,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
+    fn add_officer(&mut self, actor: &str, o: &OfficerRecord) -> Result<i64> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
             .query_one(
@@ -1316,7 +1335,7 @@ impl Store for PgStore {
             .get(0);
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "officer.add",
             &id.to_string(),
             "ok",
@@ -1338,7 +1357,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
+    fn add_request(&mut self, actor: &str, q: &RequestRecord) -> Result<i64> {
         let tx = self.write_txn()?;
         let sans = serde_json::to_string(&q.sans).unwrap_or_else(|_| "[]".into());
         let id: i64 = tx
@@ -1351,7 +1370,7 @@ impl Store for PgStore {
             .get(0);
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             &format!("request.submit.{}", q.kind),
             &id.to_string(),
             "ok",
@@ -1391,6 +1410,7 @@ impl Store for PgStore {
 
     fn update_request(
         &mut self,
+        actor: &str,
         q: &RequestRecord,
         from: RequestState,
         action: &str,
@@ -1410,7 +1430,7 @@ impl Store for PgStore {
         }
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             action,
             &q.id.to_string(),
             "ok",
@@ -1419,7 +1439,7 @@ impl Store for PgStore {
         tx.commit("committing a request")
     }
 
-    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()> {
+    fn add_org_names(&mut self, actor: &str, org: &str, names: &[String]) -> Result<()> {
         let tx = self.write_txn()?;
         for name in names {
             let owner: Option<String> = tx
@@ -1442,7 +1462,7 @@ impl Store for PgStore {
         }
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "org.names.add",
             org,
             "ok",
@@ -1533,7 +1553,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>> {
+    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
         let tx = self.write_txn()?;
         let Some(rec) = tx
             .query_opt(
@@ -1554,7 +1574,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "officer.remove",
             &id.to_string(),
             "ok",
@@ -1564,7 +1584,13 @@ impl Store for PgStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+    fn release_hold(
+        &mut self,
+        actor: &str,
+        serial: &Serial,
+        ca: Option<&str>,
+        time: i64,
+    ) -> Result<CertRecord> {
         let tx = self.write_txn()?;
         let mut rec =
             Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
@@ -1594,7 +1620,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "cert.unhold",
             rec.serial.as_str(),
             "ok",
