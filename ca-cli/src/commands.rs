@@ -246,6 +246,20 @@ pub fn after_init(ca: &mut Authority) -> Result<(), CliError> {
     if tsa_available(ca)? {
         crate::serve_certs::tsa().obtain(ca)?;
     }
+    // Delegated OCSP responders for the CAs the hierarchy marks (the application root and its
+    // sub-CAs by default).
+    let marked: Vec<String> = ca
+        .policies()
+        .hierarchy
+        .iter()
+        .filter(|s| s.ocsp_responder)
+        .map(|s| s.name.clone())
+        .collect();
+    for name in marked {
+        if ca.ca_record(&name).is_ok() {
+            crate::serve_certs::ocsp_responder(&name).obtain(ca)?;
+        }
+    }
     Ok(())
 }
 
@@ -391,6 +405,29 @@ fn ca_cert(ctx: &Ctx, name: &str, chain: bool) -> CmdResult {
     ok()
 }
 
+/// The policies a CA made by `ca create` asserts: with `--profile`s, the classes of those
+/// profiles and of its own delegated OCSP responder (only what lies beneath it); without, every
+/// LGPKI class (CAs may be created beneath it).
+fn ca_create_policies(
+    ca: &Authority,
+    profiles: &[String],
+) -> Result<Option<Vec<const_oid::ObjectIdentifier>>, CliError> {
+    if profiles.is_empty() {
+        return Ok(None);
+    }
+    let mut oids = Vec::new();
+    for p in profiles
+        .iter()
+        .map(String::as_str)
+        .chain([ca_core::OCSP_RESPONDER_PROFILE])
+    {
+        oids.push(ca.policies().profile(p)?.policy()?);
+    }
+    oids.sort();
+    oids.dedup();
+    Ok(Some(oids))
+}
+
 fn ca_links(ctx: &Ctx, name: &str) -> CmdResult {
     let ca = ctx.open()?;
     let links = ca.ca_links(name)?;
@@ -452,7 +489,9 @@ fn ca_create(ctx: &Ctx, a: crate::cli::CaCreateArgs) -> CmdResult {
         key_uri: a.key_uri,
         path_len: a.path_len,
         validity_days: a.days,
+        policies: ca_create_policies(&ca, &a.profiles)?,
         profiles: a.profiles,
+        extended_key_usage: Vec::new(),
     })?;
     if ctx.json {
         print_json(&ca_json(&record));
@@ -1326,6 +1365,7 @@ fn cross_certify(ctx: &Ctx, a: crate::cli::CrossArgs) -> CmdResult {
         excluded: a.exclude,
         path_len: a.path_len,
         days: a.days,
+        ..Default::default()
     })?;
     ca_core::write_atomic(&out, issued.pem.as_bytes())?;
     if ctx.json {

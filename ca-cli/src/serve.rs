@@ -41,6 +41,18 @@ pub(crate) struct ServedCas {
     issuers: Vec<Arc<OcspIssuer>>,
     /// (name, certificate DER) of every CA, for matching issuers in `/validate`.
     pub(crate) cas: Vec<(String, Vec<u8>)>,
+    /// When the first delegated OCSP responder certificate is due for renewal (a third of its
+    /// life left): the CAs are picked up again then.
+    responders_renew_at: Option<i64>,
+}
+
+impl ServedCas {
+    fn add_issuer(&mut self, (issuer, renew_at): (Arc<OcspIssuer>, Option<i64>)) {
+        self.issuers.push(issuer);
+        if let Some(t) = renew_at {
+            self.responders_renew_at = Some(self.responders_renew_at.map_or(t, |r| r.min(t)));
+        }
+    }
 }
 
 impl ServedCas {
@@ -307,7 +319,8 @@ impl Refresher {
         }
         let cas = self.store.cas()?;
         let changed = self.served.read().map_or(true, |s| {
-            s.cas.len() != cas.len()
+            s.responders_renew_at.is_some_and(|t| unix_now() >= t)
+                || s.cas.len() != cas.len()
                 || cas
                     .iter()
                     .any(|c| !s.cas.iter().any(|(n, d)| *n == c.name && *d == c.cert_der))
@@ -338,7 +351,7 @@ impl Refresher {
         let mut served = ServedCas::default();
         for rec in cas {
             match issuer_for(&mut authority, rec, self.ocsp_validity) {
-                Ok(i) => served.issuers.push(i),
+                Ok(i) => served.add_issuer(i),
                 Err(e) => problems.push(format!("OCSP signer of {}: {e}", rec.name)),
             }
             // A renewed CA's retired keys answer for what they signed (the CertID names the
@@ -368,15 +381,47 @@ fn issuer_for(
     authority: &mut Authority,
     rec: &CaRecord,
     validity: time::Duration,
-) -> ca_core::Result<Arc<OcspIssuer>> {
+) -> ca_core::Result<(Arc<OcspIssuer>, Option<i64>)> {
+    if let Some((signer, cert)) = delegated_responder(authority, &rec.name)? {
+        let parsed = <x509_cert::Certificate as der::Decode>::from_der(&cert)
+            .map_err(|e| ca_core::Error::malformed("OCSP responder certificate", e))?;
+        let v = parsed.tbs_certificate().validity();
+        let nb = v.not_before.to_unix_duration().as_secs() as i64;
+        let na = v.not_after.to_unix_duration().as_secs() as i64;
+        let issuer = OcspIssuer::new(&rec.name, &rec.cert_der, signer, Some(cert), validity)?;
+        return Ok((Arc::new(issuer), Some(na - (na - nb) / 3)));
+    }
     let ca = authority.load_ca(&rec.name)?;
-    Ok(Arc::new(OcspIssuer::new(
-        &rec.name,
-        &rec.cert_der,
-        ca.signer.clone(),
-        None,
-        validity,
-    )?))
+    let issuer = OcspIssuer::new(&rec.name, &rec.cert_der, ca.signer.clone(), None, validity)?;
+    Ok((Arc::new(issuer), None))
+}
+
+/// A delegated OCSP responder: its signing key and its certificate (DER).
+type DelegatedResponder = (Arc<dyn ca_core::CaSigner>, Vec<u8>);
+
+/// The delegated OCSP responder `init` made for CA `name` (`HOME/ocsp/NAME`, RFC 6960
+/// §4.2.2.2), renewed when a third of its life is left: its key and certificate. `None` for a
+/// CA without one (its own key answers).
+fn delegated_responder(
+    authority: &mut Authority,
+    name: &str,
+) -> ca_core::Result<Option<DelegatedResponder>> {
+    let kept = crate::serve_certs::ocsp_responder(name);
+    if !authority.home().join(&kept.dir).is_dir() {
+        return Ok(None);
+    }
+    let files = kept
+        .obtain(authority)
+        .map_err(|e| ca_core::Error::PolicyRefused {
+            detail: format!("the delegated OCSP responder of {name}: {e}"),
+        })?;
+    let data = ca_core::input::read_limited(&files.chain, ca_core::input::MAX_INPUT_FILE)?;
+    let cert = ca_core::input::der_blocks(&data, &["CERTIFICATE"], "OCSP responder certificate")?
+        .remove(0);
+    let kdata = ca_core::input::read_limited(&files.key, 1 << 20)?;
+    let key = ca_core::input::der_blocks(&kdata, &["PRIVATE KEY"], "OCSP responder key")?.remove(0);
+    let signer = ca_core::SoftwareSigner::from_pkcs8(&key, "OCSP responder key")?;
+    Ok(Some((Arc::new(signer), cert)))
 }
 
 /// OCSP signers for the retired key generations of `rec` that still signed something valid.
@@ -457,9 +502,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     let epoch = Arc::new(AtomicU64::new(authority.store().revocation_seq()? as u64));
     let mut served = ServedCas::default();
     for rec in authority.cas()? {
-        served
-            .issuers
-            .push(issuer_for(&mut authority, &rec, settings.ocsp.validity)?);
+        served.add_issuer(issuer_for(&mut authority, &rec, settings.ocsp.validity)?);
         served.issuers.extend(old_generation_issuers(
             &mut authority,
             &rec,

@@ -15,12 +15,12 @@ use crate::output::CliError;
 
 /// What one kept certificate is for.
 pub struct Kept {
-    /// The directory in HOME (`ra-tls`, `va`).
-    pub dir: &'static str,
+    /// The directory in HOME (`ra-tls`, `va`, `ocsp/NAME`).
+    pub dir: String,
     /// The profile it is issued with.
     pub profile: &'static str,
     /// The issuing CA (`None`: the one the hierarchy binds to the profile).
-    pub ca: Option<&'static str>,
+    pub ca: Option<String>,
     /// The subject DN.
     pub subject: String,
     /// subjectAltNames (`ip:…`, `dns:…`).
@@ -52,7 +52,7 @@ impl Kept {
 
     /// The kept certificate, reused when still good, else issued now and written to HOME.
     pub fn obtain(&self, authority: &mut Authority) -> Result<KeptFiles, CliError> {
-        let dir = authority.home().join(self.dir);
+        let dir = authority.home().join(&self.dir);
         let files = KeptFiles {
             chain: dir.join(CHAIN),
             key: dir.join(KEY),
@@ -62,13 +62,13 @@ impl Kept {
             return Ok(files);
         }
         let pkcs8 = ca_core::generate_pkcs8(ca_core::KeyAlgorithm::EcdsaP256)?;
-        let signer = ca_core::SoftwareSigner::from_pkcs8(&pkcs8, self.dir)?;
+        let signer = ca_core::SoftwareSigner::from_pkcs8(&pkcs8, &self.dir)?;
         let subject = ca_core::DistinguishedName::parse(&self.subject)?;
         let csr = ca_core::build_csr(&signer, &subject.to_der()?)?;
         let issued = authority.issue(ca_core::IssuanceRequest {
             profile: self.profile.into(),
             csr_der: csr,
-            ca: self.ca.map(str::to_string),
+            ca: self.ca.clone(),
             sans: self.sans.clone(),
             ..Default::default()
         })?;
@@ -153,7 +153,7 @@ pub fn ra_tls(listen: std::net::SocketAddr, dns_name: Option<&str>) -> Kept {
         subject = format!("CN={d},O=LGPKI,C=JP");
     }
     Kept {
-        dir: "ra-tls",
+        dir: "ra-tls".into(),
         profile: "server",
         ca: None,
         subject,
@@ -164,9 +164,9 @@ pub fn ra_tls(listen: std::net::SocketAddr, dns_name: Option<&str>) -> Kept {
 /// The validation service's VA certificate, issued by the bridge CA.
 pub fn va() -> Kept {
     Kept {
-        dir: "va",
+        dir: "va".into(),
         profile: "va",
-        ca: Some("bridge"),
+        ca: Some("bridge".into()),
         subject: "CN=Validation Authority".into(),
         sans: Vec::new(),
     }
@@ -176,10 +176,24 @@ pub fn va() -> Kept {
 /// `timestamping` (the application CA in the default hierarchy).
 pub fn tsa() -> Kept {
     Kept {
-        dir: "tsa",
+        dir: "tsa".into(),
         profile: "timestamping",
         ca: None,
         subject: "CN=Time-Stamping Authority".into(),
+        sans: Vec::new(),
+    }
+}
+
+/// The delegated OCSP responder certificate of CA `ca` (profile `ocsp-signing`, RFC 6960
+/// §4.2.2.2), kept in `HOME/ocsp/CA`; `init` makes one for each CA the hierarchy marks
+/// `ocsp_responder`.
+pub fn ocsp_responder(ca: &str) -> Kept {
+    Kept {
+        dir: format!("ocsp/{ca}"),
+        profile: ca_core::OCSP_RESPONDER_PROFILE,
+        ca: Some(ca.to_string()),
+        // O and C come from the profile's fixed attributes (as for the VA and TSA).
+        subject: format!("CN=OCSP Responder {ca}"),
         sans: Vec::new(),
     }
 }

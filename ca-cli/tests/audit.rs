@@ -46,13 +46,26 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
         actions,
         [
             "init",
+            // The seven CAs of the default topology.
             "ca.create",
             "ca.create",
             "ca.create",
             "ca.create",
+            "ca.create",
+            "ca.create",
+            "ca.create",
+            // The bridge ⇄ organisation cross-certificate pair.
+            "cert.issue",
+            "cert.issue",
             "audit.key.create",
-            // init's VA certificate (the validation service's signer) and TSA certificate
-            // (the time-stamping authority's), then the staff one.
+            // init's VA certificate (the validation service's signer), TSA certificate (the
+            // time-stamping authority's) and the five delegated OCSP responder certificates
+            // (application root and sub-CAs), then the staff one.
+            "cert.issue",
+            "cert.issue",
+            "cert.issue",
+            "cert.issue",
+            "cert.issue",
             "cert.issue",
             "cert.issue",
             "cert.issue"
@@ -85,10 +98,10 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
     };
     // Edit one record (the issuance's target serial).
     let mut edited = lines.clone();
-    let tampered = edited[6].replace("\"action\":\"cert.issue\"", "\"action\":\"cert.revoke\"");
-    assert_ne!(tampered, edited[6]);
-    edited[6] = &tampered;
-    check("edited.jsonl", edited.join("\n"), "record 7 was altered");
+    let tampered = edited[8].replace("\"action\":\"cert.issue\"", "\"action\":\"cert.revoke\"");
+    assert_ne!(tampered, edited[8]);
+    edited[8] = &tampered;
+    check("edited.jsonl", edited.join("\n"), "record 9 was altered");
     // Remove one.
     let mut removed = lines.clone();
     removed.remove(2);

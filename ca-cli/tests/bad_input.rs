@@ -358,7 +358,7 @@ fn bad_inputs_are_refused_cleanly() {
             "create",
             "x",
             "--parent",
-            "root",
+            "bridge",
             "--key-alg",
             "dsa-1024",
         ],

@@ -1,5 +1,6 @@
-//! GPKI ⇄ LGPKI cross-certification end to end: our hierarchy (`lgpki init`) and a GPKI
-//! stand-in (a second lgpki home with its own names and policy arc), bridges cross-certified both
+//! GPKI ⇄ LGPKI cross-certification end to end: our topology (`lgpki init`: self-signed bridge
+//! and organisation CA, cross-certified both ways) and a GPKI stand-in (a second lgpki home with
+//! its own names and policy arc), bridges cross-certified both
 //! ways with policy mappings, validated in both directions with explicit policy by `lgpki verify`
 //! and by `openssl verify -policy_check`, and rejected when the policy is not mapped, when mapping
 //! is inhibited, when the cross-certificate is revoked, and when name constraints exclude the leaf.
@@ -190,15 +191,26 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
         "init GPKI",
     );
 
-    let lg_root = save(&lg, &["ca", "cert", "root"], "lg-root.pem");
     let lg_bridge = save(&lg, &["ca", "cert", "bridge"], "lg-bridge.pem");
-    let gp_root = save(&gp, &["ca", "cert", "root"], "gp-root.pem");
     let gp_bridge = save(&gp, &["ca", "cert", "bridge"], "gp-bridge.pem");
     let gp_org = save(&gp, &["ca", "cert", "organization"], "gp-org.pem");
     let lg_org = save(&lg, &["ca", "cert", "organization"], "lg-org.pem");
+    // Each side's init-made pair: its bridge certifies its organisation CA (x3, x4) and back.
+    let x3 = common::cross_pem(&gp, "bridge", "x3.pem")
+        .display()
+        .to_string();
+    let x4 = common::cross_pem(&lg, "bridge", "x4.pem")
+        .display()
+        .to_string();
+    let lg_org_bridge = common::cross_pem(&lg, "organization", "lg-org-bridge.pem")
+        .display()
+        .to_string();
+    let gp_org_bridge = common::cross_pem(&gp, "organization", "gp-org-bridge.pem")
+        .display()
+        .to_string();
 
     // Bridges cross-certify each other with staff (.2) and official-position (.1) mapped; each
-    // bridge also certifies its own root, so paths continue into the other hierarchy.
+    // bridge also certifies its own organisation CA, so paths continue into the other domain.
     let lg_staff = format!("{LG}.2");
     let gp_staff = format!("{GP}.2");
     let map_lg = [format!("{LG}.2={GP}.2"), format!("{LG}.1={GP}.1")];
@@ -215,9 +227,7 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
         &["--map", &map_gp[0], "--map", &map_gp[1]],
         "x2.pem",
     );
-    let (x3, _) = cross(&gp, &gp_root, &[], "x3.pem");
-    let (x4, _) = cross(&lg, &lg_root, &[], "x4.pem");
-    for x in [&x1, &x2, &x3, &x4] {
+    for x in [&x1, &x2, &x3, &x4, &lg_org_bridge, &gp_org_bridge] {
         common::assert_pkilint_clean(Path::new(x));
     }
     // Each side imports the certificate issued to it.
@@ -231,8 +241,8 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
     );
     assert_eq!(
         json_lines(&lg.lgpki(&["--json", "cross-certify", "list"]).stdout).len(),
-        3,
-        "x1, x4 and imported x2"
+        4,
+        "x1, the init-made pair and imported x2"
     );
     let bad = lg.lgpki(&["cross-certify", "import", &x3]);
     assert_eq!(bad.status.code(), Some(1), "x3 certifies no LGPKI CA");
@@ -291,28 +301,31 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
         "LGPKI leaf",
     );
 
-    // A: a municipality's gateway (trusting the LGPKI root) accepts the ministry's certificate.
+    // A: a municipality's gateway (trusting the LGPKI organisation CA) accepts the ministry's
+    //    certificate: leaf, GPKI organisation CA (by GPKI's bridge), GPKI bridge (by ours), our
+    //    bridge (by our organisation CA), the anchor.
     let a = Check {
         leaf: &gp_leaf,
-        anchor: &lg_root,
-        pool: vec![&lg_bridge, &x1, &x3, &gp_org],
+        anchor: &lg_org,
+        pool: vec![&lg_org_bridge, &x1, &x3],
         crls: vec![],
         policy: lg_staff.clone(),
         inhibit_mapping: false,
     };
     let v = agree(&lg, &a, true, "valid");
-    assert_eq!(v["path"].as_array().map(Vec::len), Some(6), "{v}");
+    assert_eq!(v["path"].as_array().map(Vec::len), Some(5), "{v}");
     assert_eq!(
         v["policies"],
         serde_json::json!([lg_staff]),
         "user-constrained policy set in our domain: {v}"
     );
 
-    // B: a ministry's gateway (trusting the GPKI root) accepts the LGPKI 職責/staff certificate.
+    // B: a ministry's gateway (trusting the GPKI organisation CA) accepts the LGPKI
+    //    職責/staff certificate.
     let b = Check {
         leaf: &lg_leaf,
-        anchor: &gp_root,
-        pool: vec![&gp_bridge, &x2, &x4, &lg_org],
+        anchor: &gp_org,
+        pool: vec![&gp_org_bridge, &x2, &x4],
         crls: vec![],
         policy: gp_staff.clone(),
         inhibit_mapping: false,
@@ -323,7 +336,7 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
     // C: the policy is not mapped (only official-position is), so explicit staff policy fails.
     let (x1_unmapped, _) = cross(&lg, &gp_bridge, &["--map", &map_lg[1]], "x1-unmapped.pem");
     let c = Check {
-        pool: vec![&lg_bridge, &x1_unmapped, &x3, &gp_org],
+        pool: vec![&lg_org_bridge, &x1_unmapped, &x3],
         ..Check { ..a_clone(&a) }
     };
     agree(&lg, &c, false, "explicit policy");
@@ -336,20 +349,17 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
     agree(&lg, &d, false, "explicit policy");
 
     // E: with every CRL of the path the chain is valid; once the cross-certificate is revoked,
-    //    it is not.
-    let lg_root_crl = crl(&lg, "root", "lg-root.crl");
+    //    it is not. The relying party here trusts our bridge: `openssl verify -crl_check_all`
+    //    also checks the anchor against its issuer's CRL, and the bridge's ARL (no distribution
+    //    point) covers the self-signed bridge, while the organisation CA's CRL (scoped to its
+    //    distribution point) cannot cover the organisation CA as an anchor.
     let gp_bridge_crl = crl(&gp, "bridge", "gp-bridge.crl");
-    let gp_root_crl = crl(&gp, "root", "gp-root.crl");
     let gp_org_crl = crl(&gp, "organization", "gp-org.crl");
     let lg_bridge_crl = crl(&lg, "bridge", "lg-bridge.crl");
     let e_ok = Check {
-        crls: vec![
-            &lg_root_crl,
-            &lg_bridge_crl,
-            &gp_bridge_crl,
-            &gp_root_crl,
-            &gp_org_crl,
-        ],
+        anchor: &lg_bridge,
+        pool: vec![&x1, &x3],
+        crls: vec![&lg_bridge_crl, &gp_bridge_crl, &gp_org_crl],
         ..a_clone(&a)
     };
     agree(&lg, &e_ok, true, "valid");
@@ -359,14 +369,8 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
     );
     let lg_bridge_crl2 = crl(&lg, "bridge", "lg-bridge-2.crl");
     let e = Check {
-        crls: vec![
-            &lg_root_crl,
-            &lg_bridge_crl2,
-            &gp_bridge_crl,
-            &gp_root_crl,
-            &gp_org_crl,
-        ],
-        ..a_clone(&a)
+        crls: vec![&lg_bridge_crl2, &gp_bridge_crl, &gp_org_crl],
+        ..a_clone(&e_ok)
     };
     agree(&lg, &e, false, "revoked");
 
@@ -378,7 +382,7 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
         "x1-nc.pem",
     );
     let f = Check {
-        pool: vec![&lg_bridge, &x1_nc, &x3, &gp_org],
+        pool: vec![&lg_org_bridge, &x1_nc, &x3],
         ..a_clone(&a)
     };
     agree(&lg, &f, false, "name");
@@ -390,7 +394,7 @@ fn lgpki_and_gpki_validate_each_other_through_the_bridges() {
         "x1-permit.pem",
     );
     let g = Check {
-        pool: vec![&lg_bridge, &x1_ok, &x3, &gp_org],
+        pool: vec![&lg_org_bridge, &x1_ok, &x3],
         ..a_clone(&a)
     };
     agree(&lg, &g, true, "valid");

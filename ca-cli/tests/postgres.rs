@@ -34,17 +34,17 @@ fn assert_clean_failure(out: &Output, what: &str) {
     );
 }
 
-/// Writes the organization CA's certificate and a bundle (organization CA + root) beside the
-/// home, for `openssl ocsp` and `openssl crl`.
+/// Writes the organization CA's certificate and its chain to its self-signed root (the
+/// organization CA is its own anchor) beside the home, for `openssl ocsp` and `openssl crl`.
 fn ca_files(env: &Env) -> (String, String) {
     let org = env.lgpki(&["ca", "cert", "organization"]);
     assert_ok(&org, "ca cert organization");
-    let root = env.lgpki(&["ca", "cert", "root"]);
-    assert_ok(&root, "ca cert root");
+    let chain = env.lgpki(&["ca", "cert", "organization", "--chain"]);
+    assert_ok(&chain, "ca cert organization --chain");
     let org_path = env.path("org.pem");
     let bundle = env.path("bundle.pem");
     std::fs::write(&org_path, &org.stdout).expect("write");
-    std::fs::write(&bundle, [org.stdout, root.stdout].concat()).expect("write");
+    std::fs::write(&bundle, chain.stdout).expect("write");
     (org_path.display().to_string(), bundle.display().to_string())
 }
 
@@ -457,7 +457,12 @@ fn two_instances_share_one_database() {
 fn two_approvals_of_one_request_on_two_instances_issue_one_certificate() {
     let pg = PgCluster::start();
     let a = pg_env(&pg, "ra", &[]);
-    std::fs::write(a.path("root.pem"), a.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+    // The RA listener's TLS certificate chains to the application root.
+    std::fs::write(
+        a.path("root.pem"),
+        a.lgpki(&["ca", "cert", "application"]).stdout,
+    )
+    .expect("root");
     assert_ok(
         &a.lgpki(&["org", "add", "--code", "131016", "--name", "千代田区"]),
         "org add",

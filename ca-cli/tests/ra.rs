@@ -28,7 +28,8 @@ fn officers_act_for_their_own_organisation_only() {
     let env = Env::init(&[]);
     std::fs::write(
         env.path("root.pem"),
-        env.lgpki(&["ca", "cert", "root"]).stdout,
+        // The RA listener's TLS certificate chains to the application root.
+        env.lgpki(&["ca", "cert", "application"]).stdout,
     )
     .expect("root");
     assert_ok(
@@ -384,7 +385,8 @@ fn missing_and_expired_client_certificates_are_refused() {
     let env = Env::init(&[]);
     std::fs::write(
         env.path("root.pem"),
-        env.lgpki(&["ca", "cert", "root"]).stdout,
+        // The RA listener's TLS certificate chains to the application root.
+        env.lgpki(&["ca", "cert", "application"]).stdout,
     )
     .expect("root");
     assert_ok(

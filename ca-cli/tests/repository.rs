@@ -400,7 +400,7 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         crl_numbers.insert(name.clone(), crl_number(crl_file.to_str().expect("utf8")));
     }
     // ARLs of the CAs of CAs say onlyContainsCACerts.
-    let root_arl = d.join("root.authorityrevocationlist.der");
+    let root_arl = d.join("bridge.authorityrevocationlist.der");
     let t = openssl_ok(&[
         "crl",
         "-inform",
@@ -415,11 +415,22 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         "{t}"
     );
 
-    // The bridge's cross pair: forward = issued to the bridge, reverse = issued by it.
+    // The bridge's cross pairs, forward = issued to the bridge, reverse = issued by it: with
+    // the stranger, and with our organisation CA (the pair init makes).
     let bridge_entry = &entries[&format!("cn=bridge,{BASE}")];
     let pairs = &bridge_entry["crosscertificatepair"];
-    assert_eq!(pairs.len(), 1, "one pair");
-    let pair_file = write(d, "pair.der", &pairs[0]);
+    assert_eq!(pairs.len(), 2, "two pairs");
+    let pair = pairs
+        .iter()
+        .find(|p| p.windows(forward.len()).any(|w| w == forward.as_slice()))
+        .expect("the stranger's pair");
+    let org_entry = &entries[&format!("cn=organization,{BASE}")];
+    assert_eq!(
+        org_entry["crosscertificatepair"].len(),
+        1,
+        "the bridge pair"
+    );
+    let pair_file = write(d, "pair.der", pair);
     let parsed = openssl_ok(&["asn1parse", "-inform", "DER", "-in", &pair_file]);
     assert!(
         parsed.contains("cont [ 0 ]") && parsed.contains("cont [ 1 ]"),
@@ -427,15 +438,15 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     );
     // Explicit tags: the certificates follow their [0]/[1] headers whole.
     for (cert, tag) in [(&forward, 0xa0u8), (&reverse, 0xa1u8)] {
-        let pos = pairs[0]
+        let pos = pair
             .windows(cert.len())
             .position(|w| w == cert.as_slice())
             .expect("certificate in the pair");
-        assert_eq!(pairs[0][pos - 1 - len_octets(cert.len())], tag);
+        assert_eq!(pair[pos - 1 - len_octets(cert.len())], tag);
         let f = write(d, &format!("pair-{tag:x}.der"), cert);
         openssl_ok(&["x509", "-inform", "DER", "-in", &f, "-noout", "-subject"]);
     }
-    assert!(!entries[&format!("cn=root,{BASE}")].contains_key("crosscertificatepair"));
+    assert!(!entries[&format!("cn=application,{BASE}")].contains_key("crosscertificatepair"));
 
     // Published again with nothing changed: no entry written.
     std::thread::sleep(Duration::from_millis(1100));
@@ -553,10 +564,11 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn publish_watch_republishes_on_change_and_before_expiry() {
     let env = Env::init(&[]);
-    // Releases valid for 8 seconds: re-published after 4 without any change.
+    // Releases valid for 16 seconds: re-published after 8 without any change (a release of
+    // the seven CAs takes a few seconds to sign, so the margin is wider than a release).
     std::fs::write(
         env.home.join("lgpki.toml"),
-        "[crl]\nvalidity = \"8s\"\n[arl]\nvalidity = \"8s\"\n",
+        "[crl]\nvalidity = \"16s\"\n[arl]\nvalidity = \"16s\"\n",
     )
     .expect("lgpki.toml");
     let (serial, _) = issue_staff(&env, "bob");
@@ -577,7 +589,7 @@ fn publish_watch_republishes_on_change_and_before_expiry() {
     );
     wait_for("the first release", || current_release(&out).is_some());
     let (seq1, state1) = current_release(&out).expect("release");
-    // No change: a new release only once half the validity (4 s) has passed.
+    // No change: a new release only once half the validity (8 s) has passed.
     std::thread::sleep(Duration::from_millis(2000));
     assert_eq!(current_release(&out).expect("release").0, seq1);
     wait_for("a re-publish before expiry", || {

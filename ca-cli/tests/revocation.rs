@@ -33,7 +33,7 @@ fn revocation_end_to_end(backend: Backend) {
     let env = Env::init_with(backend, &[]);
     let (good, good_pem) = common::issue_staff(&env, "good");
     let (bad, bad_pem) = common::issue_staff(&env, "bad");
-    let (root, chain) = env.chain_files("organization");
+    let (root, _) = env.chain_files("organization");
 
     // status before: good (exit 0); unknown serial: exit 1.
     let out = env.lgpki(&["--json", "status", "--serial", &bad]);
@@ -198,8 +198,9 @@ fn revocation_end_to_end(backend: Backend) {
     assert!(all.contains(&ski), "CRL AKI must be the CA's SKI {ski}");
     lint_crl(&full, "CRL");
 
-    // The root's CRL is an ARL (onlyContainsCACerts).
-    let arl = crl_pem(&env, "root", false);
+    // The bridge issues only CA certificates (its cross-certificates): its CRL is an ARL
+    // (onlyContainsCACerts).
+    let arl = crl_pem(&env, "bridge", false);
     let atext = openssl_ok(&["crl", "-in", arl.to_str().expect("utf8"), "-noout", "-text"]);
     assert!(atext.contains("Only CA Certificates"), "{atext}");
     lint_crl(&arl, "ARL");
@@ -215,14 +216,19 @@ fn revocation_end_to_end(backend: Backend) {
         .concat(),
     )
     .expect("w");
+    // From the bridge as anchor, through its cross-certificate to the organization CA: the ARL
+    // covers the cross-certificate, the CRL the leaf.
+    let bridge = env.path("bridge.pem");
+    std::fs::write(&bridge, env.lgpki(&["ca", "cert", "bridge"]).stdout).expect("w");
+    let cross = common::cross_pem(&env, "bridge", "bridge-to-org.pem");
     let verify = |pem: &std::path::Path| {
         openssl(&[
             "verify",
             "-crl_check_all",
             "-CAfile",
-            root.to_str().expect("utf8"),
+            bridge.to_str().expect("utf8"),
             "-untrusted",
-            chain.to_str().expect("utf8"),
+            cross.to_str().expect("utf8"),
             "-CRLfile",
             crls.to_str().expect("utf8"),
             pem.to_str().expect("utf8"),

@@ -1,5 +1,7 @@
 //! CA key rollover (`ca renew`): generations, link certificates (RFC 4210 §4.4) and CRLs by
-//! generation, checked with real peers.
+//! generation, checked with real peers, on the default topology's application root
+//! (`application`, self-signed, signs an ARL) and its mail sub-CA (`application-mail`, re-issued
+//! by the root's new key, signs the CRL of the mail certificates it issues).
 //!
 //! - The rollover matrix: relying parties holding only the old anchor or only the new one
 //!   validate certificates issued before and after the renewal, through the link
@@ -136,9 +138,33 @@ fn lgpki_verify(env: &Env, anchor: &Path, untrusted: Option<&Path>, leaf: &Path)
         .unwrap_or_else(|e| panic!("verify --json: {e}: {}", text(&out)))
 }
 
-/// Issues a staff certificate named `cn`; returns (serial, path).
+/// Issues a mail (S/MIME) certificate named `cn` from the application root's mail sub-CA
+/// (the default topology's root → issuing CA pair); returns (serial, path).
 fn staff(env: &Env, cn: &str) -> (String, PathBuf) {
-    common::issue_staff(env, cn)
+    let csr = common::make_csr(
+        env.dir.path(),
+        cn,
+        common::KeyKind::P256,
+        &format!("/C=JP/O=LGPKI/OU=千代田区/CN={cn}"),
+        &[],
+    );
+    let pem = env.path(&format!("{cn}.pem"));
+    let v = json(
+        env,
+        &[
+            "issue",
+            "--profile",
+            "mail",
+            "--csr",
+            s(&csr),
+            "--san",
+            &format!("email:{cn}@city.chiyoda.lg.jp"),
+            "--out",
+            s(&pem),
+        ],
+    );
+    assert_eq!(v["ca"], "application-mail", "{v}");
+    (v["serial"].as_str().expect("serial").to_string(), pem)
 }
 
 /// The renewal output as the contract fixes it.
@@ -154,20 +180,20 @@ fn renew(env: &Env, args: &[&str]) -> Value {
 #[test]
 fn rollover_matrix_and_crls_by_generation() {
     let env = Env::init(&[]);
-    let old_root = save(&env, &["ca", "cert", "root"], "root-g1.pem");
-    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
-    let root = ca_entry(&env, "root");
+    let old_root = save(&env, &["ca", "cert", "application"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
+    let root = ca_entry(&env, "application");
     assert_eq!(root["generation"], 1);
     assert_eq!(root["self_signed"], true);
     assert_eq!(root["issues"], serde_json::json!(["ca"]));
-    let org = ca_entry(&env, "organization");
+    let org = ca_entry(&env, "application-mail");
     assert_eq!(org["self_signed"], false);
     assert_eq!(org["issues"], serde_json::json!(["ee"]));
     let (serial_a, a) = staff(&env, "before");
 
-    // Renew the root (links) and the organisation CA (re-issued by the root's new key).
-    let r = renew(&env, &["root"]);
-    assert_eq!(r["ca"], "root");
+    // Renew the root (links) and its mail sub-CA (re-issued by the root's new key).
+    let r = renew(&env, &["application"]);
+    assert_eq!(r["ca"], "application");
     assert_eq!(r["generation"], 2);
     let link_serials: Vec<String> = r["links"]
         .as_array()
@@ -176,19 +202,19 @@ fn rollover_matrix_and_crls_by_generation() {
         .map(|l| l.as_str().expect("serial").to_string())
         .collect();
     assert_eq!(link_serials.len(), 2);
-    let o = renew(&env, &["organization", "--days", "1000"]);
+    let o = renew(&env, &["application-mail", "--days", "1000"]);
     assert_eq!(o["generation"], 2);
     assert_eq!(
         o["links"],
         serde_json::json!([]),
         "a subordinate CA has no links"
     );
-    assert_eq!(ca_entry(&env, "root")["generation"], 2);
-    assert_eq!(ca_entry(&env, "organization")["generation"], 2);
+    assert_eq!(ca_entry(&env, "application")["generation"], 2);
+    assert_eq!(ca_entry(&env, "application-mail")["generation"], 2);
     assert_eq!(ca_entry(&env, "bridge")["generation"], 1);
-    let new_root = save(&env, &["ca", "cert", "root"], "root-g2.pem");
-    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
-    let links = save(&env, &["ca", "cert", "root", "--links"], "links.pem");
+    let new_root = save(&env, &["ca", "cert", "application"], "root-g2.pem");
+    let org2 = save(&env, &["ca", "cert", "application-mail"], "org-g2.pem");
+    let links = save(&env, &["ca", "cert", "application", "--links"], "links.pem");
     let (serial_b, b) = staff(&env, "after");
 
     // The new certificates: same subject, new keys, serials as reported.
@@ -341,10 +367,10 @@ fn rollover_matrix_and_crls_by_generation() {
     };
     let mut numbers = Vec::new();
     for (ca, g, cert, other, ski, kind) in [
-        ("organization", "1", &org1, &org2, &org1_ski, "CRL"),
-        ("organization", "2", &org2, &org1, &org2_ski, "CRL"),
-        ("root", "1", &old_root, &new_root, &old_ski, "ARL"),
-        ("root", "2", &new_root, &old_root, &new_ski, "ARL"),
+        ("application-mail", "1", &org1, &org2, &org1_ski, "CRL"),
+        ("application-mail", "2", &org2, &org1, &org2_ski, "CRL"),
+        ("application", "1", &old_root, &new_root, &old_ski, "ARL"),
+        ("application", "2", &new_root, &old_root, &new_ski, "ARL"),
     ] {
         let f = crl(ca, g);
         assert_ok(
@@ -379,8 +405,8 @@ fn rollover_matrix_and_crls_by_generation() {
     );
 
     // `openssl verify -crl_check`: A with the old key's CRL, B with the new key's.
-    let org_crl1 = env.path("organization-g1.crl");
-    let org_crl2 = env.path("organization-g2.crl");
+    let org_crl1 = env.path("application-mail-g1.crl");
+    let org_crl2 = env.path("application-mail-g2.crl");
     for (leaf, c) in [(&a, &org_crl1), (&b, &org_crl2)] {
         for anchor in [&old_root, &new_root] {
             let out = openssl_verify(
@@ -406,7 +432,7 @@ fn rollover_matrix_and_crls_by_generation() {
         &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "keyCompromise"]),
         "revoke A",
     );
-    let revoked = crl("organization", "1");
+    let revoked = crl("application-mail", "1");
     let out = openssl_verify(
         &new_root,
         Some(&untrusted),
@@ -418,7 +444,7 @@ fn rollover_matrix_and_crls_by_generation() {
         "A revoked on the old key's CRL: {}",
         text(&out)
     );
-    let fresh2 = crl("organization", "2");
+    let fresh2 = crl("application-mail", "2");
     let out = openssl_verify(
         &old_root,
         Some(&untrusted),
@@ -432,7 +458,7 @@ fn rollover_matrix_and_crls_by_generation() {
         &env.lgpki(&[
             "crl",
             "--ca",
-            "organization",
+            "application-mail",
             "--generation",
             "1",
             "--delta",
@@ -461,23 +487,27 @@ fn rollover_matrix_and_crls_by_generation() {
     assert_eq!(links_listed, 2);
 
     // A second renewal: generation 3, links appended after the first pair.
-    let r3 = renew(&env, &["root", "--key-alg", "ecdsa-p384"]);
+    let r3 = renew(&env, &["application", "--key-alg", "ecdsa-p384"]);
     assert_eq!(r3["generation"], 3);
-    let all_links = save(&env, &["ca", "cert", "root", "--links"], "links3.pem");
+    let all_links = save(
+        &env,
+        &["ca", "cert", "application", "--links"],
+        "links3.pem",
+    );
     let files = split_pem(&env, &all_links, "l3-");
     assert_eq!(files.len(), 4);
     assert_eq!(
         std::fs::read_to_string(&files[0]).expect("read"),
         std::fs::read_to_string(old_with_new).expect("read")
     );
-    let root3 = save(&env, &["ca", "cert", "root"], "root-g3.pem");
+    let root3 = save(&env, &["ca", "cert", "application"], "root-g3.pem");
     assert!(x509(&root3, &["-text"]).contains("secp384r1"));
-    assert_eq!(ca_entry(&env, "root")["key_alg"], "ecdsa-p384");
+    assert_eq!(ca_entry(&env, "application")["key_alg"], "ecdsa-p384");
     // The oldest anchor reaches certificates under the newest key through both link pairs.
-    let org3 = renew(&env, &["organization"]);
+    let org3 = renew(&env, &["application-mail"]);
     assert_eq!(org3["generation"], 3);
     let (_, c) = staff(&env, "third");
-    let org3_cert = save(&env, &["ca", "cert", "organization"], "org-g3.pem");
+    let org3_cert = save(&env, &["ca", "cert", "application-mail"], "org-g3.pem");
     let untrusted3 = bundle(&env, "untrusted3.pem", &[&org3_cert, &all_links]);
     for anchor in [&old_root, &new_root, &root3] {
         assert_ok(
@@ -506,12 +536,12 @@ fn x509_crl_number(f: &Path) -> u64 {
 #[test]
 fn renew_with_softhsm() {
     let env = Env::init_with(Backend::Pkcs11, &[]);
-    let old_root = save(&env, &["ca", "cert", "root"], "root-g1.pem");
-    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let old_root = save(&env, &["ca", "cert", "application"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
     let (_, a) = staff(&env, "before");
-    renew(&env, &["root"]);
-    renew(&env, &["organization"]);
-    for name in ["root", "organization"] {
+    renew(&env, &["application"]);
+    renew(&env, &["application-mail"]);
+    for name in ["application", "application-mail"] {
         let e = ca_entry(&env, name);
         assert_eq!(e["generation"], 2);
         assert!(
@@ -522,9 +552,9 @@ fn renew_with_softhsm() {
             "{e}"
         );
     }
-    let new_root = save(&env, &["ca", "cert", "root"], "root-g2.pem");
-    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
-    let links = save(&env, &["ca", "cert", "root", "--links"], "links.pem");
+    let new_root = save(&env, &["ca", "cert", "application"], "root-g2.pem");
+    let org2 = save(&env, &["ca", "cert", "application-mail"], "org-g2.pem");
+    let links = save(&env, &["ca", "cert", "application", "--links"], "links.pem");
     let (_, b) = staff(&env, "after");
     let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
     for anchor in [&old_root, &new_root] {
@@ -558,7 +588,7 @@ fn renew_with_softhsm() {
         .expect("pkcs11-tool (apt-get install opensc)");
     assert_ok(&out, "pkcs11-tool --list-objects");
     let listing = String::from_utf8_lossy(&out.stdout);
-    for label in ["root-g2-", "organization-g2-"] {
+    for label in ["application-g2-", "application-mail-g2-"] {
         let block = listing
             .split("Private Key Object")
             .find(|b| b.contains(label))
@@ -571,7 +601,7 @@ fn renew_with_softhsm() {
         &env.lgpki(&[
             "crl",
             "--ca",
-            "organization",
+            "application-mail",
             "--generation",
             "1",
             "--pem",
@@ -602,15 +632,15 @@ fn renew_with_softhsm() {
 fn renew_on_postgres() {
     let pg = PgCluster::start();
     let env = pg_env(&pg, "renew", &[]);
-    let old_root = save(&env, &["ca", "cert", "root"], "root-g1.pem");
-    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let old_root = save(&env, &["ca", "cert", "application"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
     let (_, a) = staff(&env, "before");
-    renew(&env, &["root"]);
-    renew(&env, &["organization"]);
-    assert_eq!(ca_entry(&env, "organization")["generation"], 2);
-    let new_root = save(&env, &["ca", "cert", "root"], "root-g2.pem");
-    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
-    let links = save(&env, &["ca", "cert", "root", "--links"], "links.pem");
+    renew(&env, &["application"]);
+    renew(&env, &["application-mail"]);
+    assert_eq!(ca_entry(&env, "application-mail")["generation"], 2);
+    let new_root = save(&env, &["ca", "cert", "application"], "root-g2.pem");
+    let org2 = save(&env, &["ca", "cert", "application-mail"], "org-g2.pem");
+    let links = save(&env, &["ca", "cert", "application", "--links"], "links.pem");
     assert_eq!(split_pem(&env, &links, "pglink").len(), 2);
     let (_, b) = staff(&env, "after");
     let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
@@ -628,7 +658,7 @@ fn renew_on_postgres() {
             &env.lgpki(&[
                 "crl",
                 "--ca",
-                "organization",
+                "application-mail",
                 "--generation",
                 g,
                 "--pem",
@@ -643,8 +673,11 @@ fn renew_on_postgres() {
         );
     }
     // The migration is versioned: schema version 2 holds the generations.
-    let v = pg.psql("renew", "SELECT MAX(version) FROM schema_version");
-    assert_eq!(v.trim(), "2", "{v}");
+    let v = pg.psql(
+        "renew",
+        "SELECT COUNT(*) FROM schema_version WHERE version = 2",
+    );
+    assert_eq!(v.trim(), "1", "{v}");
     let g = pg.psql("renew", "SELECT COUNT(*) FROM ca_generations");
     assert_eq!(g.trim(), "2", "{g}");
 }
@@ -668,8 +701,8 @@ fn make_pre_generation_store(home: &Path) {
 fn a_store_from_before_generations_keeps_working() {
     let env = Env::init(&[]);
     let (serial_a, a) = staff(&env, "old-home");
-    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
-    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+    let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
+    let root = save(&env, &["ca", "cert", "application"], "root.pem");
     make_pre_generation_store(&env.home);
     // Opened by this lgpki: migrated, every CA at generation 1, its certificates generation 1.
     for c in ca_list(&env) {
@@ -683,21 +716,21 @@ fn a_store_from_before_generations_keeps_working() {
     drop(conn);
     let f = env.path("org.crl");
     assert_ok(
-        &env.lgpki(&["crl", "--ca", "organization", "--pem", "--out", s(&f)]),
+        &env.lgpki(&["crl", "--ca", "application-mail", "--pem", "--out", s(&f)]),
         "crl on the migrated store",
     );
     assert_ok(
         &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "superseded"]),
         "revoke",
     );
-    renew(&env, &["organization"]);
+    renew(&env, &["application-mail"]);
     // The old key still covers A: its CRL lists A as revoked.
     let g1 = env.path("org-g1.crl");
     assert_ok(
         &env.lgpki(&[
             "crl",
             "--ca",
-            "organization",
+            "application-mail",
             "--generation",
             "1",
             "--pem",
@@ -755,10 +788,10 @@ fn check_after_kill(env: &Env, root: &Path) -> u64 {
             );
         }
     }
-    let generation = ca_entry(env, "organization")["generation"]
+    let generation = ca_entry(env, "application-mail")["generation"]
         .as_u64()
         .expect("generation");
-    let org = save(env, &["ca", "cert", "organization"], "org-now.pem");
+    let org = save(env, &["ca", "cert", "application-mail"], "org-now.pem");
     assert_ok(
         &openssl_verify(root, None, &org, &[]),
         "the organisation CA certificate in force chains to the root",
@@ -770,7 +803,7 @@ fn check_after_kill(env: &Env, root: &Path) -> u64 {
     );
     let f = env.path("after-kill.crl");
     assert_ok(
-        &env.lgpki(&["crl", "--ca", "organization", "--pem", "--out", s(&f)]),
+        &env.lgpki(&["crl", "--ca", "application-mail", "--pem", "--out", s(&f)]),
         "crl after the kill",
     );
     assert_ok(
@@ -784,9 +817,9 @@ fn check_after_kill(env: &Env, root: &Path) -> u64 {
     generation
 }
 
-/// Starts `ca renew organization` paused at `point` (or not paused), stderr piped.
+/// Starts `ca renew application-mail` paused at `point` (or not paused), stderr piped.
 fn spawn_renew(env: &Env, point: Option<&str>) -> std::process::Child {
-    let mut c = env.command(&["ca", "renew", "organization"]);
+    let mut c = env.command(&["ca", "renew", "application-mail"]);
     if let Some(p) = point {
         c.env("LGPKI_TEST_PAUSE_AT", p);
     }
@@ -800,7 +833,7 @@ fn spawn_renew(env: &Env, point: Option<&str>) -> std::process::Child {
 fn kill_9_during_renew_leaves_one_generation_in_force() {
     use std::io::Read;
     let env = Env::init(&[]);
-    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+    let root = save(&env, &["ca", "cert", "application"], "root.pem");
     let mut expected = 1;
     // At each step of a renewal: paused there, then SIGKILL.
     for (point, switched) in [
@@ -837,7 +870,7 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
         assert_eq!(check_after_kill(&env, &root), expected, "killed at {point}");
     }
     // A renewal after the kills removes the key the stopped one left behind.
-    renew(&env, &["organization"]);
+    renew(&env, &["application-mail"]);
     expected += 1;
     assert_eq!(check_after_kill(&env, &root), expected);
     let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
@@ -861,7 +894,7 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
     let mut rng = Rng::from_env("LGPKI_CRASH_SEED");
     let mut kills = 0;
     for _ in 0..12 {
-        let before = ca_entry(&env, "organization")["generation"]
+        let before = ca_entry(&env, "application-mail")["generation"]
             .as_u64()
             .expect("generation");
         let mut child = spawn_renew(&env, None);
@@ -893,12 +926,24 @@ fn bad_input_is_refused_and_changes_nothing() {
     let before = snapshot(&env);
     for (args, code, needle) in [
         (vec!["ca", "renew", "nosuch"], 1, "nosuch"),
-        (vec!["ca", "renew", "root", "--days", "0"], 2, "--days"),
-        (vec!["ca", "renew", "root", "--days", "99999"], 2, "--days"),
-        (vec!["ca", "renew", "root", "--days=-5"], 2, "--days"),
-        (vec!["ca", "renew", "root", "--days", "ten"], 2, "--days"),
         (
-            vec!["ca", "renew", "root", "--key-alg", "dsa-1024"],
+            vec!["ca", "renew", "application", "--days", "0"],
+            2,
+            "--days",
+        ),
+        (
+            vec!["ca", "renew", "application", "--days", "99999"],
+            2,
+            "--days",
+        ),
+        (vec!["ca", "renew", "application", "--days=-5"], 2, "--days"),
+        (
+            vec!["ca", "renew", "application", "--days", "ten"],
+            2,
+            "--days",
+        ),
+        (
+            vec!["ca", "renew", "application", "--key-alg", "dsa-1024"],
             2,
             "dsa-1024",
         ),
@@ -906,7 +951,7 @@ fn bad_input_is_refused_and_changes_nothing() {
             vec![
                 "ca",
                 "renew",
-                "root",
+                "application",
                 "--key-uri",
                 "pkcs11:token=none?module-path=/nonexistent/libnone.so",
             ],
@@ -919,7 +964,7 @@ fn bad_input_is_refused_and_changes_nothing() {
             vec![
                 "crl",
                 "--ca",
-                "root",
+                "application",
                 "--generation",
                 "7",
                 "--out",
@@ -954,7 +999,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let out = env.lgpki(&[
         "crl",
         "--ca",
-        "root",
+        "application",
         "--generation",
         "1",
         "--out",
@@ -1040,7 +1085,7 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
         "-out",
         s(&gpki),
     ]);
-    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let root1 = save(&env, &["ca", "cert", "application"], "root-g1.pem");
     let oid = "1.2.392.100300.1.1.2";
     let cross = |subject: &Path, extra: &[&str], out: &str| {
         let mut args = vec![
@@ -1114,9 +1159,9 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
     );
 
     // Renewing the root re-issues the bridge's cross to it, now certifying the root's new key.
-    let out = env.lgpki(&["ca", "renew", "root"]);
+    let out = env.lgpki(&["ca", "renew", "application"]);
     assert_ok(&out, "renew root");
-    let root2 = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let root2 = save(&env, &["ca", "cert", "application"], "root-g2.pem");
     let last = crosses(&env, "c");
     assert_eq!(last.len(), 5, "{}", text(&out));
     let newest = &last[4].1;
@@ -1141,11 +1186,11 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
 #[test]
 fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
     let env = Env::init(&[]);
-    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
-    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let root1 = save(&env, &["ca", "cert", "application"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
     let (serial_a, a) = staff(&env, "before");
-    renew(&env, &["organization"]);
-    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    renew(&env, &["application-mail"]);
+    let org2 = save(&env, &["ca", "cert", "application-mail"], "org-g2.pem");
     let (_, b) = staff(&env, "after");
     assert_ok(
         &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "keyCompromise"]),
@@ -1202,7 +1247,7 @@ fn paused_renew(
     secs: u32,
 ) -> (std::process::Child, std::thread::JoinHandle<String>) {
     use std::io::Read;
-    let mut c = env.command(&["ca", "renew", "organization"]);
+    let mut c = env.command(&["ca", "renew", "application-mail"]);
     c.env("LGPKI_TEST_PAUSE_AT", point)
         .env("LGPKI_TEST_PAUSE_SECS", secs.to_string())
         .stdout(Stdio::null())
@@ -1242,13 +1287,13 @@ fn no_stray_keys(env: &Env) {
 fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
     use std::os::unix::process::ExitStatusExt;
     let env = Env::init(&[]);
-    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+    let root = save(&env, &["ca", "cert", "application"], "root.pem");
 
     // 1. A renewal paused with its certificates signed (not switched) while a second runs to
     //    the end: the first is refused at its switch (the generation moved on), nothing of it
     //    stays.
     let (mut first, rest) = paused_renew(&env, "renew-signed", 4);
-    assert_eq!(renew(&env, &["organization"])["generation"], 2);
+    assert_eq!(renew(&env, &["application-mail"])["generation"], 2);
     let status = first.wait().expect("wait");
     let t = rest.join().expect("stderr");
     assert_eq!(status.code(), Some(1), "{t}");
@@ -1268,6 +1313,6 @@ fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
     assert_eq!(status.code(), Some(1), "{t}");
     assert!(t.contains("cancelled"), "{t}");
     assert_eq!(check_after_kill(&env, &root), 2);
-    assert_eq!(renew(&env, &["organization"])["generation"], 3);
+    assert_eq!(renew(&env, &["application-mail"])["generation"], 3);
     no_stray_keys(&env);
 }

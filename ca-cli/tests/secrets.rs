@@ -198,7 +198,23 @@ fn no_secret_leaks_and_key_files_are_private() {
         assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
         n += 1;
     }
-    assert_eq!(n, 5, "one key file per CA, and the audit key");
+    assert_eq!(n, 8, "one key file per CA (seven), and the audit key");
+    // The delegated OCSP responders' keys (HOME/ocsp/NAME/key.pem) are private too.
+    let mut responders = 0;
+    for e in std::fs::read_dir(env.home.join("ocsp"))
+        .expect("ocsp")
+        .flatten()
+    {
+        assert_eq!(mode(&e.path()) & 0o077, 0, "{}", e.path().display());
+        assert_eq!(
+            mode(&e.path().join("key.pem")),
+            0o600,
+            "{}",
+            e.path().display()
+        );
+        responders += 1;
+    }
+    assert_eq!(responders, 5, "the application root and its four sub-CAs");
     assert!(keys.join("audit.p8").is_file(), "the audit key file");
     assert_eq!(mode(&keys) & 0o077, 0, "keys/ is not open to others");
     assert!(
@@ -280,8 +296,8 @@ fn a_generated_passphrase_stays_in_its_0600_file() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lgpki"))
         .arg("--home")
         .arg(&env.home)
-        .args(["crl", "--ca", "root", "--out"])
-        .arg(env.path("root.crl"))
+        .args(["crl", "--ca", "bridge", "--out"])
+        .arg(env.path("bridge.crl"))
         .env("LGPKI_PASSPHRASE", pass.trim())
         .envs(LOUD)
         .output()

@@ -41,7 +41,7 @@ fn failed_init_never_deletes_keys_or_passphrase_it_did_not_create() {
     }
     let before = snapshot(&env.home);
     assert!(
-        before.iter().any(|(p, _)| p.ends_with("keys/root.p8")),
+        before.iter().any(|(p, _)| p.ends_with("keys/bridge.p8")),
         "the home has keys"
     );
     assert!(before.iter().any(|(p, _)| p.ends_with("passphrase")));
@@ -126,7 +126,8 @@ fn officers_are_bound_to_their_organisations_names_and_persons() {
     let env = Env::init(&[]);
     std::fs::write(
         env.path("root.pem"),
-        env.lgpki(&["ca", "cert", "root"]).stdout,
+        // The RA listener's TLS certificate chains to the application root.
+        env.lgpki(&["ca", "cert", "application"]).stdout,
     )
     .expect("root");
     // Registered names: bare lg.jp and too-wide networks are refused, overlaps too.
@@ -608,7 +609,8 @@ fn private_modes_and_deceptive_characters() {
         "lgpki.db-wal",
         "lgpki.db-shm",
         "passphrase",
-        "keys/root.p8",
+        "keys/bridge.p8",
+        "ocsp/application/key.pem",
         "keys/audit.p8",
         "audit-checkpoint.json",
     ] {

@@ -78,9 +78,9 @@ fn serve_answers_ocsp_crls_and_certificates() {
     let env = Env::init(&[]);
     let server = Server::start(&env);
     let org = env.lgpki(&["ca", "cert", "organization"]).stdout;
-    let root = env.lgpki(&["ca", "cert", "root"]).stdout;
     std::fs::write(env.path("org.pem"), &org).expect("w");
-    std::fs::write(env.path("bundle.pem"), [org.clone(), root].concat()).expect("w");
+    // The organization CA is self-signed: its own anchor.
+    std::fs::write(env.path("bundle.pem"), &org).expect("w");
     let mut certs = Vec::new();
     for name in ["good", "bad"] {
         let csr = make_csr(
@@ -250,7 +250,7 @@ fn serve_answers_ocsp_crls_and_certificates() {
         1,
         "the revoked certificate is on the served CRL"
     );
-    let (status, _, body) = http(&format!("{}/ca/root.crt", server.http), None);
+    let (status, _, body) = http(&format!("{}/ca/bridge.crt", server.http), None);
     assert_eq!(status, 200);
     assert!(<x509_cert::Certificate as der::Decode>::from_der(&body).is_ok());
     assert_eq!(http(&format!("{}/ca/nope.crt", server.http), None).0, 404);
@@ -324,14 +324,16 @@ fn verify_check_ocsp_asks_the_responder_named_in_the_certificate() {
     });
     assert!(up, "serve did not come up");
     let (serial, leaf) = common::issue_staff(&env, "leaf");
+    // Anchored at the bridge, through its cross-certificate to the organization CA: both the
+    // cross-certificate (the bridge's answer) and the leaf are checked over OCSP.
     std::fs::write(
         env.path("root.pem"),
-        env.lgpki(&["ca", "cert", "root"]).stdout,
+        env.lgpki(&["ca", "cert", "bridge"]).stdout,
     )
     .expect("w");
-    std::fs::write(
+    std::fs::copy(
+        common::cross_pem(&env, "bridge", "bridge-to-org.pem"),
         env.path("chain.pem"),
-        env.lgpki(&["ca", "cert", "organization", "--chain"]).stdout,
     )
     .expect("w");
     let verify = || {

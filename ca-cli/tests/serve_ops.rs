@@ -93,8 +93,9 @@ fn crls_and_arls_are_re_signed_without_the_operator() {
 
     let server = Server::start(&env);
     let (_, org_chain) = env.chain_files("organization");
-    let root = env.path("root.pem");
-    std::fs::write(&root, env.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+    // The bridge issues only CA (cross-)certificates: it signs an ARL.
+    let bridge = env.path("bridge.pem");
+    std::fs::write(&bridge, env.lgpki(&["ca", "cert", "bridge"]).stdout).expect("bridge");
     let mut seen: Vec<(String, String)> = Vec::new();
     for round in 0..3 {
         if round > 0 {
@@ -103,7 +104,7 @@ fn crls_and_arls_are_re_signed_without_the_operator() {
         }
         for (ca, chain, validity, arl) in [
             ("organization", &org_chain, 6, false),
-            ("root", &root, 8, true),
+            ("bridge", &bridge, 8, true),
         ] {
             let (status, der) = get(&format!("{}/crl/{ca}.crl", server.http));
             assert_eq!(status, 200, "{ca}");
@@ -164,12 +165,12 @@ fn time_now() -> i64 {
 fn a_ca_created_while_serving_is_served() {
     let env = Env::init(&[]);
     let server = Server::start(&env);
-    let out = env.lgpki(&["ca", "create", "city", "--parent", "root"]);
+    let out = env.lgpki(&["ca", "create", "city", "--parent", "application"]);
     assert_ok(&out, "ca create");
     let city = env.path("city.pem");
     std::fs::write(&city, env.lgpki(&["ca", "cert", "city"]).stdout).expect("city");
     let root = env.path("root.pem");
-    std::fs::write(&root, env.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+    std::fs::write(&root, env.lgpki(&["ca", "cert", "application"]).stdout).expect("root");
     let bundle = env.path("city-bundle.pem");
     std::fs::write(
         &bundle,

@@ -87,7 +87,8 @@ impl Fixture {
         let data = env.path("contract.txt");
         std::fs::write(&data, "契約書: 令和8年度 庁舎清掃業務委託\n").expect("data");
         let root = env.path("root.pem");
-        std::fs::write(&root, env.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+        // The TSA certificate chains to the application root (through its time-stamping CA).
+        std::fs::write(&root, env.lgpki(&["ca", "cert", "application"]).stdout).expect("root");
         let tsa_chain = env.home.join("tsa/chain.pem");
         Fixture {
             env,
@@ -257,8 +258,12 @@ fn tsa_certificate_is_critical_timestamping_and_lint_clean() {
     );
     assert!(text.contains(&tsa_policy()), "{text}");
     common::assert_pkilint_clean(&leaf);
-    // The issuer is the application CA, and the certificate is on the record.
-    assert!(text.contains("CN = LGPKI Application CA\n"), "{text}");
+    // The issuer is the application root's time-stamping CA, and the certificate is on the
+    // record.
+    assert!(
+        text.contains("CN = LGPKI Application CA - Time-Stamping\n"),
+        "{text}"
+    );
     let listed = env.cert_list();
     assert!(
         listed.iter().any(|c| c["profile"] == "timestamping"),

@@ -440,8 +440,9 @@ fn check_signature(env: &Env, headers: &[(String, String)], body: &[u8]) {
     let body_f = env.path("va-body.json");
     std::fs::write(&sig_f, der).expect("sig");
     std::fs::write(&body_f, body).expect("body");
+    // The VA certificate is the bridge's; the bridge is self-signed.
     let root = env.path("lgpki-root.pem");
-    std::fs::write(&root, env.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+    std::fs::write(&root, env.lgpki(&["ca", "cert", "bridge"]).stdout).expect("root");
     let out = Command::new("openssl")
         .args([
             "cms",

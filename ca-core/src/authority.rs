@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyBackend, KeyRef, SoftwareBackend};
 use crate::lint::{Expectation, IssuerFacts};
 use crate::name::DistinguishedName;
-use crate::profile::{KeyUsageBit, Policies};
+use crate::profile::{CrossSpec, ExtendedKeyUsage, KeyUsageBit, Policies};
 use crate::serial::Serial;
 use crate::store::{CaRecord, PendingCert, SqliteStore, Store};
 
@@ -420,6 +420,12 @@ impl Authority {
             &serde_json::json!({"base_url": opts.base_url, "key_alg": opts.key_alg.name(), "policy_arc": opts.policies.arc}),
         )?;
         for spec in opts.policies.hierarchy.clone() {
+            let policies = opts
+                .policies
+                .ca_policy_classes(&spec.name)?
+                .iter()
+                .map(|c| opts.policies.class_oid(c))
+                .collect::<Result<Vec<_>>>()?;
             ca.create_ca(&NewCa {
                 name: spec.name.clone(),
                 parent: spec.parent.clone(),
@@ -429,7 +435,12 @@ impl Authority {
                 path_len: spec.path_len,
                 validity_days: spec.validity_days,
                 profiles: spec.profiles.clone(),
+                extended_key_usage: spec.extended_key_usage.clone(),
+                policies: Some(policies),
             })?;
+        }
+        for x in opts.policies.cross.clone() {
+            ca.init_cross(&x)?;
         }
         // The audit key, beside the CA keys (the store never holds it).
         ca.create_audit_key(opts.key_alg, opts.key_uri.as_deref())?;
@@ -619,9 +630,19 @@ impl Authority {
             None => (subject_der.clone(), ski.clone(), signer.clone(), None),
         };
         exts.push(build::authority_key_identifier(&issuer_ski)?);
+        if !new.extended_key_usage.is_empty() {
+            // RFC 5280 §4.2.1.12; CA/Browser Forum TLS BR §7.1.2.10.6 and Code Signing BR
+            // §7.1.2.2: a purpose-split issuing CA names its purpose.
+            exts.push(build::extended_key_usage(&new.extended_key_usage, false)?);
+        }
         if let Some(p) = &parent {
-            let oids = self.lgpki_policy_oids()?;
-            exts.push(build::certificate_policies(&oids)?);
+            let oids = match &new.policies {
+                Some(o) => o.clone(),
+                None => self.lgpki_policy_oids()?,
+            };
+            if !oids.is_empty() {
+                exts.push(build::certificate_policies(&oids)?);
+            }
             exts.push(build::crl_distribution_point(&format!(
                 "{base}/crl/{}.crl",
                 p.record.name
@@ -680,6 +701,37 @@ impl Authority {
         Ok(record)
     }
 
+    /// Issues one cross-certificate of the default hierarchy (`hierarchy.toml` `[[cross]]`)
+    /// through [`Authority::cross_certify`].
+    fn init_cross(&mut self, x: &CrossSpec) -> Result<()> {
+        let oid = |c: &str| self.policies.class_oid(c).map(crate::Oid::from);
+        let policies = x
+            .policies
+            .iter()
+            .map(|c| oid(c))
+            .collect::<Result<Vec<_>>>()?;
+        let mut mappings = Vec::new();
+        for m in &x.mappings {
+            let (a, b) = m.split_once('=').ok_or_else(|| Error::PolicyData {
+                file: "hierarchy.toml".into(),
+                detail: format!("mapping {m:?}: expected ISSUER_CLASS=SUBJECT_CLASS"),
+            })?;
+            mappings.push((oid(a)?, oid(b)?));
+        }
+        let subject_cert_der = self.ca_record(&x.subject)?.cert_der;
+        self.cross_certify(&crate::cross::CrossCertRequest {
+            ca: x.issuer.clone(),
+            subject_cert_der,
+            mappings,
+            policies,
+            require_explicit_policy: x.require_explicit_policy,
+            path_len: x.path_len,
+            days: x.validity_days,
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
     /// The policy OIDs of every LGPKI certificate class (asserted by subordinate CA certificates).
     pub fn lgpki_policy_oids(&self) -> Result<Vec<ObjectIdentifier>> {
         let mut oids = self
@@ -713,6 +765,11 @@ pub struct NewCa {
     pub validity_days: u32,
     /// Profiles it issues by default.
     pub profiles: Vec<String>,
+    /// extendedKeyUsage of its certificate (empty: none).
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// certificatePolicies of its certificate when it has a parent (None: every LGPKI class;
+    /// empty: no extension).
+    pub policies: Option<Vec<ObjectIdentifier>>,
 }
 
 /// Refuses to `init` over CA keys without a store: `keys/` holding files but no `lgpki.db` is a

@@ -153,6 +153,51 @@ pub fn certificate_policies(oids: &[ObjectIdentifier]) -> Result<Extension> {
     )
 }
 
+/// certificatePolicies (RFC 5280 §4.2.1.4), non-critical, for OIDs of any X.660 shape (e.g.
+/// `2.999.1.1`, which `const_oid` cannot hold): one PolicyInformation without qualifiers each.
+pub fn certificate_policies_oids(oids: &[crate::Oid]) -> Result<Extension> {
+    let mut infos = Vec::new();
+    for o in oids {
+        crate::derw::push_tlv(&mut infos, crate::derw::SEQUENCE, &o.to_der());
+    }
+    raw_ext(
+        rfc5280::ID_CE_CERTIFICATE_POLICIES,
+        false,
+        crate::derw::tlv(crate::derw::SEQUENCE, &infos),
+        "certificatePolicies",
+    )
+}
+
+/// policyMappings (RFC 5280 §4.2.1.5: SHOULD be critical) of (issuerDomainPolicy,
+/// subjectDomainPolicy) pairs, OIDs of any X.660 shape.
+pub fn policy_mappings(pairs: &[(crate::Oid, crate::Oid)]) -> Result<Extension> {
+    let mut maps = Vec::new();
+    for (a, b) in pairs {
+        let mut pair = a.to_der();
+        pair.extend_from_slice(&b.to_der());
+        crate::derw::push_tlv(&mut maps, crate::derw::SEQUENCE, &pair);
+    }
+    raw_ext(
+        rfc5280::ID_CE_POLICY_MAPPINGS,
+        true,
+        crate::derw::tlv(crate::derw::SEQUENCE, &maps),
+        "policyMappings",
+    )
+}
+
+fn raw_ext(
+    oid: ObjectIdentifier,
+    critical: bool,
+    der: Vec<u8>,
+    what: &'static str,
+) -> Result<Extension> {
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(der).map_err(Error::encode(what))?,
+    })
+}
+
 fn uri(u: &str) -> Result<GeneralName> {
     Ok(GeneralName::UniformResourceIdentifier(
         Ia5String::new(u).map_err(Error::encode("URI"))?,

@@ -12,8 +12,7 @@ use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    InhibitAnyPolicy, NameConstraints, PolicyConstraints, PolicyMapping, PolicyMappings,
-    SubjectKeyIdentifier,
+    InhibitAnyPolicy, NameConstraints, PolicyConstraints, SubjectKeyIdentifier,
 };
 
 use crate::authority::Authority;
@@ -22,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::issue::Issued;
 use crate::lint::Expectation;
 use crate::name::{DistinguishedName, name_to_string};
+use crate::oid::Oid;
 use crate::profile::KeyUsageBit;
 use crate::serial::Serial;
 use crate::store::PendingCert;
@@ -36,8 +36,12 @@ pub struct CrossCertRequest {
     pub ca: String,
     /// The other CA's certificate, DER.
     pub subject_cert_der: Vec<u8>,
-    /// policyMappings: (issuerDomainPolicy = ours, subjectDomainPolicy = theirs).
-    pub mappings: Vec<(ObjectIdentifier, ObjectIdentifier)>,
+    /// policyMappings: (issuerDomainPolicy = ours, subjectDomainPolicy = theirs); OIDs of any
+    /// X.660 shape (`2.999.1.1` included).
+    pub mappings: Vec<(Oid, Oid)>,
+    /// certificatePolicies to assert. Empty: the mapped issuer-domain policies, else every
+    /// LGPKI class.
+    pub policies: Vec<Oid>,
     /// policyConstraints requireExplicitPolicy.
     pub require_explicit_policy: Option<u32>,
     /// policyConstraints inhibitPolicyMapping.
@@ -54,8 +58,9 @@ pub struct CrossCertRequest {
     pub days: u32,
 }
 
-/// Parses `ISSUER_OID=SUBJECT_OID`.
-pub fn parse_mapping(s: &str) -> Result<(ObjectIdentifier, ObjectIdentifier)> {
+/// Parses `ISSUER_OID=SUBJECT_OID`: dotted OIDs of any X.660 shape (under arc 2 the second arc
+/// may exceed 39, X.660 §A.3).
+pub fn parse_mapping(s: &str) -> Result<(Oid, Oid)> {
     let bad = |reason: &str| Error::InvalidArgument {
         name: "--map",
         value: s.to_string(),
@@ -64,10 +69,14 @@ pub fn parse_mapping(s: &str) -> Result<(ObjectIdentifier, ObjectIdentifier)> {
     let (a, b) = s
         .split_once('=')
         .ok_or_else(|| bad("expected ISSUER_OID=SUBJECT_OID"))?;
-    let a =
-        ObjectIdentifier::new(a.trim()).map_err(|_| bad("issuer-domain policy is not an OID"))?;
-    let b =
-        ObjectIdentifier::new(b.trim()).map_err(|_| bad("subject-domain policy is not an OID"))?;
+    let a: Oid = a
+        .trim()
+        .parse()
+        .map_err(|e| bad(&format!("issuer-domain policy is not an OID ({e})")))?;
+    let b: Oid = b
+        .trim()
+        .parse()
+        .map_err(|e| bad(&format!("subject-domain policy is not an OID ({e})")))?;
     // RFC 5280 §4.2.1.5: policies MUST NOT be mapped to or from anyPolicy.
     if a == ANY_POLICY || b == ANY_POLICY {
         return Err(bad("anyPolicy cannot be mapped (RFC 5280 §4.2.1.5)"));
@@ -141,36 +150,32 @@ impl Authority {
             None => build::key_identifier(&spki)?,
         };
         let base = self.base_url()?;
-        let mut policies: Vec<ObjectIdentifier> = req.mappings.iter().map(|(a, _)| *a).collect();
+        let mut policies: Vec<Oid> = req.policies.clone();
+        if policies.is_empty() {
+            policies = req.mappings.iter().map(|(a, _)| a.clone()).collect();
+        }
+        if policies.is_empty() {
+            policies = self.lgpki_policy_oids()?.iter().map(Oid::from).collect();
+        }
         policies.sort();
         policies.dedup();
-        if policies.is_empty() {
-            policies = self.lgpki_policy_oids()?;
+        // RFC 5280 §4.2.1.5: each issuerDomainPolicy should also be asserted in
+        // certificatePolicies, else the mapping can never apply.
+        if let Some((a, _)) = req.mappings.iter().find(|(a, _)| !policies.contains(a)) {
+            return Err(Error::PolicyRefused {
+                detail: format!("mapped policy {a} is not among the asserted policies"),
+            });
         }
         let mut exts = vec![
             build::basic_constraints(true, req.path_len)?,
             build::key_usage(&[KeyUsageBit::KeyCertSign, KeyUsageBit::CrlSign])?,
             build::subject_key_identifier(&ski)?,
             build::authority_key_identifier(&ca.ski)?,
-            build::certificate_policies(&policies)?,
+            build::certificate_policies_oids(&policies)?,
         ];
         if !req.mappings.is_empty() {
-            let pm = PolicyMappings(
-                req.mappings
-                    .iter()
-                    .map(|(a, b)| PolicyMapping {
-                        issuer_domain_policy: *a,
-                        subject_domain_policy: *b,
-                    })
-                    .collect(),
-            );
             // RFC 5280 §4.2.1.5: conforming CAs SHOULD mark this extension critical.
-            exts.push(ext(
-                rfc5280::ID_CE_POLICY_MAPPINGS,
-                true,
-                &pm,
-                "policyMappings",
-            )?);
+            exts.push(build::policy_mappings(&req.mappings)?);
         }
         if req.require_explicit_policy.is_some() || req.inhibit_policy_mapping.is_some() {
             let pc = PolicyConstraints {

@@ -83,7 +83,8 @@ pub use oid::Oid;
 pub use org_names::{MIN_DOMAIN_LABELS, OrgName};
 pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
-    CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
+    CaSpec, CrossSpec, ExtendedKeyUsage, KeyUsageBit, OCSP_RESPONDER_PROFILE, Policies, Profile,
+    SanRules, SanType, SubjectRules,
 };
 pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, check_org_code};
 pub use renew::{LINK_PROFILE, MAX_CA_DAYS, PAUSE_ENV, RenewOptions, Renewed};

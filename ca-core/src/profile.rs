@@ -310,6 +310,46 @@ pub struct CaSpec {
     pub path_len: Option<u8>,
     /// Profiles it issues by default.
     pub profiles: Vec<String>,
+    /// extendedKeyUsage of its certificate (a purpose-split issuing CA: CA/Browser Forum TLS
+    /// BR §7.1.2.10.6 and Code Signing BR §7.1.2.2 ask for it; RFC 5280 §4.2.1.12). Empty: no
+    /// extension. Every profile it (or a CA beneath it) issues must fit within it.
+    #[serde(default)]
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// The policy classes (`oids.toml`) its certificate asserts. Absent: the classes of the
+    /// profiles issued by it and by the CAs beneath it, plus `ocsp-signing` where a delegated
+    /// responder is made. Ignored for a self-signed CA (a trust anchor carries no policies).
+    #[serde(default)]
+    pub policies: Option<Vec<String>>,
+    /// `init` issues this CA a delegated OCSP responder certificate (profile `ocsp-signing`,
+    /// RFC 6960 §4.2.2.2).
+    #[serde(default)]
+    pub ocsp_responder: bool,
+}
+
+/// One cross-certificate `init` issues between two CAs of the default hierarchy (RFC 5280
+/// §3.2): `issuer` certifies `subject`'s key. A pair is two entries, one each way.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossSpec {
+    /// The certifying CA.
+    pub issuer: String,
+    /// The certified CA.
+    pub subject: String,
+    /// The policy classes the cross-certificate asserts (certificatePolicies, RFC 5280
+    /// §4.2.1.4): those a relying party anchored at `issuer` may accept through `subject`.
+    pub policies: Vec<String>,
+    /// policyMappings as class pairs `issuer-domain=subject-domain` (RFC 5280 §4.2.1.5); within
+    /// one domain none are needed.
+    #[serde(default)]
+    pub mappings: Vec<String>,
+    /// pathLenConstraint.
+    #[serde(default)]
+    pub path_len: Option<u8>,
+    /// policyConstraints requireExplicitPolicy (RFC 5280 §4.2.1.11).
+    #[serde(default)]
+    pub require_explicit_policy: Option<u32>,
+    /// Validity in days (clamped to the issuer's).
+    pub validity_days: u32,
 }
 
 #[derive(Deserialize)]
@@ -323,6 +363,8 @@ struct OidsFile {
 #[serde(deny_unknown_fields)]
 struct HierarchyFile {
     ca: Vec<CaSpec>,
+    #[serde(default)]
+    cross: Vec<CrossSpec>,
 }
 
 /// Everything in `policies/`: profiles, policy OIDs and the default hierarchy.
@@ -334,6 +376,10 @@ pub struct Policies {
     pub profiles: BTreeMap<String, Profile>,
     /// The default hierarchy, parents before children.
     pub hierarchy: Vec<CaSpec>,
+    /// The cross-certificates `init` issues between CAs of the hierarchy, in order.
+    pub cross: Vec<CrossSpec>,
+    /// Policy classes (`oids.toml`): name to number under `arc`.
+    pub classes: BTreeMap<String, u32>,
 }
 
 impl Policies {
@@ -455,13 +501,100 @@ impl Policies {
                     ));
                 }
             }
+            for c in ca.policies.iter().flatten() {
+                if !oids.classes.contains_key(c) {
+                    return Err(data_err(
+                        "hierarchy.toml",
+                        format!("CA {:?}: policy class {c:?} is not in oids.toml", ca.name),
+                    ));
+                }
+            }
             seen.push(&ca.name);
+        }
+        check_eku_nesting(&hierarchy.ca, &map).map_err(|d| data_err("hierarchy.toml", d))?;
+        for x in &hierarchy.cross {
+            let known = |n: &str| hierarchy.ca.iter().any(|c| c.name == n);
+            if !known(&x.issuer) || !known(&x.subject) || x.issuer == x.subject {
+                return Err(data_err(
+                    "hierarchy.toml",
+                    format!(
+                        "cross {:?} -> {:?}: both must be CAs of the hierarchy, and differ",
+                        x.issuer, x.subject
+                    ),
+                ));
+            }
+            let classes = x.mappings.iter().flat_map(|m| {
+                let (a, b) = m.split_once('=').unwrap_or((m, ""));
+                [a, b]
+            });
+            for c in x.policies.iter().map(String::as_str).chain(classes) {
+                if !oids.classes.contains_key(c) {
+                    return Err(data_err(
+                        "hierarchy.toml",
+                        format!(
+                            "cross {:?} -> {:?}: policy class {c:?} is not in oids.toml",
+                            x.issuer, x.subject
+                        ),
+                    ));
+                }
+            }
         }
         Ok(Policies {
             arc: oids.arc,
             profiles: map,
             hierarchy: hierarchy.ca,
+            cross: hierarchy.cross,
+            classes: oids.classes,
         })
+    }
+
+    /// The policy OID of class `class` (`oids.toml`).
+    pub fn class_oid(&self, class: &str) -> Result<ObjectIdentifier> {
+        let n = self.classes.get(class).ok_or_else(|| Error::PolicyData {
+            file: "oids.toml".into(),
+            detail: format!("no policy class {class:?}"),
+        })?;
+        let text = format!("{}.{n}", self.arc);
+        ObjectIdentifier::new(&text).map_err(|e| Error::PolicyData {
+            file: "oids.toml".into(),
+            detail: format!("bad policy OID {text}: {e}"),
+        })
+    }
+
+    /// The hierarchy entry named `name`, when the default hierarchy has one.
+    pub fn ca_spec(&self, name: &str) -> Option<&CaSpec> {
+        self.hierarchy.iter().find(|c| c.name == name)
+    }
+
+    /// The policy classes the certificate of hierarchy CA `name` asserts: its explicit
+    /// `policies`, else the classes of every profile issued by it or by a CA beneath it, plus
+    /// the delegated OCSP responders' class — only what lies beneath it (RFC 5280 §6.1.3 (d):
+    /// a path keeps only policies every CA certificate in it asserts).
+    pub fn ca_policy_classes(&self, name: &str) -> Result<Vec<String>> {
+        let spec = self.ca_spec(name).ok_or_else(|| Error::UnknownCa {
+            name: name.to_string(),
+        })?;
+        if let Some(p) = &spec.policies {
+            return Ok(p.clone());
+        }
+        let mut classes = Vec::new();
+        let mut todo = vec![spec];
+        while let Some(ca) = todo.pop() {
+            for p in &ca.profiles {
+                classes.push(self.profile(p)?.policy_class.clone());
+            }
+            if ca.ocsp_responder {
+                classes.push(self.profile(OCSP_RESPONDER_PROFILE)?.policy_class.clone());
+            }
+            todo.extend(
+                self.hierarchy
+                    .iter()
+                    .filter(|c| c.parent.as_deref() == Some(ca.name.as_str())),
+            );
+        }
+        classes.sort_by_key(|c| self.classes.get(c).copied());
+        classes.dedup();
+        Ok(classes)
     }
 
     /// The profile named `name`.
@@ -473,6 +606,52 @@ impl Policies {
                 known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
             })
     }
+}
+
+/// The profile of the delegated OCSP responder certificates `init` issues.
+pub const OCSP_RESPONDER_PROFILE: &str = "ocsp-signing";
+
+/// A CA that restricts extendedKeyUsage must cover every purpose of the profiles issued by it
+/// and by the CAs beneath it (relying parties such as NSS and GnuTLS chain EKU through issuing
+/// CAs); the delegated OCSP responders' id-kp-OCSPSigning is exempt (CA/Browser Forum TLS BR
+/// §7.1.2.10.6 forbids it in a CA, and RFC 6960 §4.2.2.2 asks it only of the responder).
+fn check_eku_nesting(
+    cas: &[CaSpec],
+    profiles: &BTreeMap<String, Profile>,
+) -> std::result::Result<(), String> {
+    for ca in cas.iter().filter(|c| !c.extended_key_usage.is_empty()) {
+        let mut todo = vec![ca];
+        while let Some(below) = todo.pop() {
+            for name in &below.profiles {
+                let Some(p) = profiles.get(name) else {
+                    continue;
+                };
+                for e in &p.extended_key_usage {
+                    if !ca.extended_key_usage.contains(e) {
+                        return Err(format!(
+                            "CA {:?}: profile {name:?} (issued by {:?}) has {e:?}, which the CA's extended_key_usage leaves out",
+                            ca.name, below.name
+                        ));
+                    }
+                }
+            }
+            if below.name != ca.name && !below.extended_key_usage.is_empty() {
+                for e in &below.extended_key_usage {
+                    if !ca.extended_key_usage.contains(e) {
+                        return Err(format!(
+                            "CA {:?}: CA {:?} beneath it has {e:?}, which it leaves out",
+                            ca.name, below.name
+                        ));
+                    }
+                }
+            }
+            todo.extend(
+                cas.iter()
+                    .filter(|c| c.parent.as_deref() == Some(below.name.as_str())),
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -563,5 +742,70 @@ mod tests {
         );
         let err = bad.expect_err("incomplete profile");
         assert!(err.to_string().contains("staff.toml"), "{err}");
+    }
+
+    fn embedded_profiles() -> Vec<(String, String)> {
+        EMBEDDED_PROFILES
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_ca_asserts_only_the_classes_beneath_it() {
+        let p = Policies::embedded().expect("policies");
+        let classes = |n: &str| p.ca_policy_classes(n).expect(n);
+        assert_eq!(classes("application-server"), ["server", "ocsp-signing"]);
+        assert_eq!(
+            classes("application-code-signing"),
+            ["code-signing", "ocsp-signing"]
+        );
+        let root = classes("application");
+        for c in [
+            "server",
+            "mail",
+            "code-signing",
+            "timestamping",
+            "ocsp-signing",
+        ] {
+            assert!(
+                root.contains(&c.to_string()),
+                "{c} beneath the application root"
+            );
+        }
+        assert!(!root.contains(&"official-position".to_string()), "{root:?}");
+        assert!(classes("bridge").is_empty());
+        assert_eq!(p.cross.len(), 2, "one cross-certificate each way");
+        assert_eq!(
+            p.class_oid("staff").expect("staff").to_string(),
+            format!("{}.2", p.arc)
+        );
+    }
+
+    #[test]
+    fn hierarchy_errors_are_caught_at_load() {
+        for (from, to, why) in [
+            (
+                "extended_key_usage = [\"serverAuth\"]",
+                "extended_key_usage = [\"clientAuth\"]",
+                "leaves out",
+            ),
+            (
+                "issuer = \"bridge\"",
+                "issuer = \"nope\"",
+                "both must be CAs",
+            ),
+            (
+                "policies = [\"official-position\", \"staff\", \"encryption\", \"organization\", \"va\"]",
+                "policies = [\"nope\"]",
+                "not in oids.toml",
+            ),
+        ] {
+            let text = EMBEDDED_HIERARCHY.replacen(from, to, 1);
+            assert_ne!(text, EMBEDDED_HIERARCHY, "hierarchy.toml has {from}");
+            let err = Policies::parse(EMBEDDED_OIDS, &text, embedded_profiles()).expect_err(to);
+            assert!(err.to_string().contains(why), "{to}: {err}");
+            assert!(err.to_string().contains("hierarchy.toml"), "{err}");
+        }
     }
 }

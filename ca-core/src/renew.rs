@@ -536,18 +536,23 @@ impl Authority {
 /// The cross-certification request that `cert` (a cross-certificate lgpki issued) answered:
 /// its policy mappings and constraints, name constraints, pathLenConstraint and lifetime.
 fn request_from_certificate(cert: &Certificate) -> Result<CrossCertRequest> {
+    use const_oid::db::rfc5280;
     use x509_cert::ext::pkix::name::GeneralName;
     use x509_cert::ext::pkix::{
-        BasicConstraints, InhibitAnyPolicy, NameConstraints, PolicyConstraints, PolicyMappings,
+        BasicConstraints, InhibitAnyPolicy, NameConstraints, PolicyConstraints,
     };
     let tbs = cert.tbs_certificate();
     let bad = |e: der::Error| Error::malformed("stored cross-certificate", e);
     let mut req = CrossCertRequest::default();
-    if let Some((_, pm)) = tbs.get_extension::<PolicyMappings>().map_err(bad)? {
-        req.mappings =
-            pm.0.iter()
-                .map(|m| (m.issuer_domain_policy, m.subject_domain_policy))
-                .collect();
+    // certificatePolicies and policyMappings as DER OIDs (any X.660 arc, e.g. 2.999.1.1).
+    for e in tbs.extensions().into_iter().flatten() {
+        let v = e.extn_value.as_bytes();
+        let malformed = |d: String| Error::malformed("stored cross-certificate", d);
+        if e.extn_id == rfc5280::ID_CE_CERTIFICATE_POLICIES {
+            req.policies = crate::verify::cert::decode_policies(v).map_err(malformed)?;
+        } else if e.extn_id == rfc5280::ID_CE_POLICY_MAPPINGS {
+            req.mappings = crate::verify::cert::decode_mappings(v).map_err(malformed)?;
+        }
     }
     if let Some((_, pc)) = tbs.get_extension::<PolicyConstraints>().map_err(bad)? {
         req.require_explicit_policy = pc.require_explicit_policy;

@@ -150,29 +150,59 @@ impl Env {
         json_lines(&out.stdout)
     }
 
-    /// Writes the CA's chain (CA up to root) and the root alone; returns (root, chain) paths.
+    /// Writes the CA's chain (CA up to its self-signed root) and that root alone (the trust
+    /// anchor of what the CA issues: `organization` is its own); returns (root, chain) paths.
     pub fn chain_files(&self, ca: &str) -> (PathBuf, PathBuf) {
-        let root = self.path("root.pem");
+        // Not `root.pem`: tests keep the RA listener's anchor (the application root) there.
+        let root = self.path(&format!("{ca}-anchor.pem"));
         let chain = self.path(&format!("{ca}-chain.pem"));
-        let out = self.lgpki(&["ca", "cert", "root"]);
-        assert_ok(&out, "ca cert root");
-        std::fs::write(&root, &out.stdout).expect("write root");
         let out = self.lgpki(&["ca", "cert", ca, "--chain"]);
         assert_ok(&out, "ca cert --chain");
         std::fs::write(&chain, &out.stdout).expect("write chain");
+        let blocks =
+            ca_core::input::der_blocks(&out.stdout, &["CERTIFICATE"], "chain").expect("chain PEM");
+        let top = blocks.last().expect("a chain ends at its root");
+        std::fs::write(&root, ca_core::input::to_pem("CERTIFICATE", top)).expect("write root");
         (root, chain)
     }
 }
 
+/// The cross-certificate `init` made with `issuer` as its issuer (hierarchy.toml `[[cross]]`:
+/// `bridge` certifies `organization` and back), written to FILE in the test directory.
+pub fn cross_pem(env: &Env, issuer: &str, file: &str) -> PathBuf {
+    let out = env.lgpki(&[
+        "--json",
+        "cert",
+        "list",
+        "--profile",
+        "cross",
+        "--ca",
+        issuer,
+    ]);
+    assert_ok(&out, "cert list --profile cross");
+    let list = json_lines(&out.stdout);
+    let serial = list
+        .first()
+        .and_then(|c| c["serial"].as_str())
+        .unwrap_or_else(|| panic!("{issuer} issued no cross-certificate: {list:?}"));
+    let shown = env.lgpki(&["--json", "cert", "show", serial]);
+    assert_ok(&shown, "cert show");
+    let v = &json_lines(&shown.stdout)[0];
+    let p = env.path(file);
+    std::fs::write(&p, v["pem"].as_str().expect("pem")).expect("write cross");
+    p
+}
+
 /// How many end-entity certificates `cert list` shows (CA certificates are listed too, with
-/// profile `root` or `sub-ca`; the VA and TSA certificates init issues are the services' own).
+/// profile `root`, `sub-ca` or `cross`; the VA, TSA and delegated OCSP responder certificates
+/// init issues are the services' own).
 pub fn issued_count(env: &Env) -> usize {
     env.cert_list()
         .iter()
         .filter(|c| {
             !matches!(
                 c["profile"].as_str(),
-                Some("root" | "sub-ca" | "va" | "timestamping")
+                Some("root" | "sub-ca" | "cross" | "va" | "timestamping" | "ocsp-signing")
             )
         })
         .count()

@@ -36,7 +36,8 @@ impl Ra {
         let env = Env::init(&[]);
         std::fs::write(
             env.path("root.pem"),
-            env.lgpki(&["ca", "cert", "root"]).stdout,
+            // The RA listener's TLS certificate chains to the application root.
+            env.lgpki(&["ca", "cert", "application"]).stdout,
         )
         .expect("root");
         assert_ok(

@@ -114,16 +114,16 @@ impl Fixture {
         out
     }
 
-    /// Full CRLs of the organization and root CAs, fresh.
+    /// The full CRL of the organization CA (the signers' issuer and their anchor), fresh.
     pub fn crls(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        for ca in ["organization", "root"] {
-            let f = self.env.path(&format!("{ca}.crl"));
-            assert_ok(&self.env.lgpki(&["crl", "--ca", ca, "--out", p(&f)]), "crl");
-            v.push("--crl".to_string());
-            v.push(p(&f).to_string());
-        }
-        v
+        let f = self.env.path("organization.crl");
+        assert_ok(
+            &self
+                .env
+                .lgpki(&["crl", "--ca", "organization", "--out", p(&f)]),
+            "crl",
+        );
+        vec!["--crl".to_string(), p(&f).to_string()]
     }
 
     /// `lgpki [--json] verify-signature FILE ARGS… --trust root --trust tsa-root --untrusted chain`.

@@ -60,7 +60,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("audit_checkpoints", &["seq"]),
     ("timestamps", &["serial"]),
     ("ca_generations", &["ca", "generation"]),
-    ("pending_keys", &["ca"]),
+    ("pending_keys", &["label"]),
 ];
 
 /// Tables of one backend's own bookkeeping, never copied (the target keeps its own).
@@ -81,7 +81,8 @@ const BATCH_ROWS: usize = 500;
 pub enum Cell {
     /// SQL NULL.
     Null,
-    /// An integer (SQLite INTEGER, PostgreSQL BIGINT or INT).
+    /// An integer (SQLite INTEGER, PostgreSQL BIGINT or INT; a PostgreSQL BOOLEAN as 0 or 1,
+    /// as SQLite keeps it).
     Int(i64),
     /// Text.
     Text(String),
@@ -532,6 +533,10 @@ fn append_audit(
     target.insert("audit", &columns, &[row])
 }
 
+/// The audit record of a copy, from what was copied and the hash of the probed record:
+/// (action, target, details).
+type AuditOf<'a> = dyn Fn(&[TableSummary], Option<&str>) -> (String, String, Value) + 'a;
+
 /// Loads what `fill` pumps into `target` in one write transaction (after `clear`ing it, or
 /// refusing a non-empty one), checks the copy against the summaries `fill` returns, appends
 /// the audit record of the act, and commits. Any failure rolls back.
@@ -541,7 +546,7 @@ fn load(
     clear: bool,
     fill: &mut dyn FnMut(&mut dyn Sink) -> Result<Vec<TableSummary>>,
     probe: Option<i64>,
-    audit: &dyn Fn(&[TableSummary], Option<&str>) -> (String, String, Value),
+    audit: &AuditOf<'_>,
 ) -> Result<(Vec<TableSummary>, i64, Option<String>)> {
     target.begin_write()?;
     let result = (|| {

@@ -46,7 +46,7 @@
 
 mod budget;
 mod build;
-mod cert;
+pub(crate) mod cert;
 mod crl;
 mod error;
 mod leaf;

@@ -75,6 +75,10 @@ fn cell(row: &Row, i: usize) -> Result<Cell> {
             .try_get::<_, Option<i16>>(i)
             .map_err(bad)?
             .map(|v| Cell::Int(v.into())),
+        Some(Type::BOOL) => row
+            .try_get::<_, Option<bool>>(i)
+            .map_err(bad)?
+            .map(|v| Cell::Int(v.into())),
         Some(Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME) => row
             .try_get::<_, Option<String>>(i)
             .map_err(bad)?
@@ -104,6 +108,7 @@ impl ToSql for Cell {
             (Cell::Int(i), &Type::INT8) => i.to_sql(ty, out),
             (Cell::Int(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
             (Cell::Int(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
+            (Cell::Int(i @ (0 | 1)), &Type::BOOL) => (*i == 1).to_sql(ty, out),
             (Cell::Text(t), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME) => {
                 t.as_str().to_sql(ty, out)
             }
@@ -124,6 +129,7 @@ impl ToSql for Cell {
         matches!(
             *ty,
             Type::INT8
+                | Type::BOOL
                 | Type::INT4
                 | Type::INT2
                 | Type::TEXT
