@@ -514,6 +514,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     // The CA keys now sign OCSP responses (and CRLs on demand) in this process: on the record.
     let names: Vec<String> = authority.cas()?.into_iter().map(|c| c.name).collect();
     authority.store_mut().audit(
+        &ca_core::Actor::Operator.label(),
         "serve.start",
         &a.listen.to_string(),
         "ok",

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyRef};
 use crate::store::{AuditCheckpoint, AuditRecord, verify_chain};
@@ -75,6 +75,7 @@ impl Authority {
             .generate(alg, AUDIT_KEY_LABEL)?;
         self.store.set_meta(AUDIT_KEY_META, &key.0)?;
         self.store.audit(
+            &self.actor,
             "audit.key.create",
             AUDIT_KEY_LABEL,
             "ok",
@@ -134,8 +135,9 @@ impl Authority {
         };
         let file = self.checkpoint_file();
         let on_file = self.file_checkpoint()?.map_or(0, |c| c.seq);
+        let clock = self.clock.clone();
         self.store.seal_audit(&mut |seq, hash| {
-            let time = crate::issue::rfc3339(now_seconds().unix_timestamp());
+            let time = crate::issue::rfc3339(clock.unix());
             let sig = signer.sign(&AuditCheckpoint::message(seq, hash, &time))?;
             let cp = AuditCheckpoint {
                 seq,

@@ -12,6 +12,7 @@ use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 use crate::build::{self, from_x509_time};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyBackend, KeyRef, SoftwareBackend};
 use crate::lint::{Expectation, IssuerFacts};
@@ -197,6 +198,11 @@ pub struct Authority {
     pub(crate) policies: Policies,
     pub(crate) keys: Arc<dyn KeyResolver>,
     pub(crate) loaded: HashMap<String, LoadedCa>,
+    /// Who acts, as the audit log names them: passed to every audited store call (the local
+    /// operator by default; [`Authority::act_as`] names another).
+    pub(crate) actor: String,
+    /// Where "now" comes from ([`Authority::set_clock`]; the system clock by default).
+    pub(crate) clock: Arc<dyn Clock>,
     /// Sign an audit checkpoint when dropped (set once the home is fully initialised).
     seal_on_drop: bool,
 }
@@ -241,6 +247,17 @@ impl Authority {
         }
     }
 
+    /// The current time by this authority's clock, whole seconds: what issuance, revocation,
+    /// CRLs and registration use as "now".
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Replaces the clock (e.g. with [`crate::FixedClock`] in tests).
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
     /// Opens the CA in `home`.
     pub fn open(
         home: &Path,
@@ -273,6 +290,8 @@ impl Authority {
         Ok(Authority {
             home: home.to_path_buf(),
             store,
+            actor: crate::ra::operator_label(),
+            clock: crate::clock::system_clock(),
             policies,
             keys: Arc::new(DefaultKeys::new(home, passphrase)),
             loaded: HashMap::new(),
@@ -388,11 +407,13 @@ impl Authority {
             policies: opts.policies.clone(),
             keys: keys.unwrap_or_else(|| Arc::new(DefaultKeys::new(home, passphrase))),
             loaded: HashMap::new(),
+            actor: crate::ra::operator_label(),
+            clock: crate::clock::system_clock(),
             seal_on_drop: false,
         };
         ca.store
             .set_meta("base_url", opts.base_url.trim_end_matches('/'))?;
-        ca.store.audit(
+        ca.store.audit(&ca.actor,
             "init",
             &home.display().to_string(),
             "ok",
@@ -425,10 +446,8 @@ impl Authority {
         ca.create_audit_key(opts.key_alg, opts.key_uri.as_deref())?;
         // Written last: until it is there, other processes treat the home as not initialised
         // (an `init` in progress, or one that failed and is being cleaned up).
-        ca.store.set_meta(
-            INITIALIZED_KEY,
-            &crate::issue::rfc3339(now_seconds().unix_timestamp()),
-        )?;
+        ca.store
+            .set_meta(INITIALIZED_KEY, &crate::issue::rfc3339(ca.clock.unix()))?;
         ca.seal_audit()?;
         ca.seal_on_drop = true;
         Ok(ca)
@@ -586,7 +605,7 @@ impl Authority {
         let signer = backend.load(&key)?;
         let spki = signer.public_key_der().to_vec();
         let ski = build::key_identifier(&spki)?;
-        let now = now_seconds();
+        let now = self.now();
         let mut not_after = now + Duration::days(i64::from(new.validity_days));
         if let Some(p) = &parent {
             not_after = not_after.min(p.not_after);
@@ -677,7 +696,8 @@ impl Authority {
             profiles: new.profiles.clone(),
             generation: 1,
         };
-        self.store.insert_ca(&record, &pending, &cert_der)?;
+        self.store
+            .insert_ca(&self.actor, &record, &pending, &cert_der)?;
         Ok(record)
     }
 
@@ -794,10 +814,10 @@ fn validate_base_url(url: &str) -> Result<()> {
     }
 }
 
-/// The current time, whole seconds.
+/// The system clock's current time, whole seconds (code outside an [`Authority`]; inside,
+/// [`Authority::now`] reads the injected [`Clock`]).
 pub fn now_seconds() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now)
+    crate::clock::SystemClock.now()
 }
 
 fn ca_path_len(cert: &Certificate) -> Option<Option<u8>> {

@@ -15,7 +15,7 @@ use x509_cert::ext::pkix::{
     InhibitAnyPolicy, NameConstraints, PolicyConstraints, SubjectKeyIdentifier,
 };
 
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::build::{self};
 use crate::error::{Error, Result};
 use crate::issue::Issued;
@@ -222,7 +222,7 @@ impl Authority {
             &format!("{base}/ca/{}.crt", ca.record.name),
         )?);
 
-        let now = now_seconds();
+        let now = self.now();
         let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
         let alg = ca.signer.algorithm();
         let (serial, tbs) = build::linted_tbs(
@@ -252,7 +252,7 @@ impl Authority {
         let sig = ca.signer.sign(&tbs)?;
         let der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
         self.store
-            .complete(&[(pending.serial.clone(), der.clone())])?;
+            .complete(&self.actor, &[(pending.serial.clone(), der.clone())])?;
         Ok(crate::issue::issued_from(
             pending.serial,
             pending.ca,
@@ -295,8 +295,13 @@ impl Authority {
             "imported-{}",
             &hex::encode(ring::digest::digest(&ring::digest::SHA256, der_bytes))[..16]
         );
-        self.store
-            .import_cert(&name, &ours.name, &name_to_string(tbs.issuer()), der_bytes)?;
+        self.store.import_cert(
+            &self.actor,
+            &name,
+            &ours.name,
+            &name_to_string(tbs.issuer()),
+            der_bytes,
+        )?;
         Ok(name)
     }
 

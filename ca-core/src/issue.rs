@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
-use crate::authority::{Authority, LoadedCa, now_seconds};
+use crate::authority::{Authority, LoadedCa};
 use crate::build::{self};
 use crate::csr::parse_csr;
 use crate::error::{Error, Result};
@@ -226,7 +226,7 @@ impl Authority {
     pub fn check_issuance(&mut self, req: &IssuanceRequest) -> Result<()> {
         let mut cache = BatchCache::default();
         let (profile, ca) = self.resolve(req, &mut cache)?;
-        prepare(&profile, &ca, &self.base_url()?, req).map(|_| ())
+        prepare(&profile, &ca, &self.base_url()?, req, self.now()).map(|_| ())
     }
 
     /// Issues one certificate.
@@ -272,13 +272,16 @@ impl Authority {
             let (mut results, ids, resolved) = self.resolve_chunk(chunk, &mut cache);
             let to_record = checked.take();
             let to_store = signed.take();
+            let now = self.now();
             let in_flight: std::collections::HashSet<String> = to_store
                 .iter()
                 .flat_map(|d| d.signed.iter().filter_map(|(_, _, p)| p.request_id.clone()))
                 .collect();
             let (outcomes, newly_signed, stored) = std::thread::scope(|s| {
                 let checking = s.spawn(|| {
-                    par_map(&resolved, |r| prepare(&r.profile, &r.ca, &base_url, &r.req))
+                    par_map(&resolved, |r| {
+                        prepare(&r.profile, &r.ca, &base_url, &r.req, now)
+                    })
                 });
                 let recorded = to_record.map(|c| self.record_chunk(c, &in_flight));
                 let signing = match recorded {
@@ -482,7 +485,7 @@ impl Authority {
             .iter()
             .map(|(_, der, pc)| (pc.serial.clone(), der.clone()))
             .collect();
-        match self.store.complete(&rows) {
+        match self.store.complete(&self.actor, &rows) {
             Ok(()) => {}
             Err(Error::SerialCollision { .. }) => {
                 // Another process (an instance on the same database, running the same batch)
@@ -490,7 +493,7 @@ impl Authority {
                 // already. Store the rest one by one; answer those with the stored one.
                 for (i, der, pc) in signed {
                     let row = [(pc.serial.clone(), der.clone())];
-                    results[i] = Some(match self.store.complete(&row) {
+                    results[i] = Some(match self.store.complete(&self.actor, &row) {
                         Ok(()) => Ok(issued_from(
                             pc.serial,
                             pc.ca,
@@ -712,6 +715,7 @@ fn prepare(
     ca: &LoadedCa,
     base_url: &str,
     req: &IssuanceRequest,
+    now: OffsetDateTime,
 ) -> Result<PendingCert> {
     let ca_name = &ca.record.name;
     if !profile.any_ca && !ca.record.profiles.contains(&profile.name) {
@@ -746,7 +750,6 @@ fn prepare(
             ),
         });
     }
-    let now = now_seconds();
     let not_after = (now + Duration::days(i64::from(days))).min(ca.not_after);
     let exts = leaf_extensions(
         base_url,

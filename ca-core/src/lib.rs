@@ -27,6 +27,7 @@
 mod audit_seal;
 mod authority;
 pub mod build;
+mod clock;
 pub mod cms;
 pub mod config;
 pub mod crl;
@@ -66,6 +67,7 @@ pub use authority::{
     Authority, DEFAULT_BASE_URL, DefaultKeys, InitOptions, KeyResolver, LoadedCa, NewCa,
     PASSPHRASE_ENV, PASSPHRASE_FILE, PassphraseSource, loaded_ca, now_seconds,
 };
+pub use clock::{Clock, FixedClock, SystemClock, system_clock};
 pub use config::{Freshness, Settings};
 pub use cross::{ANY_POLICY, CrossCertRequest, parse_mapping};
 pub use csr::{MAX_CSR_BYTES, ParsedCsr, VerifiedCsr, build_csr, parse_csr, verify_csr};

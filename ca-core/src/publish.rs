@@ -46,7 +46,7 @@ use base64::Engine as _;
 use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::crl::ReasonCode;
 use crate::error::{Error, Result};
 use crate::fsutil::{create_private_dir, write_private_file};
@@ -510,7 +510,7 @@ impl Authority {
         std::fs::create_dir_all(out.join("releases")).map_err(io(out))?;
         remove_leftovers(out);
         let settings = crate::config::Settings::load(self.home())?;
-        let now = now_seconds();
+        let now = self.now();
         let mut rnd = [0u8; 4];
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
         let id = format!("{}-{}", now.unix_timestamp(), hex::encode(rnd));
@@ -629,6 +629,7 @@ impl Authority {
         std::fs::rename(&tmp_link, out.join("current")).map_err(io(out))?;
         sync_dir(out);
         self.store.audit(
+            &self.actor,
             "publish",
             &out.display().to_string(),
             "ok",
@@ -673,7 +674,7 @@ impl Authority {
                         .map(|d| d == s_public(&s))
                 })
                 .unwrap_or(false);
-            if same_issuer && key_matches && now_seconds().unix_timestamp() < nb + (na - nb) / 2 {
+            if same_issuer && key_matches && self.now().unix_timestamp() < nb + (na - nb) / 2 {
                 return Ok((
                     prev.responder_cert_der.clone(),
                     prev.responder_key_pkcs8.clone(),

@@ -5,7 +5,7 @@
 use der::{Decode, Encode};
 use x509_cert::Certificate;
 
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::crl::ReasonCode;
 use crate::error::{Error, Result};
 use crate::issue::{IssuanceRequest, Issued, apply_subject_rules, rfc3339};
@@ -131,9 +131,20 @@ impl Authority {
         Ok(())
     }
 
-    /// Sets who is acting (recorded in every audit record that follows).
+    /// Sets who acts on this authority: the store is told explicitly, call by call, and each
+    /// audited call made through this authority names them (until another `act_as`).
     pub fn act_as(&mut self, actor: &Actor) {
-        self.store.set_actor(&actor.label());
+        self.actor = actor.label();
+    }
+
+    /// Runs `f` with `actor` as the acting party, then restores the one before: what a
+    /// registration act does (an approval issues, a revocation request revokes) is recorded
+    /// under the officer who did it, whatever the caller set before.
+    fn as_actor<T>(&mut self, actor: &Actor, f: impl FnOnce(&mut Self) -> T) -> T {
+        let before = std::mem::replace(&mut self.actor, actor.label());
+        let out = f(self);
+        self.actor = before;
+        out
     }
 
     /// Registers an organisation (operator only).
@@ -159,7 +170,7 @@ impl Authority {
             code: code.to_string(),
             name: name.to_string(),
         };
-        self.store.add_org(&org)?;
+        self.store.add_org(&self.actor, &org)?;
         Ok(org)
     }
 
@@ -173,7 +184,7 @@ impl Authority {
         if texts.is_empty() {
             return Ok(());
         }
-        self.store.add_org_names(org, &texts)
+        self.store.add_org_names(&self.actor, org, &texts)
     }
 
     /// Registers an organisation together with its names (operator only): the names are
@@ -357,7 +368,7 @@ impl Authority {
             cert_der: cert_der.to_vec(),
             person,
         };
-        rec.id = self.store.add_officer(&rec)?;
+        rec.id = self.store.add_officer(&self.actor, &rec)?;
         Ok(rec)
     }
 
@@ -398,7 +409,7 @@ impl Authority {
             detail: "the certificate was not issued by this CA".into(),
         })?;
         let serial = Serial::from_der_content(tbs.serial_number().as_bytes());
-        let now = now_seconds().unix_timestamp();
+        let now = self.now().unix_timestamp();
         let nb = tbs.validity().not_before.to_unix_duration().as_secs() as i64;
         let na = tbs.validity().not_after.to_unix_duration().as_secs() as i64;
         if now < nb || now > na {
@@ -429,9 +440,8 @@ impl Authority {
                 .map(|c| Serial::from_der_content(c.tbs_certificate().serial_number().as_bytes()))
                 .map(|s| s.to_string())
                 .unwrap_or_default();
-            self.store
-                .set_actor(&format!("client certificate {serial}"));
-            self.audit_refusal("ra.authenticate", &serial, e);
+            let who = format!("client certificate {serial}");
+            self.audit_refusal(&who, "ra.authenticate", &serial, e);
         }
         r
     }
@@ -467,19 +477,22 @@ impl Authority {
         subject: Option<&str>,
         sans: &[String],
     ) -> Result<RequestRecord> {
-        let r = self.request_submit_inner(actor, profile, csr_der, org, subject, sans);
+        let r = self.as_actor(actor, |this| {
+            this.request_submit_inner(actor, profile, csr_der, org, subject, sans)
+        });
         if let Err(e) = &r {
-            self.audit_refusal("request.submit.issue", org, e);
+            self.audit_refusal(&actor.label(), "request.submit.issue", org, e);
         }
         r
     }
 
     /// Records a refused registration act in the audit log (who tried what, and why), so that
     /// refusals are as visible as successes. Malformed input is not recorded.
-    fn audit_refusal(&mut self, action: &str, target: &str, e: &Error) {
+    fn audit_refusal(&mut self, who: &str, action: &str, target: &str, e: &Error) {
         if e.class() == crate::error::ErrorClass::Refused {
             // Best effort: the refusal stands even if it cannot be recorded.
             let _ = self.store.audit(
+                who,
                 action,
                 target,
                 &format!("refused: {e}"),
@@ -531,13 +544,13 @@ impl Authority {
             reject_reason: None,
             serial: None,
             revoke_reason: None,
-            created: rfc3339(now_seconds().unix_timestamp()),
+            created: rfc3339(self.now().unix_timestamp()),
         };
         // The checks issuance runs, now: a request that can never be approved is refused at
         // once rather than left pending.
         self.check_issuable(&req)?;
         let mut stored = req.clone();
-        stored.id = self.store.add_request(&req)?;
+        stored.id = self.store.add_request(&self.actor, &req)?;
         Ok(stored)
     }
 
@@ -602,9 +615,9 @@ impl Authority {
     /// Approves a pending request: an approver of the same organisation who did not submit it,
     /// or the operator. An issue request is issued now; a revoke request revokes now.
     pub fn request_approve(&mut self, actor: &Actor, id: i64) -> Result<RequestRecord> {
-        let r = self.request_approve_inner(actor, id);
+        let r = self.as_actor(actor, |this| this.request_approve_inner(actor, id));
         if let Err(e) = &r {
-            self.audit_refusal("request.approve", &id.to_string(), e);
+            self.audit_refusal(&actor.label(), "request.approve", &id.to_string(), e);
         }
         r
     }
@@ -665,7 +678,7 @@ impl Authority {
             req.state = RequestState::Revoked;
         }
         self.store
-            .update_request(&req, RequestState::Pending, "request.approve")?;
+            .update_request(&self.actor, &req, RequestState::Pending, "request.approve")?;
         Ok(req)
     }
 
@@ -677,9 +690,9 @@ impl Authority {
         id: i64,
         reason: &str,
     ) -> Result<RequestRecord> {
-        let r = self.request_reject_inner(actor, id, reason);
+        let r = self.as_actor(actor, |this| this.request_reject_inner(actor, id, reason));
         if let Err(e) = &r {
-            self.audit_refusal("request.reject", &id.to_string(), e);
+            self.audit_refusal(&actor.label(), "request.reject", &id.to_string(), e);
         }
         r
     }
@@ -701,7 +714,7 @@ impl Authority {
         req.decided_by = Some(actor.label());
         req.reject_reason = Some(reason.to_string());
         self.store
-            .update_request(&req, RequestState::Pending, "request.reject")?;
+            .update_request(&self.actor, &req, RequestState::Pending, "request.reject")?;
         Ok(req)
     }
 
@@ -741,9 +754,11 @@ impl Authority {
         serial: &str,
         reason: &str,
     ) -> Result<RequestRecord> {
-        let r = self.revoke_request_inner(actor, serial, reason);
+        let r = self.as_actor(actor, |this| {
+            this.revoke_request_inner(actor, serial, reason)
+        });
         if let Err(e) = &r {
-            self.audit_refusal("request.submit.revoke", serial, e);
+            self.audit_refusal(&actor.label(), "request.submit.revoke", serial, e);
         }
         r
     }
@@ -784,10 +799,10 @@ impl Authority {
             reject_reason: None,
             serial: Some(hex),
             revoke_reason: Some(reason),
-            created: rfc3339(now_seconds().unix_timestamp()),
+            created: rfc3339(self.now().unix_timestamp()),
         };
         let mut stored = req.clone();
-        stored.id = self.store.add_request(&req)?;
+        stored.id = self.store.add_request(&self.actor, &req)?;
         Ok(stored)
     }
 

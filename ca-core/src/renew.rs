@@ -22,7 +22,7 @@ use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
 
-use crate::authority::{Authority, LoadedCa, loaded_ca, now_seconds};
+use crate::authority::{Authority, LoadedCa, loaded_ca};
 use crate::build::{self, from_x509_time};
 use crate::cross::CrossCertRequest;
 use crate::error::{Error, Result};
@@ -241,7 +241,7 @@ impl Authority {
             .and_then(|mut renewal| {
                 renewal.pending_label = Some(pending.label.clone());
                 pause_at("renew-signed");
-                self.store.renew_ca(&renewal)?;
+                self.store.renew_ca(&self.actor, &renewal)?;
                 Ok(renewal)
             });
         let renewal = match result {
@@ -302,7 +302,7 @@ impl Authority {
             .to_der()
             .map_err(Error::encode("CA public key"))?;
         let subject = name_to_string(old.cert.tbs_certificate().subject());
-        let now = now_seconds();
+        let now = self.now();
         let days = opts.days.map_or(old.not_after - old.not_before, |d| {
             Duration::days(i64::from(d))
         });
@@ -432,7 +432,7 @@ impl Authority {
     /// that signed a certificate that has not expired yet (RFC 5280 §5: a CRL covers a
     /// certificate until it expires), oldest first.
     pub fn live_generations(&self, name: &str) -> Result<Vec<CaGeneration>> {
-        let now = now_seconds().unix_timestamp();
+        let now = self.now().unix_timestamp();
         let mut out = Vec::new();
         for g in self.store.ca_generations(name)? {
             if self
@@ -482,7 +482,7 @@ impl Authority {
     /// issued by it (now signed by the new key) and to it (certifying the new key), through
     /// [`Authority::cross_certify`]; returns their serials.
     fn reissue_crosses(&mut self, name: &str, old: &LoadedCa) -> Result<Vec<Serial>> {
-        let now = now_seconds().unix_timestamp();
+        let now = self.now().unix_timestamp();
         let crosses = self.store.certs(&CertFilter {
             profile: Some("cross".into()),
             ..Default::default()

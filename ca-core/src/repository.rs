@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use der::{Decode, Encode};
 
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::crl::ParsedCrl;
 use crate::derw;
 use crate::error::{Error, Result};
@@ -167,7 +167,7 @@ impl Authority {
         {
             return Ok(false);
         }
-        let now = now_seconds();
+        let now = self.now();
         if now >= crl.this_update + refresh || crl.next_update.is_none_or(|n| now >= n) {
             return Ok(false);
         }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use der::{Decode, Encode};
 use time::{Duration, OffsetDateTime};
 
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
 use crate::error::{Error, Result};
 use crate::serial::Serial;
@@ -57,7 +57,7 @@ impl Authority {
     /// Revokes certificates in one durable transaction; each gets its own outcome. A bad reason
     /// or serial fails that entry only.
     pub fn revoke(&mut self, revocations: &[Revocation]) -> Result<Vec<Result<RevokeOutcome>>> {
-        let now = now_seconds().unix_timestamp();
+        let now = self.now().unix_timestamp();
         let mut checked: Vec<Result<RevocationRequest>> = Vec::with_capacity(revocations.len());
         for r in revocations {
             checked.push(self.check_revocation(r, now));
@@ -66,7 +66,7 @@ impl Authority {
             .iter()
             .filter_map(|c| c.as_ref().ok().cloned())
             .collect();
-        let mut stored = self.store.revoke(&valid)?.into_iter();
+        let mut stored = self.store.revoke(&self.actor, &valid)?.into_iter();
         Ok(checked
             .into_iter()
             .map(|c| match c {
@@ -155,9 +155,13 @@ impl Authority {
             .load_ca_during(ca_name, |this, record| {
                 this.crl_entries(record, delta, validity)
             })?;
-        let number =
-            self.store
-                .record_crl_for(ca_name, Some(ca.record.generation), covers, delta_base)?;
+        let number = self.store.record_crl_for(
+            &self.actor,
+            ca_name,
+            Some(ca.record.generation),
+            covers,
+            delta_base,
+        )?;
         writer.set_crl_number(CrlNumber::from(number))?;
         let entries = writer.len();
         Ok(SignedCrl {
@@ -199,9 +203,9 @@ impl Authority {
         }
         let ca = self.load_generation(ca_name, Some(g))?;
         let (mut writer, covers, delta_base) = self.crl_entries(&ca.record, delta, validity)?;
-        let number = self
-            .store
-            .record_crl_for(ca_name, Some(g), covers, delta_base)?;
+        let number =
+            self.store
+                .record_crl_for(&self.actor, ca_name, Some(g), covers, delta_base)?;
         writer.set_crl_number(CrlNumber::from(number))?;
         let entries = writer.len();
         Ok(SignedCrl {
@@ -247,7 +251,7 @@ impl Authority {
             .to_der()
             .map_err(Error::encode("CA public key"))?;
         let ski = crate::build::key_identifier(&spki_der)?;
-        let this_update = now_seconds();
+        let this_update = self.now();
         let is_arl = record.profiles.is_empty();
         let params = CrlParams {
             issuer_name_der: subject_der,

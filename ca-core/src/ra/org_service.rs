@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectAltName;
 
 use super::{Actor, bind_org, require_role};
-use crate::authority::{Authority, now_seconds};
+use crate::authority::Authority;
 use crate::crl::ReasonCode;
 use crate::error::{Error, Result};
 use crate::issue::{IssuanceRequest, Issued, apply_subject_rules, rfc3339};
@@ -105,7 +105,7 @@ impl Authority {
     /// Certificates of the actor's organisation (the operator: all end-entity certificates)
     /// matching `q`, in issuance order.
     pub fn org_certificates(&self, actor: &Actor, q: &OrgCertQuery) -> Result<Vec<CertRecord>> {
-        let now = now_seconds().unix_timestamp();
+        let now = self.now().unix_timestamp();
         let member = Self::actor_org(actor)
             .map(|o| self.org_membership(o))
             .transpose()?;
@@ -173,12 +173,12 @@ impl Authority {
         };
         require_role(actor, &org, Role::Registrar)
             .or_else(|_| require_role(actor, &org, Role::Approver))?;
-        if old.status_at(now_seconds().unix_timestamp()) != CertStatus::Good {
+        if old.status_at(self.now().unix_timestamp()) != CertStatus::Good {
             return Err(Error::PolicyRefused {
                 detail: format!(
                     "certificate {} is {}; only a good certificate is renewed (submit a new request instead)",
                     old.serial,
-                    match old.status_at(now_seconds().unix_timestamp()) {
+                    match old.status_at(self.now().unix_timestamp()) {
                         CertStatus::Revoked => "revoked",
                         _ => "expired",
                     }
@@ -206,11 +206,11 @@ impl Authority {
             // The certificate renewed; the new one is found by its issuance's request id.
             serial: Some(old.serial.clone()),
             revoke_reason: supersede.then_some(ReasonCode::Superseded),
-            created: rfc3339(now_seconds().unix_timestamp()),
+            created: rfc3339(self.now().unix_timestamp()),
         };
         self.check_issuable(&req)?;
         let mut stored = req.clone();
-        stored.id = self.store.add_request(&req)?;
+        stored.id = self.store.add_request(&self.actor, &req)?;
         Ok(stored)
     }
 
@@ -234,7 +234,7 @@ impl Authority {
         }
         req.state = RequestState::Issued;
         self.store
-            .update_request(&req, RequestState::Pending, "request.approve")?;
+            .update_request(&self.actor, &req, RequestState::Pending, "request.approve")?;
         Ok(req)
     }
 
@@ -276,8 +276,12 @@ impl Authority {
             require_role(actor, org, Role::Approver)?;
         }
         self.act_as(actor);
-        self.store
-            .release_hold(&rec.serial, Some(&rec.ca), now_seconds().unix_timestamp())
+        self.store.release_hold(
+            &self.actor,
+            &rec.serial,
+            Some(&rec.ca),
+            self.now().unix_timestamp(),
+        )
     }
 
     /// The officers of the actor's organisation (the operator: all).
@@ -344,7 +348,7 @@ impl Authority {
         }
         self.act_as(actor);
         self.store
-            .remove_officer(id)?
+            .remove_officer(&self.actor, id)?
             .ok_or_else(|| Error::PolicyRefused {
                 detail: format!("no officer {id} for you"),
             })

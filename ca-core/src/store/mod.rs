@@ -233,13 +233,24 @@ pub struct CertFilter {
 }
 
 /// The CA's persistent state.
+///
+/// Every method that appends an audit record takes `actor`, the audit log's name for who acts
+/// ([`crate::Actor::label`]), with that call: the store holds no acting party, so a store
+/// shared by several requests (`serve`) or instances never records one party's act under
+/// another's name. [`crate::Authority`] passes the party it acts for.
 pub trait Store: Send {
     /// A metadata value (e.g. `base_url`).
     fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Sets a metadata value.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
     /// Records a CA together with its own certificate (issued by `cert.ca`), atomically.
-    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()>;
+    fn insert_ca(
+        &mut self,
+        actor: &str,
+        ca: &CaRecord,
+        cert: &PendingCert,
+        cert_der: &[u8],
+    ) -> Result<()>;
     /// All CAs, in creation order.
     fn cas(&self) -> Result<Vec<CaRecord>>;
     /// The CA named `name`.
@@ -248,7 +259,7 @@ pub trait Store: Send {
     /// [`Error::SerialCollision`] (and records nothing) if any serial was ever used before.
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()>;
     /// Stores signed certificates for reserved serials, in one durable transaction.
-    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()>;
+    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()>;
     /// Issued certificates matching `filter`, ordered by issuance.
     fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
     /// The issued certificate with `serial`, optionally of one CA.
@@ -263,12 +274,14 @@ pub trait Store: Send {
     /// stopped between [`Store::reserve`] and [`Store::complete`]), if any.
     fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>>;
 
-    /// Sets who is acting, for the audit records of later changes.
-    fn set_actor(&mut self, actor: &str);
     /// Revokes certificates in one durable transaction. Each request gets its own outcome; a
     /// certificate revoked before keeps its first time and reason (a `certificateHold` may be
     /// made permanent with another reason).
-    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>>;
+    fn revoke(
+        &mut self,
+        actor: &str,
+        reqs: &[RevocationRequest],
+    ) -> Result<Vec<Result<RevokeOutcome>>>;
     /// Calls `f` for every revoked certificate of `ca` (with `since_seq`: only those revoked or
     /// changed after that revocation sequence number), in serial order, streaming. The entry
     /// borrows from the row being read: nothing is allocated per revoked certificate.
@@ -286,12 +299,19 @@ pub trait Store: Send {
     fn revocation_seq(&self) -> Result<i64>;
     /// Allocates the next CRL number of `ca` (monotonic, never reused, durable) and records the
     /// CRL: its revocation sequence coverage and, for a delta, its base.
-    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64>;
+    fn record_crl(
+        &mut self,
+        actor: &str,
+        ca: &str,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64>;
     /// The newest full CRL of `ca`: (CRL number, revocation sequence it covered).
     fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>>;
     /// Appends an audit record for an act that changes nothing else in the store.
     fn audit(
         &mut self,
+        actor: &str,
         action: &str,
         target: &str,
         outcome: &str,
@@ -301,19 +321,26 @@ pub trait Store: Send {
     fn audit_records(&self) -> Result<Vec<AuditRecord>>;
 
     /// Records a certificate another domain issued to our CA `ours` under `name`.
-    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()>;
+    fn import_cert(
+        &mut self,
+        actor: &str,
+        name: &str,
+        ours: &str,
+        issuer: &str,
+        der: &[u8],
+    ) -> Result<()>;
     /// Imported certificates: (name, DER).
     fn imported_certs(&self) -> Result<Vec<(String, Vec<u8>)>>;
     /// Registers an organisation (refuses a code that exists).
-    fn add_org(&mut self, org: &OrgRecord) -> Result<()>;
+    fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()>;
     /// All organisations, by code.
     fn orgs(&self) -> Result<Vec<OrgRecord>>;
     /// Registers an officer; returns its id.
-    fn add_officer(&mut self, officer: &OfficerRecord) -> Result<i64>;
+    fn add_officer(&mut self, actor: &str, officer: &OfficerRecord) -> Result<i64>;
     /// All officers.
     fn officers(&self) -> Result<Vec<OfficerRecord>>;
     /// Records a new request; returns its id.
-    fn add_request(&mut self, req: &RequestRecord) -> Result<i64>;
+    fn add_request(&mut self, actor: &str, req: &RequestRecord) -> Result<i64>;
     /// One request.
     fn request(&self, id: i64) -> Result<Option<RequestRecord>>;
     /// Requests, optionally of one organisation and state, by id.
@@ -326,6 +353,7 @@ pub trait Store: Send {
     /// transaction with an audit record. Fails if the request is no longer in `from`.
     fn update_request(
         &mut self,
+        actor: &str,
         req: &RequestRecord,
         from: RequestState,
         action: &str,
@@ -333,7 +361,7 @@ pub trait Store: Send {
 
     /// Registers names (DNS domains or IP networks, as `OrgName` text) as organisation `org`'s,
     /// in one transaction with an audit record; refuses a name registered already.
-    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()>;
+    fn add_org_names(&mut self, actor: &str, org: &str, names: &[String]) -> Result<()>;
     /// Registered names as (organisation code, name), optionally of one organisation.
     fn org_names(&self, org: Option<&str>) -> Result<Vec<(String, String)>>;
     /// The newest audit record's (seq, hash), if any.
@@ -351,7 +379,7 @@ pub trait Store: Send {
     fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>>;
     /// Removes officer `id` (their certificate no longer authenticates anyone), with its audit
     /// record. Returns the removed record, or None if there was no such officer.
-    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>>;
+    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>>;
     /// The CA's retired key generations, oldest first (the one in force is in [`CaRecord`]).
     fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>>;
     /// The latest notAfter of the certificates that generation `generation` of `ca` signed
@@ -373,12 +401,13 @@ pub trait Store: Send {
     /// key is forgotten, and an audit record is appended. Refused (nothing changed) unless
     /// `renewal.ca.generation` is one above the generation in force and the pending key is
     /// still recorded and unclaimed.
-    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()>;
+    fn renew_ca(&mut self, actor: &str, renewal: &CaRenewal) -> Result<()>;
     /// [`Store::record_crl`] for the CRL signed by generation `generation` of `ca` (`None`:
     /// the generation in force). CRL numbers are one sequence per CA name, so they increase
     /// for each key too (RFC 5280 §5.2.3).
     fn record_crl_for(
         &mut self,
+        actor: &str,
         ca: &str,
         generation: Option<u32>,
         covers_seq: i64,
@@ -390,7 +419,13 @@ pub trait Store: Send {
     /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
     /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
     /// certificate is on hold. Advances the revocation sequence, so caches refresh.
-    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord>;
+    fn release_hold(
+        &mut self,
+        actor: &str,
+        serial: &Serial,
+        ca: Option<&str>,
+        time: i64,
+    ) -> Result<CertRecord>;
 }
 
 /// A local government organisation (団体).

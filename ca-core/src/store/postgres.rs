@@ -204,7 +204,6 @@ pub struct PgStore {
     /// The URL without its password, for messages.
     target: String,
     conn: Mutex<Option<Arc<Conn>>>,
-    actor: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -435,7 +434,6 @@ impl PgStore {
             config,
             target,
             conn: Mutex::new(None),
-            actor: crate::ra::operator_label(),
         };
         store.migrate()?;
         Ok(store)
@@ -715,7 +713,13 @@ impl Store for PgStore {
             .map(|_| ())
     }
 
-    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()> {
+    fn insert_ca(
+        &mut self,
+        actor: &str,
+        ca: &CaRecord,
+        cert: &PendingCert,
+        cert_der: &[u8],
+    ) -> Result<()> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
             .query_one(
@@ -739,7 +743,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "ca.create",
             &ca.name,
             "ok",
@@ -785,7 +789,7 @@ impl Store for PgStore {
         tx.commit("committing reserved serials")
     }
 
-    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
+    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
         // Every UPDATE pipelined, then every audit record: two round trips for the chunk.
@@ -805,7 +809,7 @@ impl Store for PgStore {
             };
             let (ca, profile, subject): (&str, &str, &str) = (r.get(0), r.get(1), r.get(2));
             recs.push(chain.next(
-                &self.actor,
+                actor,
                 "cert.issue",
                 serial.as_str(),
                 "ok",
@@ -910,11 +914,11 @@ impl Store for PgStore {
             .transpose()
     }
 
-    fn set_actor(&mut self, actor: &str) {
-        self.actor = actor.to_string();
-    }
-
-    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>> {
+    fn revoke(
+        &mut self,
+        actor: &str,
+        reqs: &[RevocationRequest],
+    ) -> Result<Vec<Result<RevokeOutcome>>> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
         let mut seq = Self::next_revocation_seq(&tx)? - 1;
@@ -942,7 +946,7 @@ impl Store for PgStore {
             )?;
             chain.append(
                 &tx,
-                &self.actor,
+                actor,
                 "cert.revoke",
                 rec.serial.as_str(),
                 "ok",
@@ -1013,8 +1017,14 @@ impl Store for PgStore {
             .get(0))
     }
 
-    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
-        self.record_crl_for(ca, None, covers_seq, delta_base)
+    fn record_crl(
+        &mut self,
+        actor: &str,
+        ca: &str,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
+        self.record_crl_for(actor, ca, None, covers_seq, delta_base)
     }
 
     fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
@@ -1023,6 +1033,7 @@ impl Store for PgStore {
 
     fn record_crl_for(
         &mut self,
+        actor: &str,
         ca: &str,
         generation: Option<u32>,
         covers_seq: i64,
@@ -1057,7 +1068,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             if delta_base.is_some() {
                 "crl.sign.delta"
             } else {
@@ -1167,7 +1178,7 @@ impl Store for PgStore {
             .map(|_| ())
     }
 
-    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
+    fn renew_ca(&mut self, actor: &str, renewal: &CaRenewal) -> Result<()> {
         let tx = self.write_txn()?;
         let name = &renewal.ca.name;
         let Some(row) = tx.query_opt(
@@ -1222,7 +1233,7 @@ impl Store for PgStore {
         }
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "ca.renew",
             name,
             "ok",
@@ -1233,13 +1244,14 @@ impl Store for PgStore {
 
     fn audit(
         &mut self,
+        actor: &str,
         action: &str,
         target: &str,
         outcome: &str,
         details: &serde_json::Value,
     ) -> Result<()> {
         let tx = self.write_txn()?;
-        Self::append_audit(&tx, &self.actor, action, target, outcome, details)?;
+        Self::append_audit(&tx, actor, action, target, outcome, details)?;
         tx.commit("committing an audit record")
     }
 
@@ -1247,7 +1259,14 @@ impl Store for PgStore {
         self.audit_records_from(i64::MIN)
     }
 
-    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
+    fn import_cert(
+        &mut self,
+        actor: &str,
+        name: &str,
+        ours: &str,
+        issuer: &str,
+        der: &[u8],
+    ) -> Result<()> {
         let tx = self.write_txn()?;
         tx.execute(
             "INSERT INTO imported_certs (name, ours, issuer, der) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
@@ -1256,7 +1275,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "cross.import",
             name,
             "ok",
@@ -1278,7 +1297,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn add_org(&mut self, org: &OrgRecord) -> Result<()> {
+    fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
             .query_one(
@@ -1302,7 +1321,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "org.add",
             &org.code,
             "ok",
@@ -1327,7 +1346,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
+    fn add_officer(&mut self, actor: &str, o: &OfficerRecord) -> Result<i64> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
             .query_one(
@@ -1353,7 +1372,7 @@ impl Store for PgStore {
             .get(0);
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "officer.add",
             &id.to_string(),
             "ok",
@@ -1375,7 +1394,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
+    fn add_request(&mut self, actor: &str, q: &RequestRecord) -> Result<i64> {
         let tx = self.write_txn()?;
         let sans = serde_json::to_string(&q.sans).unwrap_or_else(|_| "[]".into());
         let id: i64 = tx
@@ -1388,7 +1407,7 @@ impl Store for PgStore {
             .get(0);
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             &format!("request.submit.{}", q.kind),
             &id.to_string(),
             "ok",
@@ -1428,6 +1447,7 @@ impl Store for PgStore {
 
     fn update_request(
         &mut self,
+        actor: &str,
         q: &RequestRecord,
         from: RequestState,
         action: &str,
@@ -1447,7 +1467,7 @@ impl Store for PgStore {
         }
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             action,
             &q.id.to_string(),
             "ok",
@@ -1456,7 +1476,7 @@ impl Store for PgStore {
         tx.commit("committing a request")
     }
 
-    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()> {
+    fn add_org_names(&mut self, actor: &str, org: &str, names: &[String]) -> Result<()> {
         let tx = self.write_txn()?;
         for name in names {
             let owner: Option<String> = tx
@@ -1479,7 +1499,7 @@ impl Store for PgStore {
         }
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "org.names.add",
             org,
             "ok",
@@ -1570,7 +1590,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>> {
+    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
         let tx = self.write_txn()?;
         let Some(rec) = tx
             .query_opt(
@@ -1591,7 +1611,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "officer.remove",
             &id.to_string(),
             "ok",
@@ -1601,7 +1621,13 @@ impl Store for PgStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+    fn release_hold(
+        &mut self,
+        actor: &str,
+        serial: &Serial,
+        ca: Option<&str>,
+        time: i64,
+    ) -> Result<CertRecord> {
         let tx = self.write_txn()?;
         let mut rec =
             Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
@@ -1631,7 +1657,7 @@ impl Store for PgStore {
         )?;
         Self::append_audit(
             &tx,
-            &self.actor,
+            actor,
             "cert.unhold",
             rec.serial.as_str(),
             "ok",

@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 /// The embedded SQLite store.
 pub struct SqliteStore {
     pub(super) conn: Connection,
-    actor: String,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -277,10 +276,7 @@ impl SqliteStore {
             }
         }
         migrate(&mut conn)?;
-        Ok(SqliteStore {
-            conn,
-            actor: crate::ra::operator_label(),
-        })
+        Ok(SqliteStore { conn })
     }
 
     /// Runs a query and maps every row: the one shape all the listing methods share.
@@ -625,8 +621,13 @@ impl Store for SqliteStore {
             .map_err(Error::store("writing metadata"))
     }
 
-    fn insert_ca(&mut self, ca: &CaRecord, cert: &PendingCert, cert_der: &[u8]) -> Result<()> {
-        let actor = self.actor.clone();
+    fn insert_ca(
+        &mut self,
+        actor: &str,
+        ca: &CaRecord,
+        cert: &PendingCert,
+        cert_der: &[u8],
+    ) -> Result<()> {
         let txn = self.write_txn()?;
         let exists: bool = txn
             .query_row(
@@ -657,7 +658,7 @@ impl Store for SqliteStore {
         .map_err(Error::store("recording the CA"))?;
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "ca.create",
             &ca.name,
             "ok",
@@ -721,8 +722,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("committing reserved serials"))
     }
 
-    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
-        let actor = self.actor.clone();
+    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let txn = self.write_txn()?;
         let mut chain = AuditChain::start(&txn)?;
         for (serial, der) in issued {
@@ -734,7 +734,7 @@ impl Store for SqliteStore {
             };
             chain.append(
                 &txn,
-                &actor,
+                actor,
                 "cert.issue",
                 serial.as_str(),
                 "ok",
@@ -850,12 +850,11 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a reservation"))
     }
 
-    fn set_actor(&mut self, actor: &str) {
-        self.actor = actor.to_string();
-    }
-
-    fn revoke(&mut self, reqs: &[RevocationRequest]) -> Result<Vec<Result<RevokeOutcome>>> {
-        let actor = self.actor.clone();
+    fn revoke(
+        &mut self,
+        actor: &str,
+        reqs: &[RevocationRequest],
+    ) -> Result<Vec<Result<RevokeOutcome>>> {
         let txn = self.write_txn()?;
         let mut chain = AuditChain::start(&txn)?;
         let mut seq = Self::next_revocation_seq(&txn)? - 1;
@@ -895,7 +894,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("recording a revocation"))?;
             chain.append(
                 &txn,
-                &actor,
+                actor,
                 "cert.revoke",
                 rec.serial.as_str(),
                 "ok",
@@ -984,8 +983,14 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading the revocation sequence"))
     }
 
-    fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
-        self.record_crl_for(ca, None, covers_seq, delta_base)
+    fn record_crl(
+        &mut self,
+        actor: &str,
+        ca: &str,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
+        self.record_crl_for(actor, ca, None, covers_seq, delta_base)
     }
 
     fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
@@ -994,12 +999,12 @@ impl Store for SqliteStore {
 
     fn record_crl_for(
         &mut self,
+        actor: &str,
         ca: &str,
         generation: Option<u32>,
         covers_seq: i64,
         delta_base: Option<u64>,
     ) -> Result<u64> {
-        let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let last: i64 = txn
             .query_row(
@@ -1026,7 +1031,7 @@ impl Store for SqliteStore {
         .map_err(Error::store("recording a CRL"))?;
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             if delta_base.is_some() {
                 "crl.sign.delta"
             } else {
@@ -1142,8 +1147,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("forgetting a pending key"))
     }
 
-    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
-        let actor = self.actor.clone();
+    fn renew_ca(&mut self, actor: &str, renewal: &CaRenewal) -> Result<()> {
         let txn = self.write_txn()?;
         let name = &renewal.ca.name;
         let current: Option<(u32, Vec<u8>, String, String)> = txn
@@ -1194,7 +1198,7 @@ impl Store for SqliteStore {
         }
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "ca.renew",
             name,
             "ok",
@@ -1205,14 +1209,14 @@ impl Store for SqliteStore {
 
     fn audit(
         &mut self,
+        actor: &str,
         action: &str,
         target: &str,
         outcome: &str,
         details: &serde_json::Value,
     ) -> Result<()> {
-        let actor = self.actor.clone();
         let txn = self.write_txn()?;
-        Self::append_audit(&txn, &actor, action, target, outcome, details)?;
+        Self::append_audit(&txn, actor, action, target, outcome, details)?;
         txn.commit()
             .map_err(Error::store("committing an audit record"))
     }
@@ -1221,8 +1225,14 @@ impl Store for SqliteStore {
         self.audit_records_from(i64::MIN)
     }
 
-    fn import_cert(&mut self, name: &str, ours: &str, issuer: &str, der: &[u8]) -> Result<()> {
-        let actor = self.actor.clone();
+    fn import_cert(
+        &mut self,
+        actor: &str,
+        name: &str,
+        ours: &str,
+        issuer: &str,
+        der: &[u8],
+    ) -> Result<()> {
         let txn = self.write_txn()?;
         txn.execute(
             "INSERT INTO imported_certs (name, ours, issuer, der) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
@@ -1231,7 +1241,7 @@ impl Store for SqliteStore {
         .map_err(Error::store("importing a certificate"))?;
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "cross.import",
             name,
             "ok",
@@ -1249,8 +1259,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn add_org(&mut self, org: &OrgRecord) -> Result<()> {
-        let actor = self.actor.clone();
+    fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()> {
         let txn = self.write_txn()?;
         let exists: i64 = txn
             .query_row(
@@ -1274,7 +1283,7 @@ impl Store for SqliteStore {
         .map_err(Error::store("registering an organisation"))?;
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "org.add",
             &org.code,
             "ok",
@@ -1298,8 +1307,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn add_officer(&mut self, o: &OfficerRecord) -> Result<i64> {
-        let actor = self.actor.clone();
+    fn add_officer(&mut self, actor: &str, o: &OfficerRecord) -> Result<i64> {
         let txn = self.write_txn()?;
         let exists: i64 = txn
             .query_row(
@@ -1324,7 +1332,7 @@ impl Store for SqliteStore {
         let id = txn.last_insert_rowid();
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "officer.add",
             &id.to_string(),
             "ok",
@@ -1344,8 +1352,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
-        let actor = self.actor.clone();
+    fn add_request(&mut self, actor: &str, q: &RequestRecord) -> Result<i64> {
         let txn = self.write_txn()?;
         txn.execute(
             "INSERT INTO requests (kind, org, state, profile, csr_der, subject, sans, submitted_by, serial, revoke_reason, created)
@@ -1356,7 +1363,7 @@ impl Store for SqliteStore {
         let id = txn.last_insert_rowid();
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             &format!("request.submit.{}", q.kind),
             &id.to_string(),
             "ok",
@@ -1392,11 +1399,11 @@ impl Store for SqliteStore {
 
     fn update_request(
         &mut self,
+        actor: &str,
         q: &RequestRecord,
         from: RequestState,
         action: &str,
     ) -> Result<()> {
-        let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let n = txn
             .execute(
@@ -1411,7 +1418,7 @@ impl Store for SqliteStore {
         }
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             action,
             &q.id.to_string(),
             "ok",
@@ -1420,8 +1427,7 @@ impl Store for SqliteStore {
         txn.commit().map_err(Error::store("committing a request"))
     }
 
-    fn add_org_names(&mut self, org: &str, names: &[String]) -> Result<()> {
-        let actor = self.actor.clone();
+    fn add_org_names(&mut self, actor: &str, org: &str, names: &[String]) -> Result<()> {
         let txn = self.write_txn()?;
         for name in names {
             let owner: Option<String> = txn
@@ -1443,7 +1449,7 @@ impl Store for SqliteStore {
         }
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "org.names.add",
             org,
             "ok",
@@ -1538,8 +1544,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>> {
-        let actor = self.actor.clone();
+    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
         let txn = self.write_txn()?;
         let rec = txn
             .query_row(
@@ -1556,7 +1561,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("removing an officer"))?;
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "officer.remove",
             &id.to_string(),
             "ok",
@@ -1567,8 +1572,13 @@ impl Store for SqliteStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
-        let actor = self.actor.clone();
+    fn release_hold(
+        &mut self,
+        actor: &str,
+        serial: &Serial,
+        ca: Option<&str>,
+        time: i64,
+    ) -> Result<CertRecord> {
         let txn = self.write_txn()?;
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
@@ -1603,7 +1613,7 @@ impl Store for SqliteStore {
         .map_err(Error::store("releasing a hold"))?;
         Self::append_audit(
             &txn,
-            &actor,
+            actor,
             "cert.unhold",
             rec.serial.as_str(),
             "ok",
@@ -1646,7 +1656,8 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
         s.reserve(&[pending("01"), pending("02")]).expect("reserve");
         assert!(s.certs(&CertFilter::default()).expect("list").is_empty());
-        s.complete(&[(sn("01"), vec![1])]).expect("complete");
+        s.complete("test", &[(sn("01"), vec![1])])
+            .expect("complete");
         assert_eq!(s.certs(&CertFilter::default()).expect("list").len(), 1);
         // A reserved-but-never-issued serial (a crash between reserve and complete) stays taken.
         let err = s
@@ -1656,7 +1667,7 @@ mod tests {
         // The failed batch recorded nothing: 03 is still free.
         s.reserve(&[pending("03")]).expect("03 free");
         // Completing twice is refused.
-        assert!(s.complete(&[(sn("01"), vec![1])]).is_err());
+        assert!(s.complete("test", &[(sn("01"), vec![1])]).is_err());
         drop(s);
         let s = SqliteStore::open(&dir.path().join("db")).expect("reopen");
         assert_eq!(
@@ -1671,7 +1682,7 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
         s.reserve(&[pending("01"), pending("02"), pending("03")])
             .expect("reserve");
-        s.complete(&[(sn("01"), vec![1]), (sn("02"), vec![2])])
+        s.complete("test", &[(sn("01"), vec![1]), (sn("02"), vec![2])])
             .expect("complete");
         let good = StoredStatus {
             revoked_at: None,
@@ -1682,13 +1693,16 @@ mod tests {
         assert_eq!(s.cert_status(&sn("03"), "org").expect("pending"), None);
         assert_eq!(s.cert_status(&sn("04"), "org").expect("absent"), None);
         let outcomes = s
-            .revoke(&[RevocationRequest {
-                serial: sn("02"),
-                ca: None,
-                reason: ReasonCode::KeyCompromise,
-                time: 1_700_000_000,
-                invalidity_date: None,
-            }])
+            .revoke(
+                "test",
+                &[RevocationRequest {
+                    serial: sn("02"),
+                    ca: None,
+                    reason: ReasonCode::KeyCompromise,
+                    time: 1_700_000_000,
+                    invalidity_date: None,
+                }],
+            )
             .expect("revoke");
         assert!(outcomes.iter().all(|o| o.is_ok()));
         assert_eq!(

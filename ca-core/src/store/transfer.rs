@@ -540,6 +540,7 @@ type AuditOf<'a> = dyn Fn(&[TableSummary], Option<&str>) -> (String, String, Val
 /// Loads what `fill` pumps into `target` in one write transaction (after `clear`ing it, or
 /// refusing a non-empty one), checks the copy against the summaries `fill` returns, appends
 /// the audit record of the act, and commits. Any failure rolls back.
+#[allow(clippy::type_complexity)] // as merged from main; the signature is its own
 fn load(
     target: &mut dyn RawStore,
     clear: bool,
@@ -892,6 +893,7 @@ pub fn backup(home: &Path, explicit: Option<&str>, out: &Path) -> Result<Transfe
         .map_or(0, |t| t.rows as i64);
     let mut store = super::open_store(home, explicit)?;
     store.audit(
+        &crate::ra::operator_label(),
         "store.backup",
         &out.display().to_string(),
         "ok",
