@@ -405,6 +405,10 @@ pub enum CaCommand {
         /// Also print the certificates up to the root.
         #[arg(long)]
         chain: bool,
+        /// Print every cross-certificate issued to or by the CA instead (its stored pairs,
+        /// RFC 4523 crossCertificatePair).
+        #[arg(long, conflicts_with = "chain")]
+        cross: bool,
     },
     /// Create a subordinate CA.
     Create(CaCreateArgs),

@@ -88,7 +88,12 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Init(a) => init(&ctx, a),
         Command::Ca(c) => match c {
             CaCommand::List => ca_list(&ctx),
-            CaCommand::Cert { name, chain } => ca_cert(&ctx, &name, chain),
+            CaCommand::Cert {
+                name,
+                cross: true,
+                ..
+            } => ca_cert_cross(&ctx, &name),
+            CaCommand::Cert { name, chain, .. } => ca_cert(&ctx, &name, chain),
             CaCommand::Create(a) => ca_create(&ctx, a),
         },
         Command::Profile(p) => match p {
@@ -342,6 +347,22 @@ fn ca_cert(ctx: &Ctx, name: &str, chain: bool) -> CmdResult {
     let pem: String = certs
         .iter()
         .map(|c| input::to_pem("CERTIFICATE", &c.cert_der))
+        .collect();
+    if ctx.json {
+        print_json(&json!({"name": name, "pem": pem}));
+    } else {
+        print_text(&pem);
+    }
+    ok()
+}
+
+/// `ca cert NAME --cross`: every cross-certificate issued to or by NAME (PEM blocks).
+fn ca_cert_cross(ctx: &Ctx, name: &str) -> CmdResult {
+    let ca = ctx.open()?;
+    let pem: String = ca
+        .cross_certificates_of(name)?
+        .iter()
+        .map(|d| input::to_pem("CERTIFICATE", d))
         .collect();
     if ctx.json {
         print_json(&json!({"name": name, "pem": pem}));

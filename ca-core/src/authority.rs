@@ -270,14 +270,16 @@ impl Authority {
                 home: home.to_path_buf(),
             });
         }
-        Ok(Authority {
+        let mut authority = Authority {
             home: home.to_path_buf(),
             store,
             policies,
             keys: Arc::new(DefaultKeys::new(home, passphrase)),
             loaded: HashMap::new(),
             seal_on_drop: true,
-        })
+        };
+        authority.migrate_cross_pairs()?;
+        Ok(authority)
     }
 
     /// Replaces the key resolver (e.g. to add a PKCS#11 backend).

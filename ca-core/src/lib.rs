@@ -91,6 +91,7 @@ pub use store::{
     OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
     SqliteStore, Store, StoredStatus, verify_chain,
 };
+pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url,
     store_kind,

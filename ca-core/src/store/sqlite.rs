@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
+    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, CrossDirection,
+    CrossPair, CrossPairSide, OfficerRecord,
     OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
     StatusVisitor, Store, StoredStatus,
 };
@@ -160,6 +161,28 @@ CREATE TABLE IF NOT EXISTS timestamps (
 );
 ";
 
+/// Versioned schema migrations after [`SCHEMA`], (version, SQL), each applied once, in order, in
+/// one transaction with `PRAGMA user_version` (the newest applied).
+const MIGRATIONS: &[(i32, &str)] = &[(1, CROSS_PAIRS_V1)];
+
+/// Cross-certificate pairs (RFC 4523 §2.5): one row per pair of our CA `ca` (key `ca_key`) with
+/// a peer CA (name and key). The cross-certificates recorded before this table existed are
+/// filled in by `Authority::open` (`cross::migrate_cross_pairs`).
+const CROSS_PAIRS_V1: &str = "
+CREATE TABLE IF NOT EXISTS cross_pairs (
+    id INTEGER PRIMARY KEY,
+    ca TEXT NOT NULL,
+    ca_key TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    peer_key TEXT NOT NULL,
+    issued_to_this_ca BLOB,
+    issued_by_this_ca BLOB,
+    created_at BIGINT NOT NULL,
+    CHECK (issued_to_this_ca IS NOT NULL OR issued_by_this_ca IS NOT NULL)
+);
+CREATE INDEX IF NOT EXISTS cross_pairs_ca ON cross_pairs (ca, ca_key, peer, peer_key);
+";
+
 /// Columns added after a table was first created: (table, column, type). Added on open when
 /// missing, so older stores keep working.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("officers", "person", "TEXT")];
@@ -171,7 +194,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path` with WAL and `synchronous=FULL`.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         private_store_files(path)?;
-        let conn = Connection::open(path).map_err(Error::store("opening the store"))?;
+        let mut conn = Connection::open(path).map_err(Error::store("opening the store"))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(Error::store("setting busy timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -201,6 +224,7 @@ impl SqliteStore {
                     .map_err(Error::store("adding a column"))?;
             }
         }
+        migrate(&mut conn)?;
         Ok(SqliteStore {
             conn,
             actor: crate::ra::operator_label(),
@@ -514,6 +538,30 @@ const CERT_COLUMNS: &str =
 
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Applies the [`MIGRATIONS`] newer than the store's `user_version`, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let version = |c: &Connection| -> Result<i32> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(Error::store("reading the schema version"))
+    };
+    if version(conn)? >= newest {
+        return Ok(());
+    }
+    let txn = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(Error::store("beginning a migration"))?;
+    let current = version(&txn)?;
+    for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        txn.execute_batch(sql)
+            .map_err(Error::store("applying a schema migration"))?;
+        txn.pragma_update(None, "user_version", v)
+            .map_err(Error::store("recording a schema migration"))?;
+    }
+    txn.commit()
+        .map_err(Error::store("committing schema migrations"))
 }
 
 impl Store for SqliteStore {
@@ -855,7 +903,7 @@ impl Store for SqliteStore {
                 revoked_at: row.get(1).map_err(read())?,
                 reason: text(2)?,
                 invalidity_date: row.get(3).map_err(read())?,
-                is_ca: profile == "sub-ca" || profile == "root",
+                is_ca: super::is_ca_profile(profile),
             })?;
         }
         Ok(())
@@ -971,6 +1019,90 @@ impl Store for SqliteStore {
             [],
             "listing imports",
             |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn record_cross_sides(&mut self, sides: &[CrossPairSide]) -> Result<usize> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let now = now_unix();
+        let mut recorded = 0;
+        for side in sides {
+            let col = match side.direction {
+                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
+                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
+            };
+            let known: i64 = txn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = ?1 AND {col} = ?2"),
+                    params![side.ca, side.der],
+                    |r| r.get(0),
+                )
+                .map_err(Error::store("reading cross-certificate pairs"))?;
+            if known > 0 {
+                continue;
+            }
+            let open: Option<i64> = txn
+                .query_row(
+                    &format!(
+                        "SELECT id FROM cross_pairs WHERE ca = ?1 AND ca_key = ?2 AND peer = ?3 AND peer_key = ?4 AND {col} IS NULL ORDER BY id LIMIT 1"
+                    ),
+                    params![side.ca, side.ca_key, side.peer, side.peer_key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(Error::store("reading cross-certificate pairs"))?;
+            let id = match open {
+                Some(id) => {
+                    txn.execute(
+                        &format!("UPDATE cross_pairs SET {col} = ?2 WHERE id = ?1"),
+                        params![id, side.der],
+                    )
+                    .map_err(Error::store("recording a cross-certificate pair"))?;
+                    id
+                }
+                None => txn
+                    .query_row(
+                        &format!(
+                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"
+                        ),
+                        params![side.ca, side.ca_key, side.peer, side.peer_key, side.der, now],
+                        |r| r.get(0),
+                    )
+                    .map_err(Error::store("recording a cross-certificate pair"))?,
+            };
+            Self::append_audit(
+                &txn,
+                &actor,
+                "cross.pair",
+                &side.ca,
+                "ok",
+                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
+            )?;
+            recorded += 1;
+        }
+        txn.commit()
+            .map_err(Error::store("committing cross-certificate pairs"))?;
+        Ok(recorded)
+    }
+
+    fn cross_pairs(&self, ca: Option<&str>) -> Result<Vec<CrossPair>> {
+        self.list(
+            "SELECT id, ca, ca_key, peer, peer_key, issued_to_this_ca, issued_by_this_ca FROM cross_pairs
+             WHERE ?1 IS NULL OR ca = ?1 ORDER BY id",
+            params![ca],
+            "listing cross-certificate pairs",
+            |r| {
+                Ok(CrossPair {
+                    id: r.get(0)?,
+                    ca: r.get(1)?,
+                    ca_key: r.get(2)?,
+                    peer: r.get(3)?,
+                    peer_key: r.get(4)?,
+                    issued_to_this_ca: r.get(5)?,
+                    issued_by_this_ca: r.get(6)?,
+                })
+            },
         )
     }
 
