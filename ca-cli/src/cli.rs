@@ -167,6 +167,10 @@ pub enum Command {
         /// A delta CRL against the newest full CRL.
         #[arg(long)]
         delta: bool,
+        /// The CA's authority revocation list (ARL): its revoked CA and cross-certificates,
+        /// onlyContainsCACerts (RFC 5280 §5.2.5).
+        #[arg(long, conflicts_with = "delta")]
+        arl: bool,
         /// Write PEM instead of DER.
         #[arg(long)]
         pem: bool,

@@ -126,9 +126,10 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Crl {
             ca,
             delta,
+            arl,
             pem,
             out,
-        } => crl(&ctx, &ca, delta, pem, &out),
+        } => crl(&ctx, &ca, delta, arl, pem, &out),
         Command::Audit(a) => match a {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
@@ -1170,9 +1171,13 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     })
 }
 
-fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResult {
+fn crl(ctx: &Ctx, ca_name: &str, delta: bool, arl: bool, pem: bool, out: &Path) -> CmdResult {
     let mut ca = ctx.open()?;
-    let signed = ca.sign_crl(ca_name, delta)?;
+    let signed = if arl {
+        ca.sign_arl(ca_name)?
+    } else {
+        ca.sign_crl(ca_name, delta)?
+    };
     let der = signed.der;
     let bytes = if pem {
         input::to_pem("X509 CRL", &der).into_bytes()
@@ -1184,12 +1189,18 @@ fn crl(ctx: &Ctx, ca_name: &str, delta: bool, pem: bool, out: &Path) -> CmdResul
     let entries = signed.entries;
     if ctx.json {
         print_json(
-            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": entries, "out": out.display().to_string()}),
+            &json!({"ca": ca_name, "delta": delta, "arl": arl, "crl_number": number, "entries": entries, "out": out.display().to_string()}),
         );
     } else {
         print_text(&format!(
-            "{} CRL {number} of {ca_name}: {} entries, written to {}\n",
-            if delta { "delta" } else { "full" },
+            "{} {number} of {ca_name}: {} entries, written to {}\n",
+            if arl {
+                "ARL"
+            } else if delta {
+                "delta CRL"
+            } else {
+                "full CRL"
+            },
             entries,
             out.display()
         ));

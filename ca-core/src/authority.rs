@@ -604,11 +604,9 @@ impl Authority {
                 "{base}/crl/{}.crl",
                 p.record.name
             ))?);
-            exts.push(build::authority_info_access(
-                Some(&format!("{base}/ocsp")),
-                &format!("{base}/ca/{}.crt", p.record.name),
-            )?);
+            exts.push(build::issuer_access(&base, &p.record.name, true)?);
         }
+        exts.push(build::ca_repository(&base, &new.name)?);
         let alg = issuer_signer.algorithm();
         let (serial, tbs) = build::linted_tbs(
             &IssuerFacts {

@@ -212,10 +212,17 @@ impl Authority {
             "{base}/crl/{}.crl",
             ca.record.name
         ))?);
-        exts.push(build::authority_info_access(
-            Some(&format!("{base}/ocsp")),
-            &format!("{base}/ca/{}.crt", ca.record.name),
-        )?);
+        exts.push(build::issuer_access(&base, &ca.record.name, true)?);
+        // The subject's repository is ours to name only when the subject is one of our CAs
+        // (RFC 5280 §4.2.2.2).
+        if let Some(ours) = self.cas()?.into_iter().find(|c| {
+            Certificate::from_der(&c.cert_der).ok().is_some_and(|cc| {
+                cc.tbs_certificate().subject().to_der().ok().as_deref()
+                    == Some(subject_der.as_slice())
+            })
+        }) {
+            exts.push(build::ca_repository(&base, &ours.name)?);
+        }
 
         let now = now_seconds();
         let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
@@ -432,6 +439,44 @@ impl Authority {
                 if !out.contains(&d) {
                     out.push(d);
                 }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Authority {
+    /// The certificates issued to CA `name`, DER: its own certificate, then the
+    /// cross-certificates other CAs issued to it (what `issued-to/NAME.p7c` bundles, the
+    /// target of authorityInfoAccess caIssuers in what NAME issues, RFC 5280 §4.2.2.1).
+    pub fn certificates_issued_to(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let mut out = vec![self.ca_record(name)?.cert_der];
+        for p in self.store.cross_pairs(Some(name))? {
+            if let Some(d) = p.issued_to_this_ca
+                && !out.contains(&d)
+            {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The CA certificates CA `name` issued to other CAs, DER: its subordinate CAs'
+    /// certificates and its cross-certificates (what `issued-by/NAME.p7c` bundles, the target
+    /// of subjectInfoAccess caRepository in NAME's certificates, RFC 5280 §4.2.2.2).
+    pub fn ca_certificates_issued_by(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        self.ca_record(name)?;
+        let mut out: Vec<Vec<u8>> = self
+            .cas()?
+            .into_iter()
+            .filter(|c| c.parent.as_deref() == Some(name) && c.name != name)
+            .map(|c| c.cert_der)
+            .collect();
+        for p in self.store.cross_pairs(Some(name))? {
+            if let Some(d) = p.issued_by_this_ca
+                && !out.contains(&d)
+            {
+                out.push(d);
             }
         }
         Ok(out)
