@@ -371,22 +371,25 @@ fn sides_of(
             ca: issuer.to_string(),
             ca_key: aki.clone(),
             peer: name_to_string(tbs.subject()),
-            peer_key: ski.clone(),
+            peer_key: ski,
             direction: CrossDirection::IssuedByThisCa,
             der: der_bytes.to_vec(),
         });
     }
-    let to_us = cas.iter().find(|c| {
-        Certificate::from_der(&c.cert_der).ok().is_some_and(|cc| {
-            let t = cc.tbs_certificate();
-            t.subject().to_der().ok().as_deref() == Some(subject.as_slice())
-                && t.subject_public_key_info().to_der().ok().as_deref() == Some(spki.as_slice())
-        })
+    let to_us = cas.iter().find_map(|c| {
+        let cc = Certificate::from_der(&c.cert_der).ok()?;
+        let t = cc.tbs_certificate();
+        (t.subject().to_der().ok().as_deref() == Some(subject.as_slice())
+            && t.subject_public_key_info().to_der().ok().as_deref() == Some(spki.as_slice()))
+        .then_some((c, cc))
     });
-    if let Some(ours) = to_us {
+    if let Some((ours, ours_cert)) = to_us {
+        // Our key as our own certificate names it (the other domain may compute its SKI
+        // another way).
+        let (ours_ski, _) = key_ids(&ours_cert)?;
         sides.push(CrossPairSide {
             ca: ours.name.clone(),
-            ca_key: ski,
+            ca_key: ours_ski,
             peer: name_to_string(tbs.issuer()),
             peer_key: aki,
             direction: CrossDirection::IssuedToThisCa,
