@@ -177,6 +177,10 @@ pub enum Command {
         /// Where to write it.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Sign with this key generation of the CA (`ca list`; default: the one in force). A
+        /// renewed CA's old key signs CRLs until the certificates it signed have expired.
+        #[arg(long, value_name = "N")]
+        generation: Option<u32>,
     },
     /// Verify a CMS (RFC 5652) signature: signed attributes, the signature, a signature
     /// time-stamp, the signer's path and its revocation at the signing time (exit 0 valid, 1
@@ -411,11 +415,39 @@ pub enum CaCommand {
         chain: bool,
         /// Print every cross-certificate issued to or by the CA instead (its stored pairs,
         /// RFC 4523 crossCertificatePair).
-        #[arg(long, conflicts_with = "chain")]
+        #[arg(long, conflicts_with_all = ["chain", "links"])]
         cross: bool,
+        /// Print the CA's link certificates instead (RFC 4210 §4.4: OldWithNew, NewWithOld
+        /// of each renewal), oldest first.
+        #[arg(long, conflicts_with = "chain")]
+        links: bool,
     },
     /// Create a subordinate CA.
     Create(CaCreateArgs),
+    /// A new key generation for a CA: a new key and certificate (self-signed CAs also get the
+    /// link certificates OldWithNew and NewWithOld; a subordinate CA is re-issued by its
+    /// parent; cross-certificates lgpki issued to or by it are re-issued). Issuance switches to
+    /// the new key at once; the old key keeps signing CRLs (`crl --generation N`) until what
+    /// it signed has expired.
+    Renew(CaRenewArgs),
+}
+
+/// `ca renew`.
+#[derive(Debug, Args)]
+pub struct CaRenewArgs {
+    /// The CA.
+    pub name: String,
+    /// Key algorithm of the new key [default: the current key's].
+    #[arg(long, value_enum)]
+    pub key_alg: Option<KeyAlg>,
+    /// Generate the new key in this PKCS#11 token (RFC 7512 URI) [default: where the current
+    /// key is].
+    #[arg(long, value_name = "URI")]
+    pub key_uri: Option<String>,
+    /// Validity of the new CA certificate in days (1 to 36500; clamped to the parent's)
+    /// [default: the current certificate's].
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
 }
 
 /// `ca create`.

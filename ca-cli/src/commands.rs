@@ -89,12 +89,17 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Ca(c) => match c {
             CaCommand::List => ca_list(&ctx),
             CaCommand::Cert {
-                name,
-                cross: true,
-                ..
+                name, cross: true, ..
             } => ca_cert_cross(&ctx, &name),
+            CaCommand::Cert {
+                name,
+                chain: _,
+                links: true,
+                ..
+            } => ca_links(&ctx, &name),
             CaCommand::Cert { name, chain, .. } => ca_cert(&ctx, &name, chain),
             CaCommand::Create(a) => ca_create(&ctx, a),
+            CaCommand::Renew(a) => ca_renew(&ctx, a),
         },
         Command::Profile(p) => match p {
             ProfileCommand::List => profile_list(&ctx),
@@ -129,7 +134,8 @@ pub fn run(cli: Cli) -> CmdResult {
             arl,
             pem,
             out,
-        } => crl(&ctx, &ca, delta, arl, pem, &out),
+            generation,
+        } => crl(&ctx, &ca, delta, arl, pem, &out, generation),
         Command::Audit(a) => match a {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
@@ -286,9 +292,34 @@ fn ca_subject_and_expiry(c: &ca_core::CaRecord) -> (String, String, String) {
     }
 }
 
+/// What a CA issues: `ca` when its certificate lets it certify CAs (basicConstraints
+/// pathLenConstraint absent or above 0, RFC 5280 §4.2.1.9), `ee` when profiles are bound to it.
+fn ca_issues(c: &ca_core::CaRecord) -> Vec<&'static str> {
+    let path_len = x509_cert::Certificate::from_der(&c.cert_der)
+        .ok()
+        .and_then(|cert| {
+            cert.tbs_certificate()
+                .get_extension::<x509_cert::ext::pkix::BasicConstraints>()
+                .ok()
+                .flatten()
+                .map(|(_, bc)| bc.path_len_constraint)
+        });
+    let mut out = Vec::new();
+    if !matches!(path_len, Some(Some(0))) {
+        out.push("ca");
+    }
+    if !c.profiles.is_empty() {
+        out.push("ee");
+    }
+    out
+}
+
 fn ca_json(c: &ca_core::CaRecord) -> Value {
     let (subject, not_after, serial) = ca_subject_and_expiry(c);
     json!({
+        "self_signed": c.parent.is_none(),
+        "generation": c.generation,
+        "issues": ca_issues(c),
         "name": c.name,
         "subject": subject,
         "parent": c.parent,
@@ -309,6 +340,7 @@ fn ca_table(cas: &[ca_core::CaRecord]) -> String {
                 c.name.clone(),
                 subject,
                 c.parent.clone().unwrap_or_else(|| "-".into()),
+                c.generation.to_string(),
                 c.key_alg.name().into(),
                 ca_core::KeyRef(c.key_ref.clone()).location(),
                 if c.profiles.is_empty() {
@@ -320,7 +352,9 @@ fn ca_table(cas: &[ca_core::CaRecord]) -> String {
         })
         .collect();
     table(
-        &["NAME", "SUBJECT", "PARENT", "KEY", "LOCATION", "PROFILES"],
+        &[
+            "NAME", "SUBJECT", "PARENT", "GEN", "KEY", "LOCATION", "PROFILES",
+        ],
         &rows,
     )
 }
@@ -369,6 +403,54 @@ fn ca_cert_cross(ctx: &Ctx, name: &str) -> CmdResult {
         print_json(&json!({"name": name, "pem": pem}));
     } else {
         print_text(&pem);
+    }
+    ok()
+}
+
+fn ca_links(ctx: &Ctx, name: &str) -> CmdResult {
+    let ca = ctx.open()?;
+    let links = ca.ca_links(name)?;
+    let pem: String = links
+        .iter()
+        .map(|c| input::to_pem("CERTIFICATE", &c.der))
+        .collect();
+    if ctx.json {
+        print_json(&json!({"name": name, "pem": pem}));
+    } else {
+        print_text(&pem);
+    }
+    ok()
+}
+
+fn ca_renew(ctx: &Ctx, a: crate::cli::CaRenewArgs) -> CmdResult {
+    let mut ca = ctx.open()?;
+    let renewed = ca.renew_ca(
+        &a.name,
+        &ca_core::RenewOptions {
+            key_alg: a.key_alg.map(Into::into),
+            key_uri: a.key_uri,
+            days: a.days,
+        },
+    )?;
+    if ctx.json {
+        print_json(&json!({
+            "ca": renewed.ca,
+            "generation": renewed.generation,
+            "serial": renewed.serial,
+            "links": renewed.links,
+        }));
+    } else {
+        let mut text = format!(
+            "CA {} renewed: generation {}, certificate {}\n",
+            renewed.ca, renewed.generation, renewed.serial
+        );
+        for l in &renewed.links {
+            text.push_str(&format!("link certificate {l}\n"));
+        }
+        for c in &renewed.crosses {
+            text.push_str(&format!("cross-certificate re-issued {c}\n"));
+        }
+        print_text(&text);
     }
     ok()
 }
@@ -799,7 +881,7 @@ fn cert_list(
             .iter()
             .map(|c| {
                 vec![
-                    c.serial.clone(),
+                    c.serial.to_string(),
                     c.ca.clone(),
                     c.profile.clone(),
                     status_name(c.status_at(now)).into(),
@@ -818,12 +900,12 @@ fn cert_list(
 
 fn cert_show(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     let ca = ctx.open()?;
-    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let hex: ca_core::Serial = serial.parse()?;
     let c = ca
         .store()
         .cert(&hex, ca_name)?
-        .ok_or(ca_core::Error::CertificateNotFound {
-            serial: hex.clone(),
+        .ok_or_else(|| ca_core::Error::CertificateNotFound {
+            serial: hex.to_string(),
         })?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let status = status_name(c.status_at(now));
@@ -1038,7 +1120,8 @@ fn revoke_one(ctx: &Ctx, a: &RevokeArgs) -> CmdResult {
             },
             r.serial,
             r.ca,
-            r.reason.as_deref().unwrap_or("unspecified"),
+            r.reason
+                .map_or("unspecified", ca_core::crl::ReasonCode::name),
             r.revoked_at.map(ca_core::rfc3339).unwrap_or_default()
         ));
     }
@@ -1140,7 +1223,7 @@ fn revoke_batch(ctx: &Ctx, file: &Path, a: &RevokeArgs) -> CmdResult {
 fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     let ca = ctx.open()?;
     let st = ca.status(serial, ca_name)?;
-    let hex = ca_core::serial_hex(&ca_core::parse_serial_hex(serial)?);
+    let hex: ca_core::Serial = serial.parse()?;
     let (v, text) = match &st {
         ca_core::RevocationStatus::Good(r) => (
             json!({"serial": r.serial, "ca": r.ca, "status": "good"}),
@@ -1151,7 +1234,8 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
             format!(
                 "revoked {} {}\n",
                 r.revoked_at.map(ca_core::rfc3339).unwrap_or_default(),
-                r.reason.as_deref().unwrap_or("unspecified")
+                r.reason
+                    .map_or("unspecified", ca_core::crl::ReasonCode::name)
             ),
         ),
         ca_core::RevocationStatus::Unknown => (
@@ -1171,12 +1255,20 @@ fn status(ctx: &Ctx, serial: &str, ca_name: Option<&str>) -> CmdResult {
     })
 }
 
-fn crl(ctx: &Ctx, ca_name: &str, delta: bool, arl: bool, pem: bool, out: &Path) -> CmdResult {
+fn crl(
+    ctx: &Ctx,
+    ca_name: &str,
+    delta: bool,
+    arl: bool,
+    pem: bool,
+    out: &Path,
+    generation: Option<u32>,
+) -> CmdResult {
     let mut ca = ctx.open()?;
     let signed = if arl {
         ca.sign_arl(ca_name)?
     } else {
-        ca.sign_crl(ca_name, delta)?
+        ca.sign_crl_by_generation(ca_name, generation, delta, None)?
     };
     let der = signed.der;
     let bytes = if pem {

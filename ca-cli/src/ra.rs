@@ -115,7 +115,7 @@ pub fn officer(ctx: &Ctx, c: OfficerCommand) -> CmdResult {
             person,
         } => {
             let der = read_cert(&cert)?;
-            let o = ca.officer_add_person(&actor, &org, &der, &role, person.as_deref())?;
+            let o = ca.officer_add_person(&actor, &org, &der, role.parse()?, person.as_deref())?;
             if ctx.json {
                 print_json(&json!(o));
             } else {
@@ -136,8 +136,8 @@ pub fn officer(ctx: &Ctx, c: OfficerCommand) -> CmdResult {
                         vec![
                             o.id.to_string(),
                             o.org.clone(),
-                            o.role.clone(),
-                            o.cert_serial.clone(),
+                            o.role.to_string(),
+                            o.cert_serial.to_string(),
                             o.subject.clone(),
                         ]
                     })
@@ -212,7 +212,7 @@ pub fn run_request(
             json!(ca.request_submit(actor, &profile, &csr_der, &org, subject.as_deref(), &sans)?)
         }
         RequestOp::List { state } => Value::Array(
-            ca.request_list(actor, state.as_deref())?
+            ca.request_list(actor, state.as_deref().map(str::parse).transpose()?)?
                 .iter()
                 .map(request_json)
                 .collect(),

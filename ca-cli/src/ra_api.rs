@@ -271,17 +271,17 @@ impl From<RequestRecord> for RequestView {
     fn from(r: RequestRecord) -> Self {
         RequestView {
             id: r.id,
-            kind: r.kind,
+            kind: r.kind.to_string(),
             org: r.org,
-            state: r.state,
+            state: r.state.to_string(),
             profile: r.profile,
             subject: r.subject,
             sans: r.sans,
             submitted_by: r.submitted_by,
             decided_by: r.decided_by,
             reject_reason: r.reject_reason,
-            serial: r.serial,
-            revoke_reason: r.revoke_reason,
+            serial: r.serial.map(|s| s.to_string()),
+            revoke_reason: r.revoke_reason.map(|r| r.to_string()),
             created: r.created,
         }
     }
@@ -309,7 +309,7 @@ pub struct IssuedView {
 impl From<Issued> for IssuedView {
     fn from(i: Issued) -> Self {
         IssuedView {
-            serial: i.serial,
+            serial: i.serial.to_string(),
             ca: i.ca,
             profile: i.profile,
             subject: i.subject,
@@ -369,7 +369,7 @@ fn now() -> i64 {
 impl From<&CertRecord> for CertView {
     fn from(c: &CertRecord) -> Self {
         CertView {
-            serial: c.serial.clone(),
+            serial: c.serial.to_string(),
             ca: c.ca.clone(),
             profile: c.profile.clone(),
             subject: c.subject.clone(),
@@ -377,7 +377,7 @@ impl From<&CertRecord> for CertView {
             not_after: ca_core::rfc3339(c.not_after),
             status: status_name(c.status_at(now())).into(),
             revoked_at: c.revoked_at.map(ca_core::rfc3339),
-            reason: c.reason.clone(),
+            reason: c.reason.map(|r| r.to_string()),
         }
     }
 }
@@ -428,8 +428,8 @@ impl From<OfficerRecord> for OfficerView {
         OfficerView {
             id: o.id,
             org: o.org,
-            role: o.role,
-            cert_serial: o.cert_serial,
+            role: o.role.to_string(),
+            cert_serial: o.cert_serial.to_string(),
             subject: o.subject,
         }
     }
@@ -785,7 +785,7 @@ async fn me(
                 id: *id,
                 org: org.clone(),
                 org_name: ca.org(org)?.name,
-                role: role.clone(),
+                role: role.to_string(),
                 subject: subject.clone(),
             }),
             Actor::Operator => Err(ca_core::Error::PolicyRefused {
@@ -806,7 +806,8 @@ async fn list_requests(
 ) -> Result<Json<Vec<RequestView>>, ApiError> {
     let v = app
         .with_ca(&actor, move |ca, actor| {
-            ca.request_list(actor, q.state.as_deref().filter(|s| !s.is_empty()))
+            let state = q.state.as_deref().filter(|s| !s.is_empty());
+            ca.request_list(actor, state.map(str::parse).transpose()?)
         })
         .await?;
     Ok(Json(v.into_iter().map(Into::into).collect()))
@@ -973,7 +974,7 @@ async fn certificate_status(
         .with_ca(&actor, move |ca, actor| ca.org_certificate(actor, &serial))
         .await?;
     Ok(Json(StatusView {
-        serial: c.serial,
+        serial: c.serial.to_string(),
         ca: c.ca,
         status: if c.revoked_at.is_some() {
             "revoked"
@@ -982,7 +983,7 @@ async fn certificate_status(
         }
         .into(),
         revoked_at: c.revoked_at.map(ca_core::rfc3339),
-        reason: c.reason,
+        reason: c.reason.map(|r| r.to_string()),
         invalidity_date: c.invalidity_date.map(ca_core::rfc3339),
     }))
 }
@@ -1055,7 +1056,7 @@ async fn add_officer(
     let der = certs.remove(0);
     let o = app
         .with_ca(&actor, move |ca, actor| {
-            ca.officer_add_by_approver(actor, &der, &b.role)
+            ca.officer_add_by_approver(actor, &der, b.role.parse()?)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(o.into())))

@@ -14,7 +14,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use ca_core::{Actor, OrgCertQuery, RequestRecord};
+use ca_core::{Actor, OrgCertQuery, RequestKind, RequestRecord, RequestState, Role};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
@@ -129,7 +129,7 @@ fn layout(lang: Lang, title: &str, who: Option<&Actor>, body: Markup) -> Markup 
                         @if lang == Lang::Ja { a href="/lang/en" { "English" } } @else { a href="/lang/ja" { "日本語" } }
                     }
                     @if let Some(Actor::Officer { org, role, subject, .. }) = who {
-                        div.who { (subject) " · " (org) " · " (role_name(lang, role)) }
+                        div.who { (subject) " · " (org) " · " (role_name(lang, *role)) }
                     }
                 }
                 main { h1 { (title) } (body) }
@@ -138,32 +138,29 @@ fn layout(lang: Lang, title: &str, who: Option<&Actor>, body: Markup) -> Markup 
     }
 }
 
-fn role_name(lang: Lang, role: &str) -> &'static str {
+fn role_name(lang: Lang, role: Role) -> &'static str {
     match role {
-        "approver" => lang.t("承認者", "approver"),
-        _ => lang.t("受付担当者", "registrar"),
+        Role::Approver => lang.t("承認者", "approver"),
+        Role::Registrar => lang.t("受付担当者", "registrar"),
     }
 }
 
-fn state_name(lang: Lang, state: &str) -> String {
+fn state_name(lang: Lang, state: RequestState) -> &'static str {
     match state {
-        "pending" => lang.t("承認待ち", "pending"),
-        "issued" => lang.t("発行済み", "issued"),
-        "rejected" => lang.t("却下", "rejected"),
-        "revoked" => lang.t("失効済み", "revoked"),
-        other => return other.to_string(),
+        RequestState::Pending => lang.t("承認待ち", "pending"),
+        RequestState::Approved => lang.t("承認済み", "approved"),
+        RequestState::Issued => lang.t("発行済み", "issued"),
+        RequestState::Rejected => lang.t("却下", "rejected"),
+        RequestState::Revoked => lang.t("失効済み", "revoked"),
     }
-    .to_string()
 }
 
-fn kind_name(lang: Lang, kind: &str) -> String {
+fn kind_name(lang: Lang, kind: RequestKind) -> &'static str {
     match kind {
-        "issue" => lang.t("発行", "issue"),
-        "renew" => lang.t("更新", "renewal"),
-        "revoke" => lang.t("失効", "revocation"),
-        other => return other.to_string(),
+        RequestKind::Issue => lang.t("発行", "issue"),
+        RequestKind::Renew => lang.t("更新", "renewal"),
+        RequestKind::Revoke => lang.t("失効", "revocation"),
     }
-    .to_string()
 }
 
 fn cert_status_name(lang: Lang, s: &str) -> String {
@@ -268,8 +265,8 @@ fn requests_table(lang: Lang, reqs: &[RequestRecord]) -> Markup {
                     @for r in reqs {
                         tr {
                             td { a href={"/requests/" (r.id)} { (r.id) } }
-                            td { (kind_name(lang, &r.kind)) }
-                            td { (state_name(lang, &r.state)) }
+                            td { (kind_name(lang, r.kind)) }
+                            td { (state_name(lang, r.state)) }
                             td { (r.profile.as_deref().unwrap_or("-")) }
                             td { (r.subject.as_deref().unwrap_or("-")) }
                             td { (r.created) }
@@ -324,7 +321,7 @@ async fn dashboard(
             let me = actor.label();
             let pending: Vec<RequestRecord> = all
                 .iter()
-                .filter(|r| r.state == "pending" && r.submitted_by != me)
+                .filter(|r| r.state == RequestState::Pending && r.submitted_by != me)
                 .cloned()
                 .collect();
             let mine: Vec<RequestRecord> = all
@@ -346,7 +343,7 @@ async fn dashboard(
         Ok(v) => v,
         Err(e) => return error_page(lang, &actor, &e),
     };
-    let approver = matches!(&actor, Actor::Officer { role, .. } if role == "approver");
+    let approver = matches!(&actor, Actor::Officer { role, .. } if *role == Role::Approver);
     html_response(
         StatusCode::OK,
         layout(
@@ -574,7 +571,7 @@ async fn request_page(
                 .ok_or_else(|| ca_core::Error::PolicyRefused {
                     detail: format!("no request {id} for you"),
                 })?;
-            let issued = if req.state == "issued" && req.kind != "revoke" {
+            let issued = if req.state == RequestState::Issued && req.kind != RequestKind::Revoke {
                 ca.request_certificate(actor, id).ok().map(|i| i.serial)
             } else {
                 None
@@ -586,8 +583,8 @@ async fn request_page(
         Ok(v) => v,
         Err(e) => return error_page(lang, &actor, &e),
     };
-    let may_decide = matches!(&actor, Actor::Officer { role, .. } if role == "approver")
-        && req.state == "pending"
+    let may_decide = matches!(&actor, Actor::Officer { role, .. } if *role == Role::Approver)
+        && req.state == RequestState::Pending
         && req.submitted_by != actor.label();
     html_response(
         StatusCode::OK,
@@ -597,8 +594,8 @@ async fn request_page(
             Some(&actor),
             html! {
                 dl.detail {
-                    dt { (lang.t("種別", "Kind")) } dd { (kind_name(lang, &req.kind)) }
-                    dt { (lang.t("状態", "State")) } dd.state { (state_name(lang, &req.state)) }
+                    dt { (lang.t("種別", "Kind")) } dd { (kind_name(lang, req.kind)) }
+                    dt { (lang.t("状態", "State")) } dd.state { (state_name(lang, req.state)) }
                     dt { (lang.t("団体", "Organisation")) } dd { (req.org) }
                     dt { (lang.t("プロファイル", "Profile")) } dd { (req.profile.as_deref().unwrap_or("-")) }
                     dt { (lang.t("主体者", "Subject")) } dd { (req.subject.as_deref().unwrap_or("-")) }
@@ -620,7 +617,7 @@ async fn request_page(
                         input #reason type="text" name="reason" required;
                         button type="submit" { (lang.t("却下する", "Reject")) }
                     }
-                } @else if req.state == "pending" {
+                } @else if req.state == RequestState::Pending {
                     p.note { (lang.t("この申請は、申請者以外の承認者が承認または却下します。", "An approver other than the submitter approves or rejects this request.")) }
                 }
             },

@@ -74,7 +74,7 @@ pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_cor
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         bytes.insert(0, 0);
     }
-    let hex = ca_core::serial_hex(&bytes);
+    let hex = ca_core::Serial::from_der_content(&bytes);
     Ok(match store.cert_status(&hex, ca)? {
         None => Lookup::Unknown,
         Some(status) => match status.revoked_at {
@@ -82,7 +82,7 @@ pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_cor
             Some(t) => Lookup::Revoked {
                 time: time::OffsetDateTime::from_unix_timestamp(t)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                reason: status.reason.as_deref().and_then(|r| r.parse().ok()),
+                reason: status.reason,
             },
         },
     })

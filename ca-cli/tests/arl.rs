@@ -22,7 +22,15 @@ fn json(env: &Env, args: &[&str]) -> serde_json::Value {
 }
 
 fn ca_create(env: &Env, name: &str, parent: &str, extra: &[&str]) -> String {
-    let mut args = vec!["ca", "create", name, "--parent", parent, "--profile", "staff"];
+    let mut args = vec![
+        "ca",
+        "create",
+        name,
+        "--parent",
+        parent,
+        "--profile",
+        "staff",
+    ];
     args.extend_from_slice(extra);
     json(env, &args)["serial"]
         .as_str()
@@ -72,7 +80,14 @@ fn revoke(env: &Env, serial: &str, ca: &str) {
 /// Writes `crl --ca NAME [--arl] --pem` to FILE and returns its path.
 fn crl(env: &Env, ca: &str, arl: bool, file: &str) -> PathBuf {
     let p = env.path(file);
-    let mut args = vec!["crl", "--ca", ca, "--pem", "--out", p.to_str().expect("utf8")];
+    let mut args = vec![
+        "crl",
+        "--ca",
+        ca,
+        "--pem",
+        "--out",
+        p.to_str().expect("utf8"),
+    ];
     if arl {
         args.push("--arl");
     }
@@ -96,7 +111,13 @@ fn listed(p: &Path) -> Vec<String> {
 }
 
 fn crl_number(p: &Path) -> String {
-    let out = openssl(&["crl", "-in", p.to_str().expect("utf8"), "-noout", "-crlnumber"]);
+    let out = openssl(&[
+        "crl",
+        "-in",
+        p.to_str().expect("utf8"),
+        "-noout",
+        "-crlnumber",
+    ]);
     assert!(out.status.success(), "openssl crl -crlnumber");
     String::from_utf8_lossy(&out.stdout)
         .trim()

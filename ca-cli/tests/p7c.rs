@@ -70,14 +70,30 @@ fn other_certifies(env: &Env, other: &Path, key: &Path, subject: &Path) -> PathB
     .expect("write");
     let out_p = env.path("imported.pem");
     // The subject's name (as OpenSSL writes it back, same encoding) and its public key.
-    let o = openssl(&["x509", "-in", s(subject), "-noout", "-subject", "-nameopt", "compat"]);
+    let o = openssl(&[
+        "x509",
+        "-in",
+        s(subject),
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "compat",
+    ]);
     assert!(o.status.success());
     let name = String::from_utf8_lossy(&o.stdout)
         .trim()
         .trim_start_matches("subject=")
         .to_string();
     let pubkey = env.path("subject.pub");
-    let o = openssl(&["x509", "-in", s(subject), "-noout", "-pubkey", "-out", s(&pubkey)]);
+    let o = openssl(&[
+        "x509",
+        "-in",
+        s(subject),
+        "-noout",
+        "-pubkey",
+        "-out",
+        s(&pubkey),
+    ]);
     assert!(o.status.success());
     let out = openssl(&[
         "x509",
@@ -359,7 +375,13 @@ fn bundles_are_published_served_named_by_aia_and_sia_and_lead_the_jdk_across() {
     json(
         &env,
         &[
-            "ca", "create", "sub-x", "--parent", "bridge", "--profile", "staff",
+            "ca",
+            "create",
+            "sub-x",
+            "--parent",
+            "bridge",
+            "--profile",
+            "staff",
         ],
     );
     let csr = make_csr(

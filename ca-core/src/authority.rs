@@ -17,7 +17,7 @@ use crate::key::{CaSigner, KeyAlgorithm, KeyBackend, KeyRef, SoftwareBackend};
 use crate::lint::{Expectation, IssuerFacts};
 use crate::name::DistinguishedName;
 use crate::profile::{KeyUsageBit, Policies};
-use crate::serial::serial_hex;
+use crate::serial::Serial;
 use crate::store::{CaRecord, PendingCert, SqliteStore, Store};
 
 /// Environment variable holding the passphrase that encrypts software CA keys.
@@ -196,7 +196,7 @@ pub struct Authority {
     pub(crate) store: Box<dyn Store>,
     pub(crate) policies: Policies,
     pub(crate) keys: Arc<dyn KeyResolver>,
-    loaded: HashMap<String, LoadedCa>,
+    pub(crate) loaded: HashMap<String, LoadedCa>,
     /// Sign an audit checkpoint when dropped (set once the home is fully initialised).
     seal_on_drop: bool,
 }
@@ -486,10 +486,13 @@ impl Authority {
 
     /// Loads a CA with its signer, checking that the key matches the certificate.
     pub fn load_ca(&mut self, name: &str) -> Result<LoadedCa> {
-        if let Some(ca) = self.loaded.get(name) {
+        let record = self.ca_record(name)?;
+        // A CA renewed since it was loaded (`ca renew`) signs with its new key from now on.
+        if let Some(ca) = self.loaded.get(name)
+            && ca.record.generation == record.generation
+        {
             return Ok(ca.clone());
         }
-        let record = self.ca_record(name)?;
         let key = KeyRef(record.key_ref.clone());
         let signer = self.keys.backend_for(&key)?.load(&key)?;
         let ca = loaded_ca(record, signer)?;
@@ -506,11 +509,13 @@ impl Authority {
         name: &str,
         work: impl FnOnce(&mut Authority, &CaRecord) -> Result<T>,
     ) -> Result<(LoadedCa, T)> {
-        if let Some(ca) = self.loaded.get(name).cloned() {
+        let record = self.ca_record(name)?;
+        if let Some(ca) = self.loaded.get(name).cloned()
+            && ca.record.generation == record.generation
+        {
             let t = work(self, &ca.record)?;
             return Ok((ca, t));
         }
-        let record = self.ca_record(name)?;
         let key = KeyRef(record.key_ref.clone());
         let backend = self.keys.backend_for(&key)?;
         let (signer, t) = std::thread::scope(|s| {
@@ -626,7 +631,7 @@ impl Authority {
             &exts,
         )?;
         let pending = PendingCert {
-            serial: serial_hex(&serial),
+            serial: Serial::from_der_content(&serial),
             ca: new.parent.clone().unwrap_or_else(|| new.name.clone()),
             profile: if parent.is_some() {
                 "sub-ca".into()
@@ -638,6 +643,7 @@ impl Authority {
             not_after: not_after.unix_timestamp(),
             tbs_der: tbs.clone(),
             request_id: None,
+            issuer_generation: parent.as_ref().map(|p| p.record.generation),
         };
         let sig = issuer_signer.sign(&tbs)?;
         let cert_der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
@@ -648,6 +654,7 @@ impl Authority {
             key_ref: key.0.clone(),
             key_alg: new.key_alg,
             profiles: new.profiles.clone(),
+            generation: 1,
         };
         self.store.insert_ca(&record, &pending, &cert_der)?;
         Ok(record)

@@ -14,8 +14,8 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CrlDistributionPoints, KeyUsage, SubjectAltName, SubjectInfoAccessSyntax,
-    SubjectKeyIdentifier, certpolicy::{CertificatePolicies, PolicyInformation},
+    CrlDistributionPoints, KeyUsage, SubjectAltName, SubjectInfoAccessSyntax, SubjectKeyIdentifier,
+    certpolicy::{CertificatePolicies, PolicyInformation},
 };
 use x509_cert::time::Time;
 

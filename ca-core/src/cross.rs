@@ -23,7 +23,7 @@ use crate::issue::Issued;
 use crate::lint::Expectation;
 use crate::name::{DistinguishedName, name_to_string};
 use crate::profile::KeyUsageBit;
-use crate::serial::serial_hex;
+use crate::serial::Serial;
 use crate::store::{CaRecord, CrossDirection, CrossPair, CrossPairSide, PendingCert};
 
 /// anyPolicy (RFC 5280 §4.2.1.4).
@@ -240,7 +240,7 @@ impl Authority {
             &exts,
         )?;
         let pending = PendingCert {
-            serial: serial_hex(&serial),
+            serial: Serial::from_der_content(&serial),
             ca: ca.record.name.clone(),
             profile: "cross".into(),
             subject: name_to_string(stbs.subject()),
@@ -248,6 +248,7 @@ impl Authority {
             not_after: not_after.unix_timestamp(),
             tbs_der: tbs.clone(),
             request_id: None,
+            issuer_generation: Some(ca.record.generation),
         };
         self.store.reserve(std::slice::from_ref(&pending))?;
         let sig = ca.signer.sign(&tbs)?;
@@ -438,7 +439,10 @@ impl Authority {
     pub fn cross_certificates_of(&self, name: &str) -> Result<Vec<Vec<u8>>> {
         let mut out: Vec<Vec<u8>> = Vec::new();
         for p in self.cross_pairs(name)? {
-            for d in [p.issued_to_this_ca, p.issued_by_this_ca].into_iter().flatten() {
+            for d in [p.issued_to_this_ca, p.issued_by_this_ca]
+                .into_iter()
+                .flatten()
+            {
                 if !out.contains(&d) {
                     out.push(d);
                 }

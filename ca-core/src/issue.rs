@@ -19,7 +19,7 @@ use crate::lint::Expectation;
 use crate::name::{AttrType, DistinguishedName};
 use crate::profile::Profile;
 use crate::san::{SanEntry, dns_under};
-use crate::serial::{random_serial, serial_hex};
+use crate::serial::{Serial, random_serial};
 use crate::store::PendingCert;
 
 /// How many requests share one durable transaction in a batch.
@@ -47,8 +47,8 @@ pub struct IssuanceRequest {
 /// An issued certificate.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Issued {
-    /// Serial, lower-case hex.
-    pub serial: String,
+    /// Serial (lower-case hex in JSON).
+    pub serial: Serial,
     /// Issuing CA.
     pub ca: String,
     /// Profile.
@@ -399,7 +399,8 @@ impl Authority {
                     }));
                     continue;
                 }
-                match self.load_ca(&pending.ca) {
+                // Signed by the key generation that the reservation's TBS names as issuer.
+                match self.load_generation(&pending.ca, pending.issuer_generation) {
                     Ok(ca) => finishing.push((
                         i,
                         Prepared {
@@ -477,7 +478,7 @@ impl Authority {
                 }),
             });
         }
-        let rows: Vec<(String, Vec<u8>)> = signed
+        let rows: Vec<(Serial, Vec<u8>)> = signed
             .iter()
             .map(|(_, der, pc)| (pc.serial.clone(), der.clone()))
             .collect();
@@ -632,10 +633,10 @@ impl Authority {
     fn reserialize(&mut self, p: &mut Prepared) -> Result<()> {
         // The serial sits at a fixed place in the TBS; rebuilding is simpler than patching.
         let serial = random_serial()?;
-        let old = hex::decode(&p.pending.serial).map_err(|e| Error::malformed("serial", e))?;
+        let old = p.pending.serial.to_bytes();
         if old.len() != serial.len() {
             return Err(Error::SerialCollision {
-                serial: p.pending.serial.clone(),
+                serial: p.pending.serial.to_string(),
             });
         }
         let pos = p
@@ -644,10 +645,10 @@ impl Authority {
             .windows(old.len())
             .position(|w| w == old.as_slice())
             .ok_or_else(|| Error::SerialCollision {
-                serial: p.pending.serial.clone(),
+                serial: p.pending.serial.to_string(),
             })?;
         p.pending.tbs_der[pos..pos + old.len()].copy_from_slice(&serial);
-        p.pending.serial = serial_hex(&serial);
+        p.pending.serial = Serial::from_der_content(&serial);
         Ok(())
     }
 
@@ -770,7 +771,7 @@ fn prepare(
         &exts,
     )?;
     Ok(PendingCert {
-        serial: serial_hex(&serial),
+        serial: Serial::from_der_content(&serial),
         ca: ca_name.clone(),
         profile: profile.name.clone(),
         subject: subject.to_string(),
@@ -778,6 +779,7 @@ fn prepare(
         not_after: not_after.unix_timestamp(),
         tbs_der: tbs,
         request_id: req.request_id.clone(),
+        issuer_generation: Some(ca.record.generation),
     })
 }
 
@@ -831,7 +833,7 @@ fn id_reused(id: &str) -> Error {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn issued_from(
-    serial: String,
+    serial: Serial,
     ca: String,
     profile: String,
     subject: String,

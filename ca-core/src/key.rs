@@ -286,6 +286,12 @@ pub trait KeyBackend: Send + Sync + fmt::Debug {
     fn generate(&self, algorithm: KeyAlgorithm, label: &str) -> Result<KeyRef>;
     /// Loads a key for signing.
     fn load(&self, key: &KeyRef) -> Result<Arc<dyn CaSigner>>;
+    /// Removes the key named `label` that [`KeyBackend::generate`] made (or began to make)
+    /// and that nothing uses (a CA renewal that stopped before switching to it). Succeeds
+    /// when there is no such key.
+    fn discard(&self, label: &str) -> Result<()> {
+        Err(Error::key(label, "this key backend cannot remove keys"))
+    }
 }
 
 /// Software keys: PKCS#8 files encrypted with PBES2 (scrypt, AES-256-CBC; RFC 8018 §6.2),
@@ -349,6 +355,15 @@ impl KeyBackend for SoftwareBackend {
         }
         crate::fsutil::write_private_file(&path, encrypted.as_bytes(), true)?;
         Ok(key)
+    }
+
+    fn discard(&self, label: &str) -> Result<()> {
+        let path = self.path_of(&KeyRef(format!("soft:keys/{label}.p8")))?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io { path, source }),
+        }
     }
 
     fn load(&self, key: &KeyRef) -> Result<Arc<dyn CaSigner>> {

@@ -48,6 +48,7 @@ mod pkcs11;
 mod profile;
 pub mod publish;
 mod ra;
+mod renew;
 pub mod repository;
 pub mod revocation;
 mod revoke;
@@ -82,15 +83,17 @@ pub use pkcs11::{ObjectType, PIN_ENV, Pkcs11Backend, Pkcs11Signer, Pkcs11Uri};
 pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
-pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, ROLES, check_org_code};
+pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, check_org_code};
+pub use renew::{RenewOptions, Renewed};
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use san::SanEntry;
-pub use serial::{SERIAL_LEN, parse_serial_hex, random_serial, serial_hex};
+pub use serial::{SERIAL_LEN, Serial, parse_serial_hex, random_serial, serial_hex};
 pub use store::{
     AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
-    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
-    SqliteStore, Store, StoredStatus, verify_chain,
+    OrgRecord, PendingCert, RequestKind, RequestRecord, RequestState, RevocationRequest,
+    RevokeOutcome, RevokedEntry, Role, SqliteStore, Store, StoredStatus, verify_chain,
 };
+pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url,

@@ -46,7 +46,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use base64::Engine as _;
 use der::{Decode, Encode};
@@ -504,10 +503,7 @@ impl Authority {
                     Some(t) => {
                         snapshot.push(1);
                         snapshot.extend_from_slice(&t.to_be_bytes());
-                        let code = reason
-                            .map(ReasonCode::from_str)
-                            .transpose()?
-                            .map_or(255, |r| r.code());
+                        let code = reason.map_or(255, ReasonCode::code);
                         snapshot.push(code);
                     }
                 }

@@ -6,14 +6,15 @@ use der::{Decode, Encode};
 use x509_cert::Certificate;
 
 use crate::authority::{Authority, now_seconds};
+use crate::crl::ReasonCode;
 use crate::error::{Error, Result};
 use crate::issue::{IssuanceRequest, Issued, apply_subject_rules, rfc3339};
 use crate::name::{AttrType, DistinguishedName, name_to_string};
 use crate::org_names::OrgName;
 use crate::revoke::Revocation;
 use crate::san::SanEntry;
-use crate::serial::{parse_serial_hex, serial_hex};
-use crate::store::{OfficerRecord, OrgRecord, RequestRecord};
+use crate::serial::Serial;
+use crate::store::{OfficerRecord, OrgRecord, RequestKind, RequestRecord, RequestState, Role};
 
 mod org_service;
 pub use org_service::{OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX};
@@ -29,8 +30,8 @@ pub enum Actor {
         id: i64,
         /// Organisation code.
         org: String,
-        /// `registrar` or `approver`.
-        role: String,
+        /// Registrar or approver.
+        role: Role,
         /// Subject of the officer's certificate.
         subject: String,
     },
@@ -57,9 +58,6 @@ impl Actor {
         }
     }
 }
-
-/// Officer roles.
-pub const ROLES: [&str; 2] = ["registrar", "approver"];
 
 /// The local operator as the audit log names them: `os:USER`, the operating-system account
 /// running the command (looked up by uid in /etc/passwd, else `$USER`, else `os:uid=N`).
@@ -118,10 +116,10 @@ pub fn check_org_code(code: &str) -> Result<()> {
 
 impl Authority {
     /// Revokes one certificate, now, for an approved request; its own failure is the error.
-    pub(crate) fn revoke_one(&mut self, serial: String, reason: String) -> Result<()> {
+    pub(crate) fn revoke_one(&mut self, serial: &Serial, reason: ReasonCode) -> Result<()> {
         let mut out = self.revoke(&[Revocation {
-            serial,
-            reason,
+            serial: serial.to_string(),
+            reason: reason.name().to_string(),
             ca: None,
             invalidity_date: None,
         }])?;
@@ -280,7 +278,7 @@ impl Authority {
         actor: &Actor,
         org: &str,
         cert_der: &[u8],
-        role: &str,
+        role: Role,
     ) -> Result<OfficerRecord> {
         self.officer_add_person(actor, org, cert_der, role, None)
     }
@@ -294,7 +292,7 @@ impl Authority {
         actor: &Actor,
         org: &str,
         cert_der: &[u8],
-        role: &str,
+        role: Role,
         person: Option<&str>,
     ) -> Result<OfficerRecord> {
         require_operator(actor, "register officers")?;
@@ -307,17 +305,10 @@ impl Authority {
         &mut self,
         org: &str,
         cert_der: &[u8],
-        role: &str,
+        role: Role,
         person: Option<&str>,
     ) -> Result<OfficerRecord> {
         self.org(org)?;
-        if !ROLES.contains(&role) {
-            return Err(Error::InvalidArgument {
-                name: "--role",
-                value: role.into(),
-                reason: "registrar or approver".into(),
-            });
-        }
         let (issuer, serial, subject) = self.check_our_good_cert(cert_der)?;
         let person = match person.map(str::trim) {
             Some(p) if p.is_empty() || p.chars().count() > 256 => {
@@ -359,7 +350,7 @@ impl Authority {
         let mut rec = OfficerRecord {
             id: 0,
             org: org.to_string(),
-            role: role.to_string(),
+            role,
             cert_issuer: issuer,
             cert_serial: serial,
             subject,
@@ -372,7 +363,7 @@ impl Authority {
 
     /// Verifies that `cert_der` was issued by one of our CAs (signature), is within its
     /// validity, and is not revoked. Returns (issuer DN, serial hex, subject DN).
-    fn check_our_good_cert(&mut self, cert_der: &[u8]) -> Result<(String, String, String)> {
+    fn check_our_good_cert(&mut self, cert_der: &[u8]) -> Result<(String, Serial, String)> {
         let cert =
             Certificate::from_der(cert_der).map_err(|e| Error::malformed("certificate", e))?;
         let tbs = cert.tbs_certificate();
@@ -406,7 +397,7 @@ impl Authority {
         let ca = issuer_ca.ok_or_else(|| Error::PolicyRefused {
             detail: "the certificate was not issued by this CA".into(),
         })?;
-        let serial = serial_hex(tbs.serial_number().as_bytes());
+        let serial = Serial::from_der_content(tbs.serial_number().as_bytes());
         let now = now_seconds().unix_timestamp();
         let nb = tbs.validity().not_before.to_unix_duration().as_secs() as i64;
         let na = tbs.validity().not_after.to_unix_duration().as_secs() as i64;
@@ -435,7 +426,8 @@ impl Authority {
         let r = self.authenticate_inner(cert_der);
         if let Err(e) = &r {
             let serial = Certificate::from_der(cert_der)
-                .map(|c| serial_hex(c.tbs_certificate().serial_number().as_bytes()))
+                .map(|c| Serial::from_der_content(c.tbs_certificate().serial_number().as_bytes()))
+                .map(|s| s.to_string())
                 .unwrap_or_default();
             self.store
                 .set_actor(&format!("client certificate {serial}"));
@@ -507,7 +499,8 @@ impl Authority {
     ) -> Result<RequestRecord> {
         let org_rec = self.org(org)?;
         // Registrars submit; an approver may submit too, but then another approver decides.
-        require_role(actor, org, "registrar").or_else(|_| require_role(actor, org, "approver"))?;
+        require_role(actor, org, Role::Registrar)
+            .or_else(|_| require_role(actor, org, Role::Approver))?;
         let prof = self.policies.profile(profile)?.clone();
         if prof.ca || !prof.officer_requests {
             return Err(Error::PolicyRefused {
@@ -526,9 +519,9 @@ impl Authority {
         let dn = apply_subject_rules(&prof, dn)?;
         let req = RequestRecord {
             id: 0,
-            kind: "issue".into(),
+            kind: RequestKind::Issue,
             org: org.to_string(),
-            state: "pending".into(),
+            state: RequestState::Pending,
             profile: Some(profile.to_string()),
             csr_der: Some(csr_der.to_vec()),
             subject: Some(dn.to_string()),
@@ -582,7 +575,11 @@ impl Authority {
     }
 
     /// Requests visible to `actor` (officers: their organisation's only).
-    pub fn request_list(&self, actor: &Actor, state: Option<&str>) -> Result<Vec<RequestRecord>> {
+    pub fn request_list(
+        &self,
+        actor: &Actor,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>> {
         let org = match actor {
             Actor::Operator => None,
             Actor::Officer { org, .. } => Some(org.as_str()),
@@ -614,7 +611,7 @@ impl Authority {
 
     fn request_approve_inner(&mut self, actor: &Actor, id: i64) -> Result<RequestRecord> {
         let mut req = self.visible_request(actor, id)?;
-        require_role(actor, &req.org, "approver")?;
+        require_role(actor, &req.org, Role::Approver)?;
         // Four eyes for officers; the center's operator (local, on the CA host) may decide alone.
         // The same person is the same officer whichever of their records (certificates) acts.
         if let Actor::Officer { .. } = actor {
@@ -632,16 +629,16 @@ impl Authority {
                 });
             }
         }
-        if req.state != "pending" {
+        if req.state != RequestState::Pending {
             return Err(Error::PolicyRefused {
                 detail: format!("request {id} is {}, not pending", req.state),
             });
         }
         req.decided_by = Some(actor.label());
-        if req.kind == "renew" {
+        if req.kind == RequestKind::Renew {
             return self.renewal_approve(req);
         }
-        if req.kind == "issue" {
+        if req.kind == RequestKind::Issue {
             // The organisation's names as they are now (checked at submit, checked again here).
             self.check_org_names(
                 &req.org,
@@ -658,18 +655,17 @@ impl Authority {
                 request_id: Some(format!("ra-request-{id}")),
             })?;
             req.serial = Some(issued.serial);
-            req.state = "issued".into();
+            req.state = RequestState::Issued;
         } else {
-            let serial = req.serial.clone().unwrap_or_default();
-            let reason = req
-                .revoke_reason
-                .clone()
-                .unwrap_or_else(|| "unspecified".into());
-            self.revoke_one(serial, reason)?;
-            req.state = "revoked".into();
+            let serial = req.serial.clone().ok_or_else(|| Error::PolicyRefused {
+                detail: format!("revocation request {id} names no certificate"),
+            })?;
+            let reason = req.revoke_reason.unwrap_or(ReasonCode::Unspecified);
+            self.revoke_one(&serial, reason)?;
+            req.state = RequestState::Revoked;
         }
         self.store
-            .update_request(&req, "pending", "request.approve")?;
+            .update_request(&req, RequestState::Pending, "request.approve")?;
         Ok(req)
     }
 
@@ -695,34 +691,36 @@ impl Authority {
         reason: &str,
     ) -> Result<RequestRecord> {
         let mut req = self.visible_request(actor, id)?;
-        require_role(actor, &req.org, "approver")?;
-        if req.state != "pending" {
+        require_role(actor, &req.org, Role::Approver)?;
+        if req.state != RequestState::Pending {
             return Err(Error::PolicyRefused {
                 detail: format!("request {id} is {}, not pending", req.state),
             });
         }
-        req.state = "rejected".into();
+        req.state = RequestState::Rejected;
         req.decided_by = Some(actor.label());
         req.reject_reason = Some(reason.to_string());
         self.store
-            .update_request(&req, "pending", "request.reject")?;
+            .update_request(&req, RequestState::Pending, "request.reject")?;
         Ok(req)
     }
 
     /// The certificate an issued request produced.
     pub fn request_fetch(&mut self, actor: &Actor, id: i64) -> Result<Issued> {
         let req = self.visible_request(actor, id)?;
-        if req.kind != "issue" || req.state != "issued" {
+        if req.kind != RequestKind::Issue || req.state != RequestState::Issued {
             return Err(Error::PolicyRefused {
                 detail: format!("request {id} is {}; nothing to fetch", req.state),
             });
         }
-        let rec = self
-            .store
-            .cert(req.serial.as_deref().unwrap_or_default(), None)?
-            .ok_or_else(|| Error::CertificateNotFound {
-                serial: req.serial.clone().unwrap_or_default(),
-            })?;
+        let not_found = || Error::CertificateNotFound {
+            serial: req
+                .serial
+                .as_ref()
+                .map_or_else(|| format!("of request {id}"), Serial::to_string),
+        };
+        let serial = req.serial.as_ref().ok_or_else(not_found)?;
+        let rec = self.store.cert(serial, None)?.ok_or_else(not_found)?;
         Ok(Issued {
             pem: crate::input::to_pem("CERTIFICATE", &rec.der),
             serial: rec.serial,
@@ -756,13 +754,13 @@ impl Authority {
         serial: &str,
         reason: &str,
     ) -> Result<RequestRecord> {
-        let reason = <crate::crl::ReasonCode as std::str::FromStr>::from_str(reason)?;
-        let hex = serial_hex(&parse_serial_hex(serial)?);
+        let reason: ReasonCode = reason.parse()?;
+        let hex: Serial = serial.parse()?;
         let cert = self
             .store
             .cert(&hex, None)?
             .ok_or_else(|| Error::CertificateNotFound {
-                serial: hex.clone(),
+                serial: hex.to_string(),
             })?;
         let org = self.org_of_cert(&cert)?;
         let Some(org) = org.filter(|o| actor.may_act_for(o)) else {
@@ -770,13 +768,13 @@ impl Authority {
                 detail: format!("certificate {hex} does not belong to your organisation"),
             });
         };
-        require_role(actor, &org, "registrar")
-            .or_else(|_| require_role(actor, &org, "approver"))?;
+        require_role(actor, &org, Role::Registrar)
+            .or_else(|_| require_role(actor, &org, Role::Approver))?;
         let req = RequestRecord {
             id: 0,
-            kind: "revoke".into(),
+            kind: RequestKind::Revoke,
             org,
-            state: "pending".into(),
+            state: RequestState::Pending,
             profile: None,
             csr_der: None,
             subject: Some(cert.subject.clone()),
@@ -785,7 +783,7 @@ impl Authority {
             decided_by: None,
             reject_reason: None,
             serial: Some(hex),
-            revoke_reason: Some(reason.name().to_string()),
+            revoke_reason: Some(reason),
             created: rfc3339(now_seconds().unix_timestamp()),
         };
         let mut stored = req.clone();
@@ -798,9 +796,9 @@ impl Authority {
     fn org_of_cert(&self, cert: &crate::store::CertRecord) -> Result<Option<String>> {
         if let Some(r) = self
             .store
-            .requests(None, Some("issued"))?
+            .requests(None, Some(RequestState::Issued))?
             .into_iter()
-            .find(|r| r.serial.as_deref() == Some(&cert.serial))
+            .find(|r| r.serial.as_ref() == Some(&cert.serial))
         {
             return Ok(Some(r.org));
         }
@@ -845,12 +843,12 @@ fn require_operator(actor: &Actor, what: &str) -> Result<()> {
     }
 }
 
-fn require_role(actor: &Actor, org: &str, role: &str) -> Result<()> {
+fn require_role(actor: &Actor, org: &str, role: Role) -> Result<()> {
     match actor {
         Actor::Operator => Ok(()),
         Actor::Officer {
             org: o, role: r, ..
-        } if o == org && r == role => Ok(()),
+        } if o == org && *r == role => Ok(()),
         Actor::Officer { org: o, .. } if o != org => Err(Error::PolicyRefused {
             detail: format!("you act for organisation {o}, not {org}"),
         }),

@@ -131,14 +131,21 @@ impl Authority {
                 crl_der.clone()
             } else {
                 let held = held_arl(&rec.name).filter(|held| {
-                    self.crl_still_current(&rec.name, &me, held, settings.arl.effective_refresh(), true)
-                        .unwrap_or(false)
+                    self.crl_still_current(
+                        &rec.name,
+                        &me,
+                        held,
+                        settings.arl.effective_refresh(),
+                        true,
+                    )
+                    .unwrap_or(false)
                 });
                 match held {
                     Some(a) => a,
-                    None => self
-                        .sign_arl_valid_for(&rec.name, Some(settings.arl.validity))?
-                        .der,
+                    None => {
+                        self.sign_arl_valid_for(&rec.name, Some(settings.arl.validity))?
+                            .der
+                    }
                 }
             };
             out.push(RepositoryEntry {

@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use crate::authority::{Authority, now_seconds};
 use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
 use crate::error::{Error, Result};
-use crate::serial::{parse_serial_hex, serial_hex};
+use crate::serial::Serial;
 use crate::store::{CaRecord, CertRecord, RevocationRequest, RevokeOutcome};
 
 /// How long a full CRL is valid: nextUpdate = thisUpdate + 7 days. A relying party that cannot
@@ -103,9 +103,9 @@ impl Authority {
             });
         }
         Ok(RevocationRequest {
-            serial: serial_hex(&parse_serial_hex(&r.serial)?),
+            serial: r.serial.parse()?,
             ca: r.ca.clone(),
-            reason: reason.name().to_string(),
+            reason,
             time: now,
             invalidity_date: invalidity,
         })
@@ -116,7 +116,7 @@ impl Authority {
         if let Some(c) = ca {
             self.ca_record(c)?;
         }
-        let hex = serial_hex(&parse_serial_hex(serial)?);
+        let hex: Serial = serial.parse()?;
         Ok(match self.store.cert(&hex, ca)? {
             Some(rec) if rec.revoked_at.is_some() => RevocationStatus::Revoked(rec),
             Some(rec) => RevocationStatus::Good(rec),
@@ -190,7 +190,54 @@ impl Authority {
         } else {
             ca_name.to_string()
         };
-        let number = self.store.record_crl(&sequence, covers, delta_base)?;
+        let number =
+            self.store
+                .record_crl_for(&sequence, Some(ca.record.generation), covers, delta_base)?;
+        writer.set_crl_number(CrlNumber::from(number))?;
+        let entries = writer.len();
+        Ok(SignedCrl {
+            der: writer.finish(ca.signer.as_ref())?,
+            number,
+            entries,
+        })
+    }
+
+    /// [`Authority::sign_crl_valid_for`] signed by generation `generation` of the CA's keys
+    /// (`None`: the one in force). A retired generation keeps signing CRLs, with its own
+    /// issuer key identifier (RFC 5280 §5.2.1), until the last certificate it signed expires.
+    /// Certificates of one issuer name have unique serials (RFC 5280 §4.1.2.2), so every
+    /// generation's CRL lists every revoked certificate of the CA.
+    pub fn sign_crl_by_generation(
+        &mut self,
+        ca_name: &str,
+        generation: Option<u32>,
+        delta: bool,
+        validity: Option<Duration>,
+    ) -> Result<SignedCrl> {
+        let record = self.ca_record(ca_name)?;
+        let g = match generation {
+            Some(g) if g != record.generation => g,
+            _ => return self.sign_crl_valid_for(ca_name, delta, validity),
+        };
+        if !self
+            .live_generations(ca_name)?
+            .iter()
+            .any(|l| l.generation == g)
+        {
+            // An unknown generation is named as such by load_generation.
+            self.load_generation(ca_name, Some(g))?;
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "generation {g} of CA {ca_name:?} signed nothing that is still valid: it signs no more CRLs"
+                ),
+            });
+        }
+        let ca = self.load_generation(ca_name, Some(g))?;
+        let (mut writer, covers, delta_base) =
+            self.crl_entries(&ca.record, delta, validity, false)?;
+        let number = self
+            .store
+            .record_crl_for(ca_name, Some(g), covers, delta_base)?;
         writer.set_crl_number(CrlNumber::from(number))?;
         let entries = writer.len();
         Ok(SignedCrl {
@@ -223,14 +270,12 @@ impl Authority {
         let base = self.base_url()?;
         let covers = self.store.revocation_seq()?;
         let (since, delta_base) = if delta {
-            let (number, seq) =
-                self.store
-                    .last_full_crl(ca_name)?
-                    .ok_or_else(|| Error::PolicyRefused {
-                        detail: format!(
-                            "CA {ca_name:?} has no full CRL yet to base a delta CRL on"
-                        ),
-                    })?;
+            let (number, seq) = self
+                .store
+                .last_full_crl_for(ca_name, Some(record.generation))?
+                .ok_or_else(|| Error::PolicyRefused {
+                    detail: format!("CA {ca_name:?} has no full CRL yet to base a delta CRL on"),
+                })?;
             (Some(seq), Some(number))
         } else {
             (None, None)
@@ -300,7 +345,7 @@ impl Authority {
             }
             entry.revocation_date = OffsetDateTime::from_unix_timestamp(e.revoked_at)
                 .map_err(|err| Error::malformed("stored revocation time", err))?;
-            entry.reason = Some(ReasonCode::from_str(e.reason)?);
+            entry.reason = Some(e.reason);
             entry.invalidity_date = e
                 .invalidity_date
                 .map(OffsetDateTime::from_unix_timestamp)

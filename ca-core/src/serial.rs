@@ -81,6 +81,107 @@ pub fn parse_serial_hex(s: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A certificate serial number as the store, the CLI and JSON carry it: the lower-case hex of
+/// the DER INTEGER's content octets (RFC 5280 §4.1.2.2: positive, at most 20 octets, so at
+/// most 21 content octets with a leading zero). Parsed from hex as typed ([`Serial::from_str`]:
+/// optional `0x`, `:` separators, any case); displayed and serialised as that lower-case hex,
+/// the same text the store's columns hold.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Serial(String);
+
+impl Serial {
+    /// From a DER INTEGER's content octets (e.g. `serialNumber.as_bytes()`), as stored.
+    pub fn from_der_content(bytes: &[u8]) -> Serial {
+        Serial(hex::encode(bytes))
+    }
+
+    /// From a serial's big-endian magnitude (e.g. [`random_serial`]): minimal, positive form.
+    pub fn from_magnitude(bytes: &[u8]) -> Serial {
+        let start = bytes
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(bytes.len().saturating_sub(1));
+        let m = &bytes[start..];
+        if m.first().is_some_and(|b| b & 0x80 != 0) {
+            Serial(format!("00{}", hex::encode(m)))
+        } else {
+            Serial(hex::encode(m))
+        }
+    }
+
+    /// A serial read back from the store: lower-case hex of an even, non-zero length. Anything
+    /// else is a clear error (a damaged or foreign row), never a panic.
+    pub fn from_stored(text: String) -> Result<Serial> {
+        let ok = !text.is_empty()
+            && text.len().is_multiple_of(2)
+            && text.len() <= 42
+            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if ok {
+            Ok(Serial(text))
+        } else {
+            Err(Error::malformed(
+                "stored serial",
+                format!("{text:?} is not lower-case hex of 1 to 21 octets"),
+            ))
+        }
+    }
+
+    /// The lower-case hex text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text as a `String` (for database parameter lists that borrow a sized value).
+    pub(crate) fn text(&self) -> &String {
+        &self.0
+    }
+
+    /// The DER INTEGER content octets.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // The invariant (even-length lower-case hex) makes this infallible.
+        hex::decode(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Serial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Serial {
+    type Err = Error;
+    /// Hex as typed ([`parse_serial_hex`]); refuses anything else with [`Error::InvalidArgument`].
+    fn from_str(s: &str) -> Result<Serial> {
+        parse_serial_hex(s).map(|b| Serial(hex::encode(b)))
+    }
+}
+
+impl AsRef<str> for Serial {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Serial {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl serde::Serialize for Serial {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Serial {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Serial, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +214,30 @@ mod tests {
         assert_eq!(parse_serial_hex("00ff").expect("hex"), vec![0x00, 0xff]);
         assert_eq!(parse_serial_hex("ff").expect("hex"), vec![0x00, 0xff]);
         assert!(parse_serial_hex("xyz").is_err());
+    }
+
+    #[test]
+    fn serial_text_round_trips_and_bad_text_is_refused() {
+        let s: Serial = "0x0A:BC".parse().expect("hex");
+        assert_eq!(s.to_string(), "0abc");
+        assert_eq!(s.to_bytes(), [0x0a, 0xbc]);
+        assert_eq!("ff".parse::<Serial>().expect("ff").as_str(), "00ff");
+        assert_eq!(Serial::from_magnitude(&[0, 0, 0x80]).as_str(), "0080");
+        assert_eq!(Serial::from_magnitude(&[0, 0x12]).as_str(), "12");
+        assert_eq!(Serial::from_der_content(&[0x00, 0x9a]).as_str(), "009a");
+        let json = serde_json::to_string(&s).expect("json");
+        assert_eq!(json, "\"0abc\"");
+        assert_eq!(serde_json::from_str::<Serial>(&json).expect("back"), s);
+        for bad in ["", "xyz", "0x", &"ab".repeat(22)] {
+            assert!(bad.parse::<Serial>().is_err(), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<Serial>("\"zz\"").is_err());
+        for bad in ["", "abc", "AB", "0g", &"ab".repeat(22)] {
+            assert!(Serial::from_stored(bad.to_string()).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Serial::from_stored("00ff".into()).expect("ok").as_str(),
+            "00ff"
+        );
     }
 }

@@ -68,7 +68,7 @@ fn batches_keep_order_and_replay_ids_across_chunks() {
         "the repeated id is answered with the first certificate"
     );
     assert_eq!(first, again);
-    let mut serials: Vec<String> = (0..n)
+    let mut serials: Vec<ca_core::Serial> = (0..n)
         .filter(|&i| i != 5 && i != BATCH_CHUNK + 3)
         .map(|i| serial(i).0)
         .collect();

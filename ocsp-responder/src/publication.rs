@@ -396,11 +396,15 @@ impl Repository for Live {
     }
 
     fn certs_issued_to(&self, name: &str) -> Option<Vec<u8>> {
-        self.current().ca(name).and_then(|ca| ca.issued_to_p7c.clone())
+        self.current()
+            .ca(name)
+            .and_then(|ca| ca.issued_to_p7c.clone())
     }
 
     fn certs_issued_by(&self, name: &str) -> Option<Vec<u8>> {
-        self.current().ca(name).and_then(|ca| ca.issued_by_p7c.clone())
+        self.current()
+            .ca(name)
+            .and_then(|ca| ca.issued_by_p7c.clone())
     }
 }
 

@@ -730,6 +730,25 @@ impl KeyBackend for Pkcs11Backend {
         Ok(KeyRef(uri.to_string()))
     }
 
+    /// Destroys every key object labelled `label` (private and public) on the token.
+    fn discard(&self, label: &str) -> Result<()> {
+        self.token.run(
+            &format!("removing key object={label}"),
+            |s| {
+                for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                    for h in s.find_objects(&[
+                        Attribute::Class(class),
+                        Attribute::Label(label.as_bytes().to_vec()),
+                    ])? {
+                        s.destroy_object(h)?;
+                    }
+                }
+                Ok(())
+            },
+            || {},
+        )
+    }
+
     /// Loads the key `key` names: the private key by CKA_ID (and CKA_LABEL when the URI has
     /// `object=`; labels alone are not unique), the public key by the same CKA_ID.
     fn load(&self, key: &KeyRef) -> Result<Arc<dyn CaSigner>> {

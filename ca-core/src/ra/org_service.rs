@@ -8,13 +8,17 @@ use der::Decode;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectAltName;
 
-use super::{Actor, ROLES, bind_org, require_role};
+use super::{Actor, bind_org, require_role};
 use crate::authority::{Authority, now_seconds};
+use crate::crl::ReasonCode;
 use crate::error::{Error, Result};
 use crate::issue::{IssuanceRequest, Issued, apply_subject_rules, rfc3339};
 use crate::name::{AttrType, DistinguishedName};
-use crate::serial::{parse_serial_hex, serial_hex};
-use crate::store::{CertFilter, CertRecord, CertStatus, OfficerRecord, RequestRecord};
+use crate::serial::Serial;
+use crate::store::{
+    CertFilter, CertRecord, CertStatus, OfficerRecord, RequestKind, RequestRecord, RequestState,
+    Role,
+};
 
 /// Profiles of CA certificates: never an organisation's, never renewed through the RA.
 const CA_PROFILES: [&str; 3] = ["root", "sub-ca", "cross"];
@@ -38,7 +42,7 @@ pub const RENEWAL_REQUEST_ID_PREFIX: &str = "ra-renewal-";
 /// Decides whether a certificate belongs to one organisation: one of its requests produced it,
 /// or its subject's OU is the organisation's name (the name every request binds, see `bind_org`).
 struct OrgMembership {
-    serials: HashSet<String>,
+    serials: HashSet<Serial>,
     name: String,
 }
 
@@ -82,9 +86,9 @@ impl Authority {
         let name = self.org(org)?.name;
         let serials = self
             .store
-            .requests(Some(org), Some("issued"))?
+            .requests(Some(org), Some(RequestState::Issued))?
             .into_iter()
-            .filter(|r| r.kind == "issue")
+            .filter(|r| r.kind == RequestKind::Issue)
             .filter_map(|r| r.serial)
             .collect();
         Ok(OrgMembership { serials, name })
@@ -121,7 +125,7 @@ impl Authority {
             })
             .filter(|c| {
                 text.as_deref().is_none_or(|t| {
-                    c.subject.to_lowercase().contains(t) || c.serial.to_lowercase().contains(t)
+                    c.subject.to_lowercase().contains(t) || c.serial.as_str().contains(t)
                 })
             })
             .filter(|c| {
@@ -133,9 +137,9 @@ impl Authority {
     /// One certificate of the actor's organisation. Another organisation's certificate is
     /// reported as not found: an officer learns nothing of it.
     pub fn org_certificate(&self, actor: &Actor, serial: &str) -> Result<CertRecord> {
-        let hex = serial_hex(&parse_serial_hex(serial)?);
+        let hex: Serial = serial.parse()?;
         let not_found = || Error::CertificateNotFound {
-            serial: hex.clone(),
+            serial: hex.to_string(),
         };
         let rec = self.store.cert(&hex, None)?.ok_or_else(not_found)?;
         match Self::actor_org(actor) {
@@ -167,8 +171,8 @@ impl Authority {
                     ),
                 })?,
         };
-        require_role(actor, &org, "registrar")
-            .or_else(|_| require_role(actor, &org, "approver"))?;
+        require_role(actor, &org, Role::Registrar)
+            .or_else(|_| require_role(actor, &org, Role::Approver))?;
         if old.status_at(now_seconds().unix_timestamp()) != CertStatus::Good {
             return Err(Error::PolicyRefused {
                 detail: format!(
@@ -189,9 +193,9 @@ impl Authority {
         let dn = apply_subject_rules(&prof, dn)?;
         let req = RequestRecord {
             id: 0,
-            kind: "renew".into(),
+            kind: RequestKind::Renew,
             org,
-            state: "pending".into(),
+            state: RequestState::Pending,
             profile: Some(old.profile.clone()),
             csr_der: Some(csr_der.to_vec()),
             subject: Some(dn.to_string()),
@@ -201,7 +205,7 @@ impl Authority {
             reject_reason: None,
             // The certificate renewed; the new one is found by its issuance's request id.
             serial: Some(old.serial.clone()),
-            revoke_reason: supersede.then(|| "superseded".to_string()),
+            revoke_reason: supersede.then_some(ReasonCode::Superseded),
             created: rfc3339(now_seconds().unix_timestamp()),
         };
         self.check_issuable(&req)?;
@@ -223,23 +227,24 @@ impl Authority {
             days: None,
             request_id: Some(format!("{RENEWAL_REQUEST_ID_PREFIX}{id}")),
         })?;
-        if req.revoke_reason.as_deref() == Some("superseded") {
-            let old = req.serial.clone().unwrap_or_default();
-            self.revoke_one(old, "superseded".into())?;
+        if req.revoke_reason == Some(ReasonCode::Superseded)
+            && let Some(old) = req.serial.clone()
+        {
+            self.revoke_one(&old, ReasonCode::Superseded)?;
         }
-        req.state = "issued".into();
+        req.state = RequestState::Issued;
         self.store
-            .update_request(&req, "pending", "request.approve")?;
+            .update_request(&req, RequestState::Pending, "request.approve")?;
         Ok(req)
     }
 
     /// The certificate an issued request (issue or renewal) produced.
     pub fn request_certificate(&mut self, actor: &Actor, id: i64) -> Result<Issued> {
         let req = self.visible_request(actor, id)?;
-        if req.kind != "renew" {
+        if req.kind != RequestKind::Renew {
             return self.request_fetch(actor, id);
         }
-        if req.state != "issued" {
+        if req.state != RequestState::Issued {
             return Err(Error::PolicyRefused {
                 detail: format!("request {id} is {}; nothing to fetch", req.state),
             });
@@ -268,7 +273,7 @@ impl Authority {
     pub fn unhold(&mut self, actor: &Actor, serial: &str) -> Result<CertRecord> {
         let rec = self.org_certificate(actor, serial)?;
         if let Some(org) = Self::actor_org(actor) {
-            require_role(actor, org, "approver")?;
+            require_role(actor, org, Role::Approver)?;
         }
         self.act_as(actor);
         self.store
@@ -292,27 +297,20 @@ impl Authority {
         &mut self,
         actor: &Actor,
         cert_der: &[u8],
-        role: &str,
+        role: Role,
     ) -> Result<OfficerRecord> {
         let Some(org) = Self::actor_org(actor).map(str::to_string) else {
             return Err(Error::PolicyRefused {
                 detail: "the operator registers officers with `officer add --org`".into(),
             });
         };
-        require_role(actor, &org, "approver")?;
-        if !ROLES.contains(&role) {
-            return Err(Error::InvalidArgument {
-                name: "role",
-                value: role.into(),
-                reason: "registrar or approver".into(),
-            });
-        }
+        require_role(actor, &org, Role::Approver)?;
         let (_, serial, _) = self.check_our_good_cert(cert_der)?;
         let rec = self
             .store
             .cert(&serial, None)?
             .ok_or_else(|| Error::CertificateNotFound {
-                serial: serial.clone(),
+                serial: serial.to_string(),
             })?;
         if !self.org_membership(&org)?.contains(&rec) {
             return Err(Error::PolicyRefused {
@@ -336,7 +334,7 @@ impl Authority {
             .ok_or_else(|| Error::PolicyRefused {
                 detail: format!("no officer {id} for you"),
             })?;
-        require_role(actor, &target.org, "approver")?;
+        require_role(actor, &target.org, Role::Approver)?;
         if let Actor::Officer { id: me, .. } = actor
             && *me == id
         {

@@ -9,6 +9,7 @@ mod location;
 mod pgconn;
 mod postgres;
 mod sqlite;
+mod values;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use location::{
@@ -16,9 +17,12 @@ pub use location::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use values::{RequestKind, RequestState, Role};
 
+pub use crate::crl::ReasonCode;
 use crate::error::Result;
 use crate::key::KeyAlgorithm;
+pub use crate::serial::Serial;
 
 /// Whether revoking `rec` for `reason` changes it, the rule every backend applies: a good
 /// certificate is revoked; a revoked one keeps its first time and reason (revocation is
@@ -30,14 +34,41 @@ pub(crate) fn is_ca_profile(profile: &str) -> bool {
     matches!(profile, "root" | "sub-ca" | "cross" | "link")
 }
 
-pub(crate) fn revocation_changes(rec: &CertRecord, reason: &str) -> bool {
+pub(crate) fn revocation_changes(rec: &CertRecord, reason: ReasonCode) -> bool {
     let hold_made_permanent =
-        rec.reason.as_deref() == Some("certificateHold") && reason != "certificateHold";
+        rec.reason == Some(ReasonCode::CertificateHold) && reason != ReasonCode::CertificateHold;
     rec.revoked_at.is_none() || hold_made_permanent
 }
 
-/// Called with (serial hex, revocation time, reason) for each certificate of a CA.
-pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<&str>) -> Result<()> + 'a;
+/// Refuses a certificate prepared with generation `expected` of CA `ca` when `current` is in
+/// force: the CA was renewed meanwhile, and what was prepared names the wrong key.
+pub(crate) fn check_generation(ca: &str, expected: u32, current: u32) -> Result<()> {
+    if expected == current {
+        return Ok(());
+    }
+    Err(crate::error::Error::PolicyRefused {
+        detail: format!(
+            "CA {ca:?} is at key generation {current}, not {expected} (it was renewed meanwhile); nothing was recorded, try again"
+        ),
+    })
+}
+
+/// The audit details of a renewal (every backend writes the same).
+pub(crate) fn renewal_details(r: &CaRenewal) -> serde_json::Value {
+    serde_json::json!({
+        "generation": r.ca.generation,
+        "serial": r.cert.serial,
+        "issuer": r.cert.ca,
+        "links": r.links.iter().map(|(p, _)| p.serial.clone()).collect::<Vec<_>>(),
+        "key_alg": r.ca.key_alg.name(),
+        "key": crate::key::KeyRef(r.ca.key_ref.clone()).location(),
+    })
+}
+
+/// Called with (serial, revocation time, reason) for each certificate of a CA. The serial is
+/// the stored text of a [`Serial`] (lower-case hex), borrowed from the row being read, so a
+/// snapshot of millions allocates nothing per certificate.
+pub type StatusVisitor<'a> = dyn FnMut(&str, Option<i64>, Option<ReasonCode>) -> Result<()> + 'a;
 
 /// A CA as the store keeps it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -55,6 +86,54 @@ pub struct CaRecord {
     pub key_alg: KeyAlgorithm,
     /// The profiles it issues by default.
     pub profiles: Vec<String>,
+    /// Its key generation: 1 for the first key, one more after each `ca renew`.
+    pub generation: u32,
+}
+
+/// A key generation of a CA that a renewal retired: it signs nothing new, but keeps signing
+/// CRLs (and OCSP answers) for what it issued until the last of those certificates expires.
+#[derive(Clone, Debug)]
+pub struct CaGeneration {
+    /// The CA's name.
+    pub ca: String,
+    /// The generation number (1 for the first key).
+    pub generation: u32,
+    /// The CA certificate of that generation, DER.
+    pub cert_der: Vec<u8>,
+    /// Where that generation's key is.
+    pub key_ref: String,
+    /// Its key algorithm.
+    pub key_alg: KeyAlgorithm,
+    /// When the renewal retired it, Unix seconds.
+    pub retired_at: i64,
+}
+
+/// A key being generated for a CA's next generation: recorded before the key exists, so a
+/// renewal killed half-way leaves no key the store does not know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingKey {
+    /// The CA being renewed.
+    pub ca: String,
+    /// The generation the key is for.
+    pub generation: u32,
+    /// The key's label (software: `keys/LABEL.p8`; PKCS#11: CKA_LABEL).
+    pub label: String,
+    /// The PKCS#11 token URI the key is generated in (None: software).
+    pub key_uri: Option<String>,
+}
+
+/// Everything a CA renewal records, in one transaction: the CA's new generation, the new CA
+/// certificate and the link certificates.
+#[derive(Clone, Debug)]
+pub struct CaRenewal {
+    /// The CA as it is from now on (its `generation` one above the one in force).
+    pub ca: CaRecord,
+    /// The new CA certificate's record (issued by the CA itself or by its parent).
+    pub cert: PendingCert,
+    /// The new CA certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Link certificates (RFC 4210 §4.4: OldWithNew, NewWithOld), with their records.
+    pub links: Vec<(PendingCert, Vec<u8>)>,
 }
 
 /// Life-cycle state of an issued certificate.
@@ -72,8 +151,8 @@ pub enum CertStatus {
 /// An issued certificate.
 #[derive(Clone, Debug)]
 pub struct CertRecord {
-    /// Serial in lower-case hex.
-    pub serial: String,
+    /// Serial.
+    pub serial: Serial,
     /// Issuing CA.
     pub ca: String,
     /// Profile it was issued under.
@@ -88,8 +167,8 @@ pub struct CertRecord {
     pub der: Vec<u8>,
     /// Revocation time, Unix seconds, if revoked.
     pub revoked_at: Option<i64>,
-    /// RFC 5280 reason name, if revoked.
-    pub reason: Option<String>,
+    /// RFC 5280 reason, if revoked.
+    pub reason: Option<ReasonCode>,
     /// invalidityDate (RFC 5280 §5.3.2), Unix seconds, if given.
     pub invalidity_date: Option<i64>,
 }
@@ -110,8 +189,8 @@ impl CertRecord {
 /// A certificate about to be signed: recorded (with its TBS) before the CA key signs.
 #[derive(Clone, Debug)]
 pub struct PendingCert {
-    /// Serial in lower-case hex.
-    pub serial: String,
+    /// Serial.
+    pub serial: Serial,
     /// Issuing CA.
     pub ca: String,
     /// Profile.
@@ -126,6 +205,10 @@ pub struct PendingCert {
     pub tbs_der: Vec<u8>,
     /// A caller-chosen idempotency key (e.g. a batch line's `id`), unique when set.
     pub request_id: Option<String>,
+    /// The key generation of the issuing CA that signs it. `Some(g)`: the reservation is
+    /// refused unless `g` is the CA's generation in force (the CA was renewed meanwhile);
+    /// `None`: whatever generation is in force.
+    pub issuer_generation: Option<u32>,
 }
 
 /// Which certificates `cert list` shows.
@@ -157,15 +240,15 @@ pub trait Store: Send {
     /// [`Error::SerialCollision`] (and records nothing) if any serial was ever used before.
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()>;
     /// Stores signed certificates for reserved serials, in one durable transaction.
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()>;
+    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()>;
     /// Issued certificates matching `filter`, ordered by issuance.
     fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
-    /// The issued certificate with `serial` (hex), optionally of one CA.
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>>;
-    /// Only the revocation state of the certificate `serial` (hex) that `ca` issued (`None`
+    /// The issued certificate with `serial`, optionally of one CA.
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>>;
+    /// Only the revocation state of the certificate `serial` that `ca` issued (`None`
     /// when `ca` issued no such certificate): what an OCSP answer needs, without reading the
     /// certificate itself.
-    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>>;
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>>;
     /// The serial already issued for idempotency key `request_id`, if any.
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
     /// A reservation for idempotency key `request_id` that was never completed (its process
@@ -187,7 +270,7 @@ pub trait Store: Send {
         since_seq: Option<i64>,
         f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
     ) -> Result<()>;
-    /// Calls `f(serial_hex, revoked_at, reason)` for every certificate `ca` issued, streaming
+    /// Calls `f(serial, revoked_at, reason)` for every certificate `ca` issued, streaming
     /// (for status snapshots: no certificate bodies are read).
     fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()>;
     /// The highest revocation sequence number so far (0 if none): changes whenever any
@@ -226,10 +309,19 @@ pub trait Store: Send {
     /// One request.
     fn request(&self, id: i64) -> Result<Option<RequestRecord>>;
     /// Requests, optionally of one organisation and state, by id.
-    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>>;
+    fn requests(
+        &self,
+        org: Option<&str>,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>>;
     /// Moves a request from `from` to its new state (with the fields set on `req`), in one
     /// transaction with an audit record. Fails if the request is no longer in `from`.
-    fn update_request(&mut self, req: &RequestRecord, from: &str, action: &str) -> Result<()>;
+    fn update_request(
+        &mut self,
+        req: &RequestRecord,
+        from: RequestState,
+        action: &str,
+    ) -> Result<()>;
 
     /// Registers names (DNS domains or IP networks, as `OrgName` text) as organisation `org`'s,
     /// in one transaction with an audit record; refuses a name registered already.
@@ -252,10 +344,41 @@ pub trait Store: Send {
     /// Removes officer `id` (their certificate no longer authenticates anyone), with its audit
     /// record. Returns the removed record, or None if there was no such officer.
     fn remove_officer(&mut self, id: i64) -> Result<Option<OfficerRecord>>;
+    /// The CA's retired key generations, oldest first (the one in force is in [`CaRecord`]).
+    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>>;
+    /// The latest notAfter of the certificates that generation `generation` of `ca` signed
+    /// (`None`: it signed none). Certificates recorded before generations existed count as
+    /// generation 1.
+    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>>;
+    /// Records, durably, that a key for a renewal of `key.ca` is about to be generated
+    /// (replacing an older such record).
+    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()>;
+    /// The key a renewal of `ca` was generating when it stopped, if any.
+    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>>;
+    /// Forgets the pending key of `ca` (its key was removed).
+    fn clear_pending_key(&mut self, ca: &str) -> Result<()>;
+    /// Switches a CA to its next key generation in one transaction: the generation in force
+    /// is retired, the new record, CA certificate and link certificates are stored, the pending
+    /// key is forgotten, and an audit record is appended. Refused (nothing changed) unless
+    /// `renewal.ca.generation` is one above the generation in force.
+    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()>;
+    /// [`Store::record_crl`] for the CRL signed by generation `generation` of `ca` (`None`:
+    /// the generation in force). CRL numbers are one sequence per CA name, so they increase
+    /// for each key too (RFC 5280 §5.2.3).
+    fn record_crl_for(
+        &mut self,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64>;
+    /// [`Store::last_full_crl`] of the CRLs generation `generation` of `ca` signed (`None`:
+    /// the generation in force): a delta CRL's base is signed by the same key.
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>>;
     /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
     /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
     /// certificate is on hold. Advances the revocation sequence, so caches refresh.
-    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord>;
+    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord>;
 
     /// Records cross-certificates as halves of our CAs' cross-certificate pairs, in one
     /// transaction with an audit record each. A side fills the empty half of the oldest pair of
@@ -329,12 +452,12 @@ pub struct OfficerRecord {
     pub id: i64,
     /// Organisation code.
     pub org: String,
-    /// `registrar` or `approver`.
-    pub role: String,
+    /// Registrar or approver.
+    pub role: Role,
     /// Issuer DN of the officer's certificate (RFC 4514).
     pub cert_issuer: String,
-    /// Serial of the officer's certificate, hex.
-    pub cert_serial: String,
+    /// Serial of the officer's certificate.
+    pub cert_serial: Serial,
     /// Subject DN of the officer's certificate.
     pub subject: String,
     /// The certificate, DER.
@@ -351,12 +474,12 @@ pub struct OfficerRecord {
 pub struct RequestRecord {
     /// Store id.
     pub id: i64,
-    /// `issue` or `revoke`.
-    pub kind: String,
+    /// Issue, revoke or renew.
+    pub kind: RequestKind,
     /// Organisation code.
     pub org: String,
-    /// `pending`, `approved`, `rejected`, `issued` or `revoked`.
-    pub state: String,
+    /// Where it is in its life cycle.
+    pub state: RequestState,
     /// Profile (issue requests).
     pub profile: Option<String>,
     /// CSR, DER (issue requests).
@@ -372,10 +495,10 @@ pub struct RequestRecord {
     pub decided_by: Option<String>,
     /// Why it was rejected.
     pub reject_reason: Option<String>,
-    /// The certificate issued, or the one to revoke (hex).
-    pub serial: Option<String>,
-    /// Revocation reason (revoke requests).
-    pub revoke_reason: Option<String>,
+    /// The certificate issued, or the one to revoke or renew.
+    pub serial: Option<Serial>,
+    /// Revocation reason (revoke requests; `superseded` on a renewal that revokes the old one).
+    pub revoke_reason: Option<ReasonCode>,
     /// When it was submitted (RFC 3339).
     pub created: String,
 }
@@ -383,12 +506,12 @@ pub struct RequestRecord {
 /// A request to revoke one certificate.
 #[derive(Clone, Debug)]
 pub struct RevocationRequest {
-    /// Serial, lower-case hex.
-    pub serial: String,
+    /// Serial.
+    pub serial: Serial,
     /// The issuing CA, if known.
     pub ca: Option<String>,
-    /// RFC 5280 reason name.
-    pub reason: String,
+    /// RFC 5280 reason (never removeFromCRL).
+    pub reason: ReasonCode,
     /// Revocation time, Unix seconds.
     pub time: i64,
     /// invalidityDate, Unix seconds.
@@ -409,19 +532,19 @@ pub struct RevokeOutcome {
 pub struct StoredStatus {
     /// Revocation time, Unix seconds; `None` while the certificate is not revoked.
     pub revoked_at: Option<i64>,
-    /// RFC 5280 reason name of the revocation.
-    pub reason: Option<String>,
+    /// RFC 5280 reason of the revocation.
+    pub reason: Option<ReasonCode>,
 }
 
 /// A revoked certificate, as a CRL lists it (borrowed from the store's row).
 #[derive(Clone, Copy, Debug)]
 pub struct RevokedEntry<'a> {
-    /// Serial, lower-case hex.
+    /// Serial: the stored text of a [`Serial`] (lower-case hex), borrowed from the row.
     pub serial: &'a str,
     /// Revocation time, Unix seconds.
     pub revoked_at: i64,
-    /// RFC 5280 reason name.
-    pub reason: &'a str,
+    /// RFC 5280 reason.
+    pub reason: ReasonCode,
     /// invalidityDate, Unix seconds.
     pub invalidity_date: Option<i64>,
     /// Whether the certificate is a CA certificate (for ARL scoping).

@@ -30,10 +30,10 @@ use tokio_postgres::types::ToSql;
 use super::audit::GENESIS;
 use super::pgconn::{Conn, describe};
 use super::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, CrossDirection,
-    CrossPair, CrossPairSide, OfficerRecord,
-    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
-    StatusVisitor, Store, StoredStatus,
+    AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
+    CertStatus, CrossDirection, CrossPair, CrossPairSide, OfficerRecord, OrgRecord, PendingCert,
+    PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
+    RevokedEntry, Serial, StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -43,12 +43,41 @@ pub const WRITE_LOCK: i64 = 0x006c_6770_6b69_7772;
 pub const MIGRATE_LOCK: i64 = 0x006c_6770_6b69_6d67;
 
 /// Schema migrations, (version, SQL), applied in order.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, SCHEMA_V1), (2, CROSS_PAIRS_V2)];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, SCHEMA_V1),
+    (2, SCHEMA_V2_GENERATIONS),
+    (3, CROSS_PAIRS_V3),
+];
+
+/// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
+/// signed each certificate and CRL (NULL: 1, what stores made before generations hold), the
+/// retired generations, and the key a renewal is generating.
+const SCHEMA_V2_GENERATIONS: &str = "
+ALTER TABLE cas ADD COLUMN generation BIGINT;
+ALTER TABLE certs ADD COLUMN issuer_generation BIGINT;
+ALTER TABLE crls ADD COLUMN generation BIGINT;
+CREATE TABLE ca_generations (
+    ca TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    cert_der BYTEA NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_alg TEXT NOT NULL,
+    retired_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, generation)
+);
+CREATE TABLE pending_keys (
+    ca TEXT PRIMARY KEY,
+    generation BIGINT NOT NULL,
+    label TEXT NOT NULL,
+    key_uri TEXT,
+    created_at BIGINT NOT NULL
+);
+";
 
 /// Cross-certificate pairs (RFC 4523 §2.5), as in the SQLite store: one row per pair of our CA
 /// `ca` (key `ca_key`) with a peer CA (name and key). The cross-certificates recorded before
 /// are filled in by `Authority::open`.
-const CROSS_PAIRS_V2: &str = "
+const CROSS_PAIRS_V3: &str = "
 CREATE TABLE cross_pairs (
     id BIGSERIAL PRIMARY KEY,
     ca TEXT NOT NULL,
@@ -235,10 +264,19 @@ const REQUEST_COLUMNS: &str = "id, kind, org, state, profile, csr_der, subject, 
 
 const OFFICER_COLUMNS: &str = "id, org, role, cert_issuer, cert_serial, subject, cert_der, person";
 
-fn row_to_cert(r: &Row) -> CertRecord {
+/// Column `i` of `r` as a `T`: a value the type refuses (a damaged row) is a store error, not
+/// a panic.
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T> {
+    r.try_get(i).map_err(|e| Error::StoreBackend {
+        context: "reading a row",
+        detail: describe(&e),
+    })
+}
+
+fn row_to_cert(r: &Row) -> Result<CertRecord> {
     let revoked_at: Option<i64> = r.get(7);
-    CertRecord {
-        serial: r.get(0),
+    Ok(CertRecord {
+        serial: col(r, 0)?,
         ca: r.get(1),
         profile: r.get(2),
         subject: r.get(3),
@@ -247,20 +285,18 @@ fn row_to_cert(r: &Row) -> CertRecord {
         der: r.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
         revoked_at,
         // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
-        reason: r
-            .get::<_, Option<String>>(8)
-            .filter(|_| revoked_at.is_some()),
+        reason: col::<Option<ReasonCode>>(r, 8)?.filter(|_| revoked_at.is_some()),
         invalidity_date: r.get(9),
-    }
+    })
 }
 
-fn row_to_request(r: &Row) -> RequestRecord {
+fn row_to_request(r: &Row) -> Result<RequestRecord> {
     let sans: String = r.get(7);
-    RequestRecord {
+    Ok(RequestRecord {
         id: r.get(0),
-        kind: r.get(1),
+        kind: col(r, 1)?,
         org: r.get(2),
-        state: r.get(3),
+        state: col(r, 3)?,
         profile: r.get(4),
         csr_der: r.get(5),
         subject: r.get(6),
@@ -268,26 +304,26 @@ fn row_to_request(r: &Row) -> RequestRecord {
         submitted_by: r.get(8),
         decided_by: r.get(9),
         reject_reason: r.get(10),
-        serial: r.get(11),
-        revoke_reason: r.get(12),
+        serial: col(r, 11)?,
+        revoke_reason: col(r, 12)?,
         created: r.get(13),
-    }
+    })
 }
 
-fn row_to_officer(r: &Row) -> OfficerRecord {
+fn row_to_officer(r: &Row) -> Result<OfficerRecord> {
     let subject: String = r.get(5);
-    OfficerRecord {
+    Ok(OfficerRecord {
         id: r.get(0),
         org: r.get(1),
-        role: r.get(2),
+        role: col(r, 2)?,
         cert_issuer: r.get(3),
-        cert_serial: r.get(4),
+        cert_serial: col(r, 4)?,
         cert_der: r.get(6),
         person: r
             .get::<_, Option<String>>(7)
             .unwrap_or_else(|| subject.clone()),
         subject,
-    }
+    })
 }
 
 fn row_to_audit(r: &Row) -> AuditRecord {
@@ -531,12 +567,43 @@ impl PgStore {
 
     /// Records reservations, pipelined. A serial or request id used before fails the lot
     /// ([`Error::SerialCollision`] or a refusal naming the id; the caller retries one by one).
+    /// A reservation prepared with another key generation than the issuing CA's in force
+    /// fails the lot too.
     fn insert_pendings(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
+        let mut checked: Vec<(&str, u32)> = Vec::new();
+        for p in pending {
+            let Some(expected) = p.issuer_generation else {
+                continue;
+            };
+            if checked.contains(&(p.ca.as_str(), expected)) {
+                continue;
+            }
+            let current = tx.query_opt(
+                "SELECT COALESCE(generation, 1) FROM cas WHERE name = $1",
+                &[&p.ca],
+                "reading the CA's generation",
+            )?;
+            if let Some(row) = current {
+                super::check_generation(&p.ca, expected, row.get::<_, i64>(0) as u32)?;
+            }
+            checked.push((p.ca.as_str(), expected));
+        }
+        Self::insert_pendings_as(tx, pending, now)
+    }
+
+    /// Records reservations without checking their issuer generation (a renewal records
+    /// certificates of the old and the new generation at once).
+    fn insert_pendings_as(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
+        let generations: Vec<Option<i64>> = pending
+            .iter()
+            .map(|p| p.issuer_generation.map(i64::from))
+            .collect();
         let sets: Vec<Vec<&(dyn ToSql + Sync)>> = pending
             .iter()
-            .map(|p| -> Vec<&(dyn ToSql + Sync)> {
+            .zip(&generations)
+            .map(|(p, generation)| -> Vec<&(dyn ToSql + Sync)> {
                 vec![
-                    &p.serial,
+                    p.serial.text(),
                     &p.ca,
                     &p.profile,
                     &p.subject,
@@ -545,12 +612,14 @@ impl PgStore {
                     &p.tbs_der,
                     &p.request_id,
                     &now,
+                    generation,
                 ]
             })
             .collect();
         let r = tx.pipeline(
-            "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9)",
+            "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at, issuer_generation)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9,
+                     COALESCE($10::BIGINT, (SELECT generation FROM cas WHERE name = $2)))",
             &sets,
         );
         let Err(e) = r else { return Ok(()) };
@@ -586,9 +655,17 @@ impl PgStore {
         }
     }
 
-    fn mark_issued(tx: &Tx, serial: &str, der: &[u8]) -> Result<Option<(String, String, String)>> {
+    fn mark_issued(
+        tx: &Tx,
+        serial: &Serial,
+        der: &[u8],
+    ) -> Result<Option<(String, String, String)>> {
         Ok(tx
-            .query_opt(MARK_ISSUED, &[&serial, &der], "storing a certificate")?
+            .query_opt(
+                MARK_ISSUED,
+                &[&serial.as_str(), &der],
+                "storing a certificate",
+            )?
             .map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
@@ -602,17 +679,17 @@ impl PgStore {
             .get(0))
     }
 
-    fn cert_where(tx: &Conn, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
-        Ok(tx
-            .query_opt(
-                &format!(
-                    "SELECT {CERT_COLUMNS} FROM certs WHERE serial = $1 AND state = 'issued' AND ($2::TEXT IS NULL OR ca = $2)"
-                ),
-                &[&serial, &ca],
-                "reading a certificate",
-            )?
-            .as_ref()
-            .map(row_to_cert))
+    fn cert_where(tx: &Conn, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
+        tx.query_opt(
+            &format!(
+                "SELECT {CERT_COLUMNS} FROM certs WHERE serial = $1 AND state = 'issued' AND ($2::TEXT IS NULL OR ca = $2)"
+            ),
+            &[&serial.as_str(), &ca],
+            "reading a certificate",
+        )?
+        .as_ref()
+        .map(row_to_cert)
+        .transpose()
     }
 }
 
@@ -676,7 +753,7 @@ impl Store for PgStore {
 
     fn cas(&self) -> Result<Vec<CaRecord>> {
         let rows = self.conn()?.query(
-            "SELECT name, parent, cert_der, key_ref, key_alg, profiles FROM cas ORDER BY seq",
+            "SELECT name, parent, cert_der, key_ref, key_alg, profiles, COALESCE(generation, 1) FROM cas ORDER BY seq",
             &[],
             "listing CAs",
         )?;
@@ -692,6 +769,7 @@ impl Store for PgStore {
                     key_alg: alg.parse()?,
                     profiles: serde_json::from_str(&profiles)
                         .map_err(|e| Error::malformed("stored CA profiles", e))?,
+                    generation: r.get::<_, i64>(6) as u32,
                 })
             })
             .collect()
@@ -707,13 +785,13 @@ impl Store for PgStore {
         tx.commit("committing reserved serials")
     }
 
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let tx = self.write_txn()?;
         let mut chain = AuditChain::start(&tx)?;
         // Every UPDATE pipelined, then every audit record: two round trips for the chunk.
         let sets: Vec<Vec<&(dyn ToSql + Sync)>> = issued
             .iter()
-            .map(|(serial, der)| -> Vec<&(dyn ToSql + Sync)> { vec![serial, der] })
+            .map(|(serial, der)| -> Vec<&(dyn ToSql + Sync)> { vec![serial.text(), der] })
             .collect();
         let rows = tx
             .pipeline(MARK_ISSUED, &sets)
@@ -722,14 +800,14 @@ impl Store for PgStore {
         for ((serial, _), rows) in issued.iter().zip(&rows) {
             let Some(r) = rows.first() else {
                 return Err(Error::SerialCollision {
-                    serial: serial.clone(),
+                    serial: serial.to_string(),
                 });
             };
             let (ca, profile, subject): (&str, &str, &str) = (r.get(0), r.get(1), r.get(2));
             recs.push(chain.next(
                 &self.actor,
                 "cert.issue",
-                serial,
+                serial.as_str(),
                 "ok",
                 &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
             ));
@@ -769,34 +847,33 @@ impl Store for PgStore {
         }
         sql.push_str(" ORDER BY seq");
         let rows = self.conn()?.query(&sql, &args, "listing certificates")?;
-        Ok(rows.iter().map(row_to_cert).collect())
+        rows.iter().map(row_to_cert).collect()
     }
 
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
         let conn = self.conn()?;
         Self::cert_where(&conn, serial, ca)
     }
 
-    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>> {
-        Ok(self
-            .conn()?
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
+        self.conn()?
             .query_opt(
                 "SELECT revoked_at, reason FROM certs WHERE serial = $1 AND state = 'issued' AND ca = $2",
-                &[&serial, &ca],
+                &[&serial.as_str(), &ca],
                 "reading a certificate's status",
             )?
             .map(|r| {
                 let revoked_at: Option<i64> = r.get(0);
-                StoredStatus {
+                Ok(StoredStatus {
                     revoked_at,
-                    reason: r.get::<_, Option<String>>(1).filter(|_| revoked_at.is_some()),
-                }
-            }))
+                    reason: col::<Option<ReasonCode>>(&r, 1)?.filter(|_| revoked_at.is_some()),
+                })
+            })
+            .transpose()
     }
 
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_opt(
                 &format!(
                     "SELECT {CERT_COLUMNS} FROM certs WHERE request_id = $1 AND state = 'issued'"
@@ -805,28 +882,32 @@ impl Store for PgStore {
                 "reading a certificate",
             )?
             .as_ref()
-            .map(row_to_cert))
+            .map(row_to_cert)
+            .transpose()
     }
 
     fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_opt(
-                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
                  FROM certs WHERE request_id = $1 AND state = 'pending'",
                 &[&request_id],
                 "reading a reservation",
             )?
-            .map(|r| PendingCert {
-                serial: r.get(0),
-                ca: r.get(1),
-                profile: r.get(2),
-                subject: r.get(3),
-                not_before: r.get(4),
-                not_after: r.get(5),
-                tbs_der: r.get(6),
-                request_id: r.get(7),
-            }))
+            .map(|r| {
+                Ok(PendingCert {
+                    serial: col(&r, 0)?,
+                    ca: r.get(1),
+                    profile: r.get(2),
+                    subject: r.get(3),
+                    not_before: r.get(4),
+                    not_after: r.get(5),
+                    tbs_der: r.get(6),
+                    request_id: r.get(7),
+                    issuer_generation: Some(r.get::<_, i64>(8) as u32),
+                })
+            })
+            .transpose()
     }
 
     fn set_actor(&mut self, actor: &str) {
@@ -841,11 +922,11 @@ impl Store for PgStore {
         for r in reqs {
             let Some(mut rec) = Self::cert_where(&tx, &r.serial, r.ca.as_deref())? else {
                 out.push(Err(Error::CertificateNotFound {
-                    serial: r.serial.clone(),
+                    serial: r.serial.to_string(),
                 }));
                 continue;
             };
-            if !super::revocation_changes(&rec, &r.reason) {
+            if !super::revocation_changes(&rec, r.reason) {
                 out.push(Ok(RevokeOutcome {
                     record: rec,
                     already: true,
@@ -856,21 +937,21 @@ impl Store for PgStore {
             let time = rec.revoked_at.unwrap_or(r.time);
             tx.execute(
                 "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, revoked_seq = $5 WHERE serial = $1",
-                &[&rec.serial, &time, &r.reason, &r.invalidity_date, &seq],
+                &[&rec.serial.as_str(), &time, &r.reason.name(), &r.invalidity_date, &seq],
                 "recording a revocation",
             )?;
             chain.append(
                 &tx,
                 &self.actor,
                 "cert.revoke",
-                &rec.serial,
+                rec.serial.as_str(),
                 "ok",
                 &serde_json::json!({
                     "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
                 }),
             )?;
             rec.revoked_at = Some(time);
-            rec.reason = Some(r.reason.clone());
+            rec.reason = Some(r.reason);
             rec.invalidity_date = r.invalidity_date;
             out.push(Ok(RevokeOutcome {
                 record: rec,
@@ -905,7 +986,7 @@ impl Store for PgStore {
                 f(&RevokedEntry {
                     serial: row.get(0),
                     revoked_at: row.get(1),
-                    reason: row.get(2),
+                    reason: col(row, 2)?,
                     invalidity_date: row.get(3),
                     is_ca: super::is_ca_profile(profile),
                 })
@@ -917,7 +998,7 @@ impl Store for PgStore {
             "SELECT serial, revoked_at, reason FROM certs WHERE ca = $1 AND state = 'issued' ORDER BY seq",
             &[&ca],
             "listing statuses",
-            &mut |row| f(row.get(0), row.get(1), row.get(2)),
+            &mut |row| f(row.get(0), row.get(1), col(row, 2)?),
         )
     }
 
@@ -933,6 +1014,20 @@ impl Store for PgStore {
     }
 
     fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        self.record_crl_for(ca, None, covers_seq, delta_base)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.last_full_crl_for(ca, None)
+    }
+
+    fn record_crl_for(
+        &mut self,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
         // Under the write lock: no other instance allocates a number meanwhile, so numbers
         // strictly increase across instances (RFC 5280 §5.2.3).
         let tx = self.write_txn()?;
@@ -944,10 +1039,20 @@ impl Store for PgStore {
             )?
             .get(0);
         let number = last + 1;
+        let generation: i64 = match generation {
+            Some(g) => i64::from(g),
+            None => tx
+                .query_one(
+                    "SELECT COALESCE(MAX(generation), 1) FROM cas WHERE name = $1",
+                    &[&ca],
+                    "reading the CA's generation",
+                )?
+                .get(0),
+        };
         let base = delta_base.map(|b| b as i64);
         tx.execute(
-            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&ca, &number, &base, &covers_seq, &now_unix()],
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&ca, &number, &base, &covers_seq, &now_unix(), &generation],
             "recording a CRL",
         )?;
         Self::append_audit(
@@ -960,21 +1065,155 @@ impl Store for PgStore {
             },
             ca,
             "ok",
-            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base, "generation": generation}),
         )?;
         tx.commit("committing a CRL number")?;
         Ok(number as u64)
     }
 
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
+        let generation = generation.map(i64::from);
         Ok(self
             .conn()?
             .query_opt(
-                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
-                &[&ca],
+                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL
+                   AND COALESCE(generation, 1) = COALESCE($2::BIGINT, (SELECT COALESCE(generation, 1) FROM cas WHERE name = $1), 1)
+                 ORDER BY number DESC LIMIT 1",
+                &[&ca, &generation],
                 "reading CRLs",
             )?
             .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+
+    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>> {
+        let rows = self.conn()?.query(
+            "SELECT ca, generation, cert_der, key_ref, key_alg, retired_at FROM ca_generations
+             WHERE ca = $1 ORDER BY generation",
+            &[&ca],
+            "listing CA generations",
+        )?;
+        rows.iter()
+            .map(|r| {
+                let alg: String = r.get(4);
+                Ok(CaGeneration {
+                    ca: r.get(0),
+                    generation: r.get::<_, i64>(1) as u32,
+                    cert_der: r.get(2),
+                    key_ref: r.get(3),
+                    key_alg: alg.parse()?,
+                    retired_at: r.get(5),
+                })
+            })
+            .collect()
+    }
+
+    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>> {
+        Ok(self
+            .conn()?
+            .query_one(
+                "SELECT MAX(not_after) FROM certs WHERE ca = $1 AND state = 'issued'
+                   AND COALESCE(issuer_generation, 1) = $2",
+                &[&ca, &i64::from(generation)],
+                "reading a generation's certificates",
+            )?
+            .get(0))
+    }
+
+    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
+                   key_uri = excluded.key_uri, created_at = excluded.created_at",
+                &[&key.ca, &i64::from(key.generation), &key.label, &key.key_uri, &now_unix()],
+                "recording a pending key",
+            )
+            .map(|_| ())
+    }
+
+    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = $1",
+                &[&ca],
+                "reading a pending key",
+            )?
+            .map(|r| PendingKey {
+                ca: r.get(0),
+                generation: r.get::<_, i64>(1) as u32,
+                label: r.get(2),
+                key_uri: r.get(3),
+            }))
+    }
+
+    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+        self.conn()?
+            .execute(
+                "DELETE FROM pending_keys WHERE ca = $1",
+                &[&ca],
+                "forgetting a pending key",
+            )
+            .map(|_| ())
+    }
+
+    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
+        let tx = self.write_txn()?;
+        let name = &renewal.ca.name;
+        let Some(row) = tx.query_opt(
+            "SELECT COALESCE(generation, 1), cert_der, key_ref, key_alg FROM cas WHERE name = $1 FOR UPDATE",
+            &[name],
+            "reading the CA",
+        )?
+        else {
+            return Err(Error::UnknownCa { name: name.clone() });
+        };
+        let generation: i64 = row.get(0);
+        let cert_der: Vec<u8> = row.get(1);
+        let key_ref: String = row.get(2);
+        let key_alg: String = row.get(3);
+        super::check_generation(
+            name,
+            renewal.ca.generation.saturating_sub(1),
+            generation as u32,
+        )?;
+        let now = now_unix();
+        tx.execute(
+            "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[name, &generation, &cert_der, &key_ref, &key_alg, &now],
+            "retiring the CA's generation",
+        )?;
+        tx.execute(
+            "UPDATE cas SET cert_der = $2, key_ref = $3, key_alg = $4, generation = $5 WHERE name = $1",
+            &[
+                name,
+                &renewal.cert_der,
+                &renewal.ca.key_ref,
+                &renewal.ca.key_alg.name(),
+                &i64::from(renewal.ca.generation),
+            ],
+            "recording the CA's new generation",
+        )?;
+        for (pending, der) in std::iter::once((&renewal.cert, &renewal.cert_der))
+            .chain(renewal.links.iter().map(|(p, d)| (p, d)))
+        {
+            Self::insert_pendings_as(&tx, std::slice::from_ref(pending), now)?;
+            Self::mark_issued(&tx, &pending.serial, der)?;
+        }
+        tx.execute(
+            "DELETE FROM pending_keys WHERE ca = $1",
+            &[name],
+            "forgetting the pending key",
+        )?;
+        Self::append_audit(
+            &tx,
+            &self.actor,
+            "ca.renew",
+            name,
+            "ok",
+            &super::renewal_details(renewal),
+        )?;
+        tx.commit("committing the renewal")
     }
 
     fn audit(
@@ -1160,7 +1399,7 @@ impl Store for PgStore {
         let exists: i64 = tx
             .query_one(
                 "SELECT COUNT(*) FROM officers WHERE cert_issuer = $1 AND cert_serial = $2",
-                &[&o.cert_issuer, &o.cert_serial],
+                &[&o.cert_issuer, &o.cert_serial.as_str()],
                 "reading officers",
             )?
             .get(0);
@@ -1175,7 +1414,7 @@ impl Store for PgStore {
         let id: i64 = tx
             .query_one(
                 "INSERT INTO officers (org, role, cert_issuer, cert_serial, subject, cert_der, person) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&o.org, &o.role, &o.cert_issuer, &o.cert_serial, &o.subject, &o.cert_der, &o.person],
+                &[&o.org, &o.role.name(), &o.cert_issuer, &o.cert_serial.as_str(), &o.subject, &o.cert_der, &o.person],
                 "registering an officer",
             )?
             .get(0);
@@ -1192,8 +1431,7 @@ impl Store for PgStore {
     }
 
     fn officers(&self) -> Result<Vec<OfficerRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query(
                 &format!("SELECT {OFFICER_COLUMNS} FROM officers ORDER BY id"),
                 &[],
@@ -1201,7 +1439,7 @@ impl Store for PgStore {
             )?
             .iter()
             .map(row_to_officer)
-            .collect())
+            .collect()
     }
 
     fn add_request(&mut self, q: &RequestRecord) -> Result<i64> {
@@ -1211,7 +1449,7 @@ impl Store for PgStore {
             .query_one(
                 "INSERT INTO requests (kind, org, state, profile, csr_der, subject, sans, submitted_by, serial, revoke_reason, created)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                &[&q.kind, &q.org, &q.state, &q.profile, &q.csr_der, &q.subject, &sans, &q.submitted_by, &q.serial, &q.revoke_reason, &q.created],
+                &[&q.kind.name(), &q.org, &q.state.name(), &q.profile, &q.csr_der, &q.subject, &sans, &q.submitted_by, &q.serial.as_ref().map(Serial::as_str), &q.revoke_reason.map(ReasonCode::name), &q.created],
                 "recording a request",
             )?
             .get(0);
@@ -1228,37 +1466,45 @@ impl Store for PgStore {
     }
 
     fn request(&self, id: i64) -> Result<Option<RequestRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_opt(
                 &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"),
                 &[&id],
                 "reading a request",
             )?
             .as_ref()
-            .map(row_to_request))
+            .map(row_to_request)
+            .transpose()
     }
 
-    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
-        Ok(self
-            .conn()?
+    fn requests(
+        &self,
+        org: Option<&str>,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>> {
+        self.conn()?
             .query(
                 &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1::TEXT IS NULL OR org = $1) AND ($2::TEXT IS NULL OR state = $2) ORDER BY id"),
-                &[&org, &state],
+                &[&org, &state.map(RequestState::name)],
                 "listing requests",
             )?
             .iter()
             .map(row_to_request)
-            .collect())
+            .collect()
     }
 
-    fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
+    fn update_request(
+        &mut self,
+        q: &RequestRecord,
+        from: RequestState,
+        action: &str,
+    ) -> Result<()> {
         let tx = self.write_txn()?;
         // Compare-and-set on the state: of two approvers racing on two instances, one moves
         // the request and the other finds it no longer in `from`.
         let n = tx.execute(
             "UPDATE requests SET state = $2, decided_by = $3, reject_reason = $4, serial = $5 WHERE id = $1 AND state = $6",
-            &[&q.id, &q.state, &q.decided_by, &q.reject_reason, &q.serial, &from],
+            &[&q.id, &q.state.name(), &q.decided_by, &q.reject_reason, &q.serial.as_ref().map(Serial::as_str), &from.name()],
             "updating a request",
         )?;
         if n != 1 {
@@ -1401,6 +1647,7 @@ impl Store for PgStore {
             )?
             .as_ref()
             .map(row_to_officer)
+            .transpose()?
         else {
             return Ok(None);
         };
@@ -1421,40 +1668,39 @@ impl Store for PgStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
         let tx = self.write_txn()?;
         let mut rec =
             Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
                 serial: serial.to_string(),
             })?;
-        if rec.revoked_at.is_none() || rec.reason.as_deref() != Some("certificateHold") {
+        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
             return Err(Error::PolicyRefused {
                 detail: format!(
                     "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
                     rec.reason
-                        .as_deref()
                         .filter(|_| rec.revoked_at.is_some())
-                        .unwrap_or("good")
+                        .map_or("good", ReasonCode::name)
                 ),
             });
         }
         let seq = Self::next_revocation_seq(&tx)?;
         tx.execute(
             "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = $2 WHERE serial = $1",
-            &[&rec.serial, &seq],
+            &[&rec.serial.as_str(), &seq],
             "releasing a hold",
         )?;
         tx.execute(
             "INSERT INTO hold_releases (serial, released_at) VALUES ($1, $2)
              ON CONFLICT (serial) DO UPDATE SET released_at = excluded.released_at",
-            &[&rec.serial, &time],
+            &[&rec.serial.as_str(), &time],
             "releasing a hold",
         )?;
         Self::append_audit(
             &tx,
             &self.actor,
             "cert.unhold",
-            &rec.serial,
+            rec.serial.as_str(),
             "ok",
             &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
         )?;

@@ -10,10 +10,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::audit::GENESIS;
 use super::{
-    AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, CrossDirection,
-    CrossPair, CrossPairSide, OfficerRecord,
-    OrgRecord, PendingCert, RequestRecord, RevocationRequest, RevokeOutcome, RevokedEntry,
-    StatusVisitor, Store, StoredStatus,
+    AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
+    CertStatus, CrossDirection, CrossPair, CrossPairSide, OfficerRecord, OrgRecord, PendingCert,
+    PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
+    RevokedEntry, Serial, StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -161,14 +161,10 @@ CREATE TABLE IF NOT EXISTS timestamps (
 );
 ";
 
-/// Versioned schema migrations after [`SCHEMA`], (version, SQL), each applied once, in order, in
-/// one transaction with `PRAGMA user_version` (the newest applied).
-const MIGRATIONS: &[(i32, &str)] = &[(1, CROSS_PAIRS_V1)];
-
 /// Cross-certificate pairs (RFC 4523 §2.5): one row per pair of our CA `ca` (key `ca_key`) with
 /// a peer CA (name and key). The cross-certificates recorded before this table existed are
 /// filled in by `Authority::open` (`cross::migrate_cross_pairs`).
-const CROSS_PAIRS_V1: &str = "
+const MIGRATION_CROSS_PAIRS: &str = "
 CREATE TABLE IF NOT EXISTS cross_pairs (
     id INTEGER PRIMARY KEY,
     ca TEXT NOT NULL,
@@ -186,6 +182,81 @@ CREATE INDEX IF NOT EXISTS cross_pairs_ca ON cross_pairs (ca, ca_key, peer, peer
 /// Columns added after a table was first created: (table, column, type). Added on open when
 /// missing, so older stores keep working.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("officers", "person", "TEXT")];
+
+/// Versioned schema migrations, (version, SQL), applied in order on open (one transaction,
+/// recorded in `schema_version`), as [`super::PgStore`] does. Version 1: CA key generations;
+/// 2: cross-certificate pairs.
+pub const SQLITE_MIGRATIONS: &[(i32, &str)] =
+    &[(1, MIGRATION_GENERATIONS), (2, MIGRATION_CROSS_PAIRS)];
+
+/// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
+/// signed each certificate and CRL (NULL: 1, what stores made before generations hold), the
+/// retired generations, and the key a renewal is generating.
+const MIGRATION_GENERATIONS: &str = "
+ALTER TABLE cas ADD COLUMN generation INTEGER;
+ALTER TABLE certs ADD COLUMN issuer_generation INTEGER;
+ALTER TABLE crls ADD COLUMN generation INTEGER;
+CREATE TABLE ca_generations (
+    ca TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    cert_der BLOB NOT NULL,
+    key_ref TEXT NOT NULL,
+    key_alg TEXT NOT NULL,
+    retired_at BIGINT NOT NULL,
+    PRIMARY KEY (ca, generation)
+);
+CREATE TABLE pending_keys (
+    ca TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    key_uri TEXT,
+    created_at BIGINT NOT NULL
+);
+";
+
+/// Applies the [`SQLITE_MIGRATIONS`] the store has not had yet, in one write transaction
+/// (another process opening the store at the same time waits, then finds them applied).
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let newest = SQLITE_MIGRATIONS.last().map_or(0, |m| m.0);
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .map_err(Error::store("creating the schema_version table"))?;
+    let read = |c: &Connection| -> Result<i32> {
+        c.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::store("reading the schema version"))
+    };
+    if read(conn)? == newest {
+        return Ok(());
+    }
+    let txn = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(Error::store("beginning a migration"))?;
+    let current = read(&txn)?;
+    if current > newest {
+        return Err(Error::StoreBackend {
+            context: "opening the store",
+            detail: format!(
+                "the store's schema version {current} is newer than this lgpki's ({newest}); upgrade lgpki"
+            ),
+        });
+    }
+    for (version, sql) in SQLITE_MIGRATIONS.iter().filter(|m| m.0 > current) {
+        txn.execute_batch(sql)
+            .map_err(Error::store("applying a schema migration"))?;
+        txn.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            params![version, now_unix()],
+        )
+        .map_err(Error::store("recording a schema migration"))?;
+    }
+    txn.commit()
+        .map_err(Error::store("committing schema migrations"))
+}
 
 impl SqliteStore {
     /// The store file inside a home directory.
@@ -297,7 +368,7 @@ impl SqliteStore {
     /// dropped (~45 % of a stored certificate's bytes).
     fn mark_issued(
         txn: &rusqlite::Transaction<'_>,
-        serial: &str,
+        serial: &Serial,
         der: &[u8],
     ) -> Result<Option<(String, String, String)>> {
         txn.prepare_cached(
@@ -312,10 +383,26 @@ impl SqliteStore {
     }
 
     fn insert_pending(txn: &rusqlite::Transaction<'_>, p: &PendingCert, now: i64) -> Result<()> {
+        if let Some(expected) = p.issuer_generation {
+            let current: Option<u32> = txn
+                .prepare_cached("SELECT COALESCE(generation, 1) FROM cas WHERE name = ?1")
+                .and_then(|mut stmt| stmt.query_row([&p.ca], |r| r.get(0)).optional())
+                .map_err(Error::store("reading the CA's generation"))?;
+            if let Some(current) = current {
+                super::check_generation(&p.ca, expected, current)?;
+            }
+        }
+        Self::insert_pending_as(txn, p, now)
+    }
+
+    /// Records a reservation without checking its issuer generation (a renewal records
+    /// certificates of the old and the new generation at once).
+    fn insert_pending_as(txn: &rusqlite::Transaction<'_>, p: &PendingCert, now: i64) -> Result<()> {
         let r = txn
             .prepare_cached(
-                "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+                "INSERT INTO certs (serial, ca, profile, subject, not_before, not_after, state, tbs_der, request_id, reserved_at, issuer_generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9,
+                         COALESCE(?10, (SELECT generation FROM cas WHERE name = ?2)))",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -327,7 +414,8 @@ impl SqliteStore {
                     p.not_after,
                     p.tbs_der,
                     p.request_id,
-                    now
+                    now,
+                    p.issuer_generation
                 ])
             });
         match r {
@@ -336,7 +424,7 @@ impl SqliteStore {
                 if e.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("serial") =>
             {
                 Err(Error::SerialCollision {
-                    serial: p.serial.clone(),
+                    serial: p.serial.to_string(),
                 })
             }
             Err(rusqlite::Error::SqliteFailure(e, Some(msg)))
@@ -365,7 +453,7 @@ impl SqliteStore {
             der: row.get(6)?,
             revoked_at: row.get(7)?,
             // A released hold keeps 'removeFromCRL' for delta CRLs only: not a status.
-            reason: row.get::<_, Option<String>>(8)?.filter(
+            reason: row.get::<_, Option<ReasonCode>>(8)?.filter(
                 |_| matches!(row.get_ref(7), Ok(v) if v != rusqlite::types::ValueRef::Null),
             ),
             invalidity_date: row.get(9)?,
@@ -540,30 +628,6 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Applies the [`MIGRATIONS`] newer than the store's `user_version`, in one transaction.
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
-    let version = |c: &Connection| -> Result<i32> {
-        c.query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(Error::store("reading the schema version"))
-    };
-    if version(conn)? >= newest {
-        return Ok(());
-    }
-    let txn = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(Error::store("beginning a migration"))?;
-    let current = version(&txn)?;
-    for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        txn.execute_batch(sql)
-            .map_err(Error::store("applying a schema migration"))?;
-        txn.pragma_update(None, "user_version", v)
-            .map_err(Error::store("recording a schema migration"))?;
-    }
-    txn.commit()
-        .map_err(Error::store("committing schema migrations"))
-}
-
 impl Store for SqliteStore {
     fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
@@ -630,7 +694,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT name, parent, cert_der, key_ref, key_alg, profiles FROM cas ORDER BY seq",
+                "SELECT name, parent, cert_der, key_ref, key_alg, profiles, COALESCE(generation, 1) FROM cas ORDER BY seq",
             )
             .map_err(Error::store("listing CAs"))?;
         let rows = stmt
@@ -642,12 +706,13 @@ impl Store for SqliteStore {
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, u32>(6)?,
                 ))
             })
             .map_err(Error::store("listing CAs"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, parent, cert_der, key_ref, alg, profiles) =
+            let (name, parent, cert_der, key_ref, alg, profiles, generation) =
                 row.map_err(Error::store("reading a CA"))?;
             out.push(CaRecord {
                 name,
@@ -657,6 +722,7 @@ impl Store for SqliteStore {
                 key_alg: alg.parse()?,
                 profiles: serde_json::from_str(&profiles)
                     .map_err(|e| Error::malformed("stored CA profiles", e))?,
+                generation,
             });
         }
         Ok(out)
@@ -676,7 +742,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("committing reserved serials"))
     }
 
-    fn complete(&mut self, issued: &[(String, Vec<u8>)]) -> Result<()> {
+    fn complete(&mut self, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let mut chain = AuditChain::start(&txn)?;
@@ -684,14 +750,14 @@ impl Store for SqliteStore {
             let row = Self::mark_issued(&txn, serial, der)?;
             let Some((ca, profile, subject)) = row else {
                 return Err(Error::SerialCollision {
-                    serial: serial.clone(),
+                    serial: serial.to_string(),
                 });
             };
             chain.append(
                 &txn,
                 &actor,
                 "cert.issue",
-                serial,
+                serial.as_str(),
                 "ok",
                 &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
             )?;
@@ -741,7 +807,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading certificates"))
     }
 
-    fn cert(&self, serial: &str, ca: Option<&str>) -> Result<Option<CertRecord>> {
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
         );
@@ -751,7 +817,7 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a certificate"))
     }
 
-    fn cert_status(&self, serial: &str, ca: &str) -> Result<Option<StoredStatus>> {
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
         self.conn
             .prepare_cached(
                 "SELECT revoked_at, reason FROM certs WHERE serial = ?1 AND state = 'issued' AND ca = ?2",
@@ -762,7 +828,9 @@ impl Store for SqliteStore {
                     Ok(StoredStatus {
                         revoked_at,
                         // A released hold's 'removeFromCRL' is not a status.
-                        reason: r.get::<_, Option<String>>(1)?.filter(|_| revoked_at.is_some()),
+                        reason: r
+                            .get::<_, Option<ReasonCode>>(1)?
+                            .filter(|_| revoked_at.is_some()),
                     })
                 })
                 .optional()
@@ -782,7 +850,7 @@ impl Store for SqliteStore {
     fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
         self.conn
             .query_row(
-                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
                  FROM certs WHERE request_id = ?1 AND state = 'pending'",
                 [request_id],
                 |r| {
@@ -795,6 +863,7 @@ impl Store for SqliteStore {
                         not_after: r.get(5)?,
                         tbs_der: r.get(6)?,
                         request_id: r.get(7)?,
+                        issuer_generation: Some(r.get(8)?),
                     })
                 },
             )
@@ -825,11 +894,11 @@ impl Store for SqliteStore {
                 .map_err(Error::store("reading a certificate"))?;
             let Some(mut rec) = current else {
                 out.push(Err(Error::CertificateNotFound {
-                    serial: r.serial.clone(),
+                    serial: r.serial.to_string(),
                 }));
                 continue;
             };
-            if !super::revocation_changes(&rec, &r.reason) {
+            if !super::revocation_changes(&rec, r.reason) {
                 out.push(Ok(RevokeOutcome {
                     record: rec,
                     already: true,
@@ -849,14 +918,14 @@ impl Store for SqliteStore {
                 &txn,
                 &actor,
                 "cert.revoke",
-                &rec.serial,
+                rec.serial.as_str(),
                 "ok",
                 &serde_json::json!({
                     "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
                 }),
             )?;
             rec.revoked_at = Some(time);
-            rec.reason = Some(r.reason.clone());
+            rec.reason = Some(r.reason);
             rec.invalidity_date = r.invalidity_date;
             out.push(Ok(RevokeOutcome {
                 record: rec,
@@ -901,7 +970,7 @@ impl Store for SqliteStore {
             f(&RevokedEntry {
                 serial: text(0)?,
                 revoked_at: row.get(1).map_err(read())?,
-                reason: text(2)?,
+                reason: row.get(2).map_err(read())?,
                 invalidity_date: row.get(3).map_err(read())?,
                 is_ca: super::is_ca_profile(profile),
             })?;
@@ -916,10 +985,14 @@ impl Store for SqliteStore {
             .map_err(Error::store("listing statuses"))?;
         let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
         while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
-            let serial: String = row.get(0).map_err(Error::store("reading statuses"))?;
-            let revoked_at: Option<i64> = row.get(1).map_err(Error::store("reading statuses"))?;
-            let reason: Option<String> = row.get(2).map_err(Error::store("reading statuses"))?;
-            f(&serial, revoked_at, reason.as_deref())?;
+            let read = || Error::store("reading statuses");
+            let serial = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(read())?;
+            let revoked_at: Option<i64> = row.get(1).map_err(read())?;
+            let reason: Option<ReasonCode> = row.get(2).map_err(read())?;
+            f(serial, revoked_at, reason)?;
         }
         Ok(())
     }
@@ -933,6 +1006,20 @@ impl Store for SqliteStore {
     }
 
     fn record_crl(&mut self, ca: &str, covers_seq: i64, delta_base: Option<u64>) -> Result<u64> {
+        self.record_crl_for(ca, None, covers_seq, delta_base)
+    }
+
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.last_full_crl_for(ca, None)
+    }
+
+    fn record_crl_for(
+        &mut self,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let last: i64 = txn
@@ -943,9 +1030,19 @@ impl Store for SqliteStore {
             )
             .map_err(Error::store("reading the CRL number"))?;
         let number = last + 1;
+        let generation: u32 = match generation {
+            Some(g) => g,
+            None => txn
+                .query_row(
+                    "SELECT COALESCE(MAX(generation), 1) FROM cas WHERE name = ?1",
+                    [ca],
+                    |r| r.get(0),
+                )
+                .map_err(Error::store("reading the CA's generation"))?,
+        };
         txn.execute(
-            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix()],
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix(), generation],
         )
         .map_err(Error::store("recording a CRL"))?;
         Self::append_audit(
@@ -958,22 +1055,155 @@ impl Store for SqliteStore {
             },
             ca,
             "ok",
-            &serde_json::json!({"crl_number": number, "delta_base": delta_base}),
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base, "generation": generation}),
         )?;
         txn.commit()
             .map_err(Error::store("committing a CRL number"))?;
         Ok(number as u64)
     }
 
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
         self.conn
             .query_row(
-                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL ORDER BY number DESC LIMIT 1",
-                [ca],
+                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL
+                   AND COALESCE(generation, 1) = COALESCE(?2, (SELECT COALESCE(generation, 1) FROM cas WHERE name = ?1), 1)
+                 ORDER BY number DESC LIMIT 1",
+                params![ca, generation],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
             .optional()
             .map_err(Error::store("reading CRLs"))
+    }
+
+    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>> {
+        let rows = self.list(
+            "SELECT ca, generation, cert_der, key_ref, key_alg, retired_at FROM ca_generations
+             WHERE ca = ?1 ORDER BY generation",
+            [ca],
+            "listing CA generations",
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            },
+        )?;
+        rows.into_iter()
+            .map(|(ca, generation, cert_der, key_ref, alg, retired_at)| {
+                Ok(CaGeneration {
+                    ca,
+                    generation,
+                    cert_der,
+                    key_ref,
+                    key_alg: alg.parse()?,
+                    retired_at,
+                })
+            })
+            .collect()
+    }
+
+    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT MAX(not_after) FROM certs WHERE ca = ?1 AND state = 'issued'
+                   AND COALESCE(issuer_generation, 1) = ?2",
+                params![ca, generation],
+                |r| r.get(0),
+            )
+            .map_err(Error::store("reading a generation's certificates"))
+    }
+
+    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
+                   key_uri = excluded.key_uri, created_at = excluded.created_at",
+                params![key.ca, key.generation, key.label, key.key_uri, now_unix()],
+            )
+            .map(|_| ())
+            .map_err(Error::store("recording a pending key"))
+    }
+
+    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
+        self.conn
+            .query_row(
+                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = ?1",
+                [ca],
+                |r| {
+                    Ok(PendingKey {
+                        ca: r.get(0)?,
+                        generation: r.get(1)?,
+                        label: r.get(2)?,
+                        key_uri: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(Error::store("reading a pending key"))
+    }
+
+    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM pending_keys WHERE ca = ?1", [ca])
+            .map(|_| ())
+            .map_err(Error::store("forgetting a pending key"))
+    }
+
+    fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()> {
+        let actor = self.actor.clone();
+        let txn = self.write_txn()?;
+        let name = &renewal.ca.name;
+        let current: Option<(u32, Vec<u8>, String, String)> = txn
+            .query_row(
+                "SELECT COALESCE(generation, 1), cert_der, key_ref, key_alg FROM cas WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading the CA"))?;
+        let Some((generation, cert_der, key_ref, key_alg)) = current else {
+            return Err(Error::UnknownCa { name: name.clone() });
+        };
+        super::check_generation(name, renewal.ca.generation.saturating_sub(1), generation)?;
+        let now = now_unix();
+        txn.execute(
+            "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name, generation, cert_der, key_ref, key_alg, now],
+        )
+        .map_err(Error::store("retiring the CA's generation"))?;
+        txn.execute(
+            "UPDATE cas SET cert_der = ?2, key_ref = ?3, key_alg = ?4, generation = ?5 WHERE name = ?1",
+            params![
+                name,
+                renewal.cert_der,
+                renewal.ca.key_ref,
+                renewal.ca.key_alg.name(),
+                renewal.ca.generation
+            ],
+        )
+        .map_err(Error::store("recording the CA's new generation"))?;
+        for (pending, der) in std::iter::once((&renewal.cert, &renewal.cert_der))
+            .chain(renewal.links.iter().map(|(p, d)| (p, d)))
+        {
+            Self::insert_pending_as(&txn, pending, now)?;
+            Self::mark_issued(&txn, &pending.serial, der)?;
+        }
+        txn.execute("DELETE FROM pending_keys WHERE ca = ?1", [name])
+            .map_err(Error::store("forgetting the pending key"))?;
+        Self::append_audit(
+            &txn,
+            &actor,
+            "ca.renew",
+            name,
+            "ok",
+            &super::renewal_details(renewal),
+        )?;
+        txn.commit().map_err(Error::store("committing the renewal"))
     }
 
     fn audit(
@@ -1234,7 +1464,11 @@ impl Store for SqliteStore {
             .map_err(Error::store("reading a request"))
     }
 
-    fn requests(&self, org: Option<&str>, state: Option<&str>) -> Result<Vec<RequestRecord>> {
+    fn requests(
+        &self,
+        org: Option<&str>,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>> {
         self.list(
             &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id"),
             params![org, state],
@@ -1243,7 +1477,12 @@ impl Store for SqliteStore {
         )
     }
 
-    fn update_request(&mut self, q: &RequestRecord, from: &str, action: &str) -> Result<()> {
+    fn update_request(
+        &mut self,
+        q: &RequestRecord,
+        from: RequestState,
+        action: &str,
+    ) -> Result<()> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let n = txn
@@ -1415,7 +1654,7 @@ impl Store for SqliteStore {
         Ok(Some(rec))
     }
 
-    fn release_hold(&mut self, serial: &str, ca: Option<&str>, time: i64) -> Result<CertRecord> {
+    fn release_hold(&mut self, serial: &Serial, ca: Option<&str>, time: i64) -> Result<CertRecord> {
         let actor = self.actor.clone();
         let txn = self.write_txn()?;
         let sql = format!(
@@ -1428,14 +1667,13 @@ impl Store for SqliteStore {
             .ok_or_else(|| Error::CertificateNotFound {
                 serial: serial.to_string(),
             })?;
-        if rec.revoked_at.is_none() || rec.reason.as_deref() != Some("certificateHold") {
+        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
             return Err(Error::PolicyRefused {
                 detail: format!(
                     "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
                     rec.reason
-                        .as_deref()
                         .filter(|_| rec.revoked_at.is_some())
-                        .unwrap_or("good")
+                        .map_or("good", ReasonCode::name)
                 ),
             });
         }
@@ -1454,7 +1692,7 @@ impl Store for SqliteStore {
             &txn,
             &actor,
             "cert.unhold",
-            &rec.serial,
+            rec.serial.as_str(),
             "ok",
             &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
         )?;
@@ -1471,9 +1709,13 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    fn sn(hex: &str) -> Serial {
+        hex.parse().expect("serial")
+    }
+
     fn pending(serial: &str) -> PendingCert {
         PendingCert {
-            serial: serial.into(),
+            serial: sn(serial),
             ca: "org".into(),
             profile: "staff".into(),
             subject: "CN=a".into(),
@@ -1481,6 +1723,7 @@ mod tests {
             not_after: i64::MAX / 2,
             tbs_der: vec![0x30, 0],
             request_id: None,
+            issuer_generation: None,
         }
     }
 
@@ -1490,7 +1733,7 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
         s.reserve(&[pending("01"), pending("02")]).expect("reserve");
         assert!(s.certs(&CertFilter::default()).expect("list").is_empty());
-        s.complete(&[("01".into(), vec![1])]).expect("complete");
+        s.complete(&[(sn("01"), vec![1])]).expect("complete");
         assert_eq!(s.certs(&CertFilter::default()).expect("list").len(), 1);
         // A reserved-but-never-issued serial (a crash between reserve and complete) stays taken.
         let err = s
@@ -1500,11 +1743,11 @@ mod tests {
         // The failed batch recorded nothing: 03 is still free.
         s.reserve(&[pending("03")]).expect("03 free");
         // Completing twice is refused.
-        assert!(s.complete(&[("01".into(), vec![1])]).is_err());
+        assert!(s.complete(&[(sn("01"), vec![1])]).is_err());
         drop(s);
         let s = SqliteStore::open(&dir.path().join("db")).expect("reopen");
         assert_eq!(
-            s.cert("01", None).expect("get").map(|c| c.der),
+            s.cert(&sn("01"), None).expect("get").map(|c| c.der),
             Some(vec![1])
         );
     }
@@ -1515,31 +1758,31 @@ mod tests {
         let mut s = SqliteStore::open(&dir.path().join("db")).expect("open");
         s.reserve(&[pending("01"), pending("02"), pending("03")])
             .expect("reserve");
-        s.complete(&[("01".into(), vec![1]), ("02".into(), vec![2])])
+        s.complete(&[(sn("01"), vec![1]), (sn("02"), vec![2])])
             .expect("complete");
         let good = StoredStatus {
             revoked_at: None,
             reason: None,
         };
-        assert_eq!(s.cert_status("01", "org").expect("01"), Some(good));
-        assert_eq!(s.cert_status("01", "other").expect("other CA"), None);
-        assert_eq!(s.cert_status("03", "org").expect("pending"), None);
-        assert_eq!(s.cert_status("04", "org").expect("absent"), None);
+        assert_eq!(s.cert_status(&sn("01"), "org").expect("01"), Some(good));
+        assert_eq!(s.cert_status(&sn("01"), "other").expect("other CA"), None);
+        assert_eq!(s.cert_status(&sn("03"), "org").expect("pending"), None);
+        assert_eq!(s.cert_status(&sn("04"), "org").expect("absent"), None);
         let outcomes = s
             .revoke(&[RevocationRequest {
-                serial: "02".into(),
+                serial: sn("02"),
                 ca: None,
-                reason: "keyCompromise".into(),
+                reason: ReasonCode::KeyCompromise,
                 time: 1_700_000_000,
                 invalidity_date: None,
             }])
             .expect("revoke");
         assert!(outcomes.iter().all(|o| o.is_ok()));
         assert_eq!(
-            s.cert_status("02", "org").expect("02"),
+            s.cert_status(&sn("02"), "org").expect("02"),
             Some(StoredStatus {
                 revoked_at: Some(1_700_000_000),
-                reason: Some("keyCompromise".into()),
+                reason: Some(ReasonCode::KeyCompromise),
             })
         );
     }

@@ -222,7 +222,12 @@ impl<'a> Ctx<'a> {
                     };
                     // The DER is only read again to decode a Raw item; a parsed one keeps its
                     // own copy in the Cert.
-                    (OnceCell::from(Some(Box::new(c))), &[][..], m, (s, i, Cow::Owned(spki)))
+                    (
+                        OnceCell::from(Some(Box::new(c))),
+                        &[][..],
+                        m,
+                        (s, i, Cow::Owned(spki)),
+                    )
                 }
             };
             let (s, i, spki) = ids;

@@ -85,7 +85,7 @@ pub fn issue_staff(auth: &mut Authority, d: &Path, name: &str) -> String {
         })
         .expect("issue");
     std::fs::write(d.join(format!("{name}.pem")), &issued.pem).expect("pem");
-    issued.serial
+    issued.serial.to_string()
 }
 
 /// The running responder; killed on drop.

@@ -1,0 +1,964 @@
+//! CA key rollover (`ca renew`): generations, link certificates (RFC 4210 §4.4) and CRLs by
+//! generation, checked with real peers.
+//!
+//! - The rollover matrix: relying parties holding only the old anchor or only the new one
+//!   validate certificates issued before and after the renewal, through the link
+//!   certificates, in `lgpki verify` and in `openssl verify -x509_strict -untrusted`; without
+//!   the links they cannot (so the links do the work).
+//! - CRLs signed by the old and by the new key verify (`openssl crl -verify`, `openssl verify
+//!   -crl_check`), each carries its own key's AKI, and pkilint finds nothing in them, in the new
+//!   CA certificates or in the link certificates.
+//! - SoftHSM2, PostgreSQL, a store made before generations existed, kill -9 at every step of a
+//!   renewal and at random moments, and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::pg::{PgCluster, pg_env};
+use common::{Backend, Env, Rng, assert_ok, assert_pkilint, assert_pkilint_clean, openssl};
+use serde_json::Value;
+
+/// Runs `lgpki --json ARGS` and parses its one JSON object.
+fn json(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = env.lgpki(&all);
+    assert_ok(&out, &args.join(" "));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+/// `ca list --json`, by name.
+fn ca_list(env: &Env) -> Vec<Value> {
+    let out = env.lgpki(&["--json", "ca", "list"]);
+    assert_ok(&out, "ca list");
+    common::json_lines(&out.stdout)
+}
+
+fn ca_entry(env: &Env, name: &str) -> Value {
+    ca_list(env)
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("CA {name} listed"))
+}
+
+/// Writes `lgpki ca cert ARGS` to `file` and returns its path.
+fn save(env: &Env, args: &[&str], file: &str) -> PathBuf {
+    let out = env.lgpki(args);
+    assert_ok(&out, &args.join(" "));
+    let p = env.path(file);
+    std::fs::write(&p, &out.stdout).expect("write");
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Concatenates files into `name`.
+fn bundle(env: &Env, name: &str, files: &[&Path]) -> PathBuf {
+    let mut all = Vec::new();
+    for f in files {
+        all.extend(std::fs::read(f).expect("read"));
+    }
+    let p = env.path(name);
+    std::fs::write(&p, all).expect("write bundle");
+    p
+}
+
+/// Splits a PEM file into one file per certificate, in order.
+fn split_pem(env: &Env, file: &Path, prefix: &str) -> Vec<PathBuf> {
+    let pem = std::fs::read_to_string(file).expect("read pem");
+    pem.split_inclusive("-----END CERTIFICATE-----\n")
+        .filter(|b| b.contains("BEGIN CERTIFICATE"))
+        .enumerate()
+        .map(|(i, b)| {
+            let p = env.path(&format!("{prefix}{i}.pem"));
+            std::fs::write(&p, b.trim_start()).expect("write");
+            p
+        })
+        .collect()
+}
+
+/// `openssl x509 -noout ARGS -in FILE`.
+fn x509(file: &Path, args: &[&str]) -> String {
+    let mut all = vec!["x509", "-noout", "-in", s(file)];
+    all.extend_from_slice(args);
+    common::openssl_ok(&all)
+}
+
+/// The hex key identifier on the line after `label` in `openssl x509 -text`.
+fn key_id(file: &Path, label: &str) -> String {
+    let t = x509(file, &["-text"]);
+    let mut lines = t.lines();
+    while let Some(l) = lines.next() {
+        if l.contains(label) {
+            return lines
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches("keyid:")
+                .to_string();
+        }
+    }
+    panic!("{label} missing in {}", file.display());
+}
+
+/// `openssl verify -x509_strict -CAfile ANCHOR [-untrusted U] LEAF` (with extra args).
+fn openssl_verify(anchor: &Path, untrusted: Option<&Path>, leaf: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["verify", "-x509_strict", "-CAfile", s(anchor)];
+    if let Some(u) = untrusted {
+        args.extend_from_slice(&["-untrusted", s(u)]);
+    }
+    args.extend_from_slice(extra);
+    args.push(s(leaf));
+    openssl(&args)
+}
+
+/// `lgpki verify LEAF --trust ANCHOR [--untrusted U] --json`.
+fn lgpki_verify(env: &Env, anchor: &Path, untrusted: Option<&Path>, leaf: &Path) -> Value {
+    let mut args = vec!["--json", "verify", s(leaf), "--trust", s(anchor)];
+    if let Some(u) = untrusted {
+        args.extend_from_slice(&["--untrusted", s(u)]);
+    }
+    let out = env.lgpki(&args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verify --json: {e}: {}", text(&out)))
+}
+
+/// Issues a staff certificate named `cn`; returns (serial, path).
+fn staff(env: &Env, cn: &str) -> (String, PathBuf) {
+    common::issue_staff(env, cn)
+}
+
+/// The renewal output as the contract fixes it.
+fn renew(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["ca", "renew"];
+    all.extend_from_slice(args);
+    let v = json(env, &all);
+    let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["ca", "generation", "links", "serial"], "{v}");
+    v
+}
+
+#[test]
+fn rollover_matrix_and_crls_by_generation() {
+    let env = Env::init(&[]);
+    let old_root = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let root = ca_entry(&env, "root");
+    assert_eq!(root["generation"], 1);
+    assert_eq!(root["self_signed"], true);
+    assert_eq!(root["issues"], serde_json::json!(["ca"]));
+    let org = ca_entry(&env, "organization");
+    assert_eq!(org["self_signed"], false);
+    assert_eq!(org["issues"], serde_json::json!(["ee"]));
+    let (serial_a, a) = staff(&env, "before");
+
+    // Renew the root (links) and the organisation CA (re-issued by the root's new key).
+    let r = renew(&env, &["root"]);
+    assert_eq!(r["ca"], "root");
+    assert_eq!(r["generation"], 2);
+    let link_serials: Vec<String> = r["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .map(|l| l.as_str().expect("serial").to_string())
+        .collect();
+    assert_eq!(link_serials.len(), 2);
+    let o = renew(&env, &["organization", "--days", "1000"]);
+    assert_eq!(o["generation"], 2);
+    assert_eq!(
+        o["links"],
+        serde_json::json!([]),
+        "a subordinate CA has no links"
+    );
+    assert_eq!(ca_entry(&env, "root")["generation"], 2);
+    assert_eq!(ca_entry(&env, "organization")["generation"], 2);
+    assert_eq!(ca_entry(&env, "bridge")["generation"], 1);
+    let new_root = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    let links = save(&env, &["ca", "cert", "root", "--links"], "links.pem");
+    let (serial_b, b) = staff(&env, "after");
+
+    // The new certificates: same subject, new keys, serials as reported.
+    assert_eq!(
+        x509(&new_root, &["-subject"]),
+        x509(&old_root, &["-subject"])
+    );
+    assert_ne!(x509(&new_root, &["-pubkey"]), x509(&old_root, &["-pubkey"]));
+    assert_eq!(
+        x509(&new_root, &["-serial"]).trim().to_lowercase(),
+        format!("serial={}", r["serial"].as_str().expect("serial"))
+    );
+    assert_eq!(
+        x509(&org2, &["-serial"]).trim().to_lowercase(),
+        format!("serial={}", o["serial"].as_str().expect("serial"))
+    );
+    let days = |f: &Path| {
+        let t = x509(f, &["-startdate", "-enddate"]);
+        t.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_ne!(days(&org2), days(&org1));
+
+    // Issuance switched: B names the organisation CA's new key, A the old one.
+    let org1_ski = key_id(&org1, "Subject Key Identifier");
+    let org2_ski = key_id(&org2, "Subject Key Identifier");
+    assert_ne!(org1_ski, org2_ski);
+    assert_eq!(key_id(&a, "Authority Key Identifier"), org1_ski);
+    assert_eq!(key_id(&b, "Authority Key Identifier"), org2_ski);
+    let old_ski = key_id(&old_root, "Subject Key Identifier");
+    let new_ski = key_id(&new_root, "Subject Key Identifier");
+    assert_eq!(key_id(&org2, "Authority Key Identifier"), new_ski);
+
+    // The links, oldest first: OldWithNew (old key, signed by the new), then NewWithOld.
+    let link_files = split_pem(&env, &links, "link");
+    assert_eq!(link_files.len(), 2);
+    let (old_with_new, new_with_old) = (&link_files[0], &link_files[1]);
+    assert_eq!(
+        x509(old_with_new, &["-serial"]).trim().to_lowercase(),
+        format!("serial={}", link_serials[0])
+    );
+    assert_eq!(
+        x509(old_with_new, &["-pubkey"]),
+        x509(&old_root, &["-pubkey"])
+    );
+    assert_eq!(key_id(old_with_new, "Subject Key Identifier"), old_ski);
+    assert_eq!(key_id(old_with_new, "Authority Key Identifier"), new_ski);
+    assert_eq!(
+        x509(new_with_old, &["-pubkey"]),
+        x509(&new_root, &["-pubkey"])
+    );
+    assert_eq!(key_id(new_with_old, "Subject Key Identifier"), new_ski);
+    assert_eq!(key_id(new_with_old, "Authority Key Identifier"), old_ski);
+    for l in &link_files {
+        let t = x509(l, &["-text"]);
+        assert!(t.contains("CA:TRUE"), "{t}");
+        assert!(t.contains("Certificate Sign, CRL Sign"), "{t}");
+        // Self-issued (RFC 5280 §3.2), not self-signed.
+        assert_eq!(
+            x509(l, &["-subject"]).replace("subject=", ""),
+            x509(l, &["-issuer"]).replace("issuer=", "")
+        );
+    }
+    // Each link verifies under its signer and lies within the signer's validity.
+    assert_ok(
+        &openssl(&[
+            "verify",
+            "-partial_chain",
+            "-CAfile",
+            s(&new_root),
+            s(old_with_new),
+        ]),
+        "OldWithNew signed by the new key",
+    );
+    assert_ok(
+        &openssl(&[
+            "verify",
+            "-partial_chain",
+            "-CAfile",
+            s(&old_root),
+            s(new_with_old),
+        ]),
+        "NewWithOld signed by the old key",
+    );
+    let end = |f: &Path| {
+        let t = x509(f, &["-enddate"]);
+        let d = t.trim().trim_start_matches("notAfter=").to_string();
+        let out = Command::new("date")
+            .args(["-u", "-d", &d, "+%s"])
+            .output()
+            .expect("date");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<i64>()
+            .expect("epoch")
+    };
+    assert!(end(old_with_new) <= end(&new_root));
+    assert!(end(new_with_old) <= end(&old_root));
+
+    // pkilint: nothing in the new CA certificates or the links.
+    for f in [&new_root, &org2, old_with_new, new_with_old] {
+        assert_pkilint_clean(f);
+    }
+
+    // The matrix: every anchor validates every certificate through the links.
+    let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
+    let without_links = bundle(&env, "no-links.pem", &[&org1, &org2]);
+    for (anchor, anchor_name) in [(&old_root, "old"), (&new_root, "new")] {
+        for (leaf, leaf_name) in [(&a, "before"), (&b, "after")] {
+            let what = format!("{anchor_name} anchor, certificate issued {leaf_name} renew");
+            let out = openssl_verify(anchor, Some(&untrusted), leaf, &[]);
+            assert_ok(&out, &format!("openssl verify: {what}"));
+            let v = lgpki_verify(&env, anchor, Some(&untrusted), leaf);
+            assert_eq!(v["valid"], true, "lgpki verify: {what}: {v}");
+            // Across generations the path runs through a link: leaf, CA, link, anchor.
+            let crosses = (anchor_name == "old") != (leaf_name == "before");
+            let len = v["path"].as_array().map_or(0, Vec::len);
+            assert_eq!(len, if crosses { 4 } else { 3 }, "{what}: {v}");
+            if crosses {
+                // Without the links there is no path (the links do the work).
+                let out = openssl_verify(anchor, Some(&without_links), leaf, &[]);
+                assert!(
+                    !out.status.success(),
+                    "{what} without links: {}",
+                    text(&out)
+                );
+                let v = lgpki_verify(&env, anchor, Some(&without_links), leaf);
+                assert_eq!(v["valid"], false, "{what} without links: {v}");
+            }
+        }
+    }
+
+    // CRLs by generation: each key signs one, with its own AKI.
+    let crl = |ca: &str, g: &str| -> PathBuf {
+        let p = env.path(&format!("{ca}-g{g}.crl"));
+        let v = json(
+            &env,
+            &[
+                "crl",
+                "--ca",
+                ca,
+                "--generation",
+                g,
+                "--pem",
+                "--out",
+                s(&p),
+            ],
+        );
+        assert_eq!(v["ca"], ca);
+        p
+    };
+    let mut numbers = Vec::new();
+    for (ca, g, cert, other, ski, kind) in [
+        ("organization", "1", &org1, &org2, &org1_ski, "CRL"),
+        ("organization", "2", &org2, &org1, &org2_ski, "CRL"),
+        ("root", "1", &old_root, &new_root, &old_ski, "ARL"),
+        ("root", "2", &new_root, &old_root, &new_ski, "ARL"),
+    ] {
+        let f = crl(ca, g);
+        assert_ok(
+            &openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(cert)]),
+            &format!("{ca} generation {g} CRL verifies with its key"),
+        );
+        let out = openssl(&[
+            "crl",
+            "-in",
+            s(&f),
+            "-noout",
+            "-verify",
+            "-CAfile",
+            s(other),
+        ]);
+        assert!(
+            !text(&out).contains("verify OK"),
+            "{ca} generation {g} CRL must not verify with the other key: {}",
+            text(&out)
+        );
+        let t = openssl(&["crl", "-in", s(&f), "-noout", "-text"]);
+        let t = String::from_utf8_lossy(&t.stdout).to_string();
+        assert!(t.contains(ski.as_str()), "{ca} g{g} CRL AKI {ski}: {t}");
+        assert_pkilint("lint_crl", &["-t", kind, "-p", "PKIX"], &f);
+        let n = x509_crl_number(&f);
+        numbers.push((ca, n));
+    }
+    // One CRL number sequence per CA name, increasing across its keys (RFC 5280 §5.2.3).
+    assert!(
+        numbers[1].1 > numbers[0].1 && numbers[3].1 > numbers[2].1,
+        "{numbers:?}"
+    );
+
+    // `openssl verify -crl_check`: A with the old key's CRL, B with the new key's.
+    let org_crl1 = env.path("organization-g1.crl");
+    let org_crl2 = env.path("organization-g2.crl");
+    for (leaf, c) in [(&a, &org_crl1), (&b, &org_crl2)] {
+        for anchor in [&old_root, &new_root] {
+            let out = openssl_verify(
+                anchor,
+                Some(&untrusted),
+                leaf,
+                &["-crl_check", "-CRLfile", s(c)],
+            );
+            assert_ok(&out, "openssl verify -crl_check");
+        }
+    }
+    // A CRL of the other key does not cover a certificate (its AKI does not match).
+    let out = openssl_verify(
+        &new_root,
+        Some(&untrusted),
+        &a,
+        &["-crl_check", "-CRLfile", s(&org_crl2)],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+
+    // Revoke A (issued by the old key): the old key's next CRL lists it, and OpenSSL says so.
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "keyCompromise"]),
+        "revoke A",
+    );
+    let revoked = crl("organization", "1");
+    let out = openssl_verify(
+        &new_root,
+        Some(&untrusted),
+        &a,
+        &["-crl_check", "-CRLfile", s(&revoked)],
+    );
+    assert!(
+        text(&out).contains("certificate revoked"),
+        "A revoked on the old key's CRL: {}",
+        text(&out)
+    );
+    let fresh2 = crl("organization", "2");
+    let out = openssl_verify(
+        &old_root,
+        Some(&untrusted),
+        &b,
+        &["-crl_check", "-CRLfile", s(&fresh2)],
+    );
+    assert_ok(&out, "B still good on the new key's CRL");
+    // Delta CRLs are based on a full CRL of the same key.
+    let delta = env.path("org-g1-delta.crl");
+    assert_ok(
+        &env.lgpki(&[
+            "crl",
+            "--ca",
+            "organization",
+            "--generation",
+            "1",
+            "--delta",
+            "--pem",
+            "--out",
+            s(&delta),
+        ]),
+        "delta CRL of generation 1",
+    );
+    assert_ok(
+        &openssl(&[
+            "crl",
+            "-in",
+            s(&delta),
+            "-noout",
+            "-verify",
+            "-CAfile",
+            s(&org1),
+        ]),
+        "the old key's delta CRL",
+    );
+    // `status` and `cert list` know both generations' certificates.
+    assert!(text(&env.lgpki(&["status", "--serial", &serial_b])).contains("good"));
+    let listed = env.cert_list();
+    let links_listed = listed.iter().filter(|c| c["profile"] == "link").count();
+    assert_eq!(links_listed, 2);
+
+    // A second renewal: generation 3, links appended after the first pair.
+    let r3 = renew(&env, &["root", "--key-alg", "ecdsa-p384"]);
+    assert_eq!(r3["generation"], 3);
+    let all_links = save(&env, &["ca", "cert", "root", "--links"], "links3.pem");
+    let files = split_pem(&env, &all_links, "l3-");
+    assert_eq!(files.len(), 4);
+    assert_eq!(
+        std::fs::read_to_string(&files[0]).expect("read"),
+        std::fs::read_to_string(old_with_new).expect("read")
+    );
+    let root3 = save(&env, &["ca", "cert", "root"], "root-g3.pem");
+    assert!(x509(&root3, &["-text"]).contains("secp384r1"));
+    assert_eq!(ca_entry(&env, "root")["key_alg"], "ecdsa-p384");
+    // The oldest anchor reaches certificates under the newest key through both link pairs.
+    let org3 = renew(&env, &["organization"]);
+    assert_eq!(org3["generation"], 3);
+    let (_, c) = staff(&env, "third");
+    let org3_cert = save(&env, &["ca", "cert", "organization"], "org-g3.pem");
+    let untrusted3 = bundle(&env, "untrusted3.pem", &[&org3_cert, &all_links]);
+    for anchor in [&old_root, &new_root, &root3] {
+        assert_ok(
+            &openssl_verify(anchor, Some(&untrusted3), &c, &[]),
+            "generation 3 leaf",
+        );
+        assert_eq!(
+            lgpki_verify(&env, anchor, Some(&untrusted3), &c)["valid"],
+            true
+        );
+    }
+    assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
+}
+
+/// The CRL number of a PEM CRL.
+fn x509_crl_number(f: &Path) -> u64 {
+    let out = openssl(&["crl", "-in", s(f), "-noout", "-crlnumber"]);
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    let hex = t
+        .trim()
+        .trim_start_matches("crlNumber=0x")
+        .trim_start_matches("crlNumber=");
+    u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crlNumber: {t}"))
+}
+
+#[test]
+fn renew_with_softhsm() {
+    let env = Env::init_with(Backend::Pkcs11, &[]);
+    let old_root = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let (_, a) = staff(&env, "before");
+    renew(&env, &["root"]);
+    renew(&env, &["organization"]);
+    for name in ["root", "organization"] {
+        let e = ca_entry(&env, name);
+        assert_eq!(e["generation"], 2);
+        assert!(
+            e["key_location"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("pkcs11"),
+            "{e}"
+        );
+    }
+    let new_root = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    let links = save(&env, &["ca", "cert", "root", "--links"], "links.pem");
+    let (_, b) = staff(&env, "after");
+    let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
+    for anchor in [&old_root, &new_root] {
+        for leaf in [&a, &b] {
+            assert_ok(
+                &openssl_verify(anchor, Some(&untrusted), leaf, &[]),
+                "openssl verify (HSM)",
+            );
+            assert_eq!(
+                lgpki_verify(&env, anchor, Some(&untrusted), leaf)["valid"],
+                true
+            );
+        }
+    }
+    // The new keys are on the token, private and not extractable.
+    let out = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            common::SOFTHSM_MODULE,
+            "--token-label",
+            "lgpki",
+            "--login",
+            "--pin",
+            common::TOKEN_PIN,
+            "--list-objects",
+            "--type",
+            "privkey",
+        ])
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("pkcs11-tool (apt-get install opensc)");
+    assert_ok(&out, "pkcs11-tool --list-objects");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for label in ["root-g2-", "organization-g2-"] {
+        let block = listing
+            .split("Private Key Object")
+            .find(|b| b.contains(label))
+            .unwrap_or_else(|| panic!("{label} key on the token: {listing}"));
+        assert!(block.contains("never extractable"), "{block}");
+    }
+    // The old key (still on the token) signs the old generation's CRL.
+    let f = env.path("org-g1.crl");
+    assert_ok(
+        &env.lgpki(&[
+            "crl",
+            "--ca",
+            "organization",
+            "--generation",
+            "1",
+            "--pem",
+            "--out",
+            s(&f),
+        ]),
+        "crl generation 1 (HSM)",
+    );
+    assert_ok(
+        &openssl(&[
+            "crl",
+            "-in",
+            s(&f),
+            "-noout",
+            "-verify",
+            "-CAfile",
+            s(&org1),
+        ]),
+        "old-key CRL from the token",
+    );
+    assert_pkilint("lint_crl", &["-t", "CRL", "-p", "PKIX"], &f);
+    for l in split_pem(&env, &links, "hsm-link") {
+        assert_pkilint_clean(&l);
+    }
+}
+
+#[test]
+fn renew_on_postgres() {
+    let pg = PgCluster::start();
+    let env = pg_env(&pg, "renew", &[]);
+    let old_root = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let (_, a) = staff(&env, "before");
+    renew(&env, &["root"]);
+    renew(&env, &["organization"]);
+    assert_eq!(ca_entry(&env, "organization")["generation"], 2);
+    let new_root = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    let links = save(&env, &["ca", "cert", "root", "--links"], "links.pem");
+    assert_eq!(split_pem(&env, &links, "pglink").len(), 2);
+    let (_, b) = staff(&env, "after");
+    let untrusted = bundle(&env, "untrusted.pem", &[&org1, &org2, &links]);
+    for anchor in [&old_root, &new_root] {
+        for leaf in [&a, &b] {
+            assert_ok(
+                &openssl_verify(anchor, Some(&untrusted), leaf, &[]),
+                "openssl verify (PostgreSQL)",
+            );
+        }
+    }
+    for (g, cert) in [("1", &org1), ("2", &org2)] {
+        let f = env.path(&format!("org-g{g}.crl"));
+        assert_ok(
+            &env.lgpki(&[
+                "crl",
+                "--ca",
+                "organization",
+                "--generation",
+                g,
+                "--pem",
+                "--out",
+                s(&f),
+            ]),
+            "crl by generation (PostgreSQL)",
+        );
+        assert_ok(
+            &openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(cert)]),
+            "CRL by generation verifies (PostgreSQL)",
+        );
+    }
+    // The migration is versioned: schema version 2 holds the generations.
+    let v = pg.psql("renew", "SELECT MAX(version) FROM schema_version");
+    assert_eq!(v.trim(), "2", "{v}");
+    let g = pg.psql("renew", "SELECT COUNT(*) FROM ca_generations");
+    assert_eq!(g.trim(), "2", "{g}");
+}
+
+/// Turns an initialised SQLite home back into what lgpki made before generations existed
+/// (no generation columns or tables, no schema_version).
+fn make_pre_generation_store(home: &Path) {
+    let conn = rusqlite::Connection::open(home.join("lgpki.db")).expect("open store");
+    conn.execute_batch(
+        "ALTER TABLE cas DROP COLUMN generation;
+         ALTER TABLE certs DROP COLUMN issuer_generation;
+         ALTER TABLE crls DROP COLUMN generation;
+         DROP TABLE ca_generations;
+         DROP TABLE pending_keys;
+         DROP TABLE schema_version;",
+    )
+    .expect("downgrade the store");
+}
+
+#[test]
+fn a_store_from_before_generations_keeps_working() {
+    let env = Env::init(&[]);
+    let (serial_a, a) = staff(&env, "old-home");
+    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+    make_pre_generation_store(&env.home);
+    // Opened by this lgpki: migrated, every CA at generation 1, its certificates generation 1.
+    for c in ca_list(&env) {
+        assert_eq!(c["generation"], 1, "{c}");
+    }
+    let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
+    let version: i64 = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .expect("schema_version");
+    assert_eq!(version, 1);
+    drop(conn);
+    let f = env.path("org.crl");
+    assert_ok(
+        &env.lgpki(&["crl", "--ca", "organization", "--pem", "--out", s(&f)]),
+        "crl on the migrated store",
+    );
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "superseded"]),
+        "revoke",
+    );
+    renew(&env, &["organization"]);
+    // The old key still covers A: its CRL lists A as revoked.
+    let g1 = env.path("org-g1.crl");
+    assert_ok(
+        &env.lgpki(&[
+            "crl",
+            "--ca",
+            "organization",
+            "--generation",
+            "1",
+            "--pem",
+            "--out",
+            s(&g1),
+        ]),
+        "generation 1 CRL",
+    );
+    let out = openssl_verify(&root, Some(&org1), &a, &["-crl_check", "-CRLfile", s(&g1)]);
+    assert!(text(&out).contains("certificate revoked"), "{}", text(&out));
+}
+
+/// Key files in the home.
+fn key_files(env: &Env) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(env.home.join("keys"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every key reference the store knows: CAs in force, retired generations and pending keys.
+fn known_keys(env: &Env) -> Vec<String> {
+    let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT key_ref FROM cas",
+        "SELECT key_ref FROM ca_generations",
+        "SELECT 'soft:keys/' || label || '.p8' FROM pending_keys",
+    ] {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("query");
+        out.extend(rows.map(|r| r.expect("row")));
+    }
+    out
+}
+
+/// After a kill: one generation in force (its certificate, key and chain agree), every key
+/// file known to the store, issuance and CRLs working, the audit log intact. Returns the
+/// generation in force.
+fn check_after_kill(env: &Env, root: &Path) -> u64 {
+    let known = known_keys(env);
+    for f in key_files(env) {
+        // The audit key is kept beside the CA keys; the store never holds it.
+        if f.ends_with(".p8") && f != format!("{}.p8", ca_core::AUDIT_KEY_LABEL) {
+            assert!(
+                known.iter().any(|k| k.ends_with(&format!("keys/{f}"))),
+                "key file {f} unknown to the store ({known:?})"
+            );
+        }
+    }
+    let generation = ca_entry(env, "organization")["generation"]
+        .as_u64()
+        .expect("generation");
+    let org = save(env, &["ca", "cert", "organization"], "org-now.pem");
+    assert_ok(
+        &openssl_verify(root, None, &org, &[]),
+        "the organisation CA certificate in force chains to the root",
+    );
+    let (_, leaf) = staff(env, &format!("after-kill-{generation}"));
+    assert_ok(
+        &openssl_verify(root, Some(&org), &leaf, &[]),
+        "issued with the key in force",
+    );
+    let f = env.path("after-kill.crl");
+    assert_ok(
+        &env.lgpki(&["crl", "--ca", "organization", "--pem", "--out", s(&f)]),
+        "crl after the kill",
+    );
+    assert_ok(
+        &openssl(&["crl", "-in", s(&f), "-noout", "-verify", "-CAfile", s(&org)]),
+        "CRL signed by the key in force",
+    );
+    assert_ok(
+        &env.lgpki(&["audit", "verify"]),
+        "audit verify after the kill",
+    );
+    generation
+}
+
+/// Starts `ca renew organization` paused at `point` (or not paused), stderr piped.
+fn spawn_renew(env: &Env, point: Option<&str>) -> std::process::Child {
+    let mut c = env.command(&["ca", "renew", "organization"]);
+    if let Some(p) = point {
+        c.env("LGPKI_TEST_PAUSE_AT", p);
+    }
+    c.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lgpki")
+}
+
+#[test]
+fn kill_9_during_renew_leaves_one_generation_in_force() {
+    use std::io::Read;
+    let env = Env::init(&[]);
+    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+    let mut expected = 1;
+    // At each step of a renewal: paused there, then SIGKILL.
+    for (point, switched) in [
+        ("renew-pending", false),
+        ("renew-key", false),
+        ("renew-signed", false),
+        ("renew-committed", true),
+    ] {
+        let mut child = spawn_renew(&env, Some(point));
+        let mut stderr = child.stderr.take().expect("stderr");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let start = Instant::now();
+        while !String::from_utf8_lossy(&seen).contains(&format!("paused at {point}")) {
+            let n = stderr.read(&mut buf).expect("read stderr");
+            assert!(
+                n > 0,
+                "lgpki ended before {point}: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no pause at {point}"
+            );
+        }
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9));
+        if switched {
+            expected += 1;
+        }
+        assert_eq!(check_after_kill(&env, &root), expected, "killed at {point}");
+    }
+    // A renewal after the kills removes the key the stopped one left behind.
+    renew(&env, &["organization"]);
+    expected += 1;
+    assert_eq!(check_after_kill(&env, &root), expected);
+    let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
+    let pending: i64 = conn
+        .query_row("SELECT COUNT(*) FROM pending_keys", [], |r| r.get(0))
+        .expect("pending keys");
+    assert_eq!(pending, 0);
+    drop(conn);
+    // Key files: exactly the ones the store uses (in force and retired).
+    let known = known_keys(&env);
+    let audit_key = format!("{}.p8", ca_core::AUDIT_KEY_LABEL);
+    assert_eq!(
+        key_files(&env)
+            .iter()
+            .filter(|f| f.ends_with(".p8") && **f != audit_key)
+            .count(),
+        known.len()
+    );
+
+    // And at random moments.
+    let mut rng = Rng::from_env("LGPKI_CRASH_SEED");
+    let mut kills = 0;
+    for _ in 0..12 {
+        let before = ca_entry(&env, "organization")["generation"]
+            .as_u64()
+            .expect("generation");
+        let mut child = spawn_renew(&env, None);
+        std::thread::sleep(rng.duration(Duration::from_millis(600)));
+        let killed = child.try_wait().expect("try_wait").is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        kills += usize::from(killed);
+        let after = check_after_kill(&env, &root);
+        assert!(
+            after == before || after == before + 1,
+            "{before} -> {after}"
+        );
+    }
+    assert!(kills >= 3, "only {kills} kills landed while lgpki worked");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let env = Env::init(&[]);
+    let snapshot = |env: &Env| {
+        (
+            ca_list(env),
+            env.cert_list(),
+            key_files(env),
+            text(&env.lgpki(&["audit", "list"])),
+        )
+    };
+    let before = snapshot(&env);
+    for (args, code, needle) in [
+        (vec!["ca", "renew", "nosuch"], 1, "nosuch"),
+        (vec!["ca", "renew", "root", "--days", "0"], 2, "--days"),
+        (vec!["ca", "renew", "root", "--days", "99999"], 2, "--days"),
+        (vec!["ca", "renew", "root", "--days=-5"], 2, "--days"),
+        (vec!["ca", "renew", "root", "--days", "ten"], 2, "--days"),
+        (
+            vec!["ca", "renew", "root", "--key-alg", "dsa-1024"],
+            2,
+            "dsa-1024",
+        ),
+        (
+            vec![
+                "ca",
+                "renew",
+                "root",
+                "--key-uri",
+                "pkcs11:token=none?module-path=/nonexistent/libnone.so",
+            ],
+            1,
+            "libnone.so",
+        ),
+        (vec!["ca", "renew"], 2, "NAME"),
+        (vec!["ca", "cert", "nosuch", "--links"], 1, "nosuch"),
+        (
+            vec![
+                "crl",
+                "--ca",
+                "root",
+                "--generation",
+                "7",
+                "--out",
+                "/dev/null",
+            ],
+            2,
+            "generation",
+        ),
+    ] {
+        let out = env.lgpki(&args);
+        let t = text(&out);
+        assert!(
+            out.status.code().is_some_and(|c| c != 0),
+            "{args:?} must fail: {t}"
+        );
+        assert!(!t.contains("panicked"), "{args:?}: {t}");
+        assert!(t.contains(needle), "{args:?} must name {needle}: {t}");
+        let want = if code == 1 { [1, 1] } else { [2, 2] };
+        assert!(
+            want.contains(&out.status.code().unwrap_or(-1)),
+            "{args:?} exit {:?}: {t}",
+            out.status.code()
+        );
+    }
+    assert_eq!(snapshot(&env), before, "bad input changed the store");
+    // With --json, the error is one object naming its kind.
+    let out = env.lgpki(&["--json", "ca", "renew", "nosuch"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json error");
+    assert_eq!(v["error"]["kind"], "unknown_ca");
+    // A generation that signed nothing still valid signs no CRL: a CA never renewed has only
+    // generation 1, and asking for it is asking for the one in force.
+    let out = env.lgpki(&[
+        "crl",
+        "--ca",
+        "root",
+        "--generation",
+        "1",
+        "--out",
+        s(&env.path("g1.crl")),
+    ]);
+    assert_ok(&out, "generation in force by number");
+}
