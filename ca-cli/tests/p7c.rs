@@ -248,9 +248,9 @@ fn cross_pairs_are_stored_and_listed_and_old_homes_are_migrated() {
     let o = env.lgpki(&["ca", "cert", "nope", "--cross"]);
     assert_ne!(o.status.code(), Some(0));
 
-    // A home made before pairs were stored: no table, schema version 0, never migrated.
+    // A home made before pairs were stored: no table, schema version 1, never migrated.
     db.execute_batch(
-        "DROP TABLE cross_pairs; PRAGMA user_version = 0; DELETE FROM meta WHERE key = 'cross_pairs_migrated';",
+        "DROP TABLE cross_pairs; DELETE FROM schema_version WHERE version >= 2; DELETE FROM meta WHERE key = 'cross_pairs_migrated';",
     )
     .expect("downgrade");
     drop(db);
@@ -261,9 +261,9 @@ fn cross_pairs_are_stored_and_listed_and_old_homes_are_migrated() {
     );
     let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("db");
     let version: i64 = db
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .expect("version");
-    assert!(version >= 1, "the migration is recorded");
+    assert!(version >= 2, "the migration is recorded");
     let rows: i64 = db
         .query_row(
             "SELECT COUNT(*) FROM cross_pairs WHERE ca = 'bridge' AND issued_to_this_ca IS NOT NULL AND issued_by_this_ca IS NOT NULL",

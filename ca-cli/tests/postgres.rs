@@ -195,7 +195,7 @@ fn one_ca_end_to_end_on_postgres() {
     );
     assert_eq!(
         pg.psql("e2e", "SELECT MAX(version) FROM schema_version"),
-        "2"
+        "3"
     );
 
     let (serial, pem) = issue_staff(&env, "taro");

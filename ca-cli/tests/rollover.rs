@@ -642,9 +642,10 @@ fn renew_on_postgres() {
             "CRL by generation verifies (PostgreSQL)",
         );
     }
-    // The migration is versioned: schema version 2 holds the generations.
+    // The migration is versioned: schema version 2 holds the generations (3, after it, the
+    // cross-certificate pairs).
     let v = pg.psql("renew", "SELECT MAX(version) FROM schema_version");
-    assert_eq!(v.trim(), "2", "{v}");
+    assert_eq!(v.trim(), "3", "{v}");
     let g = pg.psql("renew", "SELECT COUNT(*) FROM ca_generations");
     assert_eq!(g.trim(), "2", "{g}");
 }
@@ -679,7 +680,8 @@ fn a_store_from_before_generations_keeps_working() {
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
         .expect("schema_version");
-    assert_eq!(version, 1);
+    // 1: generations; 2: cross-certificate pairs.
+    assert_eq!(version, 2);
     drop(conn);
     let f = env.path("org.crl");
     assert_ok(
