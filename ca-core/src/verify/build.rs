@@ -44,10 +44,13 @@ impl std::hash::Hash for Tail<'_> {
 /// only its DER (the untrusted pool, decoded when the search reaches it).
 pub(crate) enum Item<'a> {
     /// Decoded.
-    Parsed(Cert),
+    Parsed(Box<Cert>),
     /// DER, decoded on first use.
     Raw(&'a [u8]),
 }
+
+/// A certificate decoded on first use, and its DER.
+type Slot<'a> = (OnceCell<Option<Box<Cert>>>, &'a [u8]);
 
 /// Immutable inputs of one validation.
 pub(crate) struct Ctx<'a> {
@@ -55,7 +58,7 @@ pub(crate) struct Ctx<'a> {
     /// first use ([`Ctx::cert`]): a bag of a thousand cross-certificates is indexed from
     /// [`cert::facts`] alone, and only the candidates the search reaches are decoded.
     /// (Boxed: a `Cert` is large, and most of a bag's are never decoded.)
-    certs: Vec<(OnceCell<Option<Box<Cert>>>, &'a [u8])>,
+    certs: Vec<Slot<'a>>,
     /// Per certificate: what orders it as a candidate (key identifiers, validity).
     meta: Vec<Meta>,
     pub is_anchor: Vec<bool>,
@@ -223,7 +226,7 @@ impl<'a> Ctx<'a> {
                     // The DER is only read again to decode a Raw item; a parsed one keeps its
                     // own copy in the Cert.
                     (
-                        OnceCell::from(Some(Box::new(c))),
+                        OnceCell::from(Some(c)),
                         &[][..],
                         m,
                         (s, i, Cow::Owned(spki)),

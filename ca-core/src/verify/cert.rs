@@ -276,7 +276,9 @@ pub(crate) struct Facts<'a> {
 /// ordering and indexing rely on it: every check is made on the decoded [`Cert`].
 pub(crate) fn facts(der_bytes: &[u8]) -> Option<Facts<'_>> {
     /// Splits one TLV off `input`: (tag, content, whole TLV, rest).
-    fn next(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+    /// (tag, content, whole TLV, rest).
+    type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+    fn next(input: &[u8]) -> Option<Tlv<'_>> {
         let tag = *input.first()?;
         let first = *input.get(1)?;
         let (len, hdr) = if first < 0x80 {

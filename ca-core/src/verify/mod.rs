@@ -173,7 +173,7 @@ pub fn validate_path(
             user_constrained_policy_set: set,
         });
     }
-    let mut items = vec![(build::Item::Parsed(leaf), false)];
+    let mut items = vec![(build::Item::Parsed(Box::new(leaf)), false)];
     // Identical certificates are tried once; trust anchors are not repeated in the pool. The
     // pool is decoded lazily, when the search reaches a certificate.
     let mut seen: std::collections::HashSet<build::Tail<'_>> =
@@ -185,7 +185,7 @@ pub fn validate_path(
         }
     }
     for d in anchors_der {
-        items.push((build::Item::Parsed(cert::Cert::parse(d)?), true));
+        items.push((build::Item::Parsed(Box::new(cert::Cert::parse(d)?)), true));
     }
     let crls = if opts.check_revocation {
         opts.crls
