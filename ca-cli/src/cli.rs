@@ -193,6 +193,40 @@ pub enum Command {
     /// file, its verified signature and the sanitised copy.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// The store itself: move it to another database (`store migrate --to URL`).
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Write a consistent backup of the whole store to FILE (also while `serve` runs): one
+    /// snapshot of every table, in lgpki's portable format (restorable on SQLite or
+    /// PostgreSQL). CA keys are not in it: back up HOME/keys (or the token) separately.
+    Backup {
+        /// Where to write it (0600; replaced only once the backup is complete).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the home's store: the file is checked end to end first (a
+    /// damaged file changes nothing), then loaded in one transaction and checked again (row
+    /// counts, digests, the audit chain). A store holding data is refused without --force.
+    Restore {
+        /// The backup file (`lgpki backup --out FILE`).
+        file: PathBuf,
+        /// Replace a store that holds data (stop every `serve` on it first).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the whole store into the empty store URL (`sqlite`: HOME/lgpki.db, or
+    /// `postgres://USER@HOST:PORT/DB`), check the copy (row counts, every row's digest, the
+    /// audit chain), then switch the home to it. Stop every `serve` on the home first.
+    Migrate {
+        /// The new store.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 /// Revocation and trust inputs shared by `verify-signature` and `receipt`.

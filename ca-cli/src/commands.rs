@@ -147,6 +147,11 @@ pub fn run(cli: Cli) -> CmdResult {
             crate::cli::ReceiptCommand::Create(a) => crate::receipt::create(&ctx, a),
             crate::cli::ReceiptCommand::Verify(a) => crate::receipt::verify(&ctx, a),
         },
+        Command::Store(crate::cli::StoreCommand::Migrate { to }) => {
+            crate::store_cmd::migrate(&ctx, &to)
+        }
+        Command::Backup { out } => crate::store_cmd::backup(&ctx, &out),
+        Command::Restore { file, force } => crate::store_cmd::restore(&ctx, &file, force),
         Command::Cert(c) => match c {
             CertCommand::List {
                 ca,
@@ -855,6 +860,7 @@ fn cert_list(
         && p != "root"
         && p != "sub-ca"
         && p != "cross"
+        && p != ca_core::LINK_PROFILE
     {
         ca.policies().profile(p)?;
     }

@@ -19,6 +19,7 @@ mod remote;
 mod serve;
 mod serve_certs;
 mod signature;
+mod store_cmd;
 mod tsa;
 mod validation;
 mod verify;

@@ -207,6 +207,16 @@ impl ApiError {
 impl From<ca_core::Error> for ApiError {
     fn from(e: ca_core::Error) -> Self {
         let kind = e.kind();
+        if matches!(e, ca_core::Error::StoreBackend { .. }) {
+            // The database is unreachable (PostgreSQL down or restarting): nothing was done;
+            // the client may retry (503, exit 2 as a local command would).
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("the store is unavailable, try again later: {e}"),
+                2,
+            );
+        }
         let (status, exit) = match (kind, e.class()) {
             ("not_found", _) => (StatusCode::NOT_FOUND, 1),
             (_, ca_core::ErrorClass::Input) => (StatusCode::BAD_REQUEST, 2),

@@ -414,6 +414,12 @@ impl Refresher {
                 Ok(i) => served.issuers.push(i),
                 Err(e) => problems.push(format!("OCSP signer of {}: {e}", rec.name)),
             }
+            // A renewed CA's retired keys answer for what they signed (the CertID names the
+            // issuer's key, RFC 6960 §4.1.1) until the last of it expires.
+            match old_generation_issuers(&mut authority, rec, self.ocsp_validity) {
+                Ok(old) => served.issuers.extend(old),
+                Err(e) => problems.push(format!("OCSP signer of {}'s older keys: {e}", rec.name)),
+            }
             served.cas.push((rec.name.clone(), rec.cert_der.clone()));
         }
         let names: Vec<&str> = cas.iter().map(|c| c.name.as_str()).collect();
@@ -444,6 +450,26 @@ fn issuer_for(
         None,
         validity,
     )?))
+}
+
+/// OCSP signers for the retired key generations of `rec` that still signed something valid.
+fn old_generation_issuers(
+    authority: &mut Authority,
+    rec: &CaRecord,
+    validity: time::Duration,
+) -> ca_core::Result<Vec<Arc<OcspIssuer>>> {
+    let mut out = Vec::new();
+    for g in authority.live_generations(&rec.name)? {
+        let ca = authority.load_generation(&rec.name, Some(g.generation))?;
+        out.push(Arc::new(OcspIssuer::new(
+            &rec.name,
+            &g.cert_der,
+            ca.signer.clone(),
+            None,
+            validity,
+        )?));
+    }
+    Ok(out)
 }
 
 /// Whether the home was named on the command line or in `LGPKI_HOME` (not the default).
@@ -507,6 +533,11 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         served
             .issuers
             .push(issuer_for(&mut authority, &rec, settings.ocsp.validity)?);
+        served.issuers.extend(old_generation_issuers(
+            &mut authority,
+            &rec,
+            settings.ocsp.validity,
+        )?);
         served.cas.push((rec.name.clone(), rec.cert_der.clone()));
     }
     let served = Arc::new(RwLock::new(served));
@@ -531,7 +562,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     let timestamper = if crate::commands::tsa_available(&authority)? {
         Some(Arc::new(crate::tsa::ServeTimeStamper::obtain(
             &mut authority,
-            SqliteStore::open(&ctx.home.join(SqliteStore::FILE))?,
+            ca_core::open_timestamp_store(&ctx.home, ctx.store.as_deref())?,
             settings.tsa_accuracy,
         )?) as Arc<dyn ca_http::TimeStamper>)
     } else {

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use ca_core::Authority;
 use ca_core::tsp::{self, FailureInfo, Rejection, Tsa, TsaPolicy};
-use ca_core::tsp_log::{TimestampLog, TimestampRecord};
-use ca_core::{Authority, SqliteStore};
+use ca_core::tsp_log::{TimestampLog, TimestampRecord, TimestampStore};
 use ring::rand::SecureRandom;
 
 use crate::output::CliError;
@@ -28,7 +28,7 @@ impl ServeTimeStamper {
     /// end), recording serials through a writer thread over `store`.
     pub fn obtain(
         authority: &mut Authority,
-        store: SqliteStore,
+        store: Box<dyn TimestampStore>,
         accuracy: time::Duration,
     ) -> Result<ServeTimeStamper, CliError> {
         let kept = crate::serve_certs::tsa().obtain(authority)?;

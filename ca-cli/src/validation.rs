@@ -111,12 +111,12 @@ impl ServeValidator {
         }
     }
 
-    fn run(&self, body: &[u8]) -> Result<serde_json::Value, String> {
+    fn run(&self, body: &[u8]) -> Result<serde_json::Value, Refusal> {
         let req: Request =
             serde_json::from_slice(body).map_err(|e| format!("malformed JSON request: {e}"))?;
         let leaf = pem_cert(&req.certificate, "certificate")?;
         if req.untrusted.len() > MAX_UNTRUSTED {
-            return Err(format!("at most {MAX_UNTRUSTED} untrusted certificates"));
+            return Err(format!("at most {MAX_UNTRUSTED} untrusted certificates").into());
         }
         let mut pool = Vec::new();
         for (i, u) in req.untrusted.iter().enumerate() {
@@ -171,8 +171,9 @@ impl ServeValidator {
         let own = OwnCas {
             store: &self.store,
             cas: &own_cas,
+            down: std::cell::RefCell::new(None),
         };
-        Ok(crate::verify::evaluate(
+        let result = crate::verify::evaluate(
             &leaf,
             &pool,
             &anchors,
@@ -183,14 +184,20 @@ impl ServeValidator {
                 ..Methods::default()
             },
             Some(&own),
-        ))
+        );
+        // The store could not be asked: no answer rather than an undetermined one.
+        if let Some(e) = own.down.into_inner() {
+            return Err(Refusal::Unavailable(e));
+        }
+        Ok(result)
     }
 }
 
 impl Validator for ServeValidator {
     fn validate(&self, body: &[u8]) -> ValidateAnswer {
         match self.run(body) {
-            Err(reason) => ValidateAnswer::BadRequest(reason),
+            Err(Refusal::BadRequest(reason)) => ValidateAnswer::BadRequest(reason),
+            Err(Refusal::Unavailable(reason)) => ValidateAnswer::Unavailable(reason),
             Ok(json) => {
                 let mut body = json.to_string().into_bytes();
                 body.push(b'\n');
@@ -207,6 +214,20 @@ impl Validator for ServeValidator {
     }
 }
 
+/// Why a request gets no validation result.
+enum Refusal {
+    /// Not a validation request (400).
+    BadRequest(String),
+    /// The store cannot be reached (503).
+    Unavailable(String),
+}
+
+impl From<String> for Refusal {
+    fn from(s: String) -> Refusal {
+        Refusal::BadRequest(s)
+    }
+}
+
 fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, String> {
     let blocks = ca_core::input::der_blocks(text.as_bytes(), &["CERTIFICATE"], what)
         .map_err(|e| e.to_string())?;
@@ -220,6 +241,8 @@ fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, String> {
 struct OwnCas<'a> {
     store: &'a Mutex<Box<dyn Store>>,
     cas: &'a [(String, Vec<u8>)],
+    /// Set when the store could not be reached (PostgreSQL down): the request is answered 503.
+    down: std::cell::RefCell<Option<String>>,
 }
 
 impl OwnStatus for OwnCas<'_> {
@@ -256,9 +279,14 @@ impl OwnStatus for OwnCas<'_> {
                     detail: format!("not a certificate CA {name} issued (unknown to the store)"),
                 }
             }
-            Err(e) => Status::Undetermined {
-                detail: format!("store: {e}"),
-            },
+            Err(e) => {
+                if matches!(e, ca_core::Error::StoreBackend { .. }) {
+                    *self.down.borrow_mut() = Some(e.to_string());
+                }
+                Status::Undetermined {
+                    detail: format!("store: {e}"),
+                }
+            }
         })
     }
 }

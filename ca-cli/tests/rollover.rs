@@ -642,10 +642,12 @@ fn renew_on_postgres() {
             "CRL by generation verifies (PostgreSQL)",
         );
     }
-    // The migration is versioned: schema version 2 holds the generations (3, after it, the
-    // cross-certificate pairs).
-    let v = pg.psql("renew", "SELECT MAX(version) FROM schema_version");
-    assert_eq!(v.trim(), "3", "{v}");
+    // The migration is versioned: schema version 2 holds the generations.
+    let v = pg.psql(
+        "renew",
+        "SELECT COUNT(*) FROM schema_version WHERE version = 2",
+    );
+    assert_eq!(v.trim(), "1", "{v}");
     let g = pg.psql("renew", "SELECT COUNT(*) FROM ca_generations");
     assert_eq!(g.trim(), "2", "{g}");
 }
@@ -963,4 +965,313 @@ fn bad_input_is_refused_and_changes_nothing() {
         s(&env.path("g1.crl")),
     ]);
     assert_ok(&out, "generation in force by number");
+}
+
+/// The certificates of profile `cross`, oldest first: (serial, PEM file).
+fn crosses(env: &Env, tag: &str) -> Vec<(String, PathBuf)> {
+    let out = env.lgpki(&["--json", "cert", "list", "--profile", "cross"]);
+    assert_ok(&out, "cert list --profile cross");
+    common::json_lines(&out.stdout)
+        .iter()
+        .map(|c| {
+            let serial = c["serial"].as_str().expect("serial").to_string();
+            let p = save(
+                env,
+                &["cert", "show", &serial],
+                &format!("{tag}-{serial}.pem"),
+            );
+            // Only the certificate (`cert show` also prints its status).
+            let pem = std::fs::read_to_string(&p).expect("read");
+            let start = pem.find("-----BEGIN CERTIFICATE-----").expect("PEM");
+            let end = pem.find("-----END CERTIFICATE-----").expect("PEM") + 26;
+            std::fs::write(&p, format!("{}\n", &pem[start..end])).expect("write");
+            (serial, p)
+        })
+        .collect()
+}
+
+/// The extensions of a certificate that a re-issue keeps (all but the key identifiers).
+fn kept_extensions(f: &Path) -> Vec<String> {
+    let t = x509(
+        f,
+        &[
+            "-text",
+            "-certopt",
+            "no_subject,no_issuer,no_pubkey,no_sigdump,no_validity,no_serial,no_header,no_version,no_signame",
+        ],
+    );
+    let mut out = Vec::new();
+    let mut skip = false;
+    for l in t.lines() {
+        let l = l.trim();
+        if l.starts_with("X509v3 Subject Key Identifier")
+            || l.starts_with("X509v3 Authority Key Identifier")
+        {
+            skip = true;
+            continue;
+        }
+        if l.starts_with("X509v3 ") || l.starts_with("Signature") {
+            skip = false;
+        }
+        if !skip {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
+    let env = Env::init(&[]);
+    // Another domain's bridge CA (OpenSSL-made), cross-certified by our bridge with a policy
+    // mapping and constraints; and our bridge certifying our root (a cross to one of ours).
+    let key = common::make_key(env.dir.path(), "gpki", common::KeyKind::P256);
+    let gpki = env.path("gpki.pem");
+    common::openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        s(&key),
+        "-subj",
+        "/C=JP/O=GPKI/CN=GPKI Bridge CA",
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        s(&gpki),
+    ]);
+    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let oid = "1.2.392.100300.1.1.2";
+    let cross = |subject: &Path, extra: &[&str], out: &str| {
+        let mut args = vec![
+            "cross-certify",
+            "--ca",
+            "bridge",
+            "--subject-cert",
+            s(subject),
+        ];
+        args.extend_from_slice(extra);
+        let p = env.path(out);
+        args.extend_from_slice(&["--out", s(&p)]);
+        assert_ok(&env.lgpki(&args), "cross-certify");
+    };
+    let map = format!("{oid}=1.2.392.999.1");
+    cross(
+        &gpki,
+        &[
+            "--map",
+            &map,
+            "--require-explicit-policy",
+            "0",
+            "--inhibit-policy-mapping",
+            "1",
+            "--permit",
+            "O=GPKI,C=JP",
+            "--path-len",
+            "1",
+            "--days",
+            "400",
+        ],
+        "x-gpki.pem",
+    );
+    cross(&root1, &[], "x-root.pem");
+    let before = crosses(&env, "b");
+    assert_eq!(before.len(), 2);
+
+    // Renewing the bridge re-issues both (it issued them), signed by its new key.
+    let out = env.lgpki(&["ca", "renew", "bridge"]);
+    assert_ok(&out, "renew bridge");
+    assert_eq!(
+        text(&out).matches("cross-certificate re-issued").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    let bridge2 = save(&env, &["ca", "cert", "bridge"], "bridge-g2.pem");
+    let after = crosses(&env, "a");
+    assert_eq!(after.len(), 4);
+    let bridge2_ski = key_id(&bridge2, "Subject Key Identifier");
+    // Re-issued newest first.
+    for (old, new) in [(&before[0].1, &after[3].1), (&before[1].1, &after[2].1)] {
+        assert_eq!(key_id(new, "Authority Key Identifier"), bridge2_ski);
+        assert_eq!(
+            x509(new, &["-pubkey"]),
+            x509(old, &["-pubkey"]),
+            "same subject key"
+        );
+        assert_eq!(x509(new, &["-subject"]), x509(old, &["-subject"]));
+        assert_eq!(
+            kept_extensions(new),
+            kept_extensions(old),
+            "same constraints and mappings"
+        );
+        assert_pkilint_clean(new);
+    }
+    assert!(
+        kept_extensions(&after[3].1)
+            .iter()
+            .any(|l| l.contains("1.2.392.999.1"))
+    );
+
+    // Renewing the root re-issues the bridge's cross to it, now certifying the root's new key.
+    let out = env.lgpki(&["ca", "renew", "root"]);
+    assert_ok(&out, "renew root");
+    let root2 = save(&env, &["ca", "cert", "root"], "root-g2.pem");
+    let last = crosses(&env, "c");
+    assert_eq!(last.len(), 5, "{}", text(&out));
+    let newest = &last[4].1;
+    assert_eq!(x509(newest, &["-pubkey"]), x509(&root2, &["-pubkey"]));
+    assert_eq!(key_id(newest, "Authority Key Identifier"), bridge2_ski);
+    assert_pkilint_clean(newest);
+    // It chains: the root's new key, certified by the bridge, which the old root certified.
+    let bridge_and_links = bundle(&env, "bl.pem", &[&bridge2]);
+    assert_ok(
+        &openssl(&[
+            "verify",
+            "-x509_strict",
+            "-partial_chain",
+            "-CAfile",
+            s(&bridge_and_links),
+            s(newest),
+        ]),
+        "re-issued cross to the root verifies under the bridge's new key",
+    );
+}
+
+#[test]
+fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
+    let env = Env::init(&[]);
+    let root1 = save(&env, &["ca", "cert", "root"], "root-g1.pem");
+    let org1 = save(&env, &["ca", "cert", "organization"], "org-g1.pem");
+    let (serial_a, a) = staff(&env, "before");
+    renew(&env, &["organization"]);
+    let org2 = save(&env, &["ca", "cert", "organization"], "org-g2.pem");
+    let (_, b) = staff(&env, "after");
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &serial_a, "--reason", "keyCompromise"]),
+        "revoke A",
+    );
+    let server = common::Server::start(&env);
+    let url = format!("{}/ocsp", server.http);
+    let query = |issuer: &Path, cert: &Path, resp: &str| {
+        let r = env.path(resp);
+        let out = openssl(&[
+            "ocsp",
+            "-issuer",
+            s(issuer),
+            "-cert",
+            s(cert),
+            "-url",
+            &url,
+            "-CAfile",
+            s(&root1),
+            "-respout",
+            s(&r),
+        ]);
+        (text(&out), r)
+    };
+    // A (old key): answered, revoked, and the response verifies with the old key only.
+    let (t, ra) = query(&org1, &a, "a.ocsp");
+    assert!(t.contains("Response verify OK"), "{t}");
+    assert!(
+        t.contains(": revoked") && t.contains("keyCompromise"),
+        "{t}"
+    );
+    // B (new key): good, signed by the new key.
+    let (t, rb) = query(&org2, &b, "b.ocsp");
+    assert!(t.contains("Response verify OK"), "{t}");
+    assert!(t.contains(": good"), "{t}");
+    // Each response is signed by the key its CertID names: the other CA certificate does not
+    // verify it.
+    for (resp, own, other) in [(&ra, &org1, &org2), (&rb, &org2, &org1)] {
+        let out = openssl(&["ocsp", "-respin", s(resp), "-VAfile", s(own)]);
+        assert!(text(&out).contains("Response verify OK"), "{}", text(&out));
+        let out = openssl(&["ocsp", "-respin", s(resp), "-VAfile", s(other)]);
+        assert!(!text(&out).contains("Response verify OK"), "{}", text(&out));
+    }
+    for r in [&ra, &rb] {
+        assert_pkilint("lint_ocsp_response", &[], r);
+    }
+}
+
+/// Spawns `ca renew organization` paused at `point` for `secs` seconds and returns once it
+/// is paused: the child and a thread collecting the rest of its stderr.
+fn paused_renew(
+    env: &Env,
+    point: &str,
+    secs: u32,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    use std::io::Read;
+    let mut c = env.command(&["ca", "renew", "organization"]);
+    c.env("LGPKI_TEST_PAUSE_AT", point)
+        .env("LGPKI_TEST_PAUSE_SECS", secs.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains(&format!("paused at {point}")) {
+        let n = stderr.read(&mut buf).expect("read");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let rest = std::thread::spawn(move || {
+        let _ = stderr.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    (child, rest)
+}
+
+/// No key pending, and exactly the key files the store uses.
+fn no_stray_keys(env: &Env) {
+    let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
+    let pending: i64 = conn
+        .query_row("SELECT COUNT(*) FROM pending_keys", [], |r| r.get(0))
+        .expect("pending keys");
+    assert_eq!(pending, 0);
+    let audit_key = format!("{}.p8", ca_core::AUDIT_KEY_LABEL);
+    let files = key_files(env)
+        .into_iter()
+        .filter(|f| f.ends_with(".p8") && *f != audit_key)
+        .count();
+    assert_eq!(files, known_keys(env).len());
+}
+
+#[test]
+fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::init(&[]);
+    let root = save(&env, &["ca", "cert", "root"], "root.pem");
+
+    // 1. A renewal paused with its certificates signed (not switched) while a second runs to
+    //    the end: the first is refused at its switch (the generation moved on), nothing of it
+    //    stays.
+    let (mut first, rest) = paused_renew(&env, "renew-signed", 4);
+    assert_eq!(renew(&env, &["organization"])["generation"], 2);
+    let status = first.wait().expect("wait");
+    let t = rest.join().expect("stderr");
+    assert_eq!(status.code(), Some(1), "{t}");
+    assert!(t.contains("nothing was"), "{t}");
+    assert_eq!(check_after_kill(&env, &root), 2);
+    no_stray_keys(&env);
+
+    // 2. A renewal paused the same way while a second one removes its key and is killed
+    //    before switching: the first is refused at its switch (its key was claimed), the
+    //    generation stays, and the next renewal cleans up.
+    let (mut first, rest) = paused_renew(&env, "renew-signed", 4);
+    let (mut second, _) = paused_renew(&env, "renew-pending", 600);
+    second.kill().expect("SIGKILL");
+    assert_eq!(second.wait().expect("wait").signal(), Some(9));
+    let status = first.wait().expect("wait");
+    let t = rest.join().expect("stderr");
+    assert_eq!(status.code(), Some(1), "{t}");
+    assert!(t.contains("cancelled"), "{t}");
+    assert_eq!(check_after_kill(&env, &root), 2);
+    assert_eq!(renew(&env, &["organization"])["generation"], 3);
+    no_stray_keys(&env);
 }

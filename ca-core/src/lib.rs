@@ -84,7 +84,7 @@ pub use profile::{
     CaSpec, ExtendedKeyUsage, KeyUsageBit, Policies, Profile, SanRules, SanType, SubjectRules,
 };
 pub use ra::{Actor, OrgCertQuery, RENEWAL_REQUEST_ID_PREFIX, check_org_code};
-pub use renew::{RenewOptions, Renewed};
+pub use renew::{LINK_PROFILE, MAX_CA_DAYS, PAUSE_ENV, RenewOptions, Renewed};
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, Serial, parse_serial_hex, random_serial, serial_hex};
@@ -96,8 +96,8 @@ pub use store::{
 pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
-    PgStore, STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url,
-    store_kind,
+    PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
+    redact_url, store_kind, transfer,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

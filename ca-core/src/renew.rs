@@ -73,11 +73,19 @@ pub struct Renewed {
     pub crosses: Vec<Serial>,
 }
 
-/// Stops at `point` when [`PAUSE_ENV`] names it, so a test can kill the process there.
+/// How long a pause at [`PAUSE_ENV`] lasts, in seconds (default 600).
+pub const PAUSE_SECS_ENV: &str = "LGPKI_TEST_PAUSE_SECS";
+
+/// Stops at `point` when [`PAUSE_ENV`] names it, so a test can kill the process there (or
+/// act meanwhile, for [`PAUSE_SECS_ENV`] seconds).
 fn pause_at(point: &str) {
     if std::env::var(PAUSE_ENV).is_ok_and(|p| p == point) {
+        let secs = std::env::var(PAUSE_SECS_ENV)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600);
         eprintln!("lgpki: paused at {point}");
-        std::thread::sleep(std::time::Duration::from_secs(600));
+        std::thread::sleep(std::time::Duration::from_secs(secs));
     }
 }
 
@@ -201,7 +209,10 @@ impl Authority {
         };
         // The token (or the passphrase) must be usable before anything is recorded.
         let backend = self.keys.generator(key_uri.as_deref())?;
-        self.discard_pending_key(name)?;
+        // Keys of renewals that stopped (or still run: they are cancelled).
+        for p in self.store.pending_keys(name)? {
+            self.discard_pending_key(&p)?;
+        }
         let mut rnd = [0u8; 4];
         getrandom::fill(&mut rnd).map_err(|e| Error::key("system RNG", e))?;
         let pending = PendingKey {
@@ -227,7 +238,8 @@ impl Authority {
                     opts,
                 )
             })
-            .and_then(|renewal| {
+            .and_then(|mut renewal| {
+                renewal.pending_label = Some(pending.label.clone());
                 pause_at("renew-signed");
                 self.store.renew_ca(&renewal)?;
                 Ok(renewal)
@@ -237,7 +249,7 @@ impl Authority {
             Err(e) => {
                 // Nothing switched: remove the new key (best effort; a key left behind stays
                 // recorded as pending and the next renewal removes it).
-                let _ = self.discard_pending_key(name);
+                let _ = self.discard_pending_key(&pending);
                 return Err(e);
             }
         };
@@ -257,15 +269,16 @@ impl Authority {
         })
     }
 
-    /// Removes the key a stopped renewal of `name` was generating, and forgets it.
-    fn discard_pending_key(&mut self, name: &str) -> Result<()> {
-        let Some(p) = self.store.pending_key(name)? else {
+    /// Removes the key a renewal was generating and did not switch to, and forgets it:
+    /// claimed first, so that the renewal that made it can no longer switch to it.
+    fn discard_pending_key(&mut self, p: &PendingKey) -> Result<()> {
+        if !self.store.claim_pending_key(&p.ca, &p.label)? {
             return Ok(());
-        };
+        }
         self.keys
             .generator(p.key_uri.as_deref())?
             .discard(&p.label)?;
-        self.store.clear_pending_key(name)
+        self.store.clear_pending_key(&p.ca, &p.label)
     }
 
     /// Signs everything a renewal records (nothing is recorded yet).
@@ -400,6 +413,7 @@ impl Authority {
             cert,
             cert_der,
             links,
+            pending_label: None,
         })
     }
 
@@ -481,10 +495,18 @@ impl Authority {
             .to_der()
             .map_err(Error::encode("CA public key"))?;
         let mut out = Vec::new();
-        for c in crosses {
+        // Newest first, one re-issue per (issuer, subject): an earlier renewal's re-issue
+        // and the cross-certificate it replaced are both still valid, and stand for one.
+        let mut done: Vec<(String, String)> = Vec::new();
+        for c in crosses.into_iter().rev() {
             if c.revoked_at.is_some() || c.not_after < now {
                 continue;
             }
+            let pair = (c.ca.clone(), c.subject.clone());
+            if done.contains(&pair) {
+                continue;
+            }
+            done.push(pair);
             let cert = Certificate::from_der(&c.der)
                 .map_err(|e| Error::malformed("stored cross-certificate", e))?;
             let to_old_key = cert

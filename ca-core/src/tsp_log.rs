@@ -5,7 +5,6 @@
 use std::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::store::SqliteStore;
 
 /// One issued (about to be signed) time-stamp token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +21,17 @@ pub struct TimestampRecord {
     pub imprint: String,
 }
 
+/// Where issued time-stamp serials are kept: the home's store, SQLite or PostgreSQL (the
+/// `timestamps` table of either), so a PostgreSQL home needs no SQLite file.
+pub trait TimestampStore: Send {
+    /// Records time-stamp tokens about to be issued, in one transaction (one commit for a
+    /// batch of concurrent requests). For each, whether its serial was new: a serial seen
+    /// before is not recorded again, and the caller draws another.
+    fn record_timestamps(&mut self, stamps: &[TimestampRecord]) -> Result<Vec<bool>>;
+    /// The number of time-stamp tokens recorded.
+    fn timestamp_count(&self) -> Result<u64>;
+}
+
 /// Most records one transaction takes.
 const MAX_BATCH: usize = 512;
 
@@ -35,7 +45,7 @@ pub struct TimestampLog {
 
 impl TimestampLog {
     /// Starts the writer thread over `store`. It ends when the log is dropped.
-    pub fn start(mut store: SqliteStore) -> Result<TimestampLog> {
+    pub fn start(mut store: Box<dyn TimestampStore>) -> Result<TimestampLog> {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tsa-log".into())
@@ -89,12 +99,13 @@ impl TimestampLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
 
     #[test]
     fn serials_are_recorded_once() {
         let dir = tempfile::tempdir().expect("dir");
         let store = SqliteStore::open(&dir.path().join("t.db")).expect("store");
-        let log = TimestampLog::start(store).expect("log");
+        let log = TimestampLog::start(Box::new(store)).expect("log");
         let rec = |s: &str| TimestampRecord {
             serial: s.into(),
             gen_time: 1,

@@ -438,8 +438,10 @@ impl<L: StatusLookup> CachingOcsp<L> {
         )
         .and_then(|r| r.build_response(request, &statuses, this_update));
         match der {
+            // The store could not be asked (a database down or restarting): tryLater, "try
+            // again later" (RFC 6960 §2.3); nothing stale is served as current.
             Ok(_) if statuses.error.borrow().is_some() => {
-                OcspAnswer::status(ResponseStatus::InternalError)
+                OcspAnswer::status(ResponseStatus::TryLater)
             }
             Ok(der) => OcspAnswer {
                 der,

@@ -31,6 +31,9 @@ pub enum ValidateAnswer {
     /// The request is not a validation request (malformed JSON, a missing or bad field): 400
     /// with this reason.
     BadRequest(String),
+    /// The answer needs the store, which cannot be reached now (PostgreSQL down): 503 with
+    /// `Retry-After` and this reason; the client asks again later.
+    Unavailable(String),
 }
 
 /// Validates certificates for `POST /validate`. Runs on a blocking thread: it may query a
@@ -96,6 +99,19 @@ pub(crate) async fn validate(
             (
                 StatusCode::BAD_REQUEST,
                 [(header::CONTENT_TYPE, "application/json")],
+                format!("{body}\n"),
+            )
+                .into_response()
+        }
+        Ok(ValidateAnswer::Unavailable(reason)) => {
+            let body =
+                serde_json::json!({"error": {"kind": "store_unavailable", "message": reason}});
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::RETRY_AFTER, "5"),
+                ],
                 format!("{body}\n"),
             )
                 .into_response()

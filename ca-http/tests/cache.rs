@@ -267,12 +267,12 @@ fn malformed_unauthorized_and_errors_are_not_cached() {
         f.ocsp.answer_at(&req, NOW).der,
         status_response(ResponseStatus::Unauthorized)
     );
-    // A failing store: internalError, and the next request tries again.
+    // A failing store: tryLater (RFC 6960 §2.3), and the next request tries again.
     f.db.fail.store(true, Ordering::SeqCst);
     let req = f.request(&[0x10, 0x01], None);
     assert_eq!(
         f.ocsp.answer_at(&req, NOW).der,
-        status_response(ResponseStatus::InternalError)
+        status_response(ResponseStatus::TryLater)
     );
     assert!(f.ocsp.is_empty());
     f.db.fail.store(false, Ordering::SeqCst);

@@ -151,6 +151,11 @@ impl PgCluster {
         self.pg_ctl(&["restart", "-m", "fast"]);
     }
 
+    /// `pg_ctl start` after [`PgCluster::stop`].
+    pub fn start_again(&self) {
+        self.pg_ctl(&["start"]);
+    }
+
     /// `pg_ctl stop -m fast`.
     pub fn stop(&self) {
         self.pg_ctl(&["stop", "-m", "fast"]);

@@ -79,9 +79,33 @@ impl AuditCheckpoint {
 /// Checks a whole log in order. Returns the first bad record's position (`seq` as read, or the
 /// index for a missing one) and what is wrong with it.
 pub fn verify_chain(records: &[AuditRecord]) -> Result<(), (i64, String)> {
-    let mut prev = GENESIS.to_string();
-    for (i, r) in records.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
+    let mut chain = ChainVerifier::default();
+    records.iter().try_for_each(|r| chain.push(r))
+}
+
+/// Checks a log record by record, as it is read (a log too long to hold in memory): the same
+/// rules as [`verify_chain`].
+#[derive(Clone, Debug)]
+pub struct ChainVerifier {
+    /// Records checked so far.
+    count: i64,
+    /// The hash the next record must name as its `prev_hash`.
+    prev: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier {
+            count: 0,
+            prev: GENESIS.to_string(),
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next record; the first bad one's position and what is wrong with it.
+    pub fn push(&mut self, r: &AuditRecord) -> Result<(), (i64, String)> {
+        let expected_seq = self.count + 1;
         if r.seq != expected_seq {
             return Err((
                 r.seq,
@@ -91,7 +115,7 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<(), (i64, String)> {
                 ),
             ));
         }
-        if r.prev_hash != prev {
+        if r.prev_hash != self.prev {
             return Err((
                 r.seq,
                 format!(
@@ -107,9 +131,15 @@ pub fn verify_chain(records: &[AuditRecord]) -> Result<(), (i64, String)> {
                 format!("record {} was altered (hash mismatch)", r.seq),
             ));
         }
-        prev = r.hash.clone();
+        self.count = expected_seq;
+        self.prev = r.hash.clone();
+        Ok(())
     }
-    Ok(())
+
+    /// The newest record checked: (seq, hash); (0, [`GENESIS`]) before any.
+    pub fn head(&self) -> (i64, &str) {
+        (self.count, &self.prev)
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,18 @@ pub fn open_store(home: &Path, explicit: Option<&str>) -> Result<Box<dyn Store>>
     })
 }
 
+/// Opens where `home` records the serials of `serve`'s time-stamps: the same store as
+/// [`open_store`] (its `timestamps` table), SQLite or PostgreSQL.
+pub fn open_timestamp_store(
+    home: &Path,
+    explicit: Option<&str>,
+) -> Result<Box<dyn crate::tsp_log::TimestampStore>> {
+    Ok(match store_kind(home, explicit)? {
+        StoreKind::Sqlite => Box::new(SqliteStore::open(&home.join(SqliteStore::FILE))?),
+        StoreKind::Postgres(url) => Box::new(PgStore::open(&url)?),
+    })
+}
+
 /// `url` without its password (userinfo `user:secret@` and a `password=` parameter).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

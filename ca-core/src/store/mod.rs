@@ -9,11 +9,13 @@ mod location;
 mod pgconn;
 mod postgres;
 mod sqlite;
+pub mod transfer;
 mod values;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use location::{
-    STORE_FILE, StoreKind, open_store, record_store, recorded_store, redact_url, store_kind,
+    STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
+    redact_url, store_kind,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -38,6 +40,15 @@ pub(crate) fn revocation_changes(rec: &CertRecord, reason: ReasonCode) -> bool {
     let hold_made_permanent =
         rec.reason == Some(ReasonCode::CertificateHold) && reason != ReasonCode::CertificateHold;
     rec.revoked_at.is_none() || hold_made_permanent
+}
+
+/// The refusal of a renewal whose pending key another renewal claimed meanwhile.
+pub(crate) fn renewal_cancelled(ca: &str) -> crate::error::Error {
+    crate::error::Error::PolicyRefused {
+        detail: format!(
+            "another `ca renew {ca}` cancelled this one (its new key was removed); nothing was changed"
+        ),
+    }
 }
 
 /// Refuses a certificate prepared with generation `expected` of CA `ca` when `current` is in
@@ -134,6 +145,9 @@ pub struct CaRenewal {
     pub cert_der: Vec<u8>,
     /// Link certificates (RFC 4210 §4.4: OldWithNew, NewWithOld), with their records.
     pub links: Vec<(PendingCert, Vec<u8>)>,
+    /// The label of the new key's [`PendingKey`]: the renewal is refused (nothing changed)
+    /// unless that record is still there and not claimed for removal.
+    pub pending_label: Option<String>,
 }
 
 /// Life-cycle state of an issued certificate.
@@ -350,17 +364,21 @@ pub trait Store: Send {
     /// (`None`: it signed none). Certificates recorded before generations existed count as
     /// generation 1.
     fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>>;
-    /// Records, durably, that a key for a renewal of `key.ca` is about to be generated
-    /// (replacing an older such record).
+    /// Records, durably, that a key for a renewal of `key.ca` is about to be generated.
     fn record_pending_key(&mut self, key: &PendingKey) -> Result<()>;
-    /// The key a renewal of `ca` was generating when it stopped, if any.
-    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>>;
-    /// Forgets the pending key of `ca` (its key was removed).
-    fn clear_pending_key(&mut self, ca: &str) -> Result<()>;
+    /// The keys renewals of `ca` were generating and did not switch to (stopped, failed, or
+    /// still running), oldest first.
+    fn pending_keys(&self, ca: &str) -> Result<Vec<PendingKey>>;
+    /// Claims the pending key `label` of `ca` for removal: from now on no renewal switches
+    /// to it. False when there is no such record.
+    fn claim_pending_key(&mut self, ca: &str, label: &str) -> Result<bool>;
+    /// Forgets the pending key `label` of `ca` (its key was removed).
+    fn clear_pending_key(&mut self, ca: &str, label: &str) -> Result<()>;
     /// Switches a CA to its next key generation in one transaction: the generation in force
     /// is retired, the new record, CA certificate and link certificates are stored, the pending
     /// key is forgotten, and an audit record is appended. Refused (nothing changed) unless
-    /// `renewal.ca.generation` is one above the generation in force.
+    /// `renewal.ca.generation` is one above the generation in force and the pending key is
+    /// still recorded and unclaimed.
     fn renew_ca(&mut self, renewal: &CaRenewal) -> Result<()>;
     /// [`Store::record_crl`] for the CRL signed by generation `generation` of `ca` (`None`:
     /// the generation in force). CRL numbers are one sequence per CA name, so they increase

@@ -46,7 +46,8 @@ pub const MIGRATE_LOCK: i64 = 0x006c_6770_6b69_6d67;
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, SCHEMA_V1),
     (2, SCHEMA_V2_GENERATIONS),
-    (3, CROSS_PAIRS_V3),
+    (3, SCHEMA_V3_TIMESTAMPS),
+    (4, CROSS_PAIRS_V4),
 ];
 
 /// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
@@ -66,18 +67,19 @@ CREATE TABLE ca_generations (
     PRIMARY KEY (ca, generation)
 );
 CREATE TABLE pending_keys (
-    ca TEXT PRIMARY KEY,
+    label TEXT PRIMARY KEY,
+    ca TEXT NOT NULL,
     generation BIGINT NOT NULL,
-    label TEXT NOT NULL,
     key_uri TEXT,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    discarding BOOLEAN NOT NULL DEFAULT FALSE
 );
 ";
 
 /// Cross-certificate pairs (RFC 4523 §2.5), as in the SQLite store: one row per pair of our CA
 /// `ca` (key `ca_key`) with a peer CA (name and key). The cross-certificates recorded before
 /// are filled in by `Authority::open`.
-const CROSS_PAIRS_V3: &str = "
+const CROSS_PAIRS_V4: &str = "
 CREATE TABLE cross_pairs (
     id BIGSERIAL PRIMARY KEY,
     ca TEXT NOT NULL,
@@ -200,6 +202,18 @@ CREATE TABLE audit_checkpoints (
     time TEXT NOT NULL,
     algorithm TEXT NOT NULL,
     signature TEXT NOT NULL
+);
+";
+
+/// Version 3: the RFC 3161 time-stamp serials of `serve`'s TSA (as SQLite's `timestamps`), so a
+/// PostgreSQL home keeps them in the database, not in a file of its own.
+const SCHEMA_V3_TIMESTAMPS: &str = "
+CREATE TABLE timestamps (
+    serial TEXT PRIMARY KEY,
+    gen_time BIGINT NOT NULL,
+    policy TEXT NOT NULL,
+    hash_alg TEXT NOT NULL,
+    imprint TEXT NOT NULL
 );
 ";
 
@@ -446,6 +460,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The database's URL without its password, for messages.
+    pub(super) fn target(&self) -> &str {
+        &self.target
+    }
+
     /// The database's schema version after [`PgStore::open`].
     pub fn schema_version(&self) -> Result<i32> {
         let conn = self.conn()?;
@@ -514,7 +533,7 @@ impl PgStore {
     }
 
     /// The connection, (re)connecting when there is none or it was lost.
-    fn conn(&self) -> Result<Arc<Conn>> {
+    pub(super) fn conn(&self) -> Result<Arc<Conn>> {
         let mut slot = self.conn.lock().map_err(|_| Error::StoreBackend {
             context: "connecting to PostgreSQL",
             detail: "connection lock poisoned".into(),
@@ -1122,36 +1141,46 @@ impl Store for PgStore {
     fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
-                   key_uri = excluded.key_uri, created_at = excluded.created_at",
+                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)",
                 &[&key.ca, &i64::from(key.generation), &key.label, &key.key_uri, &now_unix()],
                 "recording a pending key",
             )
             .map(|_| ())
     }
 
-    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
+    fn pending_keys(&self, ca: &str) -> Result<Vec<PendingKey>> {
         Ok(self
             .conn()?
-            .query_opt(
-                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = $1",
+            .query(
+                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = $1 ORDER BY created_at, label",
                 &[&ca],
-                "reading a pending key",
+                "reading pending keys",
             )?
+            .iter()
             .map(|r| PendingKey {
                 ca: r.get(0),
                 generation: r.get::<_, i64>(1) as u32,
                 label: r.get(2),
                 key_uri: r.get(3),
-            }))
+            })
+            .collect())
     }
 
-    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+    fn claim_pending_key(&mut self, ca: &str, label: &str) -> Result<bool> {
         self.conn()?
             .execute(
-                "DELETE FROM pending_keys WHERE ca = $1",
-                &[&ca],
+                "UPDATE pending_keys SET discarding = TRUE WHERE ca = $1 AND label = $2",
+                &[&ca, &label],
+                "claiming a pending key",
+            )
+            .map(|n| n > 0)
+    }
+
+    fn clear_pending_key(&mut self, ca: &str, label: &str) -> Result<()> {
+        self.conn()?
+            .execute(
+                "DELETE FROM pending_keys WHERE ca = $1 AND label = $2",
+                &[&ca, &label],
                 "forgetting a pending key",
             )
             .map(|_| ())
@@ -1200,11 +1229,16 @@ impl Store for PgStore {
             Self::insert_pendings_as(&tx, std::slice::from_ref(pending), now)?;
             Self::mark_issued(&tx, &pending.serial, der)?;
         }
-        tx.execute(
-            "DELETE FROM pending_keys WHERE ca = $1",
-            &[name],
-            "forgetting the pending key",
-        )?;
+        if let Some(label) = &renewal.pending_label {
+            let n = tx.execute(
+                "DELETE FROM pending_keys WHERE ca = $1 AND label = $2 AND NOT discarding",
+                &[name, label],
+                "forgetting the pending key",
+            )?;
+            if n == 0 {
+                return Err(super::renewal_cancelled(name));
+            }
+        }
         Self::append_audit(
             &tx,
             &self.actor,
@@ -1709,5 +1743,43 @@ impl Store for PgStore {
         rec.reason = None;
         rec.invalidity_date = None;
         Ok(rec)
+    }
+}
+
+impl crate::tsp_log::TimestampStore for PgStore {
+    fn record_timestamps(
+        &mut self,
+        stamps: &[crate::tsp_log::TimestampRecord],
+    ) -> Result<Vec<bool>> {
+        // No advisory lock: the primary key keeps serials unique across instances (RFC 3161
+        // §2.4.2), and no audit record is appended.
+        let tx = self.begin(None)?;
+        let sets: Vec<Vec<&(dyn ToSql + Sync)>> = stamps
+            .iter()
+            .map(|t| -> Vec<&(dyn ToSql + Sync)> {
+                vec![&t.serial, &t.gen_time, &t.policy, &t.hash_alg, &t.imprint]
+            })
+            .collect();
+        let rows = tx
+            .pipeline(
+                "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (serial) DO NOTHING RETURNING serial",
+                &sets,
+            )
+            .map_err(super::pgconn::pg("recording a time-stamp"))?;
+        tx.commit("recording a time-stamp")?;
+        Ok(rows.iter().map(|r| !r.is_empty()).collect())
+    }
+
+    fn timestamp_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn()?
+            .query_one(
+                "SELECT COUNT(*) FROM timestamps",
+                &[],
+                "counting time-stamps",
+            )?
+            .get(0);
+        Ok(n as u64)
     }
 }

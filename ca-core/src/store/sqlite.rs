@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     actor: String,
 }
 
@@ -206,11 +206,12 @@ CREATE TABLE ca_generations (
     PRIMARY KEY (ca, generation)
 );
 CREATE TABLE pending_keys (
-    ca TEXT PRIMARY KEY,
+    label TEXT PRIMARY KEY,
+    ca TEXT NOT NULL,
     generation INTEGER NOT NULL,
-    label TEXT NOT NULL,
     key_uri TEXT,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    discarding INTEGER NOT NULL DEFAULT 0
 );
 ";
 
@@ -300,46 +301,6 @@ impl SqliteStore {
             conn,
             actor: crate::ra::operator_label(),
         })
-    }
-
-    /// Records time-stamp tokens about to be issued, in one transaction (one fsync for a
-    /// batch of concurrent requests). For each, whether its serial was new: a serial seen
-    /// before is not recorded again, and the caller draws another.
-    pub fn record_timestamps(
-        &mut self,
-        stamps: &[crate::tsp_log::TimestampRecord],
-    ) -> Result<Vec<bool>> {
-        let txn = self.write_txn()?;
-        let mut fresh = Vec::with_capacity(stamps.len());
-        {
-            let mut stmt = txn
-                .prepare_cached(
-                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
-                )
-                .map_err(Error::store("recording a time-stamp"))?;
-            for t in stamps {
-                let n = stmt
-                    .execute(params![
-                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
-                    ])
-                    .map_err(Error::store("recording a time-stamp"))?;
-                fresh.push(n == 1);
-            }
-        }
-        txn.commit()
-            .map_err(Error::store("recording a time-stamp"))?;
-        Ok(fresh)
-    }
-
-    /// The number of time-stamp tokens recorded.
-    pub fn timestamp_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(Error::store("counting time-stamps"))
     }
 
     /// Runs a query and maps every row: the one shape all the listing methods share.
@@ -480,6 +441,44 @@ impl SqliteStore {
             |r| r.get(0),
         )
         .map_err(Error::store("reading the revocation sequence"))
+    }
+}
+
+impl crate::tsp_log::TimestampStore for SqliteStore {
+    fn record_timestamps(
+        &mut self,
+        stamps: &[crate::tsp_log::TimestampRecord],
+    ) -> Result<Vec<bool>> {
+        let txn = self.write_txn()?;
+        let mut fresh = Vec::with_capacity(stamps.len());
+        {
+            let mut stmt = txn
+                .prepare_cached(
+                    "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (serial) DO NOTHING",
+                )
+                .map_err(Error::store("recording a time-stamp"))?;
+            for t in stamps {
+                let n = stmt
+                    .execute(params![
+                        t.serial, t.gen_time, t.policy, t.hash_alg, t.imprint
+                    ])
+                    .map_err(Error::store("recording a time-stamp"))?;
+                fresh.push(n == 1);
+            }
+        }
+        txn.commit()
+            .map_err(Error::store("recording a time-stamp"))?;
+        Ok(fresh)
+    }
+
+    fn timestamp_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM timestamps", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(Error::store("counting time-stamps"))
     }
 }
 
@@ -1120,36 +1119,45 @@ impl Store for SqliteStore {
     fn record_pending_key(&mut self, key: &PendingKey) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (ca) DO UPDATE SET generation = excluded.generation, label = excluded.label,
-                   key_uri = excluded.key_uri, created_at = excluded.created_at",
-                params![key.ca, key.generation, key.label, key.key_uri, now_unix()],
+                "INSERT INTO pending_keys (label, ca, generation, key_uri, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key.label, key.ca, key.generation, key.key_uri, now_unix()],
             )
             .map(|_| ())
             .map_err(Error::store("recording a pending key"))
     }
 
-    fn pending_key(&self, ca: &str) -> Result<Option<PendingKey>> {
-        self.conn
-            .query_row(
-                "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = ?1",
-                [ca],
-                |r| {
-                    Ok(PendingKey {
-                        ca: r.get(0)?,
-                        generation: r.get(1)?,
-                        label: r.get(2)?,
-                        key_uri: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(Error::store("reading a pending key"))
+    fn pending_keys(&self, ca: &str) -> Result<Vec<PendingKey>> {
+        self.list(
+            "SELECT ca, generation, label, key_uri FROM pending_keys WHERE ca = ?1 ORDER BY created_at, label",
+            [ca],
+            "reading pending keys",
+            |r| {
+                Ok(PendingKey {
+                    ca: r.get(0)?,
+                    generation: r.get(1)?,
+                    label: r.get(2)?,
+                    key_uri: r.get(3)?,
+                })
+            },
+        )
     }
 
-    fn clear_pending_key(&mut self, ca: &str) -> Result<()> {
+    fn claim_pending_key(&mut self, ca: &str, label: &str) -> Result<bool> {
         self.conn
-            .execute("DELETE FROM pending_keys WHERE ca = ?1", [ca])
+            .execute(
+                "UPDATE pending_keys SET discarding = 1 WHERE ca = ?1 AND label = ?2",
+                params![ca, label],
+            )
+            .map(|n| n > 0)
+            .map_err(Error::store("claiming a pending key"))
+    }
+
+    fn clear_pending_key(&mut self, ca: &str, label: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM pending_keys WHERE ca = ?1 AND label = ?2",
+                params![ca, label],
+            )
             .map(|_| ())
             .map_err(Error::store("forgetting a pending key"))
     }
@@ -1193,8 +1201,17 @@ impl Store for SqliteStore {
             Self::insert_pending_as(&txn, pending, now)?;
             Self::mark_issued(&txn, &pending.serial, der)?;
         }
-        txn.execute("DELETE FROM pending_keys WHERE ca = ?1", [name])
-            .map_err(Error::store("forgetting the pending key"))?;
+        if let Some(label) = &renewal.pending_label {
+            let n = txn
+                .execute(
+                    "DELETE FROM pending_keys WHERE ca = ?1 AND label = ?2 AND discarding = 0",
+                    params![name, label],
+                )
+                .map_err(Error::store("forgetting the pending key"))?;
+            if n == 0 {
+                return Err(super::renewal_cancelled(name));
+            }
+        }
         Self::append_audit(
             &txn,
             &actor,
