@@ -167,6 +167,10 @@ pub enum Command {
         /// A delta CRL against the newest full CRL.
         #[arg(long)]
         delta: bool,
+        /// The CA's authority revocation list (ARL): its revoked CA and cross-certificates,
+        /// onlyContainsCACerts (RFC 5280 §5.2.5).
+        #[arg(long, conflicts_with = "delta")]
+        arl: bool,
         /// Write PEM instead of DER.
         #[arg(long)]
         pem: bool,
@@ -443,6 +447,10 @@ pub enum CaCommand {
         /// Also print the certificates up to the root.
         #[arg(long)]
         chain: bool,
+        /// Print every cross-certificate issued to or by the CA instead (its stored pairs,
+        /// RFC 4523 crossCertificatePair).
+        #[arg(long, conflicts_with_all = ["chain", "links"])]
+        cross: bool,
         /// Print the CA's link certificates instead (RFC 4210 §4.4: OldWithNew, NewWithOld
         /// of each renewal), oldest first.
         #[arg(long, conflicts_with = "chain")]

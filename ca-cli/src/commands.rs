@@ -89,9 +89,13 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Ca(c) => match c {
             CaCommand::List => ca_list(&ctx),
             CaCommand::Cert {
+                name, cross: true, ..
+            } => ca_cert_cross(&ctx, &name),
+            CaCommand::Cert {
                 name,
                 chain: _,
                 links: true,
+                ..
             } => ca_links(&ctx, &name),
             CaCommand::Cert { name, chain, .. } => ca_cert(&ctx, &name, chain),
             CaCommand::Create(a) => ca_create(&ctx, a),
@@ -127,10 +131,11 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Crl {
             ca,
             delta,
+            arl,
             pem,
             out,
             generation,
-        } => crl(&ctx, &ca, delta, pem, &out, generation),
+        } => crl(&ctx, &ca, delta, arl, pem, &out, generation),
         Command::Audit(a) => match a {
             AuditCommand::Verify { file } => audit_verify(&ctx, file.as_deref()),
             AuditCommand::List => audit_list(&ctx),
@@ -426,6 +431,22 @@ fn ca_create_policies(
     oids.sort();
     oids.dedup();
     Ok(Some(oids))
+}
+
+/// `ca cert NAME --cross`: every cross-certificate issued to or by NAME (PEM blocks).
+fn ca_cert_cross(ctx: &Ctx, name: &str) -> CmdResult {
+    let ca = ctx.open()?;
+    let pem: String = ca
+        .cross_certificates_of(name)?
+        .iter()
+        .map(|d| input::to_pem("CERTIFICATE", d))
+        .collect();
+    if ctx.json {
+        print_json(&json!({"name": name, "pem": pem}));
+    } else {
+        print_text(&pem);
+    }
+    ok()
 }
 
 fn ca_links(ctx: &Ctx, name: &str) -> CmdResult {
@@ -1283,12 +1304,17 @@ fn crl(
     ctx: &Ctx,
     ca_name: &str,
     delta: bool,
+    arl: bool,
     pem: bool,
     out: &Path,
     generation: Option<u32>,
 ) -> CmdResult {
     let mut ca = ctx.open()?;
-    let signed = ca.sign_crl_by_generation(ca_name, generation, delta, None)?;
+    let signed = if arl {
+        ca.sign_arl(ca_name)?
+    } else {
+        ca.sign_crl_by_generation(ca_name, generation, delta, None)?
+    };
     let der = signed.der;
     let bytes = if pem {
         input::to_pem("X509 CRL", &der).into_bytes()
@@ -1300,12 +1326,18 @@ fn crl(
     let entries = signed.entries;
     if ctx.json {
         print_json(
-            &json!({"ca": ca_name, "delta": delta, "crl_number": number, "entries": entries, "out": out.display().to_string()}),
+            &json!({"ca": ca_name, "delta": delta, "arl": arl, "crl_number": number, "entries": entries, "out": out.display().to_string()}),
         );
     } else {
         print_text(&format!(
-            "{} CRL {number} of {ca_name}: {} entries, written to {}\n",
-            if delta { "delta" } else { "full" },
+            "{} {number} of {ca_name}: {} entries, written to {}\n",
+            if arl {
+                "ARL"
+            } else if delta {
+                "delta CRL"
+            } else {
+                "full CRL"
+            },
             entries,
             out.display()
         ));

@@ -259,12 +259,16 @@ fn write_entries(
         let entry = read_entry(conn, &dn)?;
         held.insert(rec.name, (dn, rdn_type, rdn_value, class, entry));
     }
-    let entries = ca.repository_entries(&mut |name| {
+    let held_value = |name: &str, attr: &str| {
         held.get(name)
             .and_then(|h| h.4.as_ref())
-            .and_then(|e| e.get("certificaterevocationlist"))
+            .and_then(|e| e.get(attr))
             .and_then(|v| v.iter().next().cloned())
-    })?;
+    };
+    let entries = ca.repository_entries(
+        &mut |name| held_value(name, "certificaterevocationlist"),
+        &mut |name| held_value(name, "authorityrevocationlist"),
+    )?;
     let mut reports = Vec::new();
     for e in entries {
         let Some((dn, rdn_type, rdn_value, class, existing)) = held.remove(&e.name) else {
@@ -273,7 +277,7 @@ fn write_entries(
         let want: Vec<(&str, BTreeSet<Vec<u8>>)> = vec![
             (CA_CERT, BTreeSet::from([e.cert_der.clone()])),
             (CRL, BTreeSet::from([e.crl_der.clone()])),
-            (ARL, BTreeSet::from([e.crl_der.clone()])),
+            (ARL, BTreeSet::from([e.arl_der.clone()])),
             (CROSS, e.cross_pairs.iter().cloned().collect()),
         ];
         let report = match existing {

@@ -136,20 +136,30 @@ struct StoreRepository {
 impl StoreRepository {
     /// Signs a new CRL (or ARL) of `name` now and keeps it.
     fn sign(&self, name: &str) -> ca_core::Result<Vec<u8>> {
+        self.sign_kind(name, false)
+    }
+
+    /// Signs a new CRL of `name` (with `arl`: its authority revocation list, RFC 5280 §5.2.5
+    /// onlyContainsCACerts) now and keeps it, under `NAME` or `NAME/arl`.
+    fn sign_kind(&self, name: &str, arl: bool) -> ca_core::Result<Vec<u8>> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let mut ca = self.authority.lock().map_err(|_| lock_error())?;
         let rec = ca.ca_record(name)?;
-        let fresh = if rec.profiles.is_empty() {
+        let fresh = if rec.profiles.is_empty() || arl {
             self.settings.arl
         } else {
             self.settings.crl
         };
-        let signed = ca.sign_crl_valid_for(name, false, Some(fresh.validity))?;
+        let signed = if arl {
+            ca.sign_arl_valid_for(name, Some(fresh.validity))?
+        } else {
+            ca.sign_crl_valid_for(name, false, Some(fresh.validity))?
+        };
         let now = unix_now();
         let next_update = now + fresh.validity.whole_seconds();
         if let Ok(mut crls) = self.crls.lock() {
             crls.insert(
-                name.to_string(),
+                cache_key(name, arl),
                 CachedCrl {
                     epoch,
                     signed_at: now,
@@ -160,11 +170,43 @@ impl StoreRepository {
         }
         tracing::info!(
             ca = name,
+            arl,
             number = signed.number,
             entries = signed.entries,
             "CRL signed"
         );
         Ok(signed.der)
+    }
+
+    /// The cached CRL (or ARL) of `name` while current, else a new one.
+    fn current(&self, name: &str, arl: bool) -> Option<Vec<u8>> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some(c) = self.crls.lock().ok()?.get(&cache_key(name, arl))
+            && c.epoch == epoch
+            && unix_now() < c.next_update
+        {
+            return Some(c.der.clone());
+        }
+        match self.sign_kind(name, arl) {
+            Ok(der) => Some(der),
+            Err(ca_core::Error::UnknownCa { .. }) => None,
+            Err(e) => {
+                tracing::error!(ca = name, arl, error = %e, "CRL signing failed");
+                None
+            }
+        }
+    }
+
+    /// A certs-only CMS bundle (`.p7c`, RFC 5280 §4.2.2.1–2) of the certificates issued to
+    /// (`to`) or by CA `name`.
+    fn bundle(&self, name: &str, to: bool) -> Option<Vec<u8>> {
+        let ca = self.authority.lock().ok()?;
+        let certs = if to {
+            ca.certificates_issued_to(name)
+        } else {
+            ca.ca_certificates_issued_by(name)
+        };
+        certs.ok().map(|c| ca_core::signed_data::certs_only(&c))
     }
 
     /// Whether `name`'s CRL must be signed again: none yet, a revocation since, or older than
@@ -188,21 +230,28 @@ impl StoreRepository {
 
 impl Repository for StoreRepository {
     fn crl(&self, name: &str) -> Option<Vec<u8>> {
-        let epoch = self.epoch.load(Ordering::Acquire);
-        if let Some(c) = self.crls.lock().ok()?.get(name)
-            && c.epoch == epoch
-            && unix_now() < c.next_update
-        {
-            return Some(c.der.clone());
-        }
-        match self.sign(name) {
-            Ok(der) => Some(der),
-            Err(ca_core::Error::UnknownCa { .. }) => None,
-            Err(e) => {
-                tracing::error!(ca = name, error = %e, "CRL signing failed");
-                None
-            }
-        }
+        self.current(name, false)
+    }
+
+    fn arl(&self, name: &str) -> Option<Vec<u8>> {
+        // A CA of CAs: its CRL is its ARL.
+        let arl = !self
+            .authority
+            .lock()
+            .ok()?
+            .ca_record(name)
+            .ok()?
+            .profiles
+            .is_empty();
+        self.current(name, arl)
+    }
+
+    fn certs_issued_to(&self, name: &str) -> Option<Vec<u8>> {
+        self.bundle(name, true)
+    }
+
+    fn certs_issued_by(&self, name: &str) -> Option<Vec<u8>> {
+        self.bundle(name, false)
     }
 
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>> {
@@ -216,6 +265,16 @@ impl Repository for StoreRepository {
             .into_iter()
             .find(|(n, _)| n == name)
             .map(|(_, der)| der)
+    }
+}
+
+/// The CRL cache's key: `NAME`, or `NAME/arl` for the ARL of a CA that also issues end-entity
+/// certificates.
+fn cache_key(name: &str, arl: bool) -> String {
+    if arl {
+        format!("{name}/arl")
+    } else {
+        name.to_string()
     }
 }
 
@@ -333,6 +392,20 @@ impl Refresher {
                 && let Err(e) = self.repo.sign(&rec.name)
             {
                 problems.push(format!("CRL of {}: re-signing failed: {e}", rec.name));
+            }
+            // The ARL of a CA that also issues end-entity certificates, once served.
+            let arl_key = cache_key(&rec.name, true);
+            let served_arl = self
+                .repo
+                .crls
+                .lock()
+                .is_ok_and(|c| c.contains_key(&arl_key));
+            if !rec.profiles.is_empty()
+                && served_arl
+                && self.repo.due(&arl_key, true)
+                && let Err(e) = self.repo.sign_kind(&rec.name, true)
+            {
+                problems.push(format!("ARL of {}: re-signing failed: {e}", rec.name));
             }
         }
         Ok(())

@@ -193,10 +193,10 @@ fn one_ca_end_to_end_on_postgres() {
         !env.home.join("lgpki.db").exists(),
         "the store is PostgreSQL"
     );
-    // Version 2: CA key generations (`ca renew`); 3: what came after.
+    // Version 2: CA key generations (`ca renew`); 3: time-stamps; 4: cross-certificate pairs.
     assert_eq!(
         pg.psql("e2e", "SELECT MAX(version) FROM schema_version"),
-        "3"
+        "4"
     );
 
     let (serial, pem) = issue_staff(&env, "taro");

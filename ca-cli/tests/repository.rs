@@ -399,6 +399,19 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         let crl_file = d.join(format!("{name}.certificaterevocationlist.der"));
         crl_numbers.insert(name.clone(), crl_number(crl_file.to_str().expect("utf8")));
     }
+    // ARLs say onlyContainsCACerts: the organization CA's (it also issues end-entity
+    // certificates) is its own ARL, not its CRL.
+    let org_arl = d.join("organization.authorityrevocationlist.der");
+    let t = openssl_ok(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        org_arl.to_str().expect("utf8"),
+        "-noout",
+        "-text",
+    ]);
+    assert!(t.contains("Only CA Certificates"), "{t}");
     // ARLs of the CAs of CAs say onlyContainsCACerts.
     let root_arl = d.join("bridge.authorityrevocationlist.der");
     let t = openssl_ok(&[
@@ -484,13 +497,9 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
         .iter()
         .filter_map(|a| a.as_str())
         .collect();
-    assert_eq!(
-        changed,
-        [
-            "certificateRevocationList;binary",
-            "authorityRevocationList;binary"
-        ]
-    );
+    // The revoked certificate is an end-entity one: the organization CA's ARL
+    // (onlyContainsCACerts, its own attribute) does not list it and stays as it was.
+    assert_eq!(changed, ["certificateRevocationList;binary"]);
     let after = search(&slapd.url);
     for (dn, e) in &entries {
         let unchanged = e["entrycsn"] == after[dn]["entrycsn"]

@@ -287,7 +287,7 @@ impl Authority {
                 home: home.to_path_buf(),
             });
         }
-        Ok(Authority {
+        let mut authority = Authority {
             home: home.to_path_buf(),
             store,
             actor: crate::ra::operator_label(),
@@ -296,7 +296,9 @@ impl Authority {
             keys: Arc::new(DefaultKeys::new(home, passphrase)),
             loaded: HashMap::new(),
             seal_on_drop: true,
-        })
+        };
+        authority.migrate_cross_pairs()?;
+        Ok(authority)
     }
 
     /// Replaces the key resolver (e.g. to add a PKCS#11 backend).
@@ -647,11 +649,9 @@ impl Authority {
                 "{base}/crl/{}.crl",
                 p.record.name
             ))?);
-            exts.push(build::authority_info_access(
-                Some(&format!("{base}/ocsp")),
-                &format!("{base}/ca/{}.crt", p.record.name),
-            )?);
+            exts.push(build::issuer_access(&base, &p.record.name, true)?);
         }
+        exts.push(build::ca_repository(&base, &new.name)?);
         let alg = issuer_signer.algorithm();
         let (serial, tbs) = build::linted_tbs(
             &IssuerFacts {

@@ -14,7 +14,7 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CrlDistributionPoints, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
+    CrlDistributionPoints, KeyUsage, SubjectAltName, SubjectInfoAccessSyntax, SubjectKeyIdentifier,
     certpolicy::{CertificatePolicies, PolicyInformation},
 };
 use x509_cert::time::Time;
@@ -237,6 +237,50 @@ pub fn authority_info_access(ocsp: Option<&str>, ca_issuers: &str) -> Result<Ext
         false,
         &AuthorityInfoAccessSyntax(v),
         "authorityInfoAccess",
+    )
+}
+
+/// authorityInfoAccess of a certificate CA `ca` issues (RFC 5280 §4.2.2.1): OCSP (when
+/// `ocsp`) and two caIssuers, the CA's certificate (`{base}/ca/CA.crt`) and the certs-only
+/// bundle of every certificate issued to it (`{base}/issued-to/CA.p7c`: its own and the
+/// cross-certificates to it), so that a relying party can discover paths across bridges.
+pub fn issuer_access(base: &str, ca: &str, ocsp: bool) -> Result<Extension> {
+    let mut v = Vec::new();
+    if ocsp {
+        v.push(AccessDescription {
+            access_method: rfc5280::ID_AD_OCSP,
+            access_location: uri(&format!("{base}/ocsp"))?,
+        });
+    }
+    for loc in [
+        format!("{base}/ca/{ca}.crt"),
+        format!("{base}/issued-to/{ca}.p7c"),
+    ] {
+        v.push(AccessDescription {
+            access_method: rfc5280::ID_AD_CA_ISSUERS,
+            access_location: uri(&loc)?,
+        });
+    }
+    ext(
+        rfc5280::ID_PE_AUTHORITY_INFO_ACCESS,
+        false,
+        &AuthorityInfoAccessSyntax(v),
+        "authorityInfoAccess",
+    )
+}
+
+/// subjectInfoAccess of CA `ca`'s certificate (RFC 5280 §4.2.2.2, non-critical): id-ad-
+/// caRepository, the certs-only bundle of the CA certificates `ca` issues
+/// (`{base}/issued-by/CA.p7c`).
+pub fn ca_repository(base: &str, ca: &str) -> Result<Extension> {
+    ext(
+        rfc5280::ID_PE_SUBJECT_INFO_ACCESS,
+        false,
+        &SubjectInfoAccessSyntax(vec![AccessDescription {
+            access_method: rfc5280::ID_AD_CA_REPOSITORY,
+            access_location: uri(&format!("{base}/issued-by/{ca}.p7c"))?,
+        }]),
+        "subjectInfoAccess",
     )
 }
 

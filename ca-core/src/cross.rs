@@ -24,7 +24,7 @@ use crate::name::{DistinguishedName, name_to_string};
 use crate::oid::Oid;
 use crate::profile::KeyUsageBit;
 use crate::serial::Serial;
-use crate::store::PendingCert;
+use crate::store::{CaRecord, CrossDirection, CrossPair, CrossPairSide, PendingCert};
 
 /// anyPolicy (RFC 5280 §4.2.1.4).
 pub const ANY_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32.0");
@@ -217,10 +217,17 @@ impl Authority {
             "{base}/crl/{}.crl",
             ca.record.name
         ))?);
-        exts.push(build::authority_info_access(
-            Some(&format!("{base}/ocsp")),
-            &format!("{base}/ca/{}.crt", ca.record.name),
-        )?);
+        exts.push(build::issuer_access(&base, &ca.record.name, true)?);
+        // The subject's repository is ours to name only when the subject is one of our CAs
+        // (RFC 5280 §4.2.2.2).
+        if let Some(ours) = self.cas()?.into_iter().find(|c| {
+            Certificate::from_der(&c.cert_der).ok().is_some_and(|cc| {
+                cc.tbs_certificate().subject().to_der().ok().as_deref()
+                    == Some(subject_der.as_slice())
+            })
+        }) {
+            exts.push(build::ca_repository(&base, &ours.name)?);
+        }
 
         let now = self.now();
         let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
@@ -253,6 +260,9 @@ impl Authority {
         let der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
         self.store
             .complete(&self.actor, &[(pending.serial.clone(), der.clone())])?;
+        // Recorded as a pair half of our CA (and of the subject's, when it is ours too); also
+        // finishes any cross-certificate an interrupted run left unpaired.
+        self.sync_cross_pairs()?;
         Ok(crate::issue::issued_from(
             pending.serial,
             pending.ca,
@@ -302,6 +312,7 @@ impl Authority {
             &name_to_string(tbs.issuer()),
             der_bytes,
         )?;
+        self.sync_cross_pairs()?;
         Ok(name)
     }
 
@@ -318,6 +329,173 @@ impl Authority {
             .map(|c| (format!("cross-{}", c.serial), c.der))
             .collect();
         out.extend(self.store.imported_certs()?);
+        Ok(out)
+    }
+}
+
+/// Meta key set once the cross-certificates of a home made before pairs were stored have been
+/// recorded as pairs.
+const PAIRS_MIGRATED_KEY: &str = "cross_pairs_migrated";
+
+/// The key identifiers a certificate names: (subjectKeyIdentifier, authorityKeyIdentifier),
+/// hex; the SKI is computed (RFC 5280 §4.2.1.2 method 1) when absent, the AKI empty.
+fn key_ids(cert: &Certificate) -> Result<(String, String)> {
+    let tbs = cert.tbs_certificate();
+    let ski = match tbs.get_extension::<SubjectKeyIdentifier>().ok().flatten() {
+        Some((_, s)) => s.0.as_bytes().to_vec(),
+        None => build::key_identifier(
+            &tbs.subject_public_key_info()
+                .to_der()
+                .map_err(Error::encode("key"))?,
+        )?,
+    };
+    let aki = tbs
+        .get_extension::<x509_cert::ext::pkix::AuthorityKeyIdentifier>()
+        .ok()
+        .flatten()
+        .and_then(|(_, a)| a.key_identifier)
+        .map(|k| k.as_bytes().to_vec())
+        .unwrap_or_default();
+    Ok((hex::encode(ski), hex::encode(aki)))
+}
+
+/// The pair halves a cross-certificate fills among our CAs `cas`: issuedByThisCA of the CA
+/// whose name issued it (`issuer_ca`, when ours), issuedToThisCA of the CA whose name and key
+/// it certifies (RFC 4523 §2.5).
+fn sides_of(
+    cas: &[CaRecord],
+    issuer_ca: Option<&str>,
+    der_bytes: &[u8],
+) -> Result<Vec<CrossPairSide>> {
+    let cert =
+        Certificate::from_der(der_bytes).map_err(|e| Error::malformed("cross-certificate", e))?;
+    let tbs = cert.tbs_certificate();
+    let (ski, aki) = key_ids(&cert)?;
+    let subject = tbs.subject().to_der().map_err(Error::encode("subject"))?;
+    let spki = tbs
+        .subject_public_key_info()
+        .to_der()
+        .map_err(Error::encode("key"))?;
+    let mut sides = Vec::new();
+    if let Some(issuer) = issuer_ca {
+        sides.push(CrossPairSide {
+            ca: issuer.to_string(),
+            ca_key: aki.clone(),
+            peer: name_to_string(tbs.subject()),
+            peer_key: ski,
+            direction: CrossDirection::IssuedByThisCa,
+            der: der_bytes.to_vec(),
+        });
+    }
+    let to_us = cas.iter().find_map(|c| {
+        let cc = Certificate::from_der(&c.cert_der).ok()?;
+        let t = cc.tbs_certificate();
+        (t.subject().to_der().ok().as_deref() == Some(subject.as_slice())
+            && t.subject_public_key_info().to_der().ok().as_deref() == Some(spki.as_slice()))
+        .then_some((c, cc))
+    });
+    if let Some((ours, ours_cert)) = to_us {
+        // Our key as our own certificate names it (the other domain may compute its SKI
+        // another way).
+        let (ours_ski, _) = key_ids(&ours_cert)?;
+        sides.push(CrossPairSide {
+            ca: ours.name.clone(),
+            ca_key: ours_ski,
+            peer: name_to_string(tbs.issuer()),
+            peer_key: aki,
+            direction: CrossDirection::IssuedToThisCa,
+            der: der_bytes.to_vec(),
+        });
+    }
+    Ok(sides)
+}
+
+impl Authority {
+    /// Records every cross-certificate (issued here or imported) not yet in a pair; returns
+    /// how many halves were recorded. Idempotent.
+    pub fn sync_cross_pairs(&mut self) -> Result<usize> {
+        let cas = self.cas()?;
+        let mut sides = Vec::new();
+        for c in self.store.certs(&crate::store::CertFilter {
+            profile: Some("cross".into()),
+            ..Default::default()
+        })? {
+            sides.extend(sides_of(&cas, Some(&c.ca), &c.der)?);
+        }
+        for (_, der_bytes) in self.store.imported_certs()? {
+            sides.extend(sides_of(&cas, None, &der_bytes)?);
+        }
+        self.store.record_cross_sides(&self.actor, &sides)
+    }
+
+    /// Records, once, the cross-certificates of a home made before pairs were stored (called
+    /// when the CA is opened).
+    pub(crate) fn migrate_cross_pairs(&mut self) -> Result<()> {
+        if self.store.meta(PAIRS_MIGRATED_KEY)?.is_some() {
+            return Ok(());
+        }
+        self.sync_cross_pairs()?;
+        self.store.set_meta(PAIRS_MIGRATED_KEY, "1")
+    }
+
+    /// The cross-certificate pairs of CA `name` (RFC 4523 §2.5), oldest first.
+    pub fn cross_pairs(&self, name: &str) -> Result<Vec<CrossPair>> {
+        self.ca_record(name)?;
+        self.store.cross_pairs(Some(name))
+    }
+
+    /// Every cross-certificate issued to or by CA `name`, DER, oldest pair first
+    /// (`ca cert NAME --cross`).
+    pub fn cross_certificates_of(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for p in self.cross_pairs(name)? {
+            for d in [p.issued_to_this_ca, p.issued_by_this_ca]
+                .into_iter()
+                .flatten()
+            {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Authority {
+    /// The certificates issued to CA `name`, DER: its own certificate, then the
+    /// cross-certificates other CAs issued to it (what `issued-to/NAME.p7c` bundles, the
+    /// target of authorityInfoAccess caIssuers in what NAME issues, RFC 5280 §4.2.2.1).
+    pub fn certificates_issued_to(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let mut out = vec![self.ca_record(name)?.cert_der];
+        for p in self.store.cross_pairs(Some(name))? {
+            if let Some(d) = p.issued_to_this_ca
+                && !out.contains(&d)
+            {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The CA certificates CA `name` issued to other CAs, DER: its subordinate CAs'
+    /// certificates and its cross-certificates (what `issued-by/NAME.p7c` bundles, the target
+    /// of subjectInfoAccess caRepository in NAME's certificates, RFC 5280 §4.2.2.2).
+    pub fn ca_certificates_issued_by(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        self.ca_record(name)?;
+        let mut out: Vec<Vec<u8>> = self
+            .cas()?
+            .into_iter()
+            .filter(|c| c.parent.as_deref() == Some(name) && c.name != name)
+            .map(|c| c.cert_der)
+            .collect();
+        for p in self.store.cross_pairs(Some(name))? {
+            if let Some(d) = p.issued_by_this_ca
+                && !out.contains(&d)
+            {
+                out.push(d);
+            }
+        }
         Ok(out)
     }
 }

@@ -812,15 +812,9 @@ fn leaf_extensions(
             "{base}/crl/{}.crl",
             ca.record.name
         ))?);
-        exts.push(build::authority_info_access(
-            Some(&format!("{base}/ocsp")),
-            &format!("{base}/ca/{}.crt", ca.record.name),
-        )?);
+        exts.push(build::issuer_access(base, &ca.record.name, true)?);
     } else {
-        exts.push(build::authority_info_access(
-            None,
-            &format!("{base}/ca/{}.crt", ca.record.name),
-        )?);
+        exts.push(build::issuer_access(base, &ca.record.name, false)?);
     }
     if profile.ocsp_no_check {
         exts.push(build::ocsp_no_check()?);

@@ -97,6 +97,7 @@ pub use store::{
     RevokeOutcome, RevokedEntry, Role, SqliteStore, Store, StoredStatus, verify_chain,
 };
 pub use store::{CaGeneration, CaRenewal, PendingKey};
+pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
     redact_url, store_kind, transfer,

@@ -13,6 +13,11 @@
 //! DIR/releases/<id>/ocsp/<name>.crt       delegated OCSP responder certificate, DER
 //! DIR/releases/<id>/ocsp/<name>.key       its private key, PKCS#8 DER, mode 0600
 //! DIR/releases/<id>/cross/<name>.crt      cross-certificates, both directions, DER
+//! DIR/releases/<id>/arl/<name>.crl        authority revocation list (onlyContainsCACerts), DER
+//! DIR/releases/<id>/issued-to/<name>.p7c  certs-only CMS: the certificates issued to the CA
+//!                                         (its own, cross-certificates; AIA caIssuers)
+//! DIR/releases/<id>/issued-by/<name>.p7c  certs-only CMS: the CA certificates it issued
+//!                                         (subordinate and cross-certificates; SIA caRepository)
 //! ```
 //!
 //! A release is written under a temporary name, fsynced, renamed into `releases/`, and only then
@@ -62,6 +67,17 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SIGNATURE_FILE: &str = "manifest.sig";
 /// Releases kept besides the current one (older ones are removed after a publish).
 pub const KEEP_RELEASES: usize = 3;
+/// The directories of a release (besides the manifest and its signatures).
+const RELEASE_DIRS: [&str; 8] = [
+    "ca",
+    "crl",
+    "status",
+    "ocsp",
+    "cross",
+    "arl",
+    "issued-to",
+    "issued-by",
+];
 /// The most files a release may hold (a bound for reading one that is not ours).
 const MAX_RELEASE_FILES: usize = 100_000;
 
@@ -88,6 +104,12 @@ pub struct PublishedCa {
     pub cert_der: Vec<u8>,
     /// Its current full CRL, DER.
     pub crl_der: Vec<u8>,
+    /// Its authority revocation list, DER (absent from releases made before ARLs were).
+    pub arl_der: Option<Vec<u8>>,
+    /// `issued-to/<name>.p7c`: certs-only CMS of the certificates issued to the CA.
+    pub issued_to_p7c: Option<Vec<u8>>,
+    /// `issued-by/<name>.p7c`: certs-only CMS of the CA certificates the CA issued.
+    pub issued_by_p7c: Option<Vec<u8>>,
     /// The delegated OCSP responder certificate, DER.
     pub responder_cert_der: Vec<u8>,
     /// The responder's private key, PKCS#8 DER.
@@ -369,6 +391,9 @@ impl Publication {
                 name: name.clone(),
                 cert_der: file(format!("ca/{name}.crt"))?,
                 crl_der: file(format!("crl/{name}.crl"))?,
+                arl_der: files.get(&format!("arl/{name}.crl")).cloned(),
+                issued_to_p7c: files.get(&format!("issued-to/{name}.p7c")).cloned(),
+                issued_by_p7c: files.get(&format!("issued-by/{name}.p7c")).cloned(),
                 responder_cert_der: file(format!("ocsp/{name}.crt"))?,
                 responder_key_pkcs8: Zeroizing::new(file(format!("ocsp/{name}.key"))?),
                 statuses,
@@ -516,7 +541,7 @@ impl Authority {
         let id = format!("{}-{}", now.unix_timestamp(), hex::encode(rnd));
         let sequence = Publication::highest_sequence(out) + 1;
         let staging = out.join(format!(".staging-{id}"));
-        for sub in ["ca", "crl", "status", "ocsp", "cross"] {
+        for sub in RELEASE_DIRS {
             create_private_dir(&staging.join(sub))?;
         }
         let mut files: BTreeMap<String, String> = BTreeMap::new();
@@ -550,6 +575,23 @@ impl Authority {
             not_after = not_after.min((now + validity).unix_timestamp());
             let crl = self.sign_crl_valid_for(name, false, Some(validity))?.der;
             write(format!("crl/{name}.crl"), &crl)?;
+            // The ARL: a CA of CAs' CRL is one already; any other CA signs its own.
+            let arl = if rec.profiles.is_empty() {
+                crl
+            } else {
+                not_after = not_after.min((now + settings.arl.validity).unix_timestamp());
+                self.sign_arl_valid_for(name, Some(settings.arl.validity))?
+                    .der
+            };
+            write(format!("arl/{name}.crl"), &arl)?;
+            write(
+                format!("issued-to/{name}.p7c"),
+                &crate::signed_data::certs_only(&self.certificates_issued_to(name)?),
+            )?;
+            write(
+                format!("issued-by/{name}.p7c"),
+                &crate::signed_data::certs_only(&self.ca_certificates_issued_by(name)?),
+            )?;
             let (cert, key) = self.responder_for(name, previous.as_ref())?;
             if let Ok(c) = x509_cert::Certificate::from_der(&cert) {
                 let na = c.tbs_certificate().validity().not_after;
@@ -609,7 +651,7 @@ impl Authority {
         set_mode(&staging, 0o755)?;
         set_mode(&staging.join(MANIFEST_FILE), 0o644)?;
         set_mode(&staging.join(SIGNATURE_FILE), 0o644)?;
-        for sub in ["ca", "crl", "status", "ocsp", "cross"] {
+        for sub in RELEASE_DIRS {
             set_mode(&staging.join(sub), 0o755)?;
             if sub != "ocsp" {
                 for entry in std::fs::read_dir(staging.join(sub))

@@ -34,6 +34,9 @@ pub struct RepositoryEntry {
     pub cert_der: Vec<u8>,
     /// The CRL for both revocation-list attributes, DER (see the module documentation).
     pub crl_der: Vec<u8>,
+    /// The authority revocation list (`authorityRevocationList;binary`), DER: `crl_der` for
+    /// a CA of CAs, else the CA's ARL (onlyContainsCACerts).
+    pub arl_der: Vec<u8>,
     /// Whether `crl_der` is an ARL (onlyContainsCACerts).
     pub is_arl: bool,
     /// Whether `crl_der` is the one the directory held (still current), not a new one.
@@ -64,8 +67,6 @@ pub fn certificate_pair(forward: Option<&[u8]>, reverse: Option<&[u8]>) -> Resul
 }
 
 struct CertNames {
-    der: Vec<u8>,
-    issuer: Vec<u8>,
     subject: Vec<u8>,
     spki: Vec<u8>,
 }
@@ -75,8 +76,6 @@ fn names_of(der_bytes: &[u8]) -> Result<CertNames> {
         .map_err(|e| Error::malformed("certificate", e))?;
     let tbs = cert.tbs_certificate();
     Ok(CertNames {
-        der: der_bytes.to_vec(),
-        issuer: tbs.issuer().to_der().map_err(Error::encode("issuer"))?,
         subject: tbs.subject().to_der().map_err(Error::encode("subject"))?,
         spki: tbs
             .subject_public_key_info()
@@ -86,25 +85,22 @@ fn names_of(der_bytes: &[u8]) -> Result<CertNames> {
 }
 
 impl Authority {
-    /// The directory entry of every CA. `held_crl(name)` gives the CRL the directory holds now
-    /// for that CA, if any; it is kept while still current (module documentation).
+    /// The directory entry of every CA. `held_crl(name)` and `held_arl(name)` give the CRL and
+    /// ARL the directory holds now for that CA, if any; each is kept while still current
+    /// (module documentation).
     pub fn repository_entries(
         &mut self,
         held_crl: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+        held_arl: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
     ) -> Result<Vec<RepositoryEntry>> {
         let settings = crate::config::Settings::load(self.home())?;
-        let cross: Vec<CertNames> = self
-            .cross_certificates()?
-            .iter()
-            .map(|(_, d)| names_of(d))
-            .collect::<Result<_>>()?;
         let mut out = Vec::new();
         for rec in self.cas()? {
             let me = names_of(&rec.cert_der)?;
             let is_arl = rec.profiles.is_empty();
             let freshness = if is_arl { settings.arl } else { settings.crl };
             let kept = held_crl(&rec.name).filter(|held| {
-                self.crl_still_current(&rec.name, &me, held, freshness.effective_refresh())
+                self.crl_still_current(&rec.name, &me, held, freshness.effective_refresh(), is_arl)
                     .unwrap_or(false)
             });
             let (crl_der, crl_kept) = match kept {
@@ -115,29 +111,48 @@ impl Authority {
                     false,
                 ),
             };
-            // Cross pairs: issued to this CA (forward) and by it (reverse), paired when they
-            // link the same two CAs.
-            let forward: Vec<&CertNames> = cross
+            // Cross pairs as stored (RFC 4523 §2.5): forward = issuedToThisCA, reverse =
+            // issuedByThisCA.
+            let pairs = self
+                .store
+                .cross_pairs(Some(&rec.name))?
                 .iter()
-                .filter(|c| c.subject == me.subject && c.spki == me.spki && c.issuer != me.subject)
-                .collect();
-            let mut reverse: Vec<&CertNames> = cross
-                .iter()
-                .filter(|c| c.issuer == me.subject && c.subject != me.subject)
-                .collect();
-            let mut pairs = Vec::new();
-            for f in forward {
-                let partner = reverse.iter().position(|r| r.subject == f.issuer);
-                let r = partner.map(|i| reverse.remove(i));
-                pairs.push(certificate_pair(Some(&f.der), r.map(|r| r.der.as_slice()))?);
-            }
-            for r in reverse {
-                pairs.push(certificate_pair(None, Some(&r.der))?);
-            }
+                .map(|p| {
+                    certificate_pair(
+                        p.issued_to_this_ca.as_deref(),
+                        p.issued_by_this_ca.as_deref(),
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            // The ARL (RFC 4523 §2.4): the CRL itself when that is an ARL or complete, else
+            // (a CA that also issues end-entity certificates, whose CRL may be scoped to them)
+            // its own ARL.
+            let arl_der = if is_arl {
+                crl_der.clone()
+            } else {
+                let held = held_arl(&rec.name).filter(|held| {
+                    self.crl_still_current(
+                        &rec.name,
+                        &me,
+                        held,
+                        settings.arl.effective_refresh(),
+                        true,
+                    )
+                    .unwrap_or(false)
+                });
+                match held {
+                    Some(a) => a,
+                    None => {
+                        self.sign_arl_valid_for(&rec.name, Some(settings.arl.validity))?
+                            .der
+                    }
+                }
+            };
             out.push(RepositoryEntry {
                 name: rec.name.clone(),
                 cert_der: rec.cert_der.clone(),
                 crl_der,
+                arl_der,
                 is_arl,
                 crl_kept,
                 cross_pairs: pairs,
@@ -155,6 +170,7 @@ impl Authority {
         ca: &CertNames,
         held: &[u8],
         refresh: time::Duration,
+        arl: bool,
     ) -> Result<bool> {
         let Ok(crl) = ParsedCrl::parse(held) else {
             return Ok(false);
@@ -171,14 +187,22 @@ impl Authority {
         if now >= crl.this_update + refresh || crl.next_update.is_none_or(|n| now >= n) {
             return Ok(false);
         }
+        // An ARL must still be one (its scope, RFC 5280 §5.2.5) and list exactly the revoked
+        // CA certificates.
+        let scoped_to_cas = crl
+            .issuing_distribution_point
+            .as_ref()
+            .is_some_and(|idp| idp.only_contains_ca_certs);
+        if arl && !scoped_to_cas {
+            return Ok(false);
+        }
         let mut revoked = BTreeSet::new();
-        self.store
-            .for_each_status(name, &mut |serial, revoked_at, _| {
-                if revoked_at.is_some() {
-                    revoked.insert(derw::uint_content(&magnitude(serial)?));
-                }
-                Ok(())
-            })?;
+        self.store.for_each_revoked(name, None, &mut |e| {
+            if !scoped_to_cas || e.is_ca {
+                revoked.insert(derw::uint_content(&magnitude(e.serial)?));
+            }
+            Ok(())
+        })?;
         let listed: BTreeSet<Vec<u8>> = crl
             .entries
             .iter()

@@ -151,13 +151,48 @@ impl Authority {
         delta: bool,
         validity: Option<Duration>,
     ) -> Result<SignedCrl> {
+        self.sign_scoped(ca_name, delta, validity, false)
+    }
+
+    /// CA `ca_name`'s authority revocation list (ARL): the revoked CA certificates it issued
+    /// (its subordinate CAs', cross- and link certificates), with an issuingDistributionPoint
+    /// saying onlyContainsCACerts (RFC 5280 §5.2.5). For a CA of CAs this is its full CRL; a
+    /// CA that also issues end-entity certificates numbers its ARLs in a sequence of their
+    /// own (a CRL number is unique within one scope, RFC 5280 §5.2.3), recorded under
+    /// `NAME/arl`. nextUpdate = thisUpdate + `validity` (`None`: [`FULL_CRL_VALIDITY`]).
+    pub fn sign_arl_valid_for(
+        &mut self,
+        ca_name: &str,
+        validity: Option<Duration>,
+    ) -> Result<SignedCrl> {
+        self.sign_scoped(ca_name, false, validity, true)
+    }
+
+    /// [`Authority::sign_arl_valid_for`] with the default validity.
+    pub fn sign_arl(&mut self, ca_name: &str) -> Result<SignedCrl> {
+        self.sign_arl_valid_for(ca_name, None)
+    }
+
+    fn sign_scoped(
+        &mut self,
+        ca_name: &str,
+        delta: bool,
+        validity: Option<Duration>,
+        arl: bool,
+    ) -> Result<SignedCrl> {
+        let arl_only = arl && !self.ca_record(ca_name)?.profiles.is_empty();
         let (ca, (mut writer, covers, delta_base)) = self
             .load_ca_during(ca_name, |this, record| {
-                this.crl_entries(record, delta, validity)
+                this.crl_entries(record, delta, validity, arl)
             })?;
+        let sequence = if arl_only {
+            format!("{ca_name}/arl")
+        } else {
+            ca_name.to_string()
+        };
         let number = self.store.record_crl_for(
             &self.actor,
-            ca_name,
+            &sequence,
             Some(ca.record.generation),
             covers,
             delta_base,
@@ -202,7 +237,8 @@ impl Authority {
             });
         }
         let ca = self.load_generation(ca_name, Some(g))?;
-        let (mut writer, covers, delta_base) = self.crl_entries(&ca.record, delta, validity)?;
+        let (mut writer, covers, delta_base) =
+            self.crl_entries(&ca.record, delta, validity, false)?;
         let number =
             self.store
                 .record_crl_for(&self.actor, ca_name, Some(g), covers, delta_base)?;
@@ -217,11 +253,22 @@ impl Authority {
 
     /// A CRL of `record`'s CA with every entry written but not yet numbered or signed; with
     /// the revocation sequence it covers and, for a delta CRL, its base.
+    /// Whether CA `ca_name` has revoked an end-entity certificate.
+    fn revoked_end_entity(&self, ca_name: &str) -> Result<bool> {
+        let mut any = false;
+        self.store.for_each_revoked(ca_name, None, &mut |e| {
+            any |= !e.is_ca;
+            Ok(())
+        })?;
+        Ok(any)
+    }
+
     fn crl_entries(
         &mut self,
         record: &CaRecord,
         delta: bool,
         validity: Option<Duration>,
+        arl: bool,
     ) -> Result<(CrlWriter, i64, Option<u64>)> {
         let ca_name = record.name.as_str();
         let base = self.base_url()?;
@@ -252,7 +299,11 @@ impl Authority {
             .map_err(Error::encode("CA public key"))?;
         let ski = crate::build::key_identifier(&spki_der)?;
         let this_update = self.now();
-        let is_arl = record.profiles.is_empty();
+        // A CA of CAs (no end-entity profiles) publishes an ARL as its CRL, unless it has
+        // revoked an end-entity certificate (e.g. a delegated OCSP responder's): an ARL must
+        // not list one (RFC 5280 §5.2.5), and a revocation is never left out, so its CRL is
+        // then complete.
+        let is_arl = arl || (record.profiles.is_empty() && !self.revoked_end_entity(ca_name)?);
         let params = CrlParams {
             issuer_name_der: subject_der,
             issuer_key_id: ski,
@@ -305,6 +356,14 @@ impl Authority {
                 .transpose()
                 .map_err(|err| Error::malformed("stored invalidity date", err))?;
             writer.push(&entry)
+        };
+        // RFC 5280 §5.2.5: a CRL whose issuingDistributionPoint says onlyContainsCACerts lists
+        // only CA certificates (and one saying onlyContainsUserCerts, none).
+        let mut push = |e: &crate::store::RevokedEntry<'_>| -> Result<()> {
+            if is_arl && !e.is_ca {
+                return Ok(());
+            }
+            push(e)
         };
         self.store.for_each_revoked(ca_name, since, &mut push)?;
         Ok((writer, covers, delta_base))

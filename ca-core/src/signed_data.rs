@@ -239,6 +239,28 @@ pub fn sign(signer: Signer<'_>, request: &SignRequest<'_>) -> Result<Vec<u8>> {
     Ok(derw::tlv(SEQUENCE, &ci))
 }
 
+/// A certs-only ("degenerate") SignedData (RFC 5652 §5; the `.p7c` of RFC 5280 §4.2.2.1 and
+/// RFC 8894 §3.4): no signers, no content (eContentType id-data, absent eContent), only
+/// `certificates`, a DER SET OF (sorted, duplicates dropped).
+pub fn certs_only(certificates: &[Vec<u8>]) -> Vec<u8> {
+    let mut certs: Vec<&Vec<u8>> = certificates.iter().collect();
+    certs.sort();
+    certs.dedup();
+    let mut sd = Vec::new();
+    // RFC 5652 §5.1: version 1 (id-data, no v2+ structures or attribute certificates).
+    derw::push_uint(&mut sd, &[1]);
+    derw::push_tlv(&mut sd, SET, &[]);
+    derw::push_tlv(&mut sd, SEQUENCE, &oid_der(&ID_DATA));
+    if !certs.is_empty() {
+        let body: Vec<u8> = certs.into_iter().flatten().copied().collect();
+        derw::push_tlv(&mut sd, CTX0, &body);
+    }
+    derw::push_tlv(&mut sd, SET, &[]);
+    let mut ci = oid_der(&ID_SIGNED_DATA);
+    derw::push_tlv(&mut ci, CTX0, &derw::tlv(SEQUENCE, &sd));
+    derw::tlv(SEQUENCE, &ci)
+}
+
 /// A detached signature over `content` (eContentType id-data), with a signing time and the
 /// signer's certificate and chain: what the validation service puts in its signature header.
 pub fn sign_detached(

@@ -99,4 +99,19 @@ pub trait Repository: Send + Sync + 'static {
     fn crl(&self, name: &str) -> Option<Vec<u8>>;
     /// The DER certificate of the CA `name`, if there is one.
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>>;
+    /// The current DER authority revocation list of the CA `name` (RFC 5280 §5.2.5
+    /// onlyContainsCACerts), for `/arl/{name}.crl`.
+    fn arl(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
+    /// A certs-only CMS SignedData (`.p7c`) of the certificates issued to the CA `name`, for
+    /// `/issued-to/{name}.p7c` (authorityInfoAccess caIssuers, RFC 5280 §4.2.2.1).
+    fn certs_issued_to(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
+    /// A certs-only CMS SignedData (`.p7c`) of the CA certificates the CA `name` issued, for
+    /// `/issued-by/{name}.p7c` (subjectInfoAccess caRepository, RFC 5280 §4.2.2.2).
+    fn certs_issued_by(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
 }

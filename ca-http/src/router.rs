@@ -7,6 +7,8 @@
 //! | `/{base64}`, `/ocsp/{base64}` | GET | OCSP, URL-encoded base64 or base64url (RFC 5019 §5) |
 //! | `/crl/{name}.crl` | GET | DER CRL, `application/pkix-crl` (RFC 5280 §4.2.1.13 / RFC 2585) |
 //! | `/ca/{name}.crt` | GET | DER certificate, `application/pkix-cert` (RFC 2585 §4.1) |
+//! | `/arl/{name}.crl` | GET | DER ARL (onlyContainsCACerts), `application/pkix-crl` |
+//! | `/issued-to/{name}.p7c`, `/issued-by/{name}.p7c` | GET | certs-only CMS, `application/pkcs7-mime` (RFC 5280 §4.2.2.1–2) |
 //! | `/healthz` | GET | `200 ok`, or 503 with the reasons of the [`crate::Health`] check |
 //! | `/validate` | POST | the [`crate::Validator`]'s JSON (413 over [`crate::MAX_VALIDATE_BODY`]) |
 //! | `/tsa` | POST | RFC 3161 TimeStampResp from the [`crate::TimeStamper`] (415, 413 over [`crate::MAX_TSA_BODY`]) |
@@ -45,6 +47,8 @@ const OCSP_RESPONSE: &str = "application/ocsp-response";
 const PKIX_CRL: &str = "application/pkix-crl";
 /// Media type of DER certificates (RFC 2585 §4.1).
 const PKIX_CERT: &str = "application/pkix-cert";
+/// Media type of certs-only CMS bundles (`.p7c`, RFC 5280 §4.2.2.1; RFC 8551 §3.2.1).
+const PKCS7_MIME: &str = "application/pkcs7-mime";
 /// Prometheus text exposition format.
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -141,6 +145,9 @@ pub fn router_with_services(
         .route("/metrics", get(metrics_text))
         .route("/crl/{file}", get(crl))
         .route("/ca/{file}", get(ca_cert))
+        .route("/arl/{file}", get(arl))
+        .route("/issued-to/{file}", get(issued_to))
+        .route("/issued-by/{file}", get(issued_by))
         .route("/{*request}", get(ocsp_get))
         .fallback(not_found_handler)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -156,6 +163,8 @@ fn route_label(method: &Method, path: &str) -> &'static str {
         "/tsa" => "tsa",
         p if p.starts_with("/crl/") => "crl",
         p if p.starts_with("/ca/") => "ca",
+        p if p.starts_with("/arl/") => "crl",
+        p if p.starts_with("/issued-to/") || p.starts_with("/issued-by/") => "ca",
         _ if method == Method::POST => "ocsp_post",
         _ if method == Method::GET || method == Method::HEAD => "ocsp_get",
         _ => "other",
@@ -400,6 +409,33 @@ async fn ca_cert(State(state): State<AppState>, Path(file): Path<String>) -> Res
         .zip(state.repo.as_ref())
         .and_then(|(name, repo)| repo.ca_cert(name));
     der_or_404(found, PKIX_CERT)
+}
+
+/// `/arl/{name}.crl`.
+async fn arl(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let found = file
+        .strip_suffix(".crl")
+        .zip(state.repo.as_ref())
+        .and_then(|(name, repo)| repo.arl(name));
+    der_or_404(found, PKIX_CRL)
+}
+
+/// `/issued-to/{name}.p7c`.
+async fn issued_to(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let found = file
+        .strip_suffix(".p7c")
+        .zip(state.repo.as_ref())
+        .and_then(|(name, repo)| repo.certs_issued_to(name));
+    der_or_404(found, PKCS7_MIME)
+}
+
+/// `/issued-by/{name}.p7c`.
+async fn issued_by(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let found = file
+        .strip_suffix(".p7c")
+        .zip(state.repo.as_ref())
+        .and_then(|(name, repo)| repo.certs_issued_by(name));
+    der_or_404(found, PKCS7_MIME)
 }
 
 fn der_or_404(der: Option<Vec<u8>>, media_type: &'static str) -> Response {

@@ -44,6 +44,9 @@ struct Ca {
     statuses: HashMap<Vec<u8>, PublishedStatus>,
     cert_der: Vec<u8>,
     crl_der: Vec<u8>,
+    arl_der: Option<Vec<u8>>,
+    issued_to_p7c: Option<Vec<u8>>,
+    issued_by_p7c: Option<Vec<u8>>,
 }
 
 /// A publication's statuses, indexed for OCSP. Immutable: a newer release gets a new one, so
@@ -114,6 +117,9 @@ impl Loaded {
                 statuses: ca.statuses,
                 cert_der: ca.cert_der,
                 crl_der: ca.crl_der,
+                arl_der: ca.arl_der,
+                issued_to_p7c: ca.issued_to_p7c,
+                issued_by_p7c: ca.issued_by_p7c,
             });
         }
         Ok(Loaded {
@@ -383,6 +389,22 @@ impl Repository for Live {
 
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>> {
         self.current().ca(name).map(|ca| ca.cert_der.clone())
+    }
+
+    fn arl(&self, name: &str) -> Option<Vec<u8>> {
+        self.current().ca(name).and_then(|ca| ca.arl_der.clone())
+    }
+
+    fn certs_issued_to(&self, name: &str) -> Option<Vec<u8>> {
+        self.current()
+            .ca(name)
+            .and_then(|ca| ca.issued_to_p7c.clone())
+    }
+
+    fn certs_issued_by(&self, name: &str) -> Option<Vec<u8>> {
+        self.current()
+            .ca(name)
+            .and_then(|ca| ca.issued_by_p7c.clone())
     }
 }
 

@@ -30,6 +30,12 @@ pub use crate::serial::Serial;
 /// certificate is revoked; a revoked one keeps its first time and reason (revocation is
 /// idempotent), except that a `certificateHold` may be made permanent with another reason
 /// (RFC 5280 §5.3.1).
+/// Whether a certificate of `profile` is a CA certificate (ARL scope, RFC 5280 §5.2.5): a
+/// CA's own certificate, a cross-certificate or a link certificate.
+pub(crate) fn is_ca_profile(profile: &str) -> bool {
+    matches!(profile, "root" | "sub-ca" | "cross" | "link")
+}
+
 pub(crate) fn revocation_changes(rec: &CertRecord, reason: ReasonCode) -> bool {
     let hold_made_permanent =
         rec.reason == Some(ReasonCode::CertificateHold) && reason != ReasonCode::CertificateHold;
@@ -426,6 +432,61 @@ pub trait Store: Send {
         ca: Option<&str>,
         time: i64,
     ) -> Result<CertRecord>;
+
+    /// Records cross-certificates as halves of our CAs' cross-certificate pairs, in one
+    /// transaction with an audit record each. A side fills the empty half of the oldest pair of
+    /// the same CA key and peer (name and key), else starts a new pair; a certificate already in
+    /// that CA's pairs is skipped. Returns how many were recorded.
+    fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize>;
+    /// The cross-certificate pairs of CA `ca` (all CAs' with `None`), oldest first.
+    fn cross_pairs(&self, ca: Option<&str>) -> Result<Vec<CrossPair>>;
+}
+
+/// Which half of a CA's cross-certificate pair a certificate is (RFC 4523 §2.5
+/// crossCertificatePair; X.509 §11.2.3 CertificatePair).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossDirection {
+    /// issuedToThisCA (`forward`): the peer certifies our CA.
+    IssuedToThisCa,
+    /// issuedByThisCA (`reverse`): our CA certifies the peer.
+    IssuedByThisCa,
+}
+
+/// One cross-certificate as one half of one of our CA's pairs.
+#[derive(Clone, Debug)]
+pub struct CrossPairSide {
+    /// Our CA.
+    pub ca: String,
+    /// Key identifier (hex) of our CA's key the certificate names.
+    pub ca_key: String,
+    /// The other CA's name, RFC 4514.
+    pub peer: String,
+    /// Key identifier (hex) of the other CA's key (empty when the certificate names none).
+    pub peer_key: String,
+    /// Which half.
+    pub direction: CrossDirection,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+}
+
+/// A cross-certificate pair of one of our CAs with one peer CA key (RFC 4523 §2.5).
+#[derive(Clone, Debug)]
+pub struct CrossPair {
+    /// Store id.
+    pub id: i64,
+    /// Our CA.
+    pub ca: String,
+    /// Key identifier (hex) of our CA's key.
+    pub ca_key: String,
+    /// The other CA's name, RFC 4514.
+    pub peer: String,
+    /// Key identifier (hex) of the other CA's key.
+    pub peer_key: String,
+    /// issuedToThisCA (forward), DER.
+    pub issued_to_this_ca: Option<Vec<u8>>,
+    /// issuedByThisCA (reverse), DER.
+    pub issued_by_this_ca: Option<Vec<u8>>,
 }
 
 /// A local government organisation (団体).

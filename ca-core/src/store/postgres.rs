@@ -31,9 +31,9 @@ use super::audit::GENESIS;
 use super::pgconn::{Conn, describe};
 use super::{
     AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
-    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, ReasonCode, RequestRecord,
-    RequestState, RevocationRequest, RevokeOutcome, RevokedEntry, Serial, StatusVisitor, Store,
-    StoredStatus,
+    CertStatus, CrossDirection, CrossPair, CrossPairSide, OfficerRecord, OrgRecord, PendingCert,
+    PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
+    RevokedEntry, Serial, StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, SCHEMA_V1),
     (2, SCHEMA_V2_GENERATIONS),
     (3, SCHEMA_V3_TIMESTAMPS),
+    (4, CROSS_PAIRS_V4),
 ];
 
 /// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
@@ -73,6 +74,24 @@ CREATE TABLE pending_keys (
     created_at BIGINT NOT NULL,
     discarding BOOLEAN NOT NULL DEFAULT FALSE
 );
+";
+
+/// Cross-certificate pairs (RFC 4523 §2.5), as in the SQLite store: one row per pair of our CA
+/// `ca` (key `ca_key`) with a peer CA (name and key). The cross-certificates recorded before
+/// are filled in by `Authority::open`.
+const CROSS_PAIRS_V4: &str = "
+CREATE TABLE cross_pairs (
+    id BIGSERIAL PRIMARY KEY,
+    ca TEXT NOT NULL,
+    ca_key TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    peer_key TEXT NOT NULL,
+    issued_to_this_ca BYTEA,
+    issued_by_this_ca BYTEA,
+    created_at BIGINT NOT NULL,
+    CHECK (issued_to_this_ca IS NOT NULL OR issued_by_this_ca IS NOT NULL)
+);
+CREATE INDEX cross_pairs_ca ON cross_pairs (ca, ca_key, peer, peer_key);
 ";
 
 const SCHEMA_V1: &str = "
@@ -992,7 +1011,7 @@ impl Store for PgStore {
                     revoked_at: row.get(1),
                     reason: col(row, 2)?,
                     invalidity_date: row.get(3),
-                    is_ca: profile == "sub-ca" || profile == "root",
+                    is_ca: super::is_ca_profile(profile),
                 })
             })
     }
@@ -1294,6 +1313,88 @@ impl Store for PgStore {
             )?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
+        let tx = self.write_txn()?;
+        let now = now_unix();
+        let mut recorded = 0;
+        for side in sides {
+            let col = match side.direction {
+                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
+                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
+            };
+            let known: i64 = tx
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = $1 AND {col} = $2"),
+                    &[&side.ca, &side.der],
+                    "reading cross-certificate pairs",
+                )?
+                .get(0);
+            if known > 0 {
+                continue;
+            }
+            let open = tx.query_opt(
+                &format!(
+                    "SELECT id FROM cross_pairs WHERE ca = $1 AND ca_key = $2 AND peer = $3 AND peer_key = $4 AND {col} IS NULL ORDER BY id LIMIT 1"
+                ),
+                &[&side.ca, &side.ca_key, &side.peer, &side.peer_key],
+                "reading cross-certificate pairs",
+            )?;
+            let id: i64 = match open {
+                Some(row) => {
+                    let id: i64 = row.get(0);
+                    tx.execute(
+                        &format!("UPDATE cross_pairs SET {col} = $2 WHERE id = $1"),
+                        &[&id, &side.der],
+                        "recording a cross-certificate pair",
+                    )?;
+                    id
+                }
+                None => tx
+                    .query_one(
+                        &format!(
+                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+                        ),
+                        &[&side.ca, &side.ca_key, &side.peer, &side.peer_key, &side.der, &now],
+                        "recording a cross-certificate pair",
+                    )?
+                    .get(0),
+            };
+            Self::append_audit(
+                &tx,
+                actor,
+                "cross.pair",
+                &side.ca,
+                "ok",
+                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
+            )?;
+            recorded += 1;
+        }
+        tx.commit("committing cross-certificate pairs")?;
+        Ok(recorded)
+    }
+
+    fn cross_pairs(&self, ca: Option<&str>) -> Result<Vec<CrossPair>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT id, ca, ca_key, peer, peer_key, issued_to_this_ca, issued_by_this_ca FROM cross_pairs
+                 WHERE $1::TEXT IS NULL OR ca = $1 ORDER BY id",
+                &[&ca],
+                "listing cross-certificate pairs",
+            )?
+            .iter()
+            .map(|r| CrossPair {
+                id: r.get(0),
+                ca: r.get(1),
+                ca_key: r.get(2),
+                peer: r.get(3),
+                peer_key: r.get(4),
+                issued_to_this_ca: r.get(5),
+                issued_by_this_ca: r.get(6),
+            })
             .collect())
     }
 

@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::audit::GENESIS;
 use super::{
     AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
-    CertStatus, OfficerRecord, OrgRecord, PendingCert, PendingKey, ReasonCode, RequestRecord,
-    RequestState, RevocationRequest, RevokeOutcome, RevokedEntry, Serial, StatusVisitor, Store,
-    StoredStatus,
+    CertStatus, CrossDirection, CrossPair, CrossPairSide, OfficerRecord, OrgRecord, PendingCert,
+    PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
+    RevokedEntry, Serial, StatusVisitor, Store, StoredStatus,
 };
 use crate::error::{Error, Result};
 
@@ -160,13 +160,33 @@ CREATE TABLE IF NOT EXISTS timestamps (
 );
 ";
 
+/// Cross-certificate pairs (RFC 4523 §2.5): one row per pair of our CA `ca` (key `ca_key`) with
+/// a peer CA (name and key). The cross-certificates recorded before this table existed are
+/// filled in by `Authority::open` (`cross::migrate_cross_pairs`).
+const MIGRATION_CROSS_PAIRS: &str = "
+CREATE TABLE IF NOT EXISTS cross_pairs (
+    id INTEGER PRIMARY KEY,
+    ca TEXT NOT NULL,
+    ca_key TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    peer_key TEXT NOT NULL,
+    issued_to_this_ca BLOB,
+    issued_by_this_ca BLOB,
+    created_at BIGINT NOT NULL,
+    CHECK (issued_to_this_ca IS NOT NULL OR issued_by_this_ca IS NOT NULL)
+);
+CREATE INDEX IF NOT EXISTS cross_pairs_ca ON cross_pairs (ca, ca_key, peer, peer_key);
+";
+
 /// Columns added after a table was first created: (table, column, type). Added on open when
 /// missing, so older stores keep working.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("officers", "person", "TEXT")];
 
 /// Versioned schema migrations, (version, SQL), applied in order on open (one transaction,
-/// recorded in `schema_version`), as [`super::PgStore`] does. Version 1: CA key generations.
-pub const SQLITE_MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_GENERATIONS)];
+/// recorded in `schema_version`), as [`super::PgStore`] does. Version 1: CA key generations;
+/// 2: cross-certificate pairs.
+pub const SQLITE_MIGRATIONS: &[(i32, &str)] =
+    &[(1, MIGRATION_GENERATIONS), (2, MIGRATION_CROSS_PAIRS)];
 
 /// CA key generations (`ca renew`): the generation in force on `cas` (NULL: 1), the one that
 /// signed each certificate and CRL (NULL: 1, what stores made before generations hold), the
@@ -950,7 +970,7 @@ impl Store for SqliteStore {
                 revoked_at: row.get(1).map_err(read())?,
                 reason: row.get(2).map_err(read())?,
                 invalidity_date: row.get(3).map_err(read())?,
-                is_ca: profile == "sub-ca" || profile == "root",
+                is_ca: super::is_ca_profile(profile),
             })?;
         }
         Ok(())
@@ -1256,6 +1276,89 @@ impl Store for SqliteStore {
             [],
             "listing imports",
             |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
+        let txn = self.write_txn()?;
+        let now = now_unix();
+        let mut recorded = 0;
+        for side in sides {
+            let col = match side.direction {
+                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
+                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
+            };
+            let known: i64 = txn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = ?1 AND {col} = ?2"),
+                    params![side.ca, side.der],
+                    |r| r.get(0),
+                )
+                .map_err(Error::store("reading cross-certificate pairs"))?;
+            if known > 0 {
+                continue;
+            }
+            let open: Option<i64> = txn
+                .query_row(
+                    &format!(
+                        "SELECT id FROM cross_pairs WHERE ca = ?1 AND ca_key = ?2 AND peer = ?3 AND peer_key = ?4 AND {col} IS NULL ORDER BY id LIMIT 1"
+                    ),
+                    params![side.ca, side.ca_key, side.peer, side.peer_key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(Error::store("reading cross-certificate pairs"))?;
+            let id = match open {
+                Some(id) => {
+                    txn.execute(
+                        &format!("UPDATE cross_pairs SET {col} = ?2 WHERE id = ?1"),
+                        params![id, side.der],
+                    )
+                    .map_err(Error::store("recording a cross-certificate pair"))?;
+                    id
+                }
+                None => txn
+                    .query_row(
+                        &format!(
+                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"
+                        ),
+                        params![side.ca, side.ca_key, side.peer, side.peer_key, side.der, now],
+                        |r| r.get(0),
+                    )
+                    .map_err(Error::store("recording a cross-certificate pair"))?,
+            };
+            Self::append_audit(
+                &txn,
+                actor,
+                "cross.pair",
+                &side.ca,
+                "ok",
+                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
+            )?;
+            recorded += 1;
+        }
+        txn.commit()
+            .map_err(Error::store("committing cross-certificate pairs"))?;
+        Ok(recorded)
+    }
+
+    fn cross_pairs(&self, ca: Option<&str>) -> Result<Vec<CrossPair>> {
+        self.list(
+            "SELECT id, ca, ca_key, peer, peer_key, issued_to_this_ca, issued_by_this_ca FROM cross_pairs
+             WHERE ?1 IS NULL OR ca = ?1 ORDER BY id",
+            params![ca],
+            "listing cross-certificate pairs",
+            |r| {
+                Ok(CrossPair {
+                    id: r.get(0)?,
+                    ca: r.get(1)?,
+                    ca_key: r.get(2)?,
+                    peer: r.get(3)?,
+                    peer_key: r.get(4)?,
+                    issued_to_this_ca: r.get(5)?,
+                    issued_by_this_ca: r.get(6)?,
+                })
+            },
         )
     }
 

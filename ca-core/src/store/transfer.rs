@@ -61,6 +61,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("timestamps", &["serial"]),
     ("ca_generations", &["ca", "generation"]),
     ("pending_keys", &["label"]),
+    ("cross_pairs", &["id"]),
 ];
 
 /// Tables of one backend's own bookkeeping, never copied (the target keeps its own).

@@ -1,6 +1,8 @@
 //! Path building (RFC 4158 style depth-first search with back-tracking) and the RFC 5280
 //! §6.1 basic path validation of each candidate path.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use crate::oid::Oid;
@@ -16,10 +18,49 @@ use super::policy::PolicyState;
 use super::profile::{self, Role};
 use super::{Budget, PathError, ValidationOptions, nc};
 
+/// A byte string (DER of a name, a key, a certificate) as a hash key that hashes only its
+/// length and last 32 bytes (in DER those hold the value: the end of a name, of a public key,
+/// of a signature); equality still compares every byte. A thousand certificates of ~600
+/// bytes are indexed without SipHashing each whole (it was a sixth of path building).
+#[derive(PartialEq, Eq)]
+pub(crate) struct Tail<'a>(pub std::borrow::Cow<'a, [u8]>);
+
+impl<'a> Tail<'a> {
+    /// A borrowed key.
+    pub(crate) fn of(bytes: &'a [u8]) -> Tail<'a> {
+        Tail(Cow::Borrowed(bytes))
+    }
+}
+
+impl std::hash::Hash for Tail<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let b: &[u8] = &self.0;
+        h.write_usize(b.len());
+        h.write(&b[b.len().saturating_sub(32)..]);
+    }
+}
+
+/// One certificate handed to [`Ctx::new`]: decoded already (the target, trust anchors) or
+/// only its DER (the untrusted pool, decoded when the search reaches it).
+pub(crate) enum Item<'a> {
+    /// Decoded.
+    Parsed(Box<Cert>),
+    /// DER, decoded on first use.
+    Raw(&'a [u8]),
+}
+
+/// A certificate decoded on first use, and its DER.
+type Slot<'a> = (OnceCell<Option<Box<Cert>>>, &'a [u8]);
+
 /// Immutable inputs of one validation.
 pub(crate) struct Ctx<'a> {
-    /// Index 0 is the target; then the untrusted pool; then the trust anchors.
-    pub certs: Vec<Cert>,
+    /// Index 0 is the target; then the untrusted pool; then the trust anchors. Decoded on
+    /// first use ([`Ctx::cert`]): a bag of a thousand cross-certificates is indexed from
+    /// [`cert::facts`] alone, and only the candidates the search reaches are decoded.
+    /// (Boxed: a `Cert` is large, and most of a bag's are never decoded.)
+    certs: Vec<Slot<'a>>,
+    /// Per certificate: what orders it as a candidate (key identifiers, validity).
+    meta: Vec<Meta>,
     pub is_anchor: Vec<bool>,
     pub crls: Vec<Crl>,
     pub opts: &'a ValidationOptions,
@@ -34,6 +75,14 @@ pub(crate) struct Ctx<'a> {
     /// only (0 for an anchor); `None` when no chain of names reaches one, so that no path
     /// through it can exist (RFC 5280 §6.1.3 (a)(4) name chaining).
     dist: Vec<Option<usize>>,
+}
+
+/// A certificate's candidate-ordering facts (RFC 4158 §3.5.12, §3.5.15).
+struct Meta {
+    ski: Option<Vec<u8>>,
+    aki: Option<Vec<u8>>,
+    not_before: u64,
+    not_after: u64,
 }
 
 /// Mutable state: the budget and signature caches (a pair is verified at most once).
@@ -104,31 +153,98 @@ fn nearer(best: Option<Miss>, m: Miss) -> Option<Miss> {
 
 impl<'a> Ctx<'a> {
     /// Indexes the certificates by subject name and key, and computes each certificate's
-    /// distance to a trust anchor over the graph of names.
+    /// distance to a trust anchor over the graph of names. A pool certificate whose DER does
+    /// not even have a certificate's shape is left out (as one that does not decode would be).
     pub(crate) fn new(
-        certs: Vec<Cert>,
-        is_anchor: Vec<bool>,
+        items: Vec<(Item<'a>, bool)>,
         crls: Vec<Crl>,
         opts: &'a ValidationOptions,
     ) -> Self {
+        // Names by their DER first (a bag repeats a few dozen names), then by name_key.
+        let mut raw_names: HashMap<Tail<'a>, usize> = HashMap::with_capacity(64);
         let mut names: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut keys: HashMap<Vec<u8>, usize> = HashMap::new();
-        let intern = |map: &mut HashMap<Vec<u8>, usize>, k: Vec<u8>| {
-            let next = map.len();
-            *map.entry(k).or_insert(next)
+        let mut keys: HashMap<Tail<'a>, usize> = HashMap::with_capacity(items.len());
+        let mut name_id = |raw: Cow<'a, [u8]>,
+                           parsed: Option<&x509_cert::name::Name>|
+         -> Option<usize> {
+            let raw = Tail(raw);
+            if let Some(&id) = raw_names.get(&raw) {
+                return Some(id);
+            }
+            let key = match parsed {
+                Some(n) => name_key(n),
+                None => name_key(&<x509_cert::name::Name as der::Decode>::from_der(&raw.0).ok()?),
+            };
+            let next = names.len();
+            let id = *names.entry(key).or_insert(next);
+            raw_names.insert(raw, id);
+            Some(id)
         };
-        let mut subject_id = Vec::with_capacity(certs.len());
-        let mut issuer_id = Vec::with_capacity(certs.len());
-        let mut key_id = Vec::with_capacity(certs.len());
-        for c in &certs {
-            let tbs = c.cert.tbs_certificate();
-            subject_id.push(intern(&mut names, name_key(tbs.subject())));
-            issuer_id.push(intern(&mut names, name_key(tbs.issuer())));
-            let spki = tbs.subject_public_key_info().to_der().unwrap_or_default();
-            key_id.push(intern(&mut keys, spki));
+        let mut certs = Vec::with_capacity(items.len());
+        let mut meta = Vec::with_capacity(items.len());
+        let mut is_anchor = Vec::with_capacity(items.len());
+        let mut subject_id = Vec::with_capacity(items.len());
+        let mut issuer_id = Vec::with_capacity(items.len());
+        let mut key_id = Vec::with_capacity(items.len());
+        for (item, anchor) in items {
+            let (cell, der_bytes, m, ids) = match item {
+                Item::Raw(d) => {
+                    let Some(f) = super::cert::facts(d) else {
+                        continue;
+                    };
+                    let (Some(s), Some(i)) = (
+                        name_id(Cow::Borrowed(f.subject), None),
+                        name_id(Cow::Borrowed(f.issuer), None),
+                    ) else {
+                        continue;
+                    };
+                    let m = Meta {
+                        ski: f.ski.map(<[u8]>::to_vec),
+                        aki: f.aki.map(<[u8]>::to_vec),
+                        not_before: f.not_before,
+                        not_after: f.not_after,
+                    };
+                    (OnceCell::new(), d, m, (s, i, Cow::Borrowed(f.spki)))
+                }
+                Item::Parsed(c) => {
+                    let tbs = c.cert.tbs_certificate();
+                    let sd = tbs.subject().to_der().unwrap_or_default();
+                    let id = tbs.issuer().to_der().unwrap_or_default();
+                    let (Some(s), Some(i)) = (
+                        name_id(Cow::Owned(sd), Some(tbs.subject())),
+                        name_id(Cow::Owned(id), Some(tbs.issuer())),
+                    ) else {
+                        continue;
+                    };
+                    let spki = tbs.subject_public_key_info().to_der().unwrap_or_default();
+                    let m = Meta {
+                        ski: c.ski.clone(),
+                        aki: c.aki.clone(),
+                        not_before: c.not_before,
+                        not_after: c.not_after,
+                    };
+                    // The DER is only read again to decode a Raw item; a parsed one keeps its
+                    // own copy in the Cert.
+                    (
+                        OnceCell::from(Some(c)),
+                        &[][..],
+                        m,
+                        (s, i, Cow::Owned(spki)),
+                    )
+                }
+            };
+            let (s, i, spki) = ids;
+            certs.push((cell, der_bytes));
+            meta.push(m);
+            is_anchor.push(anchor);
+            subject_id.push(s);
+            issuer_id.push(i);
+            let next = keys.len();
+            key_id.push(*keys.entry(Tail(spki)).or_insert(next));
         }
-        let mut by_subject = vec![Vec::new(); names.len()];
-        let mut by_issuer = vec![Vec::new(); names.len()];
+        let names_len = names.len();
+        let mut by_subject = vec![Vec::new(); names_len];
+        let mut by_issuer = vec![Vec::new(); names_len];
         for (k, (&s, &i)) in subject_id.iter().zip(&issuer_id).enumerate() {
             by_subject[s].push(k);
             if !is_anchor[k] {
@@ -138,7 +254,7 @@ impl<'a> Ctx<'a> {
         // Breadth-first from the anchors' names towards the certificates they (by name)
         // issue: the first visit is the shortest.
         let mut dist = vec![None; certs.len()];
-        let mut name_dist: Vec<Option<usize>> = vec![None; names.len()];
+        let mut name_dist: Vec<Option<usize>> = vec![None; names_len];
         let mut queue = std::collections::VecDeque::new();
         for k in (0..certs.len()).filter(|&k| is_anchor[k]) {
             dist[k] = Some(0);
@@ -161,6 +277,7 @@ impl<'a> Ctx<'a> {
         }
         Ctx {
             certs,
+            meta,
             is_anchor,
             crls,
             opts,
@@ -171,8 +288,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// How many certificates there are.
+    pub(crate) fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// Certificate `k`, decoded on first use; `None` when it does not decode (such a
+    /// candidate is passed over, as if it had not been given).
+    pub(crate) fn cert(&self, k: usize) -> Option<&Cert> {
+        let (cell, der_bytes) = self.certs.get(k)?;
+        cell.get_or_init(|| Cert::parse(der_bytes).ok().map(Box::new))
+            .as_deref()
+    }
+
+    /// Certificate `k` of a path: decoded when it was added to the path.
+    pub(crate) fn on_path(&self, k: usize) -> Result<&Cert, PathError> {
+        self.cert(k).ok_or_else(|| PathError::Malformed {
+            what: "certificate".into(),
+            detail: "a certificate on the path no longer decodes".into(),
+        })
+    }
+
     fn key_id_match(&self, child: usize, cand: usize) -> KeyIdMatch {
-        match (&self.certs[child].aki, &self.certs[cand].ski) {
+        match (&self.meta[child].aki, &self.meta[cand].ski) {
             (Some(a), Some(s)) if a == s => KeyIdMatch::Equal,
             (Some(_), Some(_)) => KeyIdMatch::Different,
             _ => KeyIdMatch::Unknown,
@@ -188,7 +326,7 @@ impl<'a> Ctx<'a> {
         out.sort_by_key(|&k| {
             (
                 self.key_id_match(child, k),
-                check_validity(&self.certs[k], self.opts.time).is_err(),
+                !(self.meta[k].not_before..=self.meta[k].not_after).contains(&self.opts.time),
                 self.dist[k].unwrap_or(usize::MAX),
                 !self.is_anchor[k],
                 k,
@@ -209,7 +347,9 @@ impl<'a> Ctx<'a> {
             for &k in &self.by_subject[n] {
                 let i = self.issuer_id[k];
                 if self.by_subject[i].is_empty() {
-                    let c = &self.certs[k];
+                    let Some(c) = self.cert(k) else {
+                        continue;
+                    };
                     return Some((
                         c.subject.clone(),
                         c.cert.tbs_certificate().issuer().to_string(),
@@ -225,7 +365,12 @@ impl<'a> Ctx<'a> {
     /// at all, or candidates that are on the path already, whose key identifier and key do
     /// not match, or that have no chain of names to a trust anchor.
     fn no_issuer(&self, child: usize, t: &Tally) -> PathError {
-        let c = &self.certs[child];
+        let Some(c) = self.cert(child) else {
+            return PathError::Malformed {
+                what: "certificate".into(),
+                detail: "does not decode".into(),
+            };
+        };
         let issuer = c.cert.tbs_certificate().issuer().to_string();
         if t.named == 0 {
             return PathError::UnknownIssuer {
@@ -382,13 +527,13 @@ impl State {
         if let Some(r) = self.sig_cache.get(&(child, key)) {
             return r.clone();
         }
-        let c = &ctx.certs[child];
+        let c = ctx.on_path(child)?;
         let r = verify_signed(
             &c.der,
             c.cert.tbs_certificate().signature(),
             c.cert.signature_algorithm(),
             c.cert.signature(),
-            &ctx.certs[issuer],
+            ctx.on_path(issuer)?,
             &mut self.budget,
         );
         let r = match r {
@@ -448,6 +593,9 @@ impl State {
             }
             if path.iter().any(|&p| ctx.key_id[p] == ctx.key_id[cand]) {
                 tally.looped += 1;
+                continue;
+            }
+            if ctx.cert(cand).is_none() {
                 continue;
             }
             let miss = |err| Miss {
@@ -521,7 +669,7 @@ impl State {
         cand: usize,
         run: &Run,
     ) -> Result<(), PathError> {
-        let c = &ctx.certs[cand];
+        let c = ctx.on_path(cand)?;
         if ctx.is_anchor[cand] {
             check_validity(c, ctx.opts.time)?;
             check_critical(c)?;
@@ -532,7 +680,7 @@ impl State {
         let depth = path[1..]
             .iter()
             .chain([&cand])
-            .filter(|&&k| !ctx.certs[k].self_issued)
+            .filter(|&&k| !ctx.cert(k).is_some_and(|c| c.self_issued))
             .count();
         if depth > ctx.opts.max_intermediates {
             return Err(PathError::PathTooLong {
@@ -546,7 +694,7 @@ impl State {
     /// whose signatures were verified while building), then §6.3 revocation.
     fn validate(&mut self, ctx: &Ctx<'_>, path: &[usize], run: &Run) -> Result<Found, PathError> {
         let n = path.len() - 1;
-        let anchor = &ctx.certs[path[n]];
+        let anchor = ctx.on_path(path[n])?;
         // §6.1.2 (k), and trust anchor constraints (§6.2): the anchor's pathLenConstraint
         // and name constraints, when present, apply to the path.
         let mut max_path_length = n;
@@ -556,7 +704,7 @@ impl State {
         let mut ncs: Vec<&NameConstraints> = anchor.nc.iter().collect();
         let mut policy = PolicyState::new(n, run.explicit, run.any_inhibit, run.mapping_inhibit);
         for i in 1..=n {
-            let c = &ctx.certs[path[n - i]];
+            let c = ctx.on_path(path[n - i])?;
             // §6.1.3 (a)(2)
             check_validity(c, ctx.opts.time)?;
             // §6.1.3 (b), (c): self-issued intermediates are exempt.
@@ -597,7 +745,7 @@ impl State {
             }
         }
         // §6.1.5 (g)
-        let leaf = &ctx.certs[path[0]];
+        let leaf = ctx.on_path(path[0])?;
         let policies = policy.finish(leaf, &run.initial_policy_set)?;
         // §6.1.3 (a)(3): revocation, for every certificate but the anchor.
         if let Some(depth) = run.revocation_depth {

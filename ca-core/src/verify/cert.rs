@@ -252,6 +252,143 @@ fn dec<'a, T: Decode<'a>>(
     })
 }
 
+/// What path building needs to index and order a certificate, read straight from its DER
+/// without decoding it (no allocation): a bag of a thousand cross-certificates is indexed
+/// from these, and only the candidates the search reaches are decoded ([`Cert::parse`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Facts<'a> {
+    /// The issuer Name, DER.
+    pub issuer: &'a [u8],
+    /// The subject Name, DER.
+    pub subject: &'a [u8],
+    /// subjectPublicKeyInfo, DER.
+    pub spki: &'a [u8],
+    /// notBefore and notAfter, Unix seconds (0 and `u64::MAX` when unreadable).
+    pub not_before: u64,
+    pub not_after: u64,
+    /// subjectKeyIdentifier and authorityKeyIdentifier keyIdentifier, when present.
+    pub ski: Option<&'a [u8]>,
+    pub aki: Option<&'a [u8]>,
+}
+
+/// Reads [`Facts`] from a DER certificate by walking its TLVs by hand (each element's whole
+/// encoding is a sub-slice of the input); `None` when it is not shaped like one. Only
+/// ordering and indexing rely on it: every check is made on the decoded [`Cert`].
+pub(crate) fn facts(der_bytes: &[u8]) -> Option<Facts<'_>> {
+    /// Splits one TLV off `input`: (tag, content, whole TLV, rest).
+    /// (tag, content, whole TLV, rest).
+    type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+    fn next(input: &[u8]) -> Option<Tlv<'_>> {
+        let tag = *input.first()?;
+        let first = *input.get(1)?;
+        let (len, hdr) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 {
+                return None;
+            }
+            let mut len = 0usize;
+            for i in 0..n {
+                len = (len << 8) | usize::from(*input.get(2 + i)?);
+            }
+            (len, 2 + n)
+        };
+        let end = hdr.checked_add(len)?;
+        let whole = input.get(..end)?;
+        Some((tag, &whole[hdr..], whole, &input[end..]))
+    }
+    fn time(tlv: &[u8]) -> Option<u64> {
+        x509_cert::time::Time::from_der(tlv)
+            .ok()
+            .map(|t| t.to_unix_duration().as_secs())
+    }
+    let (_, cert, _, _) = next(der_bytes)?;
+    let (_, tbs, _, _) = next(cert)?;
+    let mut rest = tbs;
+    let (tag, _, _, r) = next(rest)?;
+    if tag == 0xa0 {
+        rest = r; // version
+    }
+    let (_, _, _, r) = next(rest)?; // serialNumber
+    let (_, _, _, r) = next(r)?; // signature
+    let (_, _, issuer, r) = next(r)?;
+    let (_, validity, _, r) = next(r)?;
+    let (_, _, subject, r) = next(r)?;
+    let (_, _, spki, mut r) = next(r)?;
+    let (_, _, _, after) = next(validity)?;
+    let nb_tlv = &validity[..validity.len() - after.len()];
+    let na_tlv = after;
+    let mut f = Facts {
+        issuer,
+        subject,
+        spki,
+        not_before: time(nb_tlv).unwrap_or(0),
+        not_after: time(na_tlv).unwrap_or(u64::MAX),
+        ski: None,
+        aki: None,
+    };
+    while let Some((tag, content, _, after)) = next(r) {
+        r = after;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (_, mut exts, _, _) = next(content)?;
+        while let Some((_, ext, _, after)) = next(exts) {
+            exts = after;
+            let (_, oid, _, mut e) = next(ext)?;
+            let (tag, _, _, after) = next(e)?;
+            if tag == 0x01 {
+                e = after; // critical
+            }
+            let (_, value, _, _) = next(e)?;
+            match oid {
+                // 2.5.29.14 subjectKeyIdentifier: KeyIdentifier ::= OCTET STRING
+                [0x55, 0x1d, 0x0e] => f.ski = next(value).map(|(_, k, _, _)| k),
+                // 2.5.29.35 authorityKeyIdentifier: SEQUENCE { keyIdentifier [0] IMPLICIT … }
+                [0x55, 0x1d, 0x23] => {
+                    f.aki = next(value)
+                        .and_then(|(_, seq, _, _)| next(seq))
+                        .filter(|(tag, ..)| *tag == 0x80)
+                        .map(|(_, k, _, _)| k)
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(f)
+}
+
+/// How many distinct names [`display_name`] remembers per thread.
+const NAME_CACHE_SIZE: usize = 4096;
+
+thread_local! {
+    /// RFC 4514 strings of names seen lately, by DER: a bag of cross-certificates repeats a
+    /// few dozen names a thousand times, and x509-cert's `Display` looks each attribute type
+    /// up in const-oid's whole database (it was a fifth of path building's time).
+    static NAME_CACHE: std::cell::RefCell<std::collections::HashMap<Vec<u8>, String>> =
+        Default::default();
+}
+
+/// `name.to_string()`, memoised by the name's DER (bounded: cleared when full).
+fn display_name(name: &x509_cert::name::Name) -> String {
+    let Ok(key) = der::Encode::to_der(name) else {
+        return name.to_string();
+    };
+    NAME_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(s) = cache.get(&key) {
+            return s.clone();
+        }
+        let s = name.to_string();
+        if cache.len() >= NAME_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(key, s.clone());
+        s
+    })
+}
+
 impl Cert {
     /// Decodes a DER certificate and its extensions.
     pub(crate) fn parse(der_bytes: &[u8]) -> Result<Cert, PathError> {
@@ -269,8 +406,9 @@ impl Cert {
             detail: e.to_string(),
         })?;
         let tbs = cert.tbs_certificate();
-        let subject = tbs.subject().to_string();
+        let subject = display_name(tbs.subject());
         let validity = tbs.validity();
+        let self_issued = name_eq(tbs.subject(), tbs.issuer());
         let mut c = Cert {
             subject: if subject.is_empty() {
                 "(empty subject)".into()
@@ -279,7 +417,7 @@ impl Cert {
             },
             not_before: validity.not_before.to_unix_duration().as_secs(),
             not_after: validity.not_after.to_unix_duration().as_secs(),
-            self_issued: name_eq(tbs.subject(), tbs.issuer()),
+            self_issued,
             der: der_bytes.to_vec(),
             bc: None,
             ku: None,
@@ -299,8 +437,9 @@ impl Cert {
             has_aki: false,
             aki_issuer_serial: false,
             subject_emails: Vec::new(),
-            cert: cert.clone(),
+            cert,
         };
+        let tbs = c.cert.tbs_certificate();
         for atv in tbs.subject().iter() {
             if atv.oid == rfc3280::EMAIL_ADDRESS
                 && let Some(s) = super::name::attr_string(&atv.value)

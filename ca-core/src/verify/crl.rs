@@ -253,7 +253,7 @@ pub(crate) fn check(
     pos: usize,
     depth: usize,
 ) -> Result<(), PathError> {
-    let cert = &ctx.certs[path[pos]];
+    let cert = ctx.on_path(path[pos])?;
     let cert_issuer = cert.cert.tbs_certificate().issuer();
     let unknown = |detail: String| PathError::RevocationUnknown {
         subject: cert.subject.clone(),
@@ -370,7 +370,7 @@ fn use_crl(
     cert_issuer: &Name,
     indirect: bool,
 ) -> Result<(), PathError> {
-    let cert = &ctx.certs[path[pos]];
+    let cert = ctx.on_path(path[pos])?;
     let crl = &ctx.crls[ci];
     let unknown = |detail: String| PathError::RevocationUnknown {
         subject: cert.subject.clone(),
@@ -455,7 +455,7 @@ fn crl_sig_ok(st: &mut State, ctx: &Ctx<'_>, ci: usize, signer: usize) -> Result
         &crl.list.tbs_cert_list.signature,
         &crl.list.signature_algorithm,
         &crl.list.signature,
-        &ctx.certs[signer],
+        ctx.on_path(signer)?,
         &mut st.budget,
     );
     let ok = match r {
@@ -487,11 +487,13 @@ fn find_signer(
     // Prefer the certificates of the path above the checked one, then the rest.
     let mut cands: Vec<usize> = path[pos + 1..].to_vec();
     cands.extend(
-        (0..ctx.certs.len())
+        (0..ctx.len())
             .filter(|k| !path[pos + 1..].contains(k) && (!ctx.is_anchor[*k] || *k == anchor)),
     );
     for k in cands {
-        let c = &ctx.certs[k];
+        let Some(c) = ctx.cert(k) else {
+            continue;
+        };
         if !name_eq(c.cert.tbs_certificate().subject(), crl.issuer_name()) {
             continue;
         }

@@ -173,24 +173,19 @@ pub fn validate_path(
             user_constrained_policy_set: set,
         });
     }
-    let mut certs = vec![leaf];
-    let mut is_anchor = vec![false];
-    // Identical certificates are tried once; trust anchors are not repeated in the pool.
-    let mut seen: std::collections::HashSet<&[u8]> =
-        anchors_der.iter().map(Vec::as_slice).collect();
-    seen.insert(leaf_der);
+    let mut items = vec![(build::Item::Parsed(Box::new(leaf)), false)];
+    // Identical certificates are tried once; trust anchors are not repeated in the pool. The
+    // pool is decoded lazily, when the search reaches a certificate.
+    let mut seen: std::collections::HashSet<build::Tail<'_>> =
+        anchors_der.iter().map(|a| build::Tail::of(a)).collect();
+    seen.insert(build::Tail::of(leaf_der));
     for d in untrusted_der {
-        if !seen.insert(d.as_slice()) {
-            continue;
-        }
-        if let Ok(c) = cert::Cert::parse(d) {
-            certs.push(c);
-            is_anchor.push(false);
+        if seen.insert(build::Tail::of(d)) {
+            items.push((build::Item::Raw(d.as_slice()), false));
         }
     }
     for d in anchors_der {
-        certs.push(cert::Cert::parse(d)?);
-        is_anchor.push(true);
+        items.push((build::Item::Parsed(Box::new(cert::Cert::parse(d)?)), true));
     }
     let crls = if opts.check_revocation {
         opts.crls
@@ -200,7 +195,7 @@ pub fn validate_path(
     } else {
         Vec::new()
     };
-    let ctx = build::Ctx::new(certs, is_anchor, crls, opts);
+    let ctx = build::Ctx::new(items, crls, opts);
     let mut st = build::State {
         budget: opts.budget,
         sig_cache: Default::default(),
@@ -219,7 +214,10 @@ pub fn validate_path(
     };
     let (path, policies) = st.build(&ctx, 0, &run)?;
     Ok(ValidatedPath {
-        chain: path.iter().map(|&k| ctx.certs[k].cert.clone()).collect(),
+        chain: path
+            .iter()
+            .map(|&k| ctx.on_path(k).map(|c| c.cert.clone()))
+            .collect::<Result<_, _>>()?,
         user_constrained_policy_set: policies,
     })
 }
