@@ -134,7 +134,8 @@ impl Kept {
 /// responder is certified by the key whose CertID it answers for (RFC 6960 §4.2.2.2).
 fn issued_by_current_key(authority: &Authority, cert: &Certificate) -> Result<bool, CliError> {
     use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
-    let serial = ca_core::Serial::from_der_content(cert.tbs_certificate().serial_number().as_bytes());
+    let serial =
+        ca_core::Serial::from_der_content(cert.tbs_certificate().serial_number().as_bytes());
     let Some(rec) = authority.store().cert(&serial, None)? else {
         return Ok(false);
     };

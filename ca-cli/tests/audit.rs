@@ -54,9 +54,14 @@ fn audit_chain_records_changes_and_names_the_first_bad_record() {
             "ca.create",
             "ca.create",
             "ca.create",
-            // The bridge ⇄ organisation cross-certificate pair.
+            // The bridge ⇄ organisation cross-certificate pair: each issuance, then the halves
+            // it fills (issuedByThisCA of the issuer, issuedToThisCA of the subject; RFC 4523).
             "cert.issue",
+            "cross.pair",
+            "cross.pair",
             "cert.issue",
+            "cross.pair",
+            "cross.pair",
             "audit.key.create",
             // init's VA certificate (the validation service's signer), TSA certificate (the
             // time-stamping authority's) and the five delegated OCSP responder certificates

@@ -171,6 +171,13 @@ fn p7c_certs(der: &[u8], dir: &Path) -> Vec<Vec<u8>> {
     v
 }
 
+/// The subject name of certificate `der`, DER.
+fn subject_der(der: &[u8]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let c = x509_cert::Certificate::from_der(der).expect("certificate");
+    c.tbs_certificate().subject().to_der().expect("subject")
+}
+
 fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     v.sort();
     v
@@ -458,6 +465,14 @@ fn bundles_are_published_served_named_by_aia_and_sia_and_lead_the_jdk_across() {
     let bridge_to = std::fs::read(cur.join("issued-to/bridge.p7c")).expect("issued-to");
     let mut want_to = vec![ca_der(&env, "bridge")];
     want_to.extend(pem_file_ders(&theirs));
+    // init's cross-certificate from the organisation CA to the bridge (the pair's other half
+    // is the bridge's own, in issued-by).
+    let bridge_subject = subject_der(&ca_der(&env, "bridge"));
+    want_to.extend(
+        cross_of(&env, "organization")
+            .into_iter()
+            .filter(|d| subject_der(d) == bridge_subject),
+    );
     assert_eq!(
         p7c_certs(&bridge_to, env.dir.path()),
         sorted(want_to.clone()),

@@ -83,9 +83,10 @@ fn tsa_serials_of_a_postgres_home_are_kept_in_the_database() {
             .trim_start_matches("0x")
             .to_ascii_lowercase();
         serials.push(serial);
-        // openssl verifies the token up to the LGPKI root.
+        // openssl verifies the token up to the Application Root CA (its sub-CA issues TSA
+        // certificates).
         let root = env.path("root.pem");
-        std::fs::write(&root, env.lgpki(&["ca", "cert", "root"]).stdout).expect("root");
+        std::fs::write(&root, env.lgpki(&["ca", "cert", "application"]).stdout).expect("root");
         let out = Command::new("openssl")
             .args(["ts", "-verify", "-data", p(&data), "-in", p(&tsr)])
             .args(["-CAfile", p(&root), "-untrusted"])
@@ -202,9 +203,20 @@ fn populate(env: &Env, sql: &dyn Fn(&str)) -> String {
     sql(
         "INSERT INTO timestamps (serial, gen_time, policy, hash_alg, imprint) VALUES ('0a1b', 1, '1.2.3', 'sha256', '00')",
     );
-    sql(
-        "INSERT INTO imported_certs (name, ours, issuer, der) VALUES ('imported-test', 'root', 'CN=bridge', X'3003020101')",
-    );
+    // A well-formed certificate (the store parses imported certificates to pair them): the
+    // bridge's own, which certifies none of our CAs' keys under another issuer, so it pairs
+    // nothing.
+    let bridge_pem = String::from_utf8(env.lgpki(&["ca", "cert", "bridge"]).stdout).expect("pem");
+    let b64: String = bridge_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+        .expect("bridge PEM");
+    sql(&format!(
+        "INSERT INTO imported_certs (name, ours, issuer, der) VALUES ('imported-test', 'bridge', 'CN=LGPKI Bridge CA', X'{}')",
+        hex::encode(der)
+    ));
     sql(
         "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ('no-such-ca', 2, 'test', NULL, 1)",
     );
@@ -510,10 +522,20 @@ fn a_postgres_backup_restores_into_sqlite_and_back() {
     let pg = PgCluster::start();
     let env = pg_env(&pg, "src", &[]);
     populate(&env, &|sql| {
-        pg.psql(
-            "src",
-            &sql.replace("X'3003020101'", "'\\x3003020101'::bytea"),
-        );
+        // SQLite's blob literal X'..' is PostgreSQL's '\x..'::bytea.
+        let sql = match sql.find("X'") {
+            Some(i) => {
+                let end = i + 2 + sql[i + 2..].find('\'').expect("closing quote");
+                format!(
+                    "{}'\\x{}'::bytea{}",
+                    &sql[..i],
+                    &sql[i + 2..end],
+                    &sql[end + 1..]
+                )
+            }
+            None => sql.to_string(),
+        };
+        pg.psql("src", &sql);
     });
     let file = env.path("pg.lgpki");
     assert_ok(&env.lgpki(&["backup", "--out", p(&file)]), "backup");
@@ -598,9 +620,10 @@ fn serve_answers_503_while_postgres_is_down_and_recovers() {
         ]),
         "officer add",
     );
+    // The RA listener's certificate comes from the Application Root CA's TLS sub-CA.
     std::fs::write(
         env.path("root.pem"),
-        env.lgpki(&["ca", "cert", "root"]).stdout,
+        env.lgpki(&["ca", "cert", "application"]).stdout,
     )
     .expect("root");
     let (_, cert) = common::issue_staff(&env, "taro");

@@ -891,7 +891,14 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
         known.len()
     );
 
-    // And at random moments.
+    // And at random moments within how long one renewal takes here (timed first: on a fast
+    // machine a sub-CA's renewal ends in well under a second).
+    let started = Instant::now();
+    assert_ok(
+        &env.lgpki(&["ca", "renew", "application-mail"]),
+        "timed renew",
+    );
+    let window = started.elapsed().max(Duration::from_millis(50));
     let mut rng = Rng::from_env("LGPKI_CRASH_SEED");
     let mut kills = 0;
     for _ in 0..12 {
@@ -899,7 +906,7 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
             .as_u64()
             .expect("generation");
         let mut child = spawn_renew(&env, None);
-        std::thread::sleep(rng.duration(Duration::from_millis(600)));
+        std::thread::sleep(rng.duration(window));
         let killed = child.try_wait().expect("try_wait").is_none();
         let _ = child.kill();
         let _ = child.wait();
@@ -1169,7 +1176,7 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
                 kept_extensions(old),
                 "same constraints and mappings"
             );
-            if subject.contains("GPKI") {
+            if subject.contains("O = GPKI") || subject.contains("O=GPKI") {
                 assert!(
                     kept_extensions(new)
                         .iter()
@@ -1251,12 +1258,24 @@ fn serve_answers_ocsp_with_the_key_that_signed_each_certificate() {
     let (t, rb) = query(&org2, &b, "b.ocsp");
     assert!(t.contains("Response verify OK"), "{t}");
     assert!(t.contains(": good"), "{t}");
-    // Each response is signed by the key its CertID names: the other CA certificate does not
-    // verify it.
+    // Each response is signed by the key its CertID names (directly for the retired key, through
+    // the delegated responder that key in force certified for the new one): the other CA
+    // certificate does not verify it.
     for (resp, own, other) in [(&ra, &org1, &org2), (&rb, &org2, &org1)] {
-        let out = openssl(&["ocsp", "-respin", s(resp), "-VAfile", s(own)]);
+        let verify = |ca: &Path| {
+            openssl(&[
+                "ocsp",
+                "-respin",
+                s(resp),
+                "-CAfile",
+                s(&root1),
+                "-verify_other",
+                s(ca),
+            ])
+        };
+        let out = verify(own);
         assert!(text(&out).contains("Response verify OK"), "{}", text(&out));
-        let out = openssl(&["ocsp", "-respin", s(resp), "-VAfile", s(other)]);
+        let out = verify(other);
         assert!(!text(&out).contains("Response verify OK"), "{}", text(&out));
     }
     for r in [&ra, &rb] {
