@@ -66,6 +66,13 @@ pub fn backup(ctx: &Ctx, out: &Path) -> CmdResult {
 
 /// `restore FILE [--force]`.
 pub fn restore(ctx: &Ctx, file: &Path, force: bool) -> CmdResult {
-    let r = transfer::restore(&ctx.home, ctx.store.as_deref(), file, force)?;
+    let r =
+        transfer::restore(&ctx.home, ctx.store.as_deref(), file, force).map_err(|e| match e {
+            // A live store is refused without --force: say how to replace it on purpose.
+            ca_core::Error::PolicyRefused { detail } if !force => ca_core::Error::PolicyRefused {
+                detail: format!("{detail} (`restore --force` replaces what the store holds)"),
+            },
+            e => e,
+        })?;
     print(ctx, &r, "restored", "; checked")
 }
