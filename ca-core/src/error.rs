@@ -172,16 +172,8 @@ pub enum Error {
         /// The serial, in hex.
         serial: String,
     },
-    /// The store failed.
-    #[error("store: {context}: {source}")]
-    Store {
-        /// What was being done.
-        context: &'static str,
-        /// The database error.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The store's database server (PostgreSQL) failed or could not be reached.
+    /// The store's database (SQLite, or the PostgreSQL server) failed or could not be reached.
+    /// Backend errors stay inside the store: only their message crosses this seam (issue 13).
     #[error("store: {context}: {detail}")]
     StoreBackend {
         /// What was being done.
@@ -233,7 +225,6 @@ impl Error {
             | Error::InvalidArgument { .. }
             | Error::TooLarge { .. }
             | Error::NotInitialized { .. }
-            | Error::Store { .. }
             | Error::StoreBackend { .. }
             | Error::PolicyData { .. } => ErrorClass::Input,
             _ => ErrorClass::Refused,
@@ -260,7 +251,7 @@ impl Error {
             Error::NotInitialized { .. } => "not_initialized",
             Error::SerialCollision { .. } => "serial_collision",
             Error::CertificateNotFound { .. } => "not_found",
-            Error::Store { .. } | Error::StoreBackend { .. } => "store",
+            Error::StoreBackend { .. } => "store",
             Error::Key { .. } => "key",
             Error::Encode { .. } => "encode",
             Error::PolicyData { .. } => "policy_data",
@@ -290,9 +281,13 @@ impl Error {
         move |source| Error::Encode { what, source }
     }
 
-    /// Shorthand for [`Error::Store`].
-    pub fn store(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
-        move |source| Error::Store { context, source }
+    /// Shorthand for [`Error::StoreBackend`] from an SQLite error (crate-private: rusqlite
+    /// types stay out of the public API).
+    pub(crate) fn store(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+        move |source| Error::StoreBackend {
+            context,
+            detail: source.to_string(),
+        }
     }
 }
 
