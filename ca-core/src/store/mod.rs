@@ -305,15 +305,20 @@ pub trait Store: Send {
     fn revocation_seq(&self) -> Result<i64>;
     /// Allocates the next CRL number of `ca` (monotonic, never reused, durable) and records the
     /// CRL: its revocation sequence coverage and, for a delta, its base.
+    /// (The generation in force signs: [`Store::record_crl_for`] with `None`.)
     fn record_crl(
         &mut self,
         actor: &str,
         ca: &str,
         covers_seq: i64,
         delta_base: Option<u64>,
-    ) -> Result<u64>;
+    ) -> Result<u64> {
+        self.record_crl_for(actor, ca, None, covers_seq, delta_base)
+    }
     /// The newest full CRL of `ca`: (CRL number, revocation sequence it covered).
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>>;
+    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
+        self.last_full_crl_for(ca, None)
+    }
     /// Appends an audit record for an act that changes nothing else in the store.
     fn audit(
         &mut self,

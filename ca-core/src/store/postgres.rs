@@ -1036,20 +1036,6 @@ impl Store for PgStore {
             .get(0))
     }
 
-    fn record_crl(
-        &mut self,
-        actor: &str,
-        ca: &str,
-        covers_seq: i64,
-        delta_base: Option<u64>,
-    ) -> Result<u64> {
-        self.record_crl_for(actor, ca, None, covers_seq, delta_base)
-    }
-
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
-        self.last_full_crl_for(ca, None)
-    }
-
     fn record_crl_for(
         &mut self,
         actor: &str,
