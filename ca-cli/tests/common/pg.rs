@@ -76,9 +76,44 @@ fn hand_over(path: &Path) {
     }
 }
 
+/// Which TCP clients a cluster started by [`PgCluster::start_tls`] lets in (`pg_hba.conf`;
+/// the Unix socket, which the tests' `psql` uses, always takes the password).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PgHba {
+    /// initdb's default: a password, over TLS or not (`host`).
+    Any,
+    /// A password, over TLS only (`hostssl`): a plain client is refused.
+    TlsOnly,
+    /// A password and a client certificate chaining to `ssl_ca_file`, over TLS only
+    /// (`hostssl … clientcert=verify-ca`).
+    TlsClientCert,
+}
+
+/// The server side of TLS for [`PgCluster::start_tls`].
+pub struct PgTls<'a> {
+    /// The server's certificate, then its chain (PEM).
+    pub cert_chain: &'a Path,
+    /// The server's private key (PEM).
+    pub key: &'a Path,
+    /// The roots of client certificates (`ssl_ca_file`), for [`PgHba::TlsClientCert`].
+    pub client_ca: Option<&'a Path>,
+    /// Which TCP clients are let in.
+    pub hba: PgHba,
+}
+
 impl PgCluster {
     /// initdb and start a new cluster.
     pub fn start() -> PgCluster {
+        PgCluster::start_inner(None)
+    }
+
+    /// initdb and start a new cluster with `ssl = on` (the server's certificate and key from
+    /// `tls`) and `log_connections = on`, so its log says whether each connection used TLS.
+    pub fn start_tls(tls: &PgTls) -> PgCluster {
+        PgCluster::start_inner(Some(tls))
+    }
+
+    fn start_inner(tls: Option<&PgTls>) -> PgCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             use std::os::unix::fs::PermissionsExt;
@@ -110,6 +145,9 @@ impl PgCluster {
             .expect("run initdb");
         check(&out, "initdb");
         let _ = std::fs::remove_file(&pwfile);
+        if let Some(tls) = tls {
+            configure_tls(&dir.path().join("data"), tls);
+        }
         let cluster = PgCluster {
             dir,
             port: free_port(),
@@ -226,6 +264,46 @@ pub fn second_home(env: &Env) -> Env {
         .expect("cp");
     assert_ok(&out, "cp -a home");
     other
+}
+
+/// Copies the server's TLS files into `data`, turns `ssl` on and writes `pg_hba.conf` as
+/// `tls.hba` asks.
+fn configure_tls(data: &Path, tls: &PgTls) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(tls.cert_chain, data.join("server.crt")).expect("copy server.crt");
+    std::fs::copy(tls.key, data.join("server.key")).expect("copy server.key");
+    std::fs::set_permissions(
+        data.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod server.key");
+    let mut conf = String::from(
+        "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nlog_connections = on\n",
+    );
+    if let Some(ca) = tls.client_ca {
+        std::fs::copy(ca, data.join("client-ca.crt")).expect("copy client-ca.crt");
+        conf.push_str("ssl_ca_file = 'client-ca.crt'\n");
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .expect("postgresql.conf");
+    std::io::Write::write_all(&mut f, conf.as_bytes()).expect("write postgresql.conf");
+    let tcp = match tls.hba {
+        PgHba::Any => None,
+        PgHba::TlsOnly => Some("hostssl all all 127.0.0.1/32 scram-sha-256\n"),
+        PgHba::TlsClientCert => {
+            Some("hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n")
+        }
+    };
+    if let Some(tcp) = tcp {
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("local all all scram-sha-256\n{tcp}"),
+        )
+        .expect("write pg_hba.conf");
+    }
+    hand_over(data);
 }
 
 impl Drop for PgCluster {

@@ -127,11 +127,22 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// How to reach a PostgreSQL store: the client configuration and its TLS.
+#[derive(Clone, Debug)]
+pub(super) struct PgConnect {
+    /// The client configuration (host, user, password, database…).
+    pub(super) config: tokio_postgres::Config,
+    /// Plain or TLS, as `sslmode` asks ([`super::pgtls`]).
+    pub(super) tls: super::pgtls::TlsSetup,
+}
+
 /// The client configuration of `url` and its password-free form for messages. Without a
 /// password in the URL, `PGPASSWORD` is used, else the first matching `~/.pgpass` line
-/// (`PGPASSFILE` names another file), as libpq does.
-pub(super) fn pg_config(url: &str) -> Result<(tokio_postgres::Config, String)> {
+/// (`PGPASSFILE` names another file), as libpq does. The TLS parameters (`sslmode`,
+/// `sslrootcert`, `sslcert`, `sslkey`) are read by [`super::pgtls`].
+pub(super) fn pg_config(url: &str) -> Result<(PgConnect, String)> {
     let target = redact_url(url);
+    let (url, tls) = super::pgtls::split_url(url)?;
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::InvalidArgument {
         name: "--store",
         value: target.clone(),
@@ -153,7 +164,8 @@ pub(super) fn pg_config(url: &str) -> Result<(tokio_postgres::Config, String)> {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
     config.application_name("lgpki");
-    Ok((config, target))
+    let tls = super::pgtls::TlsSetup::new(tls, &mut config)?;
+    Ok((PgConnect { config, tls }, target))
 }
 
 /// The password for `config` from the pgpass file, if one line matches

@@ -7,6 +7,7 @@
 mod audit;
 mod location;
 mod pgconn;
+mod pgtls;
 mod postgres;
 mod sqlite;
 pub mod transfer;

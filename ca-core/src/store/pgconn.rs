@@ -73,8 +73,8 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// Connects with `config` (the socket's thread is started here).
-    pub(super) fn connect(config: &tokio_postgres::Config, target: &str) -> Result<Conn> {
+    /// Connects with `config`, plain or over TLS (the socket's thread is started here).
+    pub(super) fn connect(config: &super::location::PgConnect, target: &str) -> Result<Conn> {
         let config = config.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
@@ -91,15 +91,15 @@ impl Conn {
                     }
                 };
                 rt.block_on(async move {
-                    match config.connect(tokio_postgres::NoTls).await {
+                    match config.tls.connect(&config.config).await {
                         Ok((client, connection)) => {
                             if tx.send(Ok(client)).is_ok() {
                                 // Runs until the client is dropped or the server goes away.
-                                let _ = connection.await;
+                                connection.await;
                             }
                         }
-                        Err(e) => {
-                            let _ = tx.send(Err(describe(&e)));
+                        Err(detail) => {
+                            let _ = tx.send(Err(detail));
                         }
                     }
                 });

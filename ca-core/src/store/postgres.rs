@@ -219,7 +219,7 @@ CREATE TABLE timestamps (
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    config: tokio_postgres::Config,
+    config: super::location::PgConnect,
     /// The URL without its password, for messages.
     target: String,
     conn: Mutex<Option<Arc<Conn>>>,
