@@ -140,13 +140,15 @@ fn verify_full_with_the_right_root_connects_over_tls_and_plain_clients_are_refus
     let pg = tls_cluster(&pki, PgHba::TlsOnly, None);
     let root = pki.root.display().to_string();
     pg.psql("postgres", "CREATE DATABASE full_ok");
+    // channel_binding=require: SCRAM-SHA-256-PLUS or fail, so the server agrees with our
+    // tls-server-end-point hash of its certificate (RFC 5929 §4.1).
     let url = with_query(
         &pg,
         "full_ok",
-        &format!("sslmode=verify-full&sslrootcert={root}"),
+        &format!("sslmode=verify-full&sslrootcert={root}&channel_binding=require"),
     );
     let (env, out) = home_on(&pg, &url);
-    assert_ok(&out, "init --store …?sslmode=verify-full");
+    assert_ok(&out, "init --store …?sslmode=verify-full&channel_binding=require");
     // Later commands use the recorded URL, TLS parameters included, never the password.
     let recorded = std::fs::read_to_string(env.home.join("store.url")).expect("store.url");
     assert!(recorded.contains("sslmode=verify-full"), "{recorded}");
