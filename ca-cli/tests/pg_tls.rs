@@ -148,7 +148,10 @@ fn verify_full_with_the_right_root_connects_over_tls_and_plain_clients_are_refus
         &format!("sslmode=verify-full&sslrootcert={root}&channel_binding=require"),
     );
     let (env, out) = home_on(&pg, &url);
-    assert_ok(&out, "init --store …?sslmode=verify-full&channel_binding=require");
+    assert_ok(
+        &out,
+        "init --store …?sslmode=verify-full&channel_binding=require",
+    );
     // Later commands use the recorded URL, TLS parameters included, never the password.
     let recorded = std::fs::read_to_string(env.home.join("store.url")).expect("store.url");
     assert!(recorded.contains("sslmode=verify-full"), "{recorded}");
