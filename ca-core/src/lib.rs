@@ -97,6 +97,9 @@ pub use store::{
     RevokeOutcome, RevokedEntry, Role, SqliteStore, Store, StoredStatus, verify_chain,
 };
 pub use store::{CaGeneration, CaRenewal, PendingKey};
+pub use store::{
+    AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader,
+};
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
