@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    Backend, Env, KeyKind, assert_ok, assert_pkilint_clean, make_csr, openssl, openssl_ok,
+    Backend, Env, KeyKind, StoreKind, assert_ok, assert_pkilint_clean, make_csr, openssl,
+    openssl_ok,
 };
 
 struct Case {
@@ -25,15 +26,16 @@ struct Case {
 
 const ARC: &str = "1.2.392.200149.8.5.5";
 
-fn run_case(c: &Case, kinds: &[KeyKind]) {
+fn run_case(store: StoreKind, c: &Case, kinds: &[KeyKind]) {
     for backend in [Backend::Soft, Backend::Pkcs11] {
-        run_case_on(backend, c, kinds);
+        run_case_on(store, backend, c, kinds);
     }
 }
 
-/// The same issuance checks on each key backend: software keys and a SoftHSM2 token.
-fn run_case_on(backend: Backend, c: &Case, kinds: &[KeyKind]) {
-    let env = Env::init_with(backend, &[]);
+/// The same issuance checks on each key backend (software keys and a SoftHSM2 token), on
+/// `store`.
+fn run_case_on(store: StoreKind, backend: Backend, c: &Case, kinds: &[KeyKind]) {
+    let env = Env::init_on(store, backend, &[]);
     let (root, chain) = env.chain_files(c.ca);
     // init's own certificates of this profile (its delegated OCSP responders).
     let before = env
@@ -165,9 +167,9 @@ fn run_case_on(backend: Backend, c: &Case, kinds: &[KeyKind]) {
 
 const EC_RSA: &[KeyKind] = &[KeyKind::P256, KeyKind::Rsa(2048)];
 
-#[test]
-fn official_position() {
+fn official_position(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "official-position",
             ca: "organization",
@@ -188,9 +190,9 @@ fn official_position() {
     );
 }
 
-#[test]
-fn staff() {
+fn staff(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "staff",
             ca: "organization",
@@ -215,9 +217,9 @@ fn staff() {
     );
 }
 
-#[test]
-fn encryption() {
+fn encryption(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "encryption",
             ca: "organization",
@@ -236,9 +238,9 @@ fn encryption() {
     );
 }
 
-#[test]
-fn organization() {
+fn organization(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "organization",
             ca: "organization",
@@ -255,9 +257,9 @@ fn organization() {
     );
 }
 
-#[test]
-fn server() {
+fn server(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "server",
             ca: "application-server",
@@ -281,9 +283,9 @@ fn server() {
     );
 }
 
-#[test]
-fn mail() {
+fn mail(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "mail",
             ca: "application-mail",
@@ -304,10 +306,10 @@ fn mail() {
     );
 }
 
-#[test]
-fn code_signing() {
+fn code_signing(store: StoreKind) {
     // OpenSSL 3.0 has no code-signing purpose; the EKU is checked in the text.
     run_case(
+        store,
         &Case {
             profile: "code-signing",
             ca: "application-code-signing",
@@ -324,9 +326,9 @@ fn code_signing() {
     );
 }
 
-#[test]
-fn ocsp_signing() {
+fn ocsp_signing(store: StoreKind) {
     run_case(
+        store,
         &Case {
             profile: "ocsp-signing",
             ca: "application",
@@ -343,15 +345,13 @@ fn ocsp_signing() {
     );
 }
 
-#[test]
-fn ca_certificates_pass_openssl_and_pkilint_for_every_key_algorithm() {
+fn ca_certificates_pass_openssl_and_pkilint_for_every_key_algorithm(store: StoreKind) {
     for alg in ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"] {
-        ca_certificates_on(Backend::Soft, alg);
+        ca_certificates_on(store, Backend::Soft, alg);
     }
 }
 
-#[test]
-fn ca_certificates_on_a_pkcs11_token() {
+fn ca_certificates_on_a_pkcs11_token(store: StoreKind) {
     for alg in [
         "ecdsa-p256",
         "ecdsa-p384",
@@ -359,12 +359,12 @@ fn ca_certificates_on_a_pkcs11_token() {
         "rsa-3072",
         "rsa-4096",
     ] {
-        ca_certificates_on(Backend::Pkcs11, alg);
+        ca_certificates_on(store, Backend::Pkcs11, alg);
     }
 }
 
-fn ca_certificates_on(backend: Backend, alg: &str) {
-    let env = Env::init_with(backend, &["--key-alg", alg]);
+fn ca_certificates_on(store: StoreKind, backend: Backend, alg: &str) {
+    let env = Env::init_on(store, backend, &["--key-alg", alg]);
     let uri = env.token_uri();
     let mut create = vec![
         "ca",
@@ -517,9 +517,8 @@ fn assert_token_keys_never_extractable(env: &Env, cas: usize) {
 /// Issue 12 item 5: a subject with the 団体 and the 部署 as two OUs, from a CSR and with
 /// `--subject` (OpenSSL's slash form), accepted by profiles that allow two OUs, in order,
 /// and clean in `openssl verify` and pkilint; a profile that allows one OU refuses two.
-#[test]
-fn two_organizational_units_keep_their_order() {
-    let env = Env::init(&[]);
+fn two_organizational_units_keep_their_order(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
     let (root, chain) = env.chain_files("organization");
     let subj = "/C=JP/O=LGPKI/OU=千代田区/OU=総務部/CN=山田 太郎";
     let csr = make_csr(env.dir.path(), "two-ou", KeyKind::P256, subj, &[]);
@@ -624,9 +623,8 @@ fn two_organizational_units_keep_their_order() {
 
 /// `issue --out FILE` without `--json` says on stderr what it issued and where, and keeps
 /// stdout empty for scripts.
-#[test]
-fn issue_out_says_what_it_issued() {
-    let env = Env::init(&[]);
+fn issue_out_says_what_it_issued(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
     let csr = make_csr(
         env.dir.path(),
         "said",
@@ -664,3 +662,18 @@ fn issue_out_says_what_it_issued() {
         "{said}"
     );
 }
+
+on_both_stores!(
+    official_position,
+    staff,
+    encryption,
+    organization,
+    server,
+    mail,
+    code_signing,
+    ocsp_signing,
+    ca_certificates_pass_openssl_and_pkilint_for_every_key_algorithm,
+    ca_certificates_on_a_pkcs11_token,
+    two_organizational_units_keep_their_order,
+    issue_out_says_what_it_issued,
+);
