@@ -663,7 +663,70 @@ fn issue_out_says_what_it_issued(store: StoreKind) {
     );
 }
 
+/// `issue --batch` across chunks (ca-core's issue_batch test, through the CLI and so on each
+/// store): one result line per input line, in order; a bad line fails alone; an `id` repeated
+/// one chunk later (the next chunk is checked while the one before is recorded) gets the first
+/// certificate back as `replayed`; every other line a serial of its own; the audit chain holds.
+fn batch_replays_ids_across_chunks(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
+    let csr = std::fs::read_to_string(make_csr(
+        env.dir.path(),
+        "batch",
+        KeyKind::P256,
+        "/C=JP/O=LGPKI/OU=千代田区/CN=一括",
+        &[],
+    ))
+    .expect("csr");
+    let chunk = ca_core::BATCH_CHUNK;
+    let n = chunk + 40;
+    let (bad, repeat) = (5, chunk + 3);
+    let text: String = (0..n)
+        .map(|i| {
+            let id = if i == repeat {
+                "id-3".to_string()
+            } else {
+                format!("id-{i}")
+            };
+            let csr = if i == bad { "not a CSR" } else { csr.as_str() };
+            serde_json::json!({"profile": "staff", "csr": csr, "id": id}).to_string() + "\n"
+        })
+        .collect();
+    let file = env.path("batch.jsonl");
+    std::fs::write(&file, text).expect("write batch");
+    let before = common::issued_count(&env);
+    let out = env.lgpki(&["issue", "--batch", file.to_str().expect("utf8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one bad line: exit 1; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = common::json_lines(&out.stdout);
+    assert_eq!(results.len(), n, "one result per line");
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["line"], i + 1, "in input order");
+        assert_eq!(r.get("error").is_some(), i == bad, "line {}: {r}", i + 1);
+    }
+    assert_eq!(results[bad]["error"]["kind"], "malformed_input");
+    assert_ne!(results[3]["replayed"], true, "{}", results[3]);
+    assert_eq!(results[repeat]["replayed"], true, "{}", results[repeat]);
+    assert_eq!(results[repeat]["serial"], results[3]["serial"]);
+    let mut serials: Vec<&str> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != bad && *i != repeat)
+        .map(|(_, r)| r["serial"].as_str().expect("serial"))
+        .collect();
+    let issued = serials.len();
+    serials.sort_unstable();
+    serials.dedup();
+    assert_eq!(serials.len(), issued, "serials are unique");
+    assert_eq!(common::issued_count(&env), before + issued);
+    assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
+}
+
 on_both_stores!(
+    batch_replays_ids_across_chunks,
     official_position,
     staff,
     encryption,
