@@ -345,20 +345,35 @@ fn ocsp_signing(store: StoreKind) {
     );
 }
 
+/// The key algorithms of the CA-certificate checks on `store`: all of `full` on SQLite, `one`
+/// on PostgreSQL. What varies with the algorithm (encoding, signatures, where and how the key
+/// is kept) never reaches the store, which records the same rows for every algorithm; what the
+/// store does (init and `ca create` recording CAs, `ca list`, chains) is checked on both. The
+/// full matrices took 155 s and 219 s of issue.rs's 280 s on a 2-core machine; repeating them
+/// on PostgreSQL would add as much to CI.
+fn key_algs<'a>(store: StoreKind, full: &'a [&'a str], one: &'a str) -> Vec<&'a str> {
+    match store {
+        StoreKind::Sqlite => full.to_vec(),
+        StoreKind::Postgres => vec![one],
+    }
+}
+
 fn ca_certificates_pass_openssl_and_pkilint_for_every_key_algorithm(store: StoreKind) {
-    for alg in ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"] {
+    let full = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"];
+    for alg in key_algs(store, &full, "ecdsa-p384") {
         ca_certificates_on(store, Backend::Soft, alg);
     }
 }
 
 fn ca_certificates_on_a_pkcs11_token(store: StoreKind) {
-    for alg in [
+    let full = [
         "ecdsa-p256",
         "ecdsa-p384",
         "rsa-2048",
         "rsa-3072",
         "rsa-4096",
-    ] {
+    ];
+    for alg in key_algs(store, &full, "rsa-2048") {
         ca_certificates_on(store, Backend::Pkcs11, alg);
     }
 }
