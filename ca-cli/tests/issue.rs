@@ -1,5 +1,7 @@
 //! Issuing every profile from OpenSSL-made CSRs (EC and RSA), checked by the real peers:
 //! `openssl verify -x509_strict` with the right purpose, `openssl x509 -text`, and pkilint.
+//! Every test runs on both stores (`NAME::sqlite`, `NAME::postgres`) and, where it loops over
+//! them, on both key backends.
 
 mod common;
 
