@@ -67,7 +67,7 @@ pub fn record_store(home: &Path, kind: &StoreKind) -> Result<()> {
         StoreKind::Sqlite => Ok(()),
         StoreKind::Postgres(url) => crate::fsutil::write_private_file(
             &home.join(STORE_FILE),
-            format!("{}\n", redact_url(url)).as_bytes(),
+            format!("{}\n", redact_url(&super::pgtls::absolute_files(url)?)).as_bytes(),
             true,
         ),
     }

@@ -140,6 +140,52 @@ pub(super) fn split_url(url: &str) -> Result<(String, TlsParams)> {
     Ok((rest, params))
 }
 
+/// `url` with relative `sslrootcert`, `sslcert` and `sslkey` files made absolute (against the
+/// current directory): what a home records, so later commands run from anywhere find them.
+pub(super) fn absolute_files(url: &str) -> Result<String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(url.to_string());
+    };
+    let mut pairs = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !matches!(key, "sslrootcert" | "sslcert" | "sslkey") {
+            pairs.push(pair.to_string());
+            continue;
+        }
+        let path =
+            PathBuf::from(
+                percent_decode(value).map_err(|reason| Error::InvalidArgument {
+                    name: "--store",
+                    value: format!("{key}={value}"),
+                    reason,
+                })?,
+            );
+        if path.is_absolute() || path.as_os_str().is_empty() {
+            pairs.push(pair.to_string());
+            continue;
+        }
+        let abs = std::path::absolute(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        pairs.push(format!("{key}={}", percent_encode(&abs.to_string_lossy())));
+    }
+    Ok(format!("{base}?{}", pairs.join("&")))
+}
+
+/// `%`, `&`, `#`, `+`, `=` and spaces escaped, so a path stays one query value.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' | '&' | '#' | '+' | '=' | ' ' | '?' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `%XX` escapes decoded (a URL's query value).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
     let bytes = s.as_bytes();
@@ -616,6 +662,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_url_names_its_files_absolutely() {
+        let cwd = std::env::current_dir().expect("cwd");
+        let url = absolute_files(
+            "postgres://ca@h/db?sslmode=verify-full&sslrootcert=certs/root%20ca.pem&sslkey=/k.pem&connect_timeout=3",
+        )
+        .expect("absolute");
+        let (rest, p) = split_url(&url).expect("split");
+        assert_eq!(rest, "postgres://ca@h/db?connect_timeout=3");
+        assert_eq!(p.root_cert, Some(cwd.join("certs/root ca.pem")));
+        assert_eq!(p.key.as_deref(), Some(Path::new("/k.pem")));
+        assert_eq!(
+            absolute_files("postgres://ca@h/db").expect("same"),
+            "postgres://ca@h/db"
+        );
+    }
 
     #[test]
     fn tls_parameters_are_taken_out_of_the_url() {
