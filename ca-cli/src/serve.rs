@@ -434,8 +434,7 @@ impl Refresher {
                 Err(_) => return Err(lock_error()),
             };
             // A generation that no longer publishes is not refreshed (list_generations says
-            // why): its lists leave the cache, and its URL answers 404 once the last one
-            // served is past its nextUpdate.
+            // why): its lists leave the cache, and its URL answers 404.
             if let Ok(mut crls) = self.repo.crls.lock() {
                 crls.retain(|k, _| {
                     cache_key_ca(k) != Some(&rec.name)
