@@ -92,6 +92,9 @@ fn pause_at(point: &str) {
     }
 }
 
+/// A signed certificate not yet recorded: its record and DER.
+type SignedCert = (PendingCert, Vec<u8>);
+
 /// One certificate to sign: subject, key, extensions, validity and the signing generation.
 struct ToSign<'a> {
     subject_der: &'a [u8],
@@ -558,7 +561,7 @@ impl Authority {
         &mut self,
         old: &LoadedCa,
         new: &LoadedCa,
-    ) -> Result<(Vec<(PendingCert, Vec<u8>)>, Vec<CrossPairSide>)> {
+    ) -> Result<(Vec<SignedCert>, Vec<CrossPairSide>)> {
         let name = new.record.name.as_str();
         let now = self.now().unix_timestamp();
         let crosses = self.store.certs(&CertFilter {

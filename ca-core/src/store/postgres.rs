@@ -613,7 +613,7 @@ impl PgStore {
                     .get(0),
             };
             Self::append_audit(
-                &tx,
+                tx,
                 actor,
                 "cross.pair",
                 &side.ca,

@@ -472,7 +472,7 @@ impl SqliteStore {
                     .map_err(Error::store("recording a cross-certificate pair"))?,
             };
             Self::append_audit(
-                &txn,
+                txn,
                 actor,
                 "cross.pair",
                 &side.ca,
