@@ -76,10 +76,13 @@ pub fn record_store(home: &Path, kind: &StoreKind) -> Result<()> {
 /// Opens the store of `home` (see [`store_kind`]), creating an SQLite file or migrating a
 /// PostgreSQL schema as needed.
 pub fn open_store(home: &Path, explicit: Option<&str>) -> Result<Box<dyn Store>> {
-    Ok(match store_kind(home, explicit)? {
+    let store: Box<dyn Store> = match store_kind(home, explicit)? {
         StoreKind::Sqlite => Box::new(SqliteStore::open(&home.join(SqliteStore::FILE))?),
         StoreKind::Postgres(url) => Box::new(PgStore::open(&url)?),
-    })
+    };
+    // A store `store migrate` copied elsewhere is never used again (super::moved).
+    super::moved::refuse_if_moved(store.meta(super::moved::MOVED_TO)?)?;
+    Ok(store)
 }
 
 /// Opens where `home` records the serials of `serve`'s time-stamps: the same store as
@@ -127,6 +130,19 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// The name this process gives its PostgreSQL sessions (`application_name`).
+static CLIENT_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// `application_name` of `serve`'s PostgreSQL sessions: `store migrate` and `restore` look for
+/// it to refuse while an instance serves from the database.
+pub const SERVE_CLIENT_NAME: &str = "lgpki serve";
+
+/// Names this process's PostgreSQL sessions `name` (default `lgpki`), as
+/// `pg_stat_activity.application_name` shows them. The first call wins.
+pub fn name_store_client(name: &'static str) {
+    let _ = CLIENT_NAME.set(name);
+}
+
 /// The client configuration of `url` and its password-free form for messages. Without a
 /// password in the URL, `PGPASSWORD` is used, else the first matching `~/.pgpass` line
 /// (`PGPASSFILE` names another file), as libpq does.
@@ -152,7 +168,7 @@ pub(super) fn pg_config(url: &str) -> Result<(tokio_postgres::Config, String)> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    config.application_name("lgpki");
+    config.application_name(CLIENT_NAME.get().copied().unwrap_or("lgpki"));
     Ok((config, target))
 }
 

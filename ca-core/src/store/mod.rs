@@ -6,6 +6,7 @@
 
 mod audit;
 mod location;
+pub mod moved;
 mod pgconn;
 mod postgres;
 mod sqlite;
@@ -14,8 +15,8 @@ mod values;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
 pub use location::{
-    STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
-    redact_url, store_kind,
+    SERVE_CLIENT_NAME, STORE_FILE, StoreKind, name_store_client, open_store, open_timestamp_store,
+    record_store, recorded_store, redact_url, store_kind,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
