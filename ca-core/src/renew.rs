@@ -9,8 +9,10 @@
 //!   same subject); cross-certificates lgpki issued to or by the CA are re-issued for the new
 //!   key, signed before the switch and recorded in its transaction.
 //!
-//! The old generation's key is kept: it signs CRLs for what it issued until the last of
-//! those certificates expires ([`Authority::live_generations`]).
+//! The old generation's key is kept: it signs OCSP answers for what it issued until the last
+//! of those certificates expires ([`Authority::live_generations`]), and CRLs and ARLs at its
+//! own distribution point ([`crate::dist::ListPoint`]) one CRL period longer
+//! ([`Authority::list_generations`]). What a generation signs names that generation's CRL.
 //!
 //! A renewal killed at any point leaves the old generation in force or the new one: the new
 //! key's label is recorded before the key exists ([`PendingKey`]), the switch is one
