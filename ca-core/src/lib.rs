@@ -100,6 +100,9 @@ pub use store::{
     OrgRecord, PendingCert, RequestKind, RequestRecord, RequestState, RevocationRequest,
     RevokeOutcome, RevokedEntry, Role, SqliteStore, Store, StoredStatus, verify_chain,
 };
+pub use store::{
+    AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader,
+};
 pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{

@@ -16,7 +16,7 @@
 //!
 //! A renewal killed at any point leaves the old generation in force or the new one: the new
 //! key's label is recorded before the key exists ([`PendingKey`]), the switch is one
-//! transaction ([`crate::store::Store::renew_ca`]), and the next renewal removes a key a
+//! transaction ([`crate::store::CaStore::renew_ca`]), and the next renewal removes a key a
 //! stopped one left behind.
 
 use der::{Decode, Encode};

@@ -1,25 +1,40 @@
-//! The CA's durable store: the [`Store`] trait and the types it keeps.
+//! The CA's durable store: the [`Store`] trait, the narrow capability traits it is made of,
+//! and the types it keeps.
 //!
 //! The embedded default is [`SqliteStore`]; [`PgStore`] keeps the same in PostgreSQL, shared
 //! by several CA instances. [`open_store`] opens the one a home is configured for. Every state-changing method appends its audit records
 //! ([`AuditRecord`]) in the same transaction as the change.
 
 mod audit;
+mod audit_log;
+mod cas;
+mod certs;
 mod location;
+mod meta;
 pub mod moved;
 mod pgconn;
 mod postgres;
+mod registration;
+mod revocations;
 mod sqlite;
+mod status;
 pub mod transfer;
 mod values;
 
 pub use audit::{AuditCheckpoint, AuditRecord, verify_chain};
+pub use audit_log::AuditLog;
+pub use cas::CaStore;
+pub use certs::CertStore;
 pub use location::{
     SERVE_CLIENT_NAME, STORE_FILE, StoreKind, name_store_client, open_store, open_timestamp_store,
     record_store, recorded_store, redact_url, store_kind,
 };
+pub use meta::MetaStore;
 pub use postgres::PgStore;
+pub use registration::Registration;
+pub use revocations::RevocationStore;
 pub use sqlite::SqliteStore;
+pub use status::StatusReader;
 pub use values::{RequestKind, RequestState, Role};
 
 pub use crate::crl::ReasonCode;
@@ -246,213 +261,35 @@ pub struct CertFilter {
     pub now: i64,
 }
 
-/// The CA's persistent state.
+/// The CA's persistent state: every capability at once, as [`open_store`] opens it.
+///
+/// The store is split by privilege into narrow traits, and code takes the narrowest it needs:
+/// [`StatusReader`] (read-only status: OCSP, validation), [`CertStore`] (issuance),
+/// [`RevocationStore`] (revocation, CRL numbers), [`CaStore`] (CAs, renewals, cross pairs),
+/// [`Registration`] (organisations, officers, requests), [`AuditLog`] and [`MetaStore`]. Any
+/// type with all of them is a `Store` (a blanket implementation), and a `&dyn Store` coerces to
+/// any of them.
 ///
 /// Every method that appends an audit record takes `actor`, the audit log's name for who acts
 /// ([`crate::Actor::label`]), with that call: the store holds no acting party, so a store
 /// shared by several requests (`serve`) or instances never records one party's act under
 /// another's name. [`crate::Authority`] passes the party it acts for.
-pub trait Store: Send {
-    /// A metadata value (e.g. `base_url`).
-    fn meta(&self, key: &str) -> Result<Option<String>>;
-    /// Sets a metadata value.
-    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
-    /// Records a CA together with its own certificate (issued by `cert.ca`), atomically.
-    fn insert_ca(
-        &mut self,
-        actor: &str,
-        ca: &CaRecord,
-        cert: &PendingCert,
-        cert_der: &[u8],
-    ) -> Result<()>;
-    /// All CAs, in creation order.
-    fn cas(&self) -> Result<Vec<CaRecord>>;
-    /// The CA named `name`.
-    fn ca(&self, name: &str) -> Result<Option<CaRecord>>;
-    /// Records certificates about to be signed, in one durable transaction. Fails with
-    /// [`Error::SerialCollision`] (and records nothing) if any serial was ever used before.
-    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()>;
-    /// Stores signed certificates for reserved serials, in one durable transaction.
-    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()>;
-    /// Issued certificates matching `filter`, ordered by issuance.
-    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>>;
-    /// The issued certificate with `serial`, optionally of one CA.
-    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>>;
-    /// Only the revocation state of the certificate `serial` that `ca` issued (`None`
-    /// when `ca` issued no such certificate): what an OCSP answer needs, without reading the
-    /// certificate itself.
-    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>>;
-    /// The serial already issued for idempotency key `request_id`, if any.
-    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>>;
-    /// A reservation for idempotency key `request_id` that was never completed (its process
-    /// stopped between [`Store::reserve`] and [`Store::complete`]), if any.
-    fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>>;
+pub trait Store:
+    MetaStore + StatusReader + CertStore + RevocationStore + CaStore + Registration + AuditLog + Send
+{
+}
 
-    /// Revokes certificates in one durable transaction. Each request gets its own outcome; a
-    /// certificate revoked before keeps its first time and reason (a `certificateHold` may be
-    /// made permanent with another reason).
-    fn revoke(
-        &mut self,
-        actor: &str,
-        reqs: &[RevocationRequest],
-    ) -> Result<Vec<Result<RevokeOutcome>>>;
-    /// Calls `f` for every revoked certificate of `ca` (with `since_seq`: only those revoked or
-    /// changed after that revocation sequence number), in serial order, streaming. The entry
-    /// borrows from the row being read: nothing is allocated per revoked certificate.
-    fn for_each_revoked(
-        &self,
-        ca: &str,
-        since_seq: Option<i64>,
-        f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
-    ) -> Result<()>;
-    /// Calls `f(serial, revoked_at, reason)` for every certificate `ca` issued, streaming
-    /// (for status snapshots: no certificate bodies are read).
-    fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()>;
-    /// The highest revocation sequence number so far (0 if none): changes whenever any
-    /// revocation does, so caches can tell when to refresh.
-    fn revocation_seq(&self) -> Result<i64>;
-    /// Allocates the next CRL number of `ca` (monotonic, never reused, durable) and records the
-    /// CRL: its revocation sequence coverage and, for a delta, its base.
-    /// (The generation in force signs: [`Store::record_crl_for`] with `None`.)
-    fn record_crl(
-        &mut self,
-        actor: &str,
-        ca: &str,
-        covers_seq: i64,
-        delta_base: Option<u64>,
-    ) -> Result<u64> {
-        self.record_crl_for(actor, ca, None, covers_seq, delta_base)
-    }
-    /// The newest full CRL of `ca`: (CRL number, revocation sequence it covered).
-    fn last_full_crl(&self, ca: &str) -> Result<Option<(u64, i64)>> {
-        self.last_full_crl_for(ca, None)
-    }
-    /// Appends an audit record for an act that changes nothing else in the store.
-    fn audit(
-        &mut self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        details: &serde_json::Value,
-    ) -> Result<()>;
-    /// The whole audit log, in order.
-    fn audit_records(&self) -> Result<Vec<AuditRecord>>;
-
-    /// Records a certificate another domain issued to our CA `ours` under `name`.
-    fn import_cert(
-        &mut self,
-        actor: &str,
-        name: &str,
-        ours: &str,
-        issuer: &str,
-        der: &[u8],
-    ) -> Result<()>;
-    /// Imported certificates: (name, DER).
-    fn imported_certs(&self) -> Result<Vec<(String, Vec<u8>)>>;
-    /// Registers an organisation (refuses a code that exists).
-    fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()>;
-    /// All organisations, by code.
-    fn orgs(&self) -> Result<Vec<OrgRecord>>;
-    /// Registers an officer; returns its id.
-    fn add_officer(&mut self, actor: &str, officer: &OfficerRecord) -> Result<i64>;
-    /// All officers.
-    fn officers(&self) -> Result<Vec<OfficerRecord>>;
-    /// Records a new request; returns its id.
-    fn add_request(&mut self, actor: &str, req: &RequestRecord) -> Result<i64>;
-    /// One request.
-    fn request(&self, id: i64) -> Result<Option<RequestRecord>>;
-    /// Requests, optionally of one organisation and state, by id.
-    fn requests(
-        &self,
-        org: Option<&str>,
-        state: Option<RequestState>,
-    ) -> Result<Vec<RequestRecord>>;
-    /// Moves a request from `from` to its new state (with the fields set on `req`), in one
-    /// transaction with an audit record. Fails if the request is no longer in `from`.
-    fn update_request(
-        &mut self,
-        actor: &str,
-        req: &RequestRecord,
-        from: RequestState,
-        action: &str,
-    ) -> Result<()>;
-
-    /// Registers names (DNS domains or IP networks, as `OrgName` text) as organisation `org`'s,
-    /// in one transaction with an audit record; refuses a name registered already.
-    fn add_org_names(&mut self, actor: &str, org: &str, names: &[String]) -> Result<()>;
-    /// Registered names as (organisation code, name), optionally of one organisation.
-    fn org_names(&self, org: Option<&str>) -> Result<Vec<(String, String)>>;
-    /// The newest audit record's (seq, hash), if any.
-    fn audit_head(&self) -> Result<Option<(i64, String)>>;
-    /// Audit records from `seq` on, in order.
-    fn audit_records_from(&self, seq: i64) -> Result<Vec<AuditRecord>>;
-    /// Seals the audit log: inside one write transaction (no other writer extends the chain
-    /// meanwhile) calls `seal` with the newest record's (seq, hash) and records the checkpoint
-    /// it returns. `None` when the log is empty.
-    fn seal_audit(
-        &mut self,
-        seal: &mut dyn FnMut(i64, &str) -> Result<AuditCheckpoint>,
-    ) -> Result<Option<AuditCheckpoint>>;
-    /// The signed audit checkpoints, oldest first.
-    fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>>;
-    /// Removes officer `id` (their certificate no longer authenticates anyone), with its audit
-    /// record. Returns the removed record, or None if there was no such officer.
-    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>>;
-    /// The CA's retired key generations, oldest first (the one in force is in [`CaRecord`]).
-    fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>>;
-    /// The latest notAfter of the certificates that generation `generation` of `ca` signed
-    /// (`None`: it signed none). Certificates recorded before generations existed count as
-    /// generation 1.
-    fn generation_last_expiry(&self, ca: &str, generation: u32) -> Result<Option<i64>>;
-    /// Records, durably, that a key for a renewal of `key.ca` is about to be generated.
-    fn record_pending_key(&mut self, key: &PendingKey) -> Result<()>;
-    /// The keys renewals of `ca` were generating and did not switch to (stopped, failed, or
-    /// still running), oldest first.
-    fn pending_keys(&self, ca: &str) -> Result<Vec<PendingKey>>;
-    /// Claims the pending key `label` of `ca` for removal: from now on no renewal switches
-    /// to it. False when there is no such record.
-    fn claim_pending_key(&mut self, ca: &str, label: &str) -> Result<bool>;
-    /// Forgets the pending key `label` of `ca` (its key was removed).
-    fn clear_pending_key(&mut self, ca: &str, label: &str) -> Result<()>;
-    /// Switches a CA to its next key generation in one transaction: the generation in force
-    /// is retired, the new record, CA certificate and link certificates are stored, the pending
-    /// key is forgotten, and an audit record is appended. Refused (nothing changed) unless
-    /// `renewal.ca.generation` is one above the generation in force and the pending key is
-    /// still recorded and unclaimed.
-    fn renew_ca(&mut self, actor: &str, renewal: &CaRenewal) -> Result<()>;
-    /// [`Store::record_crl`] for the CRL signed by generation `generation` of `ca` (`None`:
-    /// the generation in force). CRL numbers are one sequence per CA name, so they increase
-    /// for each key too (RFC 5280 §5.2.3).
-    fn record_crl_for(
-        &mut self,
-        actor: &str,
-        ca: &str,
-        generation: Option<u32>,
-        covers_seq: i64,
-        delta_base: Option<u64>,
-    ) -> Result<u64>;
-    /// [`Store::last_full_crl`] of the CRLs generation `generation` of `ca` signed (`None`:
-    /// the generation in force): a delta CRL's base is signed by the same key.
-    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>>;
-    /// Releases a `certificateHold` (RFC 5280 §5.3.1): the certificate is good again, and the
-    /// next delta CRL lists it with reason removeFromCRL (dated `time`). Refused unless the
-    /// certificate is on hold. Advances the revocation sequence, so caches refresh.
-    fn release_hold(
-        &mut self,
-        actor: &str,
-        serial: &Serial,
-        ca: Option<&str>,
-        time: i64,
-    ) -> Result<CertRecord>;
-
-    /// Records cross-certificates as halves of our CAs' cross-certificate pairs, in one
-    /// transaction with an audit record each. A side fills the empty half of the oldest pair of
-    /// the same CA key and peer (name and key), else starts a new pair; a certificate already in
-    /// that CA's pairs is skipped. Returns how many were recorded.
-    fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize>;
-    /// The cross-certificate pairs of CA `ca` (all CAs' with `None`), oldest first.
-    fn cross_pairs(&self, ca: Option<&str>) -> Result<Vec<CrossPair>>;
+impl<T> Store for T where
+    T: MetaStore
+        + StatusReader
+        + CertStore
+        + RevocationStore
+        + CaStore
+        + Registration
+        + AuditLog
+        + Send
+        + ?Sized
+{
 }
 
 /// Which half of a CA's cross-certificate pair a certificate is (RFC 4523 §2.5
@@ -593,7 +430,7 @@ pub struct RevokeOutcome {
     pub already: bool,
 }
 
-/// The revocation state of one issued certificate ([`Store::cert_status`]).
+/// The revocation state of one issued certificate ([`StatusReader::cert_status`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredStatus {
     /// Revocation time, Unix seconds; `None` while the certificate is not revoked.

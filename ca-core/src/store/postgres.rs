@@ -12,7 +12,7 @@
 //! advisory lock ([`WRITE_LOCK`]), as SQLite's `BEGIN IMMEDIATE` takes its write lock. So one
 //! hash chain spans every instance, CRL numbers strictly increase across instances, the
 //! revocation sequence never repeats, and a request's compare-and-set state change
-//! ([`Store::update_request`]) lets exactly one of two concurrent approvers through. Reserving
+//! ([`Registration::update_request`]) lets exactly one of two concurrent approvers through. Reserving
 //! serials (no audit record) takes no lock: the UNIQUE constraint suffices.
 //!
 //! The schema is versioned ([`MIGRATIONS`]): migrations newer than the database's
@@ -33,8 +33,9 @@ use super::{
     AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
     CertStatus, CrossDirection, CrossPair, CrossPairSide, OfficerRecord, OrgRecord, PendingCert,
     PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
-    RevokedEntry, Serial, StatusVisitor, Store, StoredStatus,
+    RevokedEntry, Serial, StatusVisitor, StoredStatus,
 };
+use super::{AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader};
 use crate::error::{Error, Result};
 
 /// Advisory lock key of write transactions (`pg_advisory_xact_lock`): "lgpkiwr".
@@ -779,7 +780,7 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
+impl MetaStore for PgStore {
     fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn()?
@@ -800,77 +801,9 @@ impl Store for PgStore {
             )
             .map(|_| ())
     }
+}
 
-    fn insert_ca(
-        &mut self,
-        actor: &str,
-        ca: &CaRecord,
-        cert: &PendingCert,
-        cert_der: &[u8],
-    ) -> Result<()> {
-        let tx = self.write_txn()?;
-        let exists: i64 = tx
-            .query_one(
-                "SELECT COUNT(*) FROM cas WHERE name = $1",
-                &[&ca.name],
-                "checking CA name",
-            )?
-            .get(0);
-        if exists > 0 {
-            return Err(Error::CaExists {
-                name: ca.name.clone(),
-            });
-        }
-        Self::insert_pending(&tx, cert, now_unix())?;
-        Self::mark_issued(&tx, &cert.serial, cert_der)?;
-        let profiles = serde_json::to_string(&ca.profiles).unwrap_or_else(|_| "[]".into());
-        tx.execute(
-            "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&ca.name, &ca.parent, &cert_der, &ca.key_ref, &ca.key_alg.name(), &profiles],
-            "recording the CA",
-        )?;
-        Self::append_audit(
-            &tx,
-            actor,
-            "ca.create",
-            &ca.name,
-            "ok",
-            &serde_json::json!({
-                "serial": cert.serial, "parent": ca.parent, "subject": cert.subject,
-                "key_alg": ca.key_alg.name(), "key": crate::key::KeyRef(ca.key_ref.clone()).location(),
-            }),
-        )?;
-        tx.commit("committing the CA")
-    }
-
-    fn cas(&self) -> Result<Vec<CaRecord>> {
-        let rows = self.conn()?.query(
-            "SELECT name, parent, cert_der, key_ref, key_alg, profiles, COALESCE(generation, 1) FROM cas ORDER BY seq",
-            &[],
-            "listing CAs",
-        )?;
-        rows.iter()
-            .map(|r| {
-                let alg: String = r.get(4);
-                let profiles: String = r.get(5);
-                Ok(CaRecord {
-                    name: r.get(0),
-                    parent: r.get(1),
-                    cert_der: r.get(2),
-                    key_ref: r.get(3),
-                    key_alg: alg.parse()?,
-                    profiles: serde_json::from_str(&profiles)
-                        .map_err(|e| Error::malformed("stored CA profiles", e))?,
-                    generation: r.get::<_, i64>(6) as u32,
-                })
-            })
-            .collect()
-    }
-
-    fn ca(&self, name: &str) -> Result<Option<CaRecord>> {
-        Ok(self.cas()?.into_iter().find(|c| c.name == name))
-    }
-
+impl CertStore for PgStore {
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
         let tx = self.begin(None)?;
         Self::insert_pendings(&tx, pending, now_unix())?;
@@ -947,23 +880,6 @@ impl Store for PgStore {
         Self::cert_where(&conn, serial, ca)
     }
 
-    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
-        self.conn()?
-            .query_opt(
-                "SELECT revoked_at, reason FROM certs WHERE serial = $1 AND state = 'issued' AND ca = $2",
-                &[&serial.as_str(), &ca],
-                "reading a certificate's status",
-            )?
-            .map(|r| {
-                let revoked_at: Option<i64> = r.get(0);
-                Ok(StoredStatus {
-                    revoked_at,
-                    reason: col::<Option<ReasonCode>>(&r, 1)?.filter(|_| revoked_at.is_some()),
-                })
-            })
-            .transpose()
-    }
-
     fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
         self.conn()?
             .query_opt(
@@ -1001,57 +917,24 @@ impl Store for PgStore {
             })
             .transpose()
     }
+}
 
-    fn revoke(
-        &mut self,
-        actor: &str,
-        reqs: &[RevocationRequest],
-    ) -> Result<Vec<Result<RevokeOutcome>>> {
-        let tx = self.write_txn()?;
-        let mut chain = AuditChain::start(&tx)?;
-        let mut seq = Self::next_revocation_seq(&tx)? - 1;
-        let mut out = Vec::with_capacity(reqs.len());
-        for r in reqs {
-            let Some(mut rec) = Self::cert_where(&tx, &r.serial, r.ca.as_deref())? else {
-                out.push(Err(Error::CertificateNotFound {
-                    serial: r.serial.to_string(),
-                }));
-                continue;
-            };
-            if !super::revocation_changes(&rec, r.reason) {
-                out.push(Ok(RevokeOutcome {
-                    record: rec,
-                    already: true,
-                }));
-                continue;
-            }
-            seq += 1;
-            let time = rec.revoked_at.unwrap_or(r.time);
-            tx.execute(
-                "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, revoked_seq = $5 WHERE serial = $1",
-                &[&rec.serial.as_str(), &time, &r.reason.name(), &r.invalidity_date, &seq],
-                "recording a revocation",
-            )?;
-            chain.append(
-                &tx,
-                actor,
-                "cert.revoke",
-                rec.serial.as_str(),
-                "ok",
-                &serde_json::json!({
-                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
-                }),
-            )?;
-            rec.revoked_at = Some(time);
-            rec.reason = Some(r.reason);
-            rec.invalidity_date = r.invalidity_date;
-            out.push(Ok(RevokeOutcome {
-                record: rec,
-                already: false,
-            }));
-        }
-        tx.commit("committing revocations")?;
-        Ok(out)
+impl StatusReader for PgStore {
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
+        self.conn()?
+            .query_opt(
+                "SELECT revoked_at, reason FROM certs WHERE serial = $1 AND state = 'issued' AND ca = $2",
+                &[&serial.as_str(), &ca],
+                "reading a certificate's status",
+            )?
+            .map(|r| {
+                let revoked_at: Option<i64> = r.get(0);
+                Ok(StoredStatus {
+                    revoked_at,
+                    reason: col::<Option<ReasonCode>>(&r, 1)?.filter(|_| revoked_at.is_some()),
+                })
+            })
+            .transpose()
     }
 
     fn for_each_revoked(
@@ -1105,6 +988,74 @@ impl Store for PgStore {
             .get(0))
     }
 
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
+        let generation = generation.map(i64::from);
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL
+                   AND COALESCE(generation, 1) = COALESCE($2::BIGINT, (SELECT COALESCE(generation, 1) FROM cas WHERE name = $1), 1)
+                 ORDER BY number DESC LIMIT 1",
+                &[&ca, &generation],
+                "reading CRLs",
+            )?
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+    }
+}
+
+impl RevocationStore for PgStore {
+    fn revoke(
+        &mut self,
+        actor: &str,
+        reqs: &[RevocationRequest],
+    ) -> Result<Vec<Result<RevokeOutcome>>> {
+        let tx = self.write_txn()?;
+        let mut chain = AuditChain::start(&tx)?;
+        let mut seq = Self::next_revocation_seq(&tx)? - 1;
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let Some(mut rec) = Self::cert_where(&tx, &r.serial, r.ca.as_deref())? else {
+                out.push(Err(Error::CertificateNotFound {
+                    serial: r.serial.to_string(),
+                }));
+                continue;
+            };
+            if !super::revocation_changes(&rec, r.reason) {
+                out.push(Ok(RevokeOutcome {
+                    record: rec,
+                    already: true,
+                }));
+                continue;
+            }
+            seq += 1;
+            let time = rec.revoked_at.unwrap_or(r.time);
+            tx.execute(
+                "UPDATE certs SET revoked_at = $2, reason = $3, invalidity_date = $4, revoked_seq = $5 WHERE serial = $1",
+                &[&rec.serial.as_str(), &time, &r.reason.name(), &r.invalidity_date, &seq],
+                "recording a revocation",
+            )?;
+            chain.append(
+                &tx,
+                actor,
+                "cert.revoke",
+                rec.serial.as_str(),
+                "ok",
+                &serde_json::json!({
+                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
+                }),
+            )?;
+            rec.revoked_at = Some(time);
+            rec.reason = Some(r.reason);
+            rec.invalidity_date = r.invalidity_date;
+            out.push(Ok(RevokeOutcome {
+                record: rec,
+                already: false,
+            }));
+        }
+        tx.commit("committing revocations")?;
+        Ok(out)
+    }
+
     fn record_crl_for(
         &mut self,
         actor: &str,
@@ -1156,18 +1107,125 @@ impl Store for PgStore {
         Ok(number as u64)
     }
 
-    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
-        let generation = generation.map(i64::from);
-        Ok(self
-            .conn()?
-            .query_opt(
-                "SELECT number, covers_seq FROM crls WHERE ca = $1 AND delta_base IS NULL
-                   AND COALESCE(generation, 1) = COALESCE($2::BIGINT, (SELECT COALESCE(generation, 1) FROM cas WHERE name = $1), 1)
-                 ORDER BY number DESC LIMIT 1",
-                &[&ca, &generation],
-                "reading CRLs",
+    fn release_hold(
+        &mut self,
+        actor: &str,
+        serial: &Serial,
+        ca: Option<&str>,
+        time: i64,
+    ) -> Result<CertRecord> {
+        let tx = self.write_txn()?;
+        let mut rec =
+            Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
+                serial: serial.to_string(),
+            })?;
+        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
+                    rec.reason
+                        .filter(|_| rec.revoked_at.is_some())
+                        .map_or("good", ReasonCode::name)
+                ),
+            });
+        }
+        let seq = Self::next_revocation_seq(&tx)?;
+        tx.execute(
+            "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = $2 WHERE serial = $1",
+            &[&rec.serial.as_str(), &seq],
+            "releasing a hold",
+        )?;
+        tx.execute(
+            "INSERT INTO hold_releases (serial, released_at) VALUES ($1, $2)
+             ON CONFLICT (serial) DO UPDATE SET released_at = excluded.released_at",
+            &[&rec.serial.as_str(), &time],
+            "releasing a hold",
+        )?;
+        Self::append_audit(
+            &tx,
+            actor,
+            "cert.unhold",
+            rec.serial.as_str(),
+            "ok",
+            &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
+        )?;
+        tx.commit("committing a hold release")?;
+        rec.revoked_at = None;
+        rec.reason = None;
+        rec.invalidity_date = None;
+        Ok(rec)
+    }
+}
+
+impl CaStore for PgStore {
+    fn insert_ca(
+        &mut self,
+        actor: &str,
+        ca: &CaRecord,
+        cert: &PendingCert,
+        cert_der: &[u8],
+    ) -> Result<()> {
+        let tx = self.write_txn()?;
+        let exists: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM cas WHERE name = $1",
+                &[&ca.name],
+                "checking CA name",
             )?
-            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+            .get(0);
+        if exists > 0 {
+            return Err(Error::CaExists {
+                name: ca.name.clone(),
+            });
+        }
+        Self::insert_pending(&tx, cert, now_unix())?;
+        Self::mark_issued(&tx, &cert.serial, cert_der)?;
+        let profiles = serde_json::to_string(&ca.profiles).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&ca.name, &ca.parent, &cert_der, &ca.key_ref, &ca.key_alg.name(), &profiles],
+            "recording the CA",
+        )?;
+        Self::append_audit(
+            &tx,
+            actor,
+            "ca.create",
+            &ca.name,
+            "ok",
+            &serde_json::json!({
+                "serial": cert.serial, "parent": ca.parent, "subject": cert.subject,
+                "key_alg": ca.key_alg.name(), "key": crate::key::KeyRef(ca.key_ref.clone()).location(),
+            }),
+        )?;
+        tx.commit("committing the CA")
+    }
+
+    fn cas(&self) -> Result<Vec<CaRecord>> {
+        let rows = self.conn()?.query(
+            "SELECT name, parent, cert_der, key_ref, key_alg, profiles, COALESCE(generation, 1) FROM cas ORDER BY seq",
+            &[],
+            "listing CAs",
+        )?;
+        rows.iter()
+            .map(|r| {
+                let alg: String = r.get(4);
+                let profiles: String = r.get(5);
+                Ok(CaRecord {
+                    name: r.get(0),
+                    parent: r.get(1),
+                    cert_der: r.get(2),
+                    key_ref: r.get(3),
+                    key_alg: alg.parse()?,
+                    profiles: serde_json::from_str(&profiles)
+                        .map_err(|e| Error::malformed("stored CA profiles", e))?,
+                    generation: r.get::<_, i64>(6) as u32,
+                })
+            })
+            .collect()
+    }
+
+    fn ca(&self, name: &str) -> Result<Option<CaRecord>> {
+        Ok(self.cas()?.into_iter().find(|c| c.name == name))
     }
 
     fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>> {
@@ -1318,23 +1376,6 @@ impl Store for PgStore {
         tx.commit("committing the renewal")
     }
 
-    fn audit(
-        &mut self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        details: &serde_json::Value,
-    ) -> Result<()> {
-        let tx = self.write_txn()?;
-        Self::append_audit(&tx, actor, action, target, outcome, details)?;
-        tx.commit("committing an audit record")
-    }
-
-    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
-        self.audit_records_from(i64::MIN)
-    }
-
     fn import_cert(
         &mut self,
         actor: &str,
@@ -1401,7 +1442,9 @@ impl Store for PgStore {
             })
             .collect())
     }
+}
 
+impl Registration for PgStore {
     fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()> {
         let tx = self.write_txn()?;
         let exists: i64 = tx
@@ -1626,6 +1669,56 @@ impl Store for PgStore {
             .collect())
     }
 
+    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
+        let tx = self.write_txn()?;
+        let Some(rec) = tx
+            .query_opt(
+                &format!("SELECT {OFFICER_COLUMNS} FROM officers WHERE id = $1"),
+                &[&id],
+                "reading an officer",
+            )?
+            .as_ref()
+            .map(row_to_officer)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        tx.execute(
+            "DELETE FROM officers WHERE id = $1",
+            &[&id],
+            "removing an officer",
+        )?;
+        Self::append_audit(
+            &tx,
+            actor,
+            "officer.remove",
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": rec.org, "role": rec.role, "subject": rec.subject, "cert_serial": rec.cert_serial}),
+        )?;
+        tx.commit("committing an officer removal")?;
+        Ok(Some(rec))
+    }
+}
+
+impl AuditLog for PgStore {
+    fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let tx = self.write_txn()?;
+        Self::append_audit(&tx, actor, action, target, outcome, details)?;
+        tx.commit("committing an audit record")
+    }
+
+    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
+        self.audit_records_from(i64::MIN)
+    }
+
     fn audit_head(&self) -> Result<Option<(i64, String)>> {
         Ok(self
             .conn()?
@@ -1693,86 +1786,6 @@ impl Store for PgStore {
                 signature: r.get(4),
             })
             .collect())
-    }
-
-    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
-        let tx = self.write_txn()?;
-        let Some(rec) = tx
-            .query_opt(
-                &format!("SELECT {OFFICER_COLUMNS} FROM officers WHERE id = $1"),
-                &[&id],
-                "reading an officer",
-            )?
-            .as_ref()
-            .map(row_to_officer)
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        tx.execute(
-            "DELETE FROM officers WHERE id = $1",
-            &[&id],
-            "removing an officer",
-        )?;
-        Self::append_audit(
-            &tx,
-            actor,
-            "officer.remove",
-            &id.to_string(),
-            "ok",
-            &serde_json::json!({"org": rec.org, "role": rec.role, "subject": rec.subject, "cert_serial": rec.cert_serial}),
-        )?;
-        tx.commit("committing an officer removal")?;
-        Ok(Some(rec))
-    }
-
-    fn release_hold(
-        &mut self,
-        actor: &str,
-        serial: &Serial,
-        ca: Option<&str>,
-        time: i64,
-    ) -> Result<CertRecord> {
-        let tx = self.write_txn()?;
-        let mut rec =
-            Self::cert_where(&tx, serial, ca)?.ok_or_else(|| Error::CertificateNotFound {
-                serial: serial.to_string(),
-            })?;
-        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
-            return Err(Error::PolicyRefused {
-                detail: format!(
-                    "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
-                    rec.reason
-                        .filter(|_| rec.revoked_at.is_some())
-                        .map_or("good", ReasonCode::name)
-                ),
-            });
-        }
-        let seq = Self::next_revocation_seq(&tx)?;
-        tx.execute(
-            "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = $2 WHERE serial = $1",
-            &[&rec.serial.as_str(), &seq],
-            "releasing a hold",
-        )?;
-        tx.execute(
-            "INSERT INTO hold_releases (serial, released_at) VALUES ($1, $2)
-             ON CONFLICT (serial) DO UPDATE SET released_at = excluded.released_at",
-            &[&rec.serial.as_str(), &time],
-            "releasing a hold",
-        )?;
-        Self::append_audit(
-            &tx,
-            actor,
-            "cert.unhold",
-            rec.serial.as_str(),
-            "ok",
-            &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
-        )?;
-        tx.commit("committing a hold release")?;
-        rec.revoked_at = None;
-        rec.reason = None;
-        rec.invalidity_date = None;
-        Ok(rec)
     }
 }
 

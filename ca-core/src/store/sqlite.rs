@@ -13,8 +13,9 @@ use super::{
     AuditCheckpoint, AuditRecord, CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord,
     CertStatus, CrossDirection, CrossPair, CrossPairSide, OfficerRecord, OrgRecord, PendingCert,
     PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
-    RevokedEntry, Serial, StatusVisitor, Store, StoredStatus,
+    RevokedEntry, Serial, StatusVisitor, StoredStatus,
 };
+use super::{AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader};
 use crate::error::{Error, Result};
 
 /// The embedded SQLite store.
@@ -701,7 +702,7 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-impl Store for SqliteStore {
+impl MetaStore for SqliteStore {
     fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -718,7 +719,403 @@ impl Store for SqliteStore {
             .map(|_| ())
             .map_err(Error::store("writing metadata"))
     }
+}
 
+impl CertStore for SqliteStore {
+    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
+        let txn = self.write_txn()?;
+        let now = now_unix();
+        for p in pending {
+            Self::insert_pending(&txn, p, now)?;
+        }
+        txn.commit()
+            .map_err(Error::store("committing reserved serials"))
+    }
+
+    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
+        let txn = self.write_txn()?;
+        let mut chain = AuditChain::start(&txn)?;
+        for (serial, der) in issued {
+            let row = Self::mark_issued(&txn, serial, der)?;
+            let Some((ca, profile, subject)) = row else {
+                return Err(Error::SerialCollision {
+                    serial: serial.to_string(),
+                });
+            };
+            chain.append(
+                &txn,
+                actor,
+                "cert.issue",
+                serial.as_str(),
+                "ok",
+                &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
+            )?;
+        }
+        txn.commit()
+            .map_err(Error::store("committing certificates"))
+    }
+
+    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>> {
+        let mut sql = format!("SELECT {CERT_COLUMNS} FROM certs WHERE state = 'issued'");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(ca) = &filter.ca {
+            args.push(Box::new(ca.clone()));
+            sql.push_str(&format!(" AND ca = ?{}", args.len()));
+        }
+        if let Some(p) = &filter.profile {
+            args.push(Box::new(p.clone()));
+            sql.push_str(&format!(" AND profile = ?{}", args.len()));
+        }
+        match filter.status {
+            Some(CertStatus::Revoked) => sql.push_str(" AND revoked_at IS NOT NULL"),
+            Some(CertStatus::Good) => {
+                args.push(Box::new(filter.now));
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND not_after >= ?{}",
+                    args.len()
+                ));
+            }
+            Some(CertStatus::Expired) => {
+                args.push(Box::new(filter.now));
+                sql.push_str(&format!(
+                    " AND revoked_at IS NULL AND not_after < ?{}",
+                    args.len()
+                ));
+            }
+            None => {}
+        }
+        sql.push_str(" ORDER BY seq");
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(Error::store("listing certificates"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), Self::row_to_cert)
+            .map_err(Error::store("listing certificates"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::store("reading certificates"))
+    }
+
+    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        self.conn
+            .query_row(&sql, params![serial, ca], Self::row_to_cert)
+            .optional()
+            .map_err(Error::store("reading a certificate"))
+    }
+
+    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
+        let sql =
+            format!("SELECT {CERT_COLUMNS} FROM certs WHERE request_id = ?1 AND state = 'issued'");
+        self.conn
+            .query_row(&sql, [request_id], Self::row_to_cert)
+            .optional()
+            .map_err(Error::store("reading a certificate"))
+    }
+
+    fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
+        self.conn
+            .query_row(
+                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
+                 FROM certs WHERE request_id = ?1 AND state = 'pending'",
+                [request_id],
+                |r| {
+                    Ok(PendingCert {
+                        serial: r.get(0)?,
+                        ca: r.get(1)?,
+                        profile: r.get(2)?,
+                        subject: r.get(3)?,
+                        not_before: r.get(4)?,
+                        not_after: r.get(5)?,
+                        tbs_der: r.get(6)?,
+                        request_id: r.get(7)?,
+                        issuer_generation: Some(r.get(8)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(Error::store("reading a reservation"))
+    }
+}
+
+impl StatusReader for SqliteStore {
+    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
+        self.conn
+            .prepare_cached(
+                "SELECT revoked_at, reason FROM certs WHERE serial = ?1 AND state = 'issued' AND ca = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![serial, ca], |r| {
+                    let revoked_at: Option<i64> = r.get(0)?;
+                    Ok(StoredStatus {
+                        revoked_at,
+                        // A released hold's 'removeFromCRL' is not a status.
+                        reason: r
+                            .get::<_, Option<ReasonCode>>(1)?
+                            .filter(|_| revoked_at.is_some()),
+                    })
+                })
+                .optional()
+            })
+            .map_err(Error::store("reading a certificate's status"))
+    }
+
+    fn for_each_revoked(
+        &self,
+        ca: &str,
+        since_seq: Option<i64>,
+        f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
+    ) -> Result<()> {
+        // A full CRL reads the covering index certs_crl in serial order; a delta CRL reads only
+        // what changed since its base through certs_revoked (ca, revoked_seq).
+        let sql = if since_seq.is_some() {
+            "SELECT c.serial, COALESCE(c.revoked_at, h.released_at), c.reason, c.invalidity_date, c.profile
+             FROM certs c LEFT JOIN hold_releases h ON h.serial = c.serial AND c.revoked_at IS NULL
+             WHERE c.ca = ?1 AND c.state = 'issued' AND c.revoked_seq > ?2
+               AND (c.revoked_at IS NOT NULL OR (c.reason = 'removeFromCRL' AND h.released_at IS NOT NULL))
+             ORDER BY c.serial"
+        } else {
+            "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
+             WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND ?2 = 0
+             ORDER BY serial"
+        };
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(Error::store("listing revocations"))?;
+        let mut rows = stmt
+            .query(params![ca, since_seq.unwrap_or(0)])
+            .map_err(Error::store("listing revocations"))?;
+        let read = || Error::store("reading revocations");
+        while let Some(row) = rows.next().map_err(read())? {
+            let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(read());
+            let profile = text(4)?;
+            f(&RevokedEntry {
+                serial: text(0)?,
+                revoked_at: row.get(1).map_err(read())?,
+                reason: row.get(2).map_err(read())?,
+                invalidity_date: row.get(3).map_err(read())?,
+                is_ca: super::is_ca_profile(profile),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
+            .map_err(Error::store("listing statuses"))?;
+        let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
+        while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
+            let read = || Error::store("reading statuses");
+            let serial = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(read())?;
+            let revoked_at: Option<i64> = row.get(1).map_err(read())?;
+            let reason: Option<ReasonCode> = row.get(2).map_err(read())?;
+            f(serial, revoked_at, reason)?;
+        }
+        Ok(())
+    }
+
+    fn revocation_seq(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(revoked_seq), 0) FROM certs", [], |r| {
+                r.get(0)
+            })
+            .map_err(Error::store("reading the revocation sequence"))
+    }
+
+    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
+        self.conn
+            .query_row(
+                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL
+                   AND COALESCE(generation, 1) = COALESCE(?2, (SELECT COALESCE(generation, 1) FROM cas WHERE name = ?1), 1)
+                 ORDER BY number DESC LIMIT 1",
+                params![ca, generation],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()
+            .map_err(Error::store("reading CRLs"))
+    }
+}
+
+impl RevocationStore for SqliteStore {
+    fn revoke(
+        &mut self,
+        actor: &str,
+        reqs: &[RevocationRequest],
+    ) -> Result<Vec<Result<RevokeOutcome>>> {
+        let txn = self.write_txn()?;
+        let mut chain = AuditChain::start(&txn)?;
+        let mut seq = Self::next_revocation_seq(&txn)? - 1;
+        let mut out = Vec::with_capacity(reqs.len());
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        for r in reqs {
+            let current = txn
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![r.serial, r.ca], Self::row_to_cert)
+                        .optional()
+                })
+                .map_err(Error::store("reading a certificate"))?;
+            let Some(mut rec) = current else {
+                out.push(Err(Error::CertificateNotFound {
+                    serial: r.serial.to_string(),
+                }));
+                continue;
+            };
+            if !super::revocation_changes(&rec, r.reason) {
+                out.push(Ok(RevokeOutcome {
+                    record: rec,
+                    already: true,
+                }));
+                continue;
+            }
+            seq += 1;
+            let time = rec.revoked_at.unwrap_or(r.time);
+            txn.prepare_cached(
+                "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, revoked_seq = ?5 WHERE serial = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![rec.serial, time, r.reason, r.invalidity_date, seq])
+            })
+            .map_err(Error::store("recording a revocation"))?;
+            chain.append(
+                &txn,
+                actor,
+                "cert.revoke",
+                rec.serial.as_str(),
+                "ok",
+                &serde_json::json!({
+                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
+                }),
+            )?;
+            rec.revoked_at = Some(time);
+            rec.reason = Some(r.reason);
+            rec.invalidity_date = r.invalidity_date;
+            out.push(Ok(RevokeOutcome {
+                record: rec,
+                already: false,
+            }));
+        }
+        txn.commit()
+            .map_err(Error::store("committing revocations"))?;
+        Ok(out)
+    }
+
+    fn record_crl_for(
+        &mut self,
+        actor: &str,
+        ca: &str,
+        generation: Option<u32>,
+        covers_seq: i64,
+        delta_base: Option<u64>,
+    ) -> Result<u64> {
+        let txn = self.write_txn()?;
+        let last: i64 = txn
+            .query_row(
+                "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?1",
+                [ca],
+                |r| r.get(0),
+            )
+            .map_err(Error::store("reading the CRL number"))?;
+        let number = last + 1;
+        let generation: u32 = match generation {
+            Some(g) => g,
+            None => txn
+                .query_row(
+                    "SELECT COALESCE(MAX(generation), 1) FROM cas WHERE name = ?1",
+                    [ca],
+                    |r| r.get(0),
+                )
+                .map_err(Error::store("reading the CA's generation"))?,
+        };
+        txn.execute(
+            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix(), generation],
+        )
+        .map_err(Error::store("recording a CRL"))?;
+        Self::append_audit(
+            &txn,
+            actor,
+            if delta_base.is_some() {
+                "crl.sign.delta"
+            } else {
+                "crl.sign"
+            },
+            ca,
+            "ok",
+            &serde_json::json!({"crl_number": number, "delta_base": delta_base, "generation": generation}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing a CRL number"))?;
+        Ok(number as u64)
+    }
+
+    fn release_hold(
+        &mut self,
+        actor: &str,
+        serial: &Serial,
+        ca: Option<&str>,
+        time: i64,
+    ) -> Result<CertRecord> {
+        let txn = self.write_txn()?;
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
+        );
+        let mut rec = txn
+            .query_row(&sql, params![serial, ca], Self::row_to_cert)
+            .optional()
+            .map_err(Error::store("reading a certificate"))?
+            .ok_or_else(|| Error::CertificateNotFound {
+                serial: serial.to_string(),
+            })?;
+        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
+            return Err(Error::PolicyRefused {
+                detail: format!(
+                    "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
+                    rec.reason
+                        .filter(|_| rec.revoked_at.is_some())
+                        .map_or("good", ReasonCode::name)
+                ),
+            });
+        }
+        let seq = Self::next_revocation_seq(&txn)?;
+        txn.execute(
+            "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = ?2 WHERE serial = ?1",
+            params![rec.serial, seq],
+        )
+        .map_err(Error::store("releasing a hold"))?;
+        txn.execute(
+            "INSERT OR REPLACE INTO hold_releases (serial, released_at) VALUES (?1, ?2)",
+            params![rec.serial, time],
+        )
+        .map_err(Error::store("releasing a hold"))?;
+        Self::append_audit(
+            &txn,
+            actor,
+            "cert.unhold",
+            rec.serial.as_str(),
+            "ok",
+            &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing a hold release"))?;
+        rec.revoked_at = None;
+        rec.reason = None;
+        rec.invalidity_date = None;
+        Ok(rec)
+    }
+}
+
+impl CaStore for SqliteStore {
     fn insert_ca(
         &mut self,
         actor: &str,
@@ -808,339 +1205,6 @@ impl Store for SqliteStore {
 
     fn ca(&self, name: &str) -> Result<Option<CaRecord>> {
         Ok(self.cas()?.into_iter().find(|c| c.name == name))
-    }
-
-    fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
-        let txn = self.write_txn()?;
-        let now = now_unix();
-        for p in pending {
-            Self::insert_pending(&txn, p, now)?;
-        }
-        txn.commit()
-            .map_err(Error::store("committing reserved serials"))
-    }
-
-    fn complete(&mut self, actor: &str, issued: &[(Serial, Vec<u8>)]) -> Result<()> {
-        let txn = self.write_txn()?;
-        let mut chain = AuditChain::start(&txn)?;
-        for (serial, der) in issued {
-            let row = Self::mark_issued(&txn, serial, der)?;
-            let Some((ca, profile, subject)) = row else {
-                return Err(Error::SerialCollision {
-                    serial: serial.to_string(),
-                });
-            };
-            chain.append(
-                &txn,
-                actor,
-                "cert.issue",
-                serial.as_str(),
-                "ok",
-                &serde_json::json!({"ca": ca, "profile": profile, "subject": subject}),
-            )?;
-        }
-        txn.commit()
-            .map_err(Error::store("committing certificates"))
-    }
-
-    fn certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>> {
-        let mut sql = format!("SELECT {CERT_COLUMNS} FROM certs WHERE state = 'issued'");
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        if let Some(ca) = &filter.ca {
-            args.push(Box::new(ca.clone()));
-            sql.push_str(&format!(" AND ca = ?{}", args.len()));
-        }
-        if let Some(p) = &filter.profile {
-            args.push(Box::new(p.clone()));
-            sql.push_str(&format!(" AND profile = ?{}", args.len()));
-        }
-        match filter.status {
-            Some(CertStatus::Revoked) => sql.push_str(" AND revoked_at IS NOT NULL"),
-            Some(CertStatus::Good) => {
-                args.push(Box::new(filter.now));
-                sql.push_str(&format!(
-                    " AND revoked_at IS NULL AND not_after >= ?{}",
-                    args.len()
-                ));
-            }
-            Some(CertStatus::Expired) => {
-                args.push(Box::new(filter.now));
-                sql.push_str(&format!(
-                    " AND revoked_at IS NULL AND not_after < ?{}",
-                    args.len()
-                ));
-            }
-            None => {}
-        }
-        sql.push_str(" ORDER BY seq");
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .map_err(Error::store("listing certificates"))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), Self::row_to_cert)
-            .map_err(Error::store("listing certificates"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::store("reading certificates"))
-    }
-
-    fn cert(&self, serial: &Serial, ca: Option<&str>) -> Result<Option<CertRecord>> {
-        let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
-        );
-        self.conn
-            .query_row(&sql, params![serial, ca], Self::row_to_cert)
-            .optional()
-            .map_err(Error::store("reading a certificate"))
-    }
-
-    fn cert_status(&self, serial: &Serial, ca: &str) -> Result<Option<StoredStatus>> {
-        self.conn
-            .prepare_cached(
-                "SELECT revoked_at, reason FROM certs WHERE serial = ?1 AND state = 'issued' AND ca = ?2",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![serial, ca], |r| {
-                    let revoked_at: Option<i64> = r.get(0)?;
-                    Ok(StoredStatus {
-                        revoked_at,
-                        // A released hold's 'removeFromCRL' is not a status.
-                        reason: r
-                            .get::<_, Option<ReasonCode>>(1)?
-                            .filter(|_| revoked_at.is_some()),
-                    })
-                })
-                .optional()
-            })
-            .map_err(Error::store("reading a certificate's status"))
-    }
-
-    fn cert_by_request_id(&self, request_id: &str) -> Result<Option<CertRecord>> {
-        let sql =
-            format!("SELECT {CERT_COLUMNS} FROM certs WHERE request_id = ?1 AND state = 'issued'");
-        self.conn
-            .query_row(&sql, [request_id], Self::row_to_cert)
-            .optional()
-            .map_err(Error::store("reading a certificate"))
-    }
-
-    fn pending_by_request_id(&self, request_id: &str) -> Result<Option<PendingCert>> {
-        self.conn
-            .query_row(
-                "SELECT serial, ca, profile, subject, not_before, not_after, tbs_der, request_id, COALESCE(issuer_generation, 1)
-                 FROM certs WHERE request_id = ?1 AND state = 'pending'",
-                [request_id],
-                |r| {
-                    Ok(PendingCert {
-                        serial: r.get(0)?,
-                        ca: r.get(1)?,
-                        profile: r.get(2)?,
-                        subject: r.get(3)?,
-                        not_before: r.get(4)?,
-                        not_after: r.get(5)?,
-                        tbs_der: r.get(6)?,
-                        request_id: r.get(7)?,
-                        issuer_generation: Some(r.get(8)?),
-                    })
-                },
-            )
-            .optional()
-            .map_err(Error::store("reading a reservation"))
-    }
-
-    fn revoke(
-        &mut self,
-        actor: &str,
-        reqs: &[RevocationRequest],
-    ) -> Result<Vec<Result<RevokeOutcome>>> {
-        let txn = self.write_txn()?;
-        let mut chain = AuditChain::start(&txn)?;
-        let mut seq = Self::next_revocation_seq(&txn)? - 1;
-        let mut out = Vec::with_capacity(reqs.len());
-        let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
-        );
-        for r in reqs {
-            let current = txn
-                .prepare_cached(&sql)
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![r.serial, r.ca], Self::row_to_cert)
-                        .optional()
-                })
-                .map_err(Error::store("reading a certificate"))?;
-            let Some(mut rec) = current else {
-                out.push(Err(Error::CertificateNotFound {
-                    serial: r.serial.to_string(),
-                }));
-                continue;
-            };
-            if !super::revocation_changes(&rec, r.reason) {
-                out.push(Ok(RevokeOutcome {
-                    record: rec,
-                    already: true,
-                }));
-                continue;
-            }
-            seq += 1;
-            let time = rec.revoked_at.unwrap_or(r.time);
-            txn.prepare_cached(
-                "UPDATE certs SET revoked_at = ?2, reason = ?3, invalidity_date = ?4, revoked_seq = ?5 WHERE serial = ?1",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![rec.serial, time, r.reason, r.invalidity_date, seq])
-            })
-            .map_err(Error::store("recording a revocation"))?;
-            chain.append(
-                &txn,
-                actor,
-                "cert.revoke",
-                rec.serial.as_str(),
-                "ok",
-                &serde_json::json!({
-                    "ca": rec.ca, "reason": r.reason, "invalidity_date": r.invalidity_date.map(crate::issue::rfc3339),
-                }),
-            )?;
-            rec.revoked_at = Some(time);
-            rec.reason = Some(r.reason);
-            rec.invalidity_date = r.invalidity_date;
-            out.push(Ok(RevokeOutcome {
-                record: rec,
-                already: false,
-            }));
-        }
-        txn.commit()
-            .map_err(Error::store("committing revocations"))?;
-        Ok(out)
-    }
-
-    fn for_each_revoked(
-        &self,
-        ca: &str,
-        since_seq: Option<i64>,
-        f: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<()>,
-    ) -> Result<()> {
-        // A full CRL reads the covering index certs_crl in serial order; a delta CRL reads only
-        // what changed since its base through certs_revoked (ca, revoked_seq).
-        let sql = if since_seq.is_some() {
-            "SELECT c.serial, COALESCE(c.revoked_at, h.released_at), c.reason, c.invalidity_date, c.profile
-             FROM certs c LEFT JOIN hold_releases h ON h.serial = c.serial AND c.revoked_at IS NULL
-             WHERE c.ca = ?1 AND c.state = 'issued' AND c.revoked_seq > ?2
-               AND (c.revoked_at IS NOT NULL OR (c.reason = 'removeFromCRL' AND h.released_at IS NOT NULL))
-             ORDER BY c.serial"
-        } else {
-            "SELECT serial, revoked_at, reason, invalidity_date, profile FROM certs
-             WHERE ca = ?1 AND state = 'issued' AND revoked_at IS NOT NULL AND ?2 = 0
-             ORDER BY serial"
-        };
-        let mut stmt = self
-            .conn
-            .prepare(sql)
-            .map_err(Error::store("listing revocations"))?;
-        let mut rows = stmt
-            .query(params![ca, since_seq.unwrap_or(0)])
-            .map_err(Error::store("listing revocations"))?;
-        let read = || Error::store("reading revocations");
-        while let Some(row) = rows.next().map_err(read())? {
-            let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(read());
-            let profile = text(4)?;
-            f(&RevokedEntry {
-                serial: text(0)?,
-                revoked_at: row.get(1).map_err(read())?,
-                reason: row.get(2).map_err(read())?,
-                invalidity_date: row.get(3).map_err(read())?,
-                is_ca: super::is_ca_profile(profile),
-            })?;
-        }
-        Ok(())
-    }
-
-    fn for_each_status(&self, ca: &str, f: &mut StatusVisitor<'_>) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, revoked_at, reason FROM certs WHERE ca = ?1 AND state = 'issued' ORDER BY seq")
-            .map_err(Error::store("listing statuses"))?;
-        let mut rows = stmt.query([ca]).map_err(Error::store("listing statuses"))?;
-        while let Some(row) = rows.next().map_err(Error::store("reading statuses"))? {
-            let read = || Error::store("reading statuses");
-            let serial = row
-                .get_ref(0)
-                .and_then(|v| Ok(v.as_str()?))
-                .map_err(read())?;
-            let revoked_at: Option<i64> = row.get(1).map_err(read())?;
-            let reason: Option<ReasonCode> = row.get(2).map_err(read())?;
-            f(serial, revoked_at, reason)?;
-        }
-        Ok(())
-    }
-
-    fn revocation_seq(&self) -> Result<i64> {
-        self.conn
-            .query_row("SELECT COALESCE(MAX(revoked_seq), 0) FROM certs", [], |r| {
-                r.get(0)
-            })
-            .map_err(Error::store("reading the revocation sequence"))
-    }
-
-    fn record_crl_for(
-        &mut self,
-        actor: &str,
-        ca: &str,
-        generation: Option<u32>,
-        covers_seq: i64,
-        delta_base: Option<u64>,
-    ) -> Result<u64> {
-        let txn = self.write_txn()?;
-        let last: i64 = txn
-            .query_row(
-                "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?1",
-                [ca],
-                |r| r.get(0),
-            )
-            .map_err(Error::store("reading the CRL number"))?;
-        let number = last + 1;
-        let generation: u32 = match generation {
-            Some(g) => g,
-            None => txn
-                .query_row(
-                    "SELECT COALESCE(MAX(generation), 1) FROM cas WHERE name = ?1",
-                    [ca],
-                    |r| r.get(0),
-                )
-                .map_err(Error::store("reading the CA's generation"))?,
-        };
-        txn.execute(
-            "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix(), generation],
-        )
-        .map_err(Error::store("recording a CRL"))?;
-        Self::append_audit(
-            &txn,
-            actor,
-            if delta_base.is_some() {
-                "crl.sign.delta"
-            } else {
-                "crl.sign"
-            },
-            ca,
-            "ok",
-            &serde_json::json!({"crl_number": number, "delta_base": delta_base, "generation": generation}),
-        )?;
-        txn.commit()
-            .map_err(Error::store("committing a CRL number"))?;
-        Ok(number as u64)
-    }
-
-    fn last_full_crl_for(&self, ca: &str, generation: Option<u32>) -> Result<Option<(u64, i64)>> {
-        self.conn
-            .query_row(
-                "SELECT number, covers_seq FROM crls WHERE ca = ?1 AND delta_base IS NULL
-                   AND COALESCE(generation, 1) = COALESCE(?2, (SELECT COALESCE(generation, 1) FROM cas WHERE name = ?1), 1)
-                 ORDER BY number DESC LIMIT 1",
-                params![ca, generation],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-            )
-            .optional()
-            .map_err(Error::store("reading CRLs"))
     }
 
     fn ca_generations(&self, ca: &str) -> Result<Vec<CaGeneration>> {
@@ -1293,24 +1357,6 @@ impl Store for SqliteStore {
         txn.commit().map_err(Error::store("committing the renewal"))
     }
 
-    fn audit(
-        &mut self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        details: &serde_json::Value,
-    ) -> Result<()> {
-        let txn = self.write_txn()?;
-        Self::append_audit(&txn, actor, action, target, outcome, details)?;
-        txn.commit()
-            .map_err(Error::store("committing an audit record"))
-    }
-
-    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
-        self.audit_records_from(i64::MIN)
-    }
-
     fn import_cert(
         &mut self,
         actor: &str,
@@ -1372,7 +1418,9 @@ impl Store for SqliteStore {
             },
         )
     }
+}
 
+impl Registration for SqliteStore {
     fn add_org(&mut self, actor: &str, org: &OrgRecord) -> Result<()> {
         let txn = self.write_txn()?;
         let exists: i64 = txn
@@ -1581,6 +1629,54 @@ impl Store for SqliteStore {
         )
     }
 
+    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
+        let txn = self.write_txn()?;
+        let rec = txn
+            .query_row(
+                "SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der, person FROM officers WHERE id = ?1",
+                [id],
+                row_to_officer,
+            )
+            .optional()
+            .map_err(Error::store("reading an officer"))?;
+        let Some(rec) = rec else {
+            return Ok(None);
+        };
+        txn.execute("DELETE FROM officers WHERE id = ?1", [id])
+            .map_err(Error::store("removing an officer"))?;
+        Self::append_audit(
+            &txn,
+            actor,
+            "officer.remove",
+            &id.to_string(),
+            "ok",
+            &serde_json::json!({"org": rec.org, "role": rec.role, "subject": rec.subject, "cert_serial": rec.cert_serial}),
+        )?;
+        txn.commit()
+            .map_err(Error::store("committing an officer removal"))?;
+        Ok(Some(rec))
+    }
+}
+
+impl AuditLog for SqliteStore {
+    fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: &serde_json::Value,
+    ) -> Result<()> {
+        let txn = self.write_txn()?;
+        Self::append_audit(&txn, actor, action, target, outcome, details)?;
+        txn.commit()
+            .map_err(Error::store("committing an audit record"))
+    }
+
+    fn audit_records(&self) -> Result<Vec<AuditRecord>> {
+        self.audit_records_from(i64::MIN)
+    }
+
     fn audit_head(&self) -> Result<Option<(i64, String)>> {
         self.conn
             .query_row(
@@ -1656,89 +1752,6 @@ impl Store for SqliteStore {
                 })
             },
         )
-    }
-
-    fn remove_officer(&mut self, actor: &str, id: i64) -> Result<Option<OfficerRecord>> {
-        let txn = self.write_txn()?;
-        let rec = txn
-            .query_row(
-                "SELECT id, org, role, cert_issuer, cert_serial, subject, cert_der, person FROM officers WHERE id = ?1",
-                [id],
-                row_to_officer,
-            )
-            .optional()
-            .map_err(Error::store("reading an officer"))?;
-        let Some(rec) = rec else {
-            return Ok(None);
-        };
-        txn.execute("DELETE FROM officers WHERE id = ?1", [id])
-            .map_err(Error::store("removing an officer"))?;
-        Self::append_audit(
-            &txn,
-            actor,
-            "officer.remove",
-            &id.to_string(),
-            "ok",
-            &serde_json::json!({"org": rec.org, "role": rec.role, "subject": rec.subject, "cert_serial": rec.cert_serial}),
-        )?;
-        txn.commit()
-            .map_err(Error::store("committing an officer removal"))?;
-        Ok(Some(rec))
-    }
-
-    fn release_hold(
-        &mut self,
-        actor: &str,
-        serial: &Serial,
-        ca: Option<&str>,
-        time: i64,
-    ) -> Result<CertRecord> {
-        let txn = self.write_txn()?;
-        let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certs WHERE serial = ?1 AND state = 'issued' AND (?2 IS NULL OR ca = ?2)"
-        );
-        let mut rec = txn
-            .query_row(&sql, params![serial, ca], Self::row_to_cert)
-            .optional()
-            .map_err(Error::store("reading a certificate"))?
-            .ok_or_else(|| Error::CertificateNotFound {
-                serial: serial.to_string(),
-            })?;
-        if rec.revoked_at.is_none() || rec.reason != Some(ReasonCode::CertificateHold) {
-            return Err(Error::PolicyRefused {
-                detail: format!(
-                    "certificate {serial} is not on hold (status: {}); only certificateHold can be released (RFC 5280 §5.3.1)",
-                    rec.reason
-                        .filter(|_| rec.revoked_at.is_some())
-                        .map_or("good", ReasonCode::name)
-                ),
-            });
-        }
-        let seq = Self::next_revocation_seq(&txn)?;
-        txn.execute(
-            "UPDATE certs SET revoked_at = NULL, reason = 'removeFromCRL', invalidity_date = NULL, revoked_seq = ?2 WHERE serial = ?1",
-            params![rec.serial, seq],
-        )
-        .map_err(Error::store("releasing a hold"))?;
-        txn.execute(
-            "INSERT OR REPLACE INTO hold_releases (serial, released_at) VALUES (?1, ?2)",
-            params![rec.serial, time],
-        )
-        .map_err(Error::store("releasing a hold"))?;
-        Self::append_audit(
-            &txn,
-            actor,
-            "cert.unhold",
-            rec.serial.as_str(),
-            "ok",
-            &serde_json::json!({"ca": rec.ca, "held_since": rec.revoked_at.map(crate::issue::rfc3339)}),
-        )?;
-        txn.commit()
-            .map_err(Error::store("committing a hold release"))?;
-        rec.revoked_at = None;
-        rec.reason = None;
-        rec.invalidity_date = None;
-        Ok(rec)
     }
 }
 
