@@ -109,7 +109,9 @@ pub enum Command {
     },
     /// Write CA certificates, current CRLs and a revocation-status snapshot for relying
     /// parties and ocsp-responder (a new signed release, switched in atomically), and/or the
-    /// CAs' entries in an LDAP repository (RFC 4523).
+    /// CAs' entries in an LDAP repository (RFC 4523). Each key generation of a CA that still
+    /// publishes gets its own CRL and ARL, signed with its key: crl/NAME.crl (generation 1) and
+    /// crl/NAME.gN.crl (generation N), arl/ likewise.
     Publish(PublishArgs),
     /// Local governments (団体) by their 6-digit 団体コード.
     #[command(subcommand)]
@@ -146,7 +148,8 @@ pub enum Command {
     /// Run the CA service: OCSP, CRLs, CA certificates over HTTP; the RA API over mutual TLS.
     ///
     /// The HTTP port (--listen) serves OCSP (POST / and /ocsp, GET /ocsp/{base64}), CRLs
-    /// (/crl/NAME.crl), CA certificates (/ca/NAME.crt), POST /validate (the validation
+    /// (/crl/NAME.crl, signed by the CA's first key; /crl/NAME.gN.crl by its key generation N
+    /// after `ca renew`; ARLs likewise under /arl/), CA certificates (/ca/NAME.crt), POST /validate (the validation
     /// service, JSON), POST /tsa (RFC 3161 time-stamping: application/timestamp-query in,
     /// application/timestamp-reply out, signed with the TSA certificate kept in HOME/tsa;
     /// accuracy from [tsa] in HOME/lgpki.toml), /healthz and /metrics.
@@ -178,7 +181,10 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Sign with this key generation of the CA (`ca list`; default: the one in force). A
-        /// renewed CA's old key signs CRLs until the certificates it signed have expired.
+        /// renewed CA's old key signs CRLs (and ARLs) until the certificates it signed have
+        /// expired, plus one CRL validity period (RFC 5280 §3.3). Each generation's list names
+        /// its own distribution point: BASE/crl/NAME.crl for generation 1, BASE/crl/NAME.gN.crl
+        /// for generation N (ARLs: BASE/arl/…), the URL the certificates that key signed give.
         #[arg(long, value_name = "N")]
         generation: Option<u32>,
     },
@@ -460,9 +466,11 @@ pub enum CaCommand {
     Create(CaCreateArgs),
     /// A new key generation for a CA: a new key and certificate (self-signed CAs also get the
     /// link certificates OldWithNew and NewWithOld; a subordinate CA is re-issued by its
-    /// parent; cross-certificates lgpki issued to or by it are re-issued). Issuance switches to
-    /// the new key at once; the old key keeps signing CRLs (`crl --generation N`) until what
-    /// it signed has expired.
+    /// parent; cross-certificates lgpki issued to or by it are re-issued, in the same
+    /// transaction). Issuance switches to the new key at once; the old key keeps signing CRLs
+    /// (`crl --generation N`, served and published at its own URL) until what it signed has
+    /// expired. What generation N (N ≥ 2) signs names the distribution point
+    /// BASE/crl/NAME.gN.crl; generation 1 keeps BASE/crl/NAME.crl.
     Renew(CaRenewArgs),
 }
 

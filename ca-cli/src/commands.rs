@@ -1311,7 +1311,7 @@ fn crl(
 ) -> CmdResult {
     let mut ca = ctx.open()?;
     let signed = if arl {
-        ca.sign_arl(ca_name)?
+        ca.sign_arl_by_generation(ca_name, generation, None)?
     } else {
         ca.sign_crl_by_generation(ca_name, generation, delta, None)?
     };

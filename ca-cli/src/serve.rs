@@ -134,14 +134,16 @@ struct StoreRepository {
 }
 
 impl StoreRepository {
-    /// Signs a new CRL (or ARL) of `name` now and keeps it.
-    fn sign(&self, name: &str) -> ca_core::Result<Vec<u8>> {
-        self.sign_kind(name, false)
-    }
-
-    /// Signs a new CRL of `name` (with `arl`: its authority revocation list, RFC 5280 §5.2.5
-    /// onlyContainsCACerts) now and keeps it, under `NAME` or `NAME/arl`.
-    fn sign_kind(&self, name: &str, arl: bool) -> ca_core::Result<Vec<u8>> {
+    /// Signs a new CRL of `name`, as generation `generation`'s key signs it (with `arl`: its
+    /// authority revocation list, RFC 5280 §5.2.5 onlyContainsCACerts), now and keeps it under
+    /// [`cache_key`]. `None` when that generation no longer publishes
+    /// ([`Authority::list_generations`]).
+    fn sign_kind(
+        &self,
+        name: &str,
+        generation: u32,
+        arl: bool,
+    ) -> ca_core::Result<Option<Vec<u8>>> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let mut ca = self.authority.lock().map_err(|_| lock_error())?;
         let rec = ca.ca_record(name)?;
@@ -150,16 +152,22 @@ impl StoreRepository {
         } else {
             self.settings.crl
         };
+        if !ca
+            .list_generations(name, fresh.validity)?
+            .contains(&generation)
+        {
+            return Ok(None);
+        }
         let signed = if arl {
-            ca.sign_arl_valid_for(name, Some(fresh.validity))?
+            ca.sign_arl_by_generation(name, Some(generation), Some(fresh.validity))?
         } else {
-            ca.sign_crl_valid_for(name, false, Some(fresh.validity))?
+            ca.sign_crl_by_generation(name, Some(generation), false, Some(fresh.validity))?
         };
         let now = unix_now();
         let next_update = now + fresh.validity.whole_seconds();
         if let Ok(mut crls) = self.crls.lock() {
             crls.insert(
-                cache_key(name, arl),
+                cache_key(name, generation, arl),
                 CachedCrl {
                     epoch,
                     signed_at: now,
@@ -170,31 +178,50 @@ impl StoreRepository {
         }
         tracing::info!(
             ca = name,
+            generation,
             arl,
             number = signed.number,
             entries = signed.entries,
             "CRL signed"
         );
-        Ok(signed.der)
+        Ok(Some(signed.der))
     }
 
-    /// The cached CRL (or ARL) of `name` while current, else a new one.
-    fn current(&self, name: &str, arl: bool) -> Option<Vec<u8>> {
+    /// The cached CRL (or ARL) of generation `generation` of `name` while current (signed
+    /// since the last revocation and before its nextUpdate), else a new one.
+    fn current(&self, name: &str, generation: u32, arl: bool) -> Option<Vec<u8>> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        if let Some(c) = self.crls.lock().ok()?.get(&cache_key(name, arl))
+        if let Some(c) = self
+            .crls
+            .lock()
+            .ok()?
+            .get(&cache_key(name, generation, arl))
             && c.epoch == epoch
             && unix_now() < c.next_update
         {
             return Some(c.der.clone());
         }
-        match self.sign_kind(name, arl) {
-            Ok(der) => Some(der),
+        match self.sign_kind(name, generation, arl) {
+            Ok(der) => der,
             Err(ca_core::Error::UnknownCa { .. }) => None,
             Err(e) => {
-                tracing::error!(ca = name, arl, error = %e, "CRL signing failed");
+                tracing::error!(ca = name, generation, arl, error = %e, "CRL signing failed");
                 None
             }
         }
+    }
+
+    /// Whether a CA of CAs (no end-entity profiles): its CRL is its ARL.
+    fn issues_only_cas(&self, name: &str) -> Option<bool> {
+        Some(
+            self.authority
+                .lock()
+                .ok()?
+                .ca_record(name)
+                .ok()?
+                .profiles
+                .is_empty(),
+        )
     }
 
     /// A certs-only CMS bundle (`.p7c`, RFC 5280 §4.2.2.1–2) of the certificates issued to
@@ -209,9 +236,9 @@ impl StoreRepository {
         certs.ok().map(|c| ca_core::signed_data::certs_only(&c))
     }
 
-    /// Whether `name`'s CRL must be signed again: none yet, a revocation since, or older than
-    /// its refresh interval.
-    fn due(&self, name: &str, is_arl: bool) -> bool {
+    /// Whether the CRL cached under `key` must be signed again: none yet, a revocation since,
+    /// or older than its refresh interval.
+    fn due(&self, key: &str, is_arl: bool) -> bool {
         let fresh = if is_arl {
             self.settings.arl
         } else {
@@ -221,7 +248,7 @@ impl StoreRepository {
         let Ok(crls) = self.crls.lock() else {
             return true;
         };
-        crls.get(name).is_none_or(|c| {
+        crls.get(key).is_none_or(|c| {
             c.epoch != epoch
                 || unix_now() - c.signed_at >= fresh.effective_refresh().whole_seconds()
         })
@@ -229,21 +256,14 @@ impl StoreRepository {
 }
 
 impl Repository for StoreRepository {
-    fn crl(&self, name: &str) -> Option<Vec<u8>> {
-        self.current(name, false)
+    fn crl(&self, name: &str, generation: u32) -> Option<Vec<u8>> {
+        self.current(name, generation, false)
     }
 
-    fn arl(&self, name: &str) -> Option<Vec<u8>> {
+    fn arl(&self, name: &str, generation: u32) -> Option<Vec<u8>> {
         // A CA of CAs: its CRL is its ARL.
-        let arl = !self
-            .authority
-            .lock()
-            .ok()?
-            .ca_record(name)
-            .ok()?
-            .profiles
-            .is_empty();
-        self.current(name, arl)
+        let arl = !self.issues_only_cas(name)?;
+        self.current(name, generation, arl)
     }
 
     fn certs_issued_to(&self, name: &str) -> Option<Vec<u8>> {
@@ -268,14 +288,24 @@ impl Repository for StoreRepository {
     }
 }
 
-/// The CRL cache's key: `NAME`, or `NAME/arl` for the ARL of a CA that also issues end-entity
-/// certificates.
-fn cache_key(name: &str, arl: bool) -> String {
+/// The CRL cache's key: the list's path as served, `crl/FILE` or (for the ARL of a CA that
+/// also issues end-entity certificates) `arl/FILE`, FILE naming the CA and the key generation
+/// ([`ca_core::dist::ListPoint`]).
+fn cache_key(name: &str, generation: u32, arl: bool) -> String {
+    let file = ca_core::dist::ListPoint::new(name, generation).file_name();
     if arl {
-        format!("{name}/arl")
+        format!("arl/{file}")
     } else {
-        name.to_string()
+        format!("crl/{file}")
     }
+}
+
+/// The CA name of a [`cache_key`].
+fn cache_key_ca(key: &str) -> Option<&str> {
+    let file = key
+        .strip_prefix("crl/")
+        .or_else(|| key.strip_prefix("arl/"))?;
+    ca_core::dist::ListPoint::parse(file).map(|p| p.ca)
 }
 
 /// What the refresher last saw, for `/healthz`.
@@ -313,13 +343,18 @@ impl ca_http::Health for ServeHealth {
             .map(|s| s.cas.iter().map(|(n, _)| n.clone()).collect())
             .unwrap_or_default();
         if let Ok(crls) = self.repo.crls.lock() {
+            // Every key generation's lists that the refresher keeps (it drops those of a
+            // generation that no longer publishes).
             for n in &names {
-                match crls.get(n) {
-                    None => out.push(format!("CRL of {n}: not signed yet")),
-                    Some(c) if c.next_update <= now => {
-                        out.push(format!("CRL of {n}: stale (past its nextUpdate)"))
+                let mut any = false;
+                for (key, c) in crls.iter().filter(|(k, _)| cache_key_ca(k) == Some(n)) {
+                    any = true;
+                    if c.next_update <= now {
+                        out.push(format!("CRL {key} of {n}: stale (past its nextUpdate)"));
                     }
-                    Some(_) => {}
+                }
+                if !any {
+                    out.push(format!("CRL of {n}: not signed yet"));
                 }
             }
         }
@@ -404,24 +439,55 @@ impl Refresher {
             self.pick_up(&cas, problems);
         }
         for rec in &cas {
-            if self.repo.due(&rec.name, rec.profiles.is_empty())
-                && let Err(e) = self.repo.sign(&rec.name)
-            {
-                problems.push(format!("CRL of {}: re-signing failed: {e}", rec.name));
+            let is_arl = rec.profiles.is_empty();
+            let fresh = if is_arl {
+                self.repo.settings.arl
+            } else {
+                self.repo.settings.crl
+            };
+            let generations = match self.repo.authority.lock() {
+                Ok(a) => a.list_generations(&rec.name, fresh.validity)?,
+                Err(_) => return Err(lock_error()),
+            };
+            // A generation that no longer publishes is not refreshed (list_generations says
+            // why): its lists leave the cache, and its URL answers 404.
+            if let Ok(mut crls) = self.repo.crls.lock() {
+                crls.retain(|k, _| {
+                    cache_key_ca(k) != Some(&rec.name)
+                        || generations.iter().any(|g| {
+                            *k == cache_key(&rec.name, *g, false)
+                                || *k == cache_key(&rec.name, *g, true)
+                        })
+                });
             }
-            // The ARL of a CA that also issues end-entity certificates, once served.
-            let arl_key = cache_key(&rec.name, true);
-            let served_arl = self
-                .repo
-                .crls
-                .lock()
-                .is_ok_and(|c| c.contains_key(&arl_key));
-            if !rec.profiles.is_empty()
-                && served_arl
-                && self.repo.due(&arl_key, true)
-                && let Err(e) = self.repo.sign_kind(&rec.name, true)
-            {
-                problems.push(format!("ARL of {}: re-signing failed: {e}", rec.name));
+            // Each generation that publishes keeps its CRL fresh, signed with its own key:
+            // a revocation (any generation's certificate) makes every one due.
+            for &g in &generations {
+                if self.repo.due(&cache_key(&rec.name, g, false), is_arl)
+                    && let Err(e) = self.repo.sign_kind(&rec.name, g, false)
+                {
+                    problems.push(format!(
+                        "CRL of {} (key generation {g}): re-signing failed: {e}",
+                        rec.name
+                    ));
+                }
+                // The ARL of a CA that also issues end-entity certificates, once served.
+                let arl_key = cache_key(&rec.name, g, true);
+                let served_arl = self
+                    .repo
+                    .crls
+                    .lock()
+                    .is_ok_and(|c| c.contains_key(&arl_key));
+                if !is_arl
+                    && served_arl
+                    && self.repo.due(&arl_key, true)
+                    && let Err(e) = self.repo.sign_kind(&rec.name, g, true)
+                {
+                    problems.push(format!(
+                        "ARL of {} (key generation {g}): re-signing failed: {e}",
+                        rec.name
+                    ));
+                }
             }
         }
         Ok(())

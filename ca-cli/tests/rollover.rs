@@ -635,9 +635,13 @@ fn renew_on_postgres() {
     let old_root = save(&env, &["ca", "cert", "application"], "root-g1.pem");
     let org1 = save(&env, &["ca", "cert", "application-mail"], "org-g1.pem");
     let (_, a) = staff(&env, "before");
+    cross_both_ways(&env);
+    check_crosses(&env, 1);
     renew(&env, &["application"]);
     renew(&env, &["application-mail"]);
     assert_eq!(ca_entry(&env, "application-mail")["generation"], 2);
+    // The cross-certificates re-issued with the switch (one PostgreSQL transaction).
+    check_crosses(&env, 2);
     let new_root = save(&env, &["ca", "cert", "application"], "root-g2.pem");
     let org2 = save(&env, &["ca", "cert", "application-mail"], "org-g2.pem");
     let links = save(&env, &["ca", "cert", "application", "--links"], "links.pem");
@@ -830,11 +834,100 @@ fn spawn_renew(env: &Env, point: Option<&str>) -> std::process::Child {
         .expect("spawn lgpki")
 }
 
+/// Gives `application-mail` a cross-certificate each way: one from the bridge to it, one from
+/// it to another domain's CA (OpenSSL-made).
+fn cross_both_ways(env: &Env) {
+    let key = common::make_key(env.dir.path(), "peer", common::KeyKind::P256);
+    let peer = env.path("peer.pem");
+    common::openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        s(&key),
+        "-subj",
+        "/C=JP/O=Peer/CN=Peer Bridge CA",
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        s(&peer),
+    ]);
+    let mail = save(
+        env,
+        &["ca", "cert", "application-mail"],
+        "mail-for-cross.pem",
+    );
+    for (ca, subject) in [("bridge", &mail), ("application-mail", &peer)] {
+        let out = env.path("cross-out.pem");
+        assert_ok(
+            &env.lgpki(&[
+                "cross-certify",
+                "--ca",
+                ca,
+                "--subject-cert",
+                s(subject),
+                "--out",
+                s(&out),
+            ]),
+            "cross-certify",
+        );
+    }
+}
+
+/// The cross-certificates of `application-mail` agree with the generation in force: one from
+/// the bridge certifying its key in force, one it signed with that key, each recorded as a
+/// pair half (`ca cert --cross`), and two per generation (what each renewal re-issues) — the
+/// old generation with the old crosses, or the new one with the re-issued ones.
+fn check_crosses(env: &Env, generation: u64) {
+    let mail = save(env, &["ca", "cert", "application-mail"], "mail-now.pem");
+    let pubkey = x509(&mail, &["-pubkey"]);
+    let ski = key_id(&mail, "Subject Key Identifier");
+    let all = crosses(env, &format!("k{generation}"));
+    let subject = x509(&mail, &["-subject"]);
+    let issuer = subject.replace("subject=", "issuer=");
+    let to_it = all
+        .iter()
+        .filter(|(_, p)| x509(p, &["-subject"]) == subject && x509(p, &["-pubkey"]) == pubkey)
+        .count();
+    let by_it = all
+        .iter()
+        .filter(|(_, p)| {
+            x509(p, &["-issuer"]) == issuer && key_id(p, "Authority Key Identifier") == ski
+        })
+        .count();
+    assert_eq!(
+        (to_it, by_it),
+        (1, 1),
+        "generation {generation}: one cross to its key and one by it"
+    );
+    // init's bridge⇄organization pair, then two per generation of application-mail.
+    assert_eq!(
+        all.len() as u64,
+        2 + 2 * generation,
+        "generation {generation}"
+    );
+    let paired = env.lgpki(&["ca", "cert", "application-mail", "--cross"]);
+    assert_ok(&paired, "ca cert --cross");
+    assert_eq!(
+        String::from_utf8_lossy(&paired.stdout)
+            .matches("BEGIN CERTIFICATE")
+            .count() as u64,
+        2 * generation,
+        "every cross of application-mail recorded as a pair half"
+    );
+}
+
 #[test]
 fn kill_9_during_renew_leaves_one_generation_in_force() {
     use std::io::Read;
     let env = Env::init(&[]);
     let root = save(&env, &["ca", "cert", "application"], "root.pem");
+    cross_both_ways(&env);
+    check_crosses(&env, 1);
     let mut expected = 1;
     // At each step of a renewal: paused there, then SIGKILL.
     for (point, switched) in [
@@ -869,11 +962,13 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
             expected += 1;
         }
         assert_eq!(check_after_kill(&env, &root), expected, "killed at {point}");
+        check_crosses(&env, expected);
     }
     // A renewal after the kills removes the key the stopped one left behind.
     renew(&env, &["application-mail"]);
     expected += 1;
     assert_eq!(check_after_kill(&env, &root), expected);
+    check_crosses(&env, expected);
     let conn = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open");
     let pending: i64 = conn
         .query_row("SELECT COUNT(*) FROM pending_keys", [], |r| r.get(0))
@@ -916,6 +1011,7 @@ fn kill_9_during_renew_leaves_one_generation_in_force() {
             after == before || after == before + 1,
             "{before} -> {after}"
         );
+        check_crosses(&env, after);
     }
     assert!(kills >= 3, "only {kills} kills landed while lgpki worked");
 }
@@ -1171,9 +1267,24 @@ fn cross_certificates_to_and_from_a_renewed_ca_are_reissued() {
                 x509(old, &["-pubkey"]),
                 "same subject key"
             );
+            // The same constraints and mappings; the distribution point is the new key's
+            // CRL (each key generation signs its own, at its own URL).
+            let cdp_of = |f: &Path| cdp(f).unwrap_or_default();
+            assert!(cdp_of(old).ends_with("/crl/bridge.crl"), "{}", cdp_of(old));
+            assert!(
+                cdp_of(new).ends_with("/crl/bridge.g2.crl"),
+                "{}",
+                cdp_of(new)
+            );
+            let without_cdp = |f: &Path| {
+                kept_extensions(f)
+                    .into_iter()
+                    .filter(|l| !l.contains("/crl/"))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(
-                kept_extensions(new),
-                kept_extensions(old),
+                without_cdp(new),
+                without_cdp(old),
                 "same constraints and mappings"
             );
             if subject.contains("O = GPKI") || subject.contains("O=GPKI") {
@@ -1359,4 +1470,306 @@ fn two_renewals_at_once_leave_one_new_generation_and_no_stray_key() {
     assert_eq!(check_after_kill(&env, &root), 2);
     assert_eq!(renew(&env, &["application-mail"])["generation"], 3);
     no_stray_keys(&env);
+}
+
+/// The cRLDistributionPoints URI of a certificate (None without one).
+fn cdp(f: &Path) -> Option<String> {
+    let t = x509(f, &["-ext", "crlDistributionPoints"]);
+    t.lines()
+        .find_map(|l| l.trim().strip_prefix("URI:").map(str::to_string))
+}
+
+/// GET `url`: (status, body).
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let mut resp = agent.get(url).call().expect("GET");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_vec().expect("body"))
+}
+
+/// Writes a DER CRL as PEM to `name` and returns its path.
+fn crl_pem(env: &Env, der: &[u8], name: &str) -> PathBuf {
+    let d = env.path(&format!("{name}.der"));
+    std::fs::write(&d, der).expect("write");
+    let p = env.path(name);
+    common::openssl_ok(&["crl", "-inform", "DER", "-in", s(&d), "-out", s(&p)]);
+    p
+}
+
+/// `openssl crl -text` of a PEM CRL.
+fn crl_text(f: &Path) -> String {
+    common::openssl_ok(&["crl", "-in", s(f), "-noout", "-text"])
+}
+
+/// The authorityKeyIdentifier keyid of a PEM CRL.
+fn crl_aki(f: &Path) -> String {
+    let t = crl_text(f);
+    let mut lines = t.lines();
+    while let Some(l) = lines.next() {
+        if l.contains("Authority Key Identifier") {
+            return lines
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches("keyid:")
+                .to_string();
+        }
+    }
+    panic!("no AKI in {}", f.display());
+}
+
+/// Whether `openssl crl -verify -CAfile CA` accepts the CRL's signature.
+fn crl_verifies(f: &Path, ca: &Path) -> bool {
+    text(&openssl(&[
+        "crl",
+        "-in",
+        s(f),
+        "-noout",
+        "-verify",
+        "-CAfile",
+        s(ca),
+    ]))
+    .contains("verify OK")
+}
+
+#[test]
+fn each_key_generation_publishes_its_own_crl_where_its_certificates_point() {
+    const BASE: &str = "http://127.0.0.1:8080";
+    let env = Env::init(&[]);
+    let root1 = save(&env, &["ca", "cert", "application"], "root-g1.pem");
+    let mail1 = save(&env, &["ca", "cert", "application-mail"], "mail-g1.pem");
+    let (a_rev, a_rev_pem) = staff(&env, "old-revoked");
+    let (_, a_good_pem) = staff(&env, "old-good");
+    // Generation 1 keeps the URL certificates had before generations existed.
+    assert_eq!(
+        cdp(&a_rev_pem).as_deref(),
+        Some(format!("{BASE}/crl/application-mail.crl").as_str())
+    );
+    assert_eq!(
+        cdp(&mail1).as_deref(),
+        Some(format!("{BASE}/crl/application.crl").as_str())
+    );
+
+    // Renew the root, then the mail CA (now certified by the root's new key).
+    renew(&env, &["application"]);
+    renew(&env, &["application-mail"]);
+    let root2 = save(&env, &["ca", "cert", "application"], "root-g2.pem");
+    let mail2 = save(&env, &["ca", "cert", "application-mail"], "mail-g2.pem");
+    let links = save(&env, &["ca", "cert", "application", "--links"], "links.pem");
+    let (b_rev, b_rev_pem) = staff(&env, "new-revoked");
+    let (_, b_good_pem) = staff(&env, "new-good");
+    // What generation 2 signs names generation 2's list; the re-issued mail CA names the
+    // root's generation 2 list (its signer), not the one its old certificate named.
+    assert_eq!(
+        cdp(&b_rev_pem).as_deref(),
+        Some(format!("{BASE}/crl/application-mail.g2.crl").as_str())
+    );
+    assert_eq!(
+        cdp(&mail2).as_deref(),
+        Some(format!("{BASE}/crl/application.g2.crl").as_str())
+    );
+    assert_eq!(cdp(&a_good_pem), cdp(&a_rev_pem));
+    assert_eq!(cdp(&b_good_pem), cdp(&b_rev_pem));
+    for l in split_pem(&env, &links, "gl") {
+        let t = x509(&l, &["-text"]);
+        assert!(!t.contains("CRL Distribution"), "a link names no CRL: {t}");
+    }
+    let untrusted = bundle(&env, "untrusted.pem", &[&mail1, &mail2, &links]);
+    let mail1_ski = key_id(&mail1, "Subject Key Identifier");
+    let mail2_ski = key_id(&mail2, "Subject Key Identifier");
+    let root1_ski = key_id(&root1, "Subject Key Identifier");
+    let root2_ski = key_id(&root2, "Subject Key Identifier");
+
+    let server = common::Server::start(&env);
+    let fetch = |url: &str, tag: &str| -> PathBuf {
+        let path = url.strip_prefix(BASE).expect("a URL under the base");
+        let (status, der) = http_get(&format!("{}{path}", server.http));
+        assert_eq!(status, 200, "GET {path}");
+        crl_pem(&env, &der, tag)
+    };
+    let a_url = cdp(&a_rev_pem).expect("CDP");
+    let b_url = cdp(&b_rev_pem).expect("CDP");
+    // Before any revocation: both certificates of each generation are good on the CRL
+    // their own CDP serves (the served CRL is cached from here on).
+    for (leaf, url) in [
+        (&a_rev_pem, &a_url),
+        (&a_good_pem, &a_url),
+        (&b_rev_pem, &b_url),
+        (&b_good_pem, &b_url),
+    ] {
+        let c = fetch(url, "before.crl");
+        assert_ok(
+            &openssl_verify(
+                &root2,
+                Some(&untrusted),
+                leaf,
+                &["-crl_check", "-CRLfile", s(&c)],
+            ),
+            "good before the revocations",
+        );
+    }
+
+    // Revoke one certificate of each generation while serve runs.
+    for serial in [&a_rev, &b_rev] {
+        assert_ok(
+            &env.lgpki(&["revoke", "--serial", serial, "--reason", "keyCompromise"]),
+            "revoke",
+        );
+    }
+    let listed = |f: &Path, serial: &str| {
+        crl_text(f).to_lowercase().contains(&format!(
+            "serial number: {}",
+            serial.trim_start_matches("00")
+        ))
+    };
+    // Each URL serves, within the contract's second, a CRL listing both revocations: the old
+    // generation's cached CRL is not served as current after a revocation.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (a_crl, b_crl) = loop {
+        let a_crl = fetch(&a_url, "served-g1.crl");
+        let b_crl = fetch(&b_url, "served-g2.crl");
+        if [&a_crl, &b_crl]
+            .iter()
+            .all(|f| listed(f, &a_rev) && listed(f, &b_rev))
+        {
+            break (a_crl, b_crl);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "revocations not served: {}",
+            crl_text(&a_crl)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // The gate: each URL is signed by the key whose certificates name it, with that key's
+    // AKI and that URL as its issuingDistributionPoint, and not by the other key.
+    for (f, own, other, ski, url) in [
+        (&a_crl, &mail1, &mail2, &mail1_ski, &a_url),
+        (&b_crl, &mail2, &mail1, &mail2_ski, &b_url),
+    ] {
+        assert!(crl_verifies(f, own), "{url} signed by its generation's key");
+        assert!(
+            !crl_verifies(f, other),
+            "{url} must not be signed by the other key"
+        );
+        assert_eq!(crl_aki(f), *ski, "{url}: AKI is its signer's SKI");
+        assert!(
+            crl_text(f).contains(&format!("URI:{url}")),
+            "{url}: IDP {}",
+            crl_text(f)
+        );
+        assert_pkilint("lint_crl", &["-t", "CRL", "-p", "PKIX"], f);
+    }
+    // One CRL number sequence for the CA name, across its keys (RFC 5280 §5.2.3).
+    assert_ne!(x509_crl_number(&a_crl), x509_crl_number(&b_crl));
+
+    // openssl -crl_check, each certificate with the CRL its CDP serves, from either anchor.
+    let check = |leaf: &Path, crl: &Path, revoked: bool, what: &str| {
+        for anchor in [&root1, &root2] {
+            let out = openssl_verify(
+                anchor,
+                Some(&untrusted),
+                leaf,
+                &["-crl_check", "-CRLfile", s(crl)],
+            );
+            if revoked {
+                assert!(
+                    text(&out).contains("certificate revoked"),
+                    "{what}: {}",
+                    text(&out)
+                );
+            } else {
+                assert_ok(&out, what);
+            }
+        }
+    };
+    check(&a_rev_pem, &a_crl, true, "old generation, revoked (serve)");
+    check(&a_good_pem, &a_crl, false, "old generation, good (serve)");
+    check(&b_rev_pem, &b_crl, true, "new generation, revoked (serve)");
+    check(&b_good_pem, &b_crl, false, "new generation, good (serve)");
+    // The old generation's certificate with the new key's CRL: OpenSSL finds no CRL for it
+    // (the AKI differs), which is what serving the old URL with the new key would do.
+    let out = openssl_verify(
+        &root2,
+        Some(&untrusted),
+        &a_good_pem,
+        &["-crl_check", "-CRLfile", s(&b_crl)],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+
+    // The ARLs: each root generation's at its own URL, signed by its key.
+    for (file, own, other, ski, kind_url) in [
+        ("application.crl", &root1, &root2, &root1_ski, "g1"),
+        ("application.g2.crl", &root2, &root1, &root2_ski, "g2"),
+    ] {
+        let (status, der) = http_get(&format!("{}/arl/{file}", server.http));
+        assert_eq!(status, 200, "/arl/{file}");
+        let f = crl_pem(&env, &der, &format!("arl-{kind_url}.crl"));
+        assert!(
+            crl_verifies(&f, own) && !crl_verifies(&f, other),
+            "/arl/{file}"
+        );
+        assert_eq!(crl_aki(&f), *ski);
+        assert_pkilint("lint_crl", &["-t", "ARL", "-p", "PKIX"], &f);
+    }
+    // The root's generation 2 list is the one the re-issued mail CA names.
+    let root_crl = fetch(&cdp(&mail2).expect("CDP"), "root-g2.crl");
+    assert!(crl_verifies(&root_crl, &root2) && !crl_verifies(&root_crl, &root1));
+    // No other names: generation 1 has one URL; a generation the CA never had, none.
+    for path in [
+        "/crl/application-mail.g1.crl",
+        "/crl/application-mail.g3.crl",
+        "/arl/application.g9.crl",
+    ] {
+        assert_eq!(http_get(&format!("{}{path}", server.http)).0, 404, "{path}");
+    }
+    drop(server);
+
+    // publish: the same files under crl/ and arl/, the same verdicts.
+    let out = env.path("pub");
+    assert_ok(&env.lgpki(&["publish", "--out", s(&out)]), "publish");
+    let published = |url: &str, tag: &str| -> PathBuf {
+        let rel = url
+            .strip_prefix(BASE)
+            .expect("under the base")
+            .trim_start_matches('/');
+        let der = std::fs::read(out.join("current").join(rel)).expect("published CRL");
+        crl_pem(&env, &der, tag)
+    };
+    let pa = published(&a_url, "pub-g1.crl");
+    let pb = published(&b_url, "pub-g2.crl");
+    for (f, own, other, ski) in [
+        (&pa, &mail1, &mail2, &mail1_ski),
+        (&pb, &mail2, &mail1, &mail2_ski),
+    ] {
+        assert!(crl_verifies(f, own) && !crl_verifies(f, other));
+        assert_eq!(crl_aki(f), *ski);
+        assert_pkilint("lint_crl", &["-t", "CRL", "-p", "PKIX"], f);
+    }
+    check(&a_rev_pem, &pa, true, "old generation, revoked (publish)");
+    check(&a_good_pem, &pa, false, "old generation, good (publish)");
+    check(&b_rev_pem, &pb, true, "new generation, revoked (publish)");
+    check(&b_good_pem, &pb, false, "new generation, good (publish)");
+    for f in [
+        "arl/application.crl",
+        "arl/application.g2.crl",
+        "arl/application-mail.g2.crl",
+    ] {
+        assert!(out.join("current").join(f).is_file(), "{f} published");
+    }
+    assert!(!out.join("current/crl/application-mail.g1.crl").exists());
+    // ocsp-responder's loader reads the release (every file in its signed manifest).
+    let p = ca_core::publish::Publication::load(&out).expect("release loads");
+    let mail = p
+        .cas
+        .iter()
+        .find(|c| c.name == "application-mail")
+        .expect("mail CA");
+    assert_eq!(mail.crls.keys().copied().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(mail.crl_der, mail.crls[&2], "the key in force's CRL");
 }

@@ -124,6 +124,12 @@ impl LoadedCa {
             signature_algorithm: self.signer.algorithm(),
         }
     }
+
+    /// The cRLDistributionPoints URL of what this CA, as this key generation, signs: the
+    /// generation's own CRL ([`crate::dist::ListPoint`]).
+    pub fn crl_url(&self, base: &str) -> String {
+        crate::dist::ListPoint::new(&self.record.name, self.record.generation).crl_url(base)
+    }
 }
 
 /// Picks the key backend for a key reference.
@@ -645,10 +651,7 @@ impl Authority {
             if !oids.is_empty() {
                 exts.push(build::certificate_policies(&oids)?);
             }
-            exts.push(build::crl_distribution_point(&format!(
-                "{base}/crl/{}.crl",
-                p.record.name
-            ))?);
+            exts.push(build::crl_distribution_point(&p.crl_url(&base))?);
             exts.push(build::issuer_access(&base, &p.record.name, true)?);
         }
         exts.push(build::ca_repository(&base, &new.name)?);

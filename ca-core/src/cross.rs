@@ -15,7 +15,7 @@ use x509_cert::ext::pkix::{
     InhibitAnyPolicy, NameConstraints, PolicyConstraints, SubjectKeyIdentifier,
 };
 
-use crate::authority::Authority;
+use crate::authority::{Authority, LoadedCa};
 use crate::build::{self};
 use crate::error::{Error, Result};
 use crate::issue::Issued;
@@ -98,6 +98,12 @@ fn ext<T: Encode>(
     })
 }
 
+/// Signs `tbs` with `ca`'s key: the certificate, DER.
+fn sign_tbs(ca: &LoadedCa, tbs: &[u8]) -> Result<Vec<u8>> {
+    let sig = ca.signer.sign(tbs)?;
+    build::assemble(tbs, ca.signer.algorithm().algorithm_identifier(), &sig)
+}
+
 fn subtrees(dns: &[String]) -> Result<Option<Vec<GeneralSubtree>>> {
     if dns.is_empty() {
         return Ok(None);
@@ -120,6 +126,41 @@ impl Authority {
     /// records it (profile `cross`) and returns it.
     pub fn cross_certify(&mut self, req: &CrossCertRequest) -> Result<Issued> {
         let ca = self.load_ca(&req.ca)?;
+        let pending = self.cross_tbs(&ca, req)?;
+        self.store.reserve(std::slice::from_ref(&pending))?;
+        let der = sign_tbs(&ca, &pending.tbs_der)?;
+        self.store
+            .complete(&self.actor, &[(pending.serial.clone(), der.clone())])?;
+        // Recorded as a pair half of our CA (and of the subject's, when it is ours too); also
+        // finishes any cross-certificate an interrupted run left unpaired.
+        self.sync_cross_pairs()?;
+        Ok(crate::issue::issued_from(
+            pending.serial,
+            pending.ca,
+            pending.profile,
+            pending.subject,
+            pending.not_before,
+            pending.not_after,
+            der,
+            false,
+        ))
+    }
+
+    /// A cross-certificate from `ca` (as its key generation in `ca.record` signs) to the CA in
+    /// `req.subject_cert_der`, linted and signed; nothing recorded (`ca renew` records it with
+    /// the switch to a new key).
+    pub(crate) fn sign_cross(
+        &self,
+        ca: &LoadedCa,
+        req: &CrossCertRequest,
+    ) -> Result<(PendingCert, Vec<u8>)> {
+        let pending = self.cross_tbs(ca, req)?;
+        let der = sign_tbs(ca, &pending.tbs_der)?;
+        Ok((pending, der))
+    }
+
+    /// The linted, unsigned cross-certificate from `ca` that `req` asks for, as a record.
+    fn cross_tbs(&self, ca: &LoadedCa, req: &CrossCertRequest) -> Result<PendingCert> {
         let subject = Certificate::from_der(&req.subject_cert_der)
             .map_err(|e| Error::malformed("subject CA certificate", e))?;
         let stbs = subject.tbs_certificate();
@@ -213,10 +254,7 @@ impl Authority {
                 "nameConstraints",
             )?);
         }
-        exts.push(build::crl_distribution_point(&format!(
-            "{base}/crl/{}.crl",
-            ca.record.name
-        ))?);
+        exts.push(build::crl_distribution_point(&ca.crl_url(&base))?);
         exts.push(build::issuer_access(&base, &ca.record.name, true)?);
         // The subject's repository is ours to name only when the subject is one of our CAs
         // (RFC 5280 §4.2.2.2).
@@ -231,7 +269,6 @@ impl Authority {
 
         let now = self.now();
         let not_after = (now + Duration::days(i64::from(req.days.max(1)))).min(ca.not_after);
-        let alg = ca.signer.algorithm();
         let (serial, tbs) = build::linted_tbs(
             &ca.issuer_facts(),
             &Expectation {
@@ -244,35 +281,17 @@ impl Authority {
             not_after,
             &exts,
         )?;
-        let pending = PendingCert {
+        Ok(PendingCert {
             serial: Serial::from_der_content(&serial),
             ca: ca.record.name.clone(),
             profile: "cross".into(),
             subject: name_to_string(stbs.subject()),
             not_before: now.unix_timestamp(),
             not_after: not_after.unix_timestamp(),
-            tbs_der: tbs.clone(),
+            tbs_der: tbs,
             request_id: None,
             issuer_generation: Some(ca.record.generation),
-        };
-        self.store.reserve(std::slice::from_ref(&pending))?;
-        let sig = ca.signer.sign(&tbs)?;
-        let der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
-        self.store
-            .complete(&self.actor, &[(pending.serial.clone(), der.clone())])?;
-        // Recorded as a pair half of our CA (and of the subject's, when it is ours too); also
-        // finishes any cross-certificate an interrupted run left unpaired.
-        self.sync_cross_pairs()?;
-        Ok(crate::issue::issued_from(
-            pending.serial,
-            pending.ca,
-            pending.profile,
-            pending.subject,
-            pending.not_before,
-            pending.not_after,
-            der,
-            false,
-        ))
+        })
     }
 
     /// Imports a cross-certificate another domain issued to one of our CAs: its subject and key
@@ -362,7 +381,7 @@ fn key_ids(cert: &Certificate) -> Result<(String, String)> {
 /// The pair halves a cross-certificate fills among our CAs `cas`: issuedByThisCA of the CA
 /// whose name issued it (`issuer_ca`, when ours), issuedToThisCA of the CA whose name and key
 /// it certifies (RFC 4523 §2.5).
-fn sides_of(
+pub(crate) fn sides_of(
     cas: &[CaRecord],
     issuer_ca: Option<&str>,
     der_bytes: &[u8],

@@ -808,10 +808,7 @@ fn leaf_extensions(
     exts.push(build::authority_key_identifier(&ca.ski)?);
     exts.push(build::certificate_policies(&[profile.policy()?])?);
     if profile.revocation_pointers {
-        exts.push(build::crl_distribution_point(&format!(
-            "{base}/crl/{}.crl",
-            ca.record.name
-        ))?);
+        exts.push(build::crl_distribution_point(&ca.crl_url(base))?);
         exts.push(build::issuer_access(base, &ca.record.name, true)?);
     } else {
         exts.push(build::issuer_access(base, &ca.record.name, false)?);

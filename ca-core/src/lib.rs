@@ -21,6 +21,7 @@
 //! | `publish`, `repository` | signed publication releases; RFC 4523 directory entries |
 //! | `signed_data` | CMS SignedData (RFC 5652) with one signer: VA answers, time-stamp tokens |
 //! | `tsp`, `tsp_log` | RFC 3161 time-stamping: requests, tokens, the record of issued serials |
+//! | `dist` | the CRL and ARL URLs of each CA key generation ([`dist::ListPoint`]) |
 //! | `config` | `HOME/lgpki.toml`: freshness of CRLs, ARLs and OCSP answers, base URL ([`Settings`]) |
 #![deny(missing_docs)]
 
@@ -34,6 +35,7 @@ pub mod crl;
 mod cross;
 mod csr;
 mod derw;
+pub mod dist;
 mod error;
 pub mod fetch;
 mod fsutil;

@@ -8,12 +8,15 @@
 //! DIR/releases/<id>/manifest.json         the signed manifest (below)
 //! DIR/releases/<id>/manifest.sig          the CAs' signatures over manifest.json (below)
 //! DIR/releases/<id>/ca/<name>.crt         CA certificate, DER
-//! DIR/releases/<id>/crl/<name>.crl        current full CRL (an ARL for a CA of CAs), DER
+//! DIR/releases/<id>/crl/<name>.crl        current full CRL (an ARL for a CA of CAs) of the
+//!                                         CA's first key generation, DER; <name>.gN.crl of
+//!                                         generation N (crate::dist), while it publishes
 //! DIR/releases/<id>/status/<name>.bin     status snapshot (below)
 //! DIR/releases/<id>/ocsp/<name>.crt       delegated OCSP responder certificate, DER
 //! DIR/releases/<id>/ocsp/<name>.key       its private key, PKCS#8 DER, mode 0600
 //! DIR/releases/<id>/cross/<name>.crt      cross-certificates, both directions, DER
-//! DIR/releases/<id>/arl/<name>.crl        authority revocation list (onlyContainsCACerts), DER
+//! DIR/releases/<id>/arl/<name>.crl        authority revocation list (onlyContainsCACerts), DER;
+//!                                         <name>.gN.crl likewise
 //! DIR/releases/<id>/issued-to/<name>.p7c  certs-only CMS: the certificates issued to the CA
 //!                                         (its own, cross-certificates; AIA caIssuers)
 //! DIR/releases/<id>/issued-by/<name>.p7c  certs-only CMS: the CA certificates it issued
@@ -102,10 +105,16 @@ pub struct PublishedCa {
     pub name: String,
     /// Its certificate, DER.
     pub cert_der: Vec<u8>,
-    /// Its current full CRL, DER.
+    /// The current full CRL of its key in force, DER.
     pub crl_der: Vec<u8>,
-    /// Its authority revocation list, DER (absent from releases made before ARLs were).
+    /// The authority revocation list of its key in force, DER (absent from releases made
+    /// before ARLs were).
     pub arl_der: Option<Vec<u8>>,
+    /// Every key generation's CRL in the release, by generation (`crl/NAME.crl` for 1,
+    /// `crl/NAME.gN.crl` after: [`crate::dist::ListPoint`]); the last is `crl_der`.
+    pub crls: BTreeMap<u32, Vec<u8>>,
+    /// Every key generation's ARL in the release, by generation.
+    pub arls: BTreeMap<u32, Vec<u8>>,
     /// `issued-to/<name>.p7c`: certs-only CMS of the certificates issued to the CA.
     pub issued_to_p7c: Option<Vec<u8>>,
     /// `issued-by/<name>.p7c`: certs-only CMS of the CA certificates the CA issued.
@@ -387,11 +396,30 @@ impl Publication {
             let status_path = format!("status/{name}.bin");
             let statuses = parse_status(&file(status_path.clone())?)
                 .map_err(|e| Error::malformed(status_path, e))?;
+            // Each generation's lists; the newest generation's is the key in force's.
+            let lists = |dir: &str| -> BTreeMap<u32, Vec<u8>> {
+                files
+                    .iter()
+                    .filter_map(|(path, data)| {
+                        let at = crate::dist::ListPoint::parse(path.strip_prefix(dir)?)?;
+                        (at.ca == name.as_str()).then(|| (at.generation, data.clone()))
+                    })
+                    .collect()
+            };
+            let crls = lists("crl/");
+            let arls = lists("arl/");
+            let crl_der = crls
+                .values()
+                .next_back()
+                .cloned()
+                .ok_or_else(|| refused(id, "files", format!("crl/{name}.crl is missing")))?;
             cas.push(PublishedCa {
                 name: name.clone(),
                 cert_der: file(format!("ca/{name}.crt"))?,
-                crl_der: file(format!("crl/{name}.crl"))?,
-                arl_der: files.get(&format!("arl/{name}.crl")).cloned(),
+                crl_der,
+                arl_der: arls.values().next_back().cloned(),
+                crls,
+                arls,
                 issued_to_p7c: files.get(&format!("issued-to/{name}.p7c")).cloned(),
                 issued_by_p7c: files.get(&format!("issued-by/{name}.p7c")).cloned(),
                 responder_cert_der: file(format!("ocsp/{name}.crt"))?,
@@ -573,17 +601,27 @@ impl Authority {
             };
             // thisUpdate is taken after `now`, so nextUpdate ≥ now + validity.
             not_after = not_after.min((now + validity).unix_timestamp());
-            let crl = self.sign_crl_valid_for(name, false, Some(validity))?.der;
-            write(format!("crl/{name}.crl"), &crl)?;
-            // The ARL: a CA of CAs' CRL is one already; any other CA signs its own.
-            let arl = if rec.profiles.is_empty() {
-                crl
-            } else {
+            if !rec.profiles.is_empty() {
                 not_after = not_after.min((now + settings.arl.validity).unix_timestamp());
-                self.sign_arl_valid_for(name, Some(settings.arl.validity))?
-                    .der
-            };
-            write(format!("arl/{name}.crl"), &arl)?;
+            }
+            // Each key generation that still publishes signs its own lists, at the name the
+            // certificates it signed give (crate::dist); a generation past its last
+            // certificate's expiry gets no file (Authority::list_generations says why).
+            for g in self.list_generations(name, validity)? {
+                let at = crate::dist::ListPoint::new(name, g);
+                let crl = self
+                    .sign_crl_by_generation(name, Some(g), false, Some(validity))?
+                    .der;
+                write(format!("crl/{}", at.file_name()), &crl)?;
+                // The ARL: a CA of CAs' CRL is one already; any other CA signs its own.
+                let arl = if rec.profiles.is_empty() {
+                    crl
+                } else {
+                    self.sign_arl_by_generation(name, Some(g), Some(settings.arl.validity))?
+                        .der
+                };
+                write(format!("arl/{}", at.file_name()), &arl)?;
+            }
             write(
                 format!("issued-to/{name}.p7c"),
                 &crate::signed_data::certs_only(&self.certificates_issued_to(name)?),

@@ -7,10 +7,12 @@
 //!   anchor validate certificates issued under either key.
 //! - A subordinate CA is re-issued by its parent (RFC 5280 §3.2: a new certificate for the
 //!   same subject); cross-certificates lgpki issued to or by the CA are re-issued for the new
-//!   key through [`Authority::cross_certify`].
+//!   key, signed before the switch and recorded in its transaction.
 //!
-//! The old generation's key is kept: it signs CRLs for what it issued until the last of
-//! those certificates expires ([`Authority::live_generations`]).
+//! The old generation's key is kept: it signs OCSP answers for what it issued until the last
+//! of those certificates expires ([`Authority::live_generations`]), and CRLs and ARLs at its
+//! own distribution point ([`crate::dist::ListPoint`]) one CRL period longer
+//! ([`Authority::list_generations`]). What a generation signs names that generation's CRL.
 //!
 //! A renewal killed at any point leaves the old generation in force or the new one: the new
 //! key's label is recorded before the key exists ([`PendingKey`]), the switch is one
@@ -25,13 +27,15 @@ use x509_cert::ext::Extension;
 use crate::authority::{Authority, LoadedCa, loaded_ca};
 use crate::build::{self, from_x509_time};
 use crate::cross::CrossCertRequest;
+use crate::dist::ListPoint;
 use crate::error::{Error, Result};
 use crate::key::{CaSigner, KeyAlgorithm, KeyRef};
 use crate::lint::{Expectation, IssuerFacts};
 use crate::name::name_to_string;
 use crate::serial::Serial;
 use crate::store::{
-    CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord, PendingCert, PendingKey,
+    CaGeneration, CaRecord, CaRenewal, CertFilter, CertRecord, CrossPairSide, PendingCert,
+    PendingKey,
 };
 
 /// The longest CA certificate `ca renew --days` makes (100 years).
@@ -43,7 +47,8 @@ pub const LINK_PROFILE: &str = "link";
 /// Environment variable naming a point where `ca renew` stops and waits (for crash tests:
 /// the test kills the process there). Points: `renew-pending` (the new key's label recorded),
 /// `renew-key` (the key generated), `renew-signed` (every certificate signed, nothing
-/// switched), `renew-committed` (switched, cross-certificates not yet re-issued).
+/// switched), `renew-committed` (switched, with the re-issued cross-certificates; not yet
+/// reported).
 pub const PAUSE_ENV: &str = "LGPKI_TEST_PAUSE_AT";
 
 /// What `ca renew` may change.
@@ -88,6 +93,9 @@ fn pause_at(point: &str) {
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }
 }
+
+/// A signed certificate not yet recorded: its record and DER.
+type SignedCert = (PendingCert, Vec<u8>);
 
 /// One certificate to sign: subject, key, extensions, validity and the signing generation.
 struct ToSign<'a> {
@@ -148,10 +156,19 @@ fn sign(profile: &str, cert: &ToSign<'_>, by: &Signer<'_>) -> Result<(PendingCer
 }
 
 /// The extensions of `template` with its key identifiers replaced: subjectKeyIdentifier
-/// `ski` and authorityKeyIdentifier `aki` (RFC 5280 §4.2.1.1-2); every other extension
-/// (basicConstraints, keyUsage, policies, EKU, distribution points…) is kept as it is.
-fn with_key_ids(template: &Certificate, ski: &[u8], aki: &[u8]) -> Result<Vec<Extension>> {
-    use const_oid::db::rfc5280::{ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_SUBJECT_KEY_IDENTIFIER};
+/// `ski` and authorityKeyIdentifier `aki` (RFC 5280 §4.2.1.1-2), and a cRLDistributionPoints
+/// it has pointing at `crl_url`, the CRL of the key generation that signs the new certificate
+/// ([`crate::dist::ListPoint`]); every other extension (basicConstraints, keyUsage, policies,
+/// EKU, access descriptions…) is kept as it is.
+fn with_key_ids(
+    template: &Certificate,
+    ski: &[u8],
+    aki: &[u8],
+    crl_url: &str,
+) -> Result<Vec<Extension>> {
+    use const_oid::db::rfc5280::{
+        ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_SUBJECT_KEY_IDENTIFIER,
+    };
     let mut out = Vec::new();
     let (mut had_ski, mut had_aki) = (false, false);
     for e in template
@@ -166,6 +183,8 @@ fn with_key_ids(template: &Certificate, ski: &[u8], aki: &[u8]) -> Result<Vec<Ex
         } else if e.extn_id == ID_CE_AUTHORITY_KEY_IDENTIFIER {
             out.push(build::authority_key_identifier(aki)?);
             had_aki = true;
+        } else if e.extn_id == ID_CE_CRL_DISTRIBUTION_POINTS {
+            out.push(build::crl_distribution_point(crl_url)?);
         } else {
             out.push(e.clone());
         }
@@ -182,8 +201,8 @@ fn with_key_ids(template: &Certificate, ski: &[u8], aki: &[u8]) -> Result<Vec<Ex
 impl Authority {
     /// Renews CA `name`: a new key (generation one above the one in force), a new CA
     /// certificate and, for a self-signed CA, the link certificates; recorded in one store
-    /// transaction, after which issuance uses the new key. Then re-issues the
-    /// cross-certificates lgpki issued to or by the CA.
+    /// transaction with the cross-certificates lgpki issued to or by the CA re-issued for the
+    /// new key, after which issuance uses the new key.
     pub fn renew_ca(&mut self, name: &str, opts: &RenewOptions) -> Result<Renewed> {
         let record = self.ca_record(name)?;
         if let Some(days) = opts.days
@@ -228,15 +247,23 @@ impl Authority {
             .and_then(|key| {
                 pause_at("renew-key");
                 let signer = backend.load(&key)?;
-                self.renewal(
+                let mut renewal = self.renewal(
                     &record,
                     &old,
                     parent.as_ref(),
                     generation,
                     (key, key_alg),
-                    signer,
+                    signer.clone(),
                     opts,
-                )
+                )?;
+                // The cross-certificates for the new key, signed now and recorded with the
+                // switch: a renewal stopped at any point leaves the old key with its crosses or
+                // the new key with its re-issued ones, never the new key without them.
+                let new = loaded_ca(renewal.ca.clone(), signer)?;
+                let (crosses, sides) = self.renewal_crosses(&old, &new)?;
+                renewal.crosses = crosses;
+                renewal.cross_sides = sides;
+                Ok(renewal)
             })
             .and_then(|mut renewal| {
                 renewal.pending_label = Some(pending.label.clone());
@@ -255,7 +282,11 @@ impl Authority {
         };
         pause_at("renew-committed");
         self.loaded.remove(name);
-        let crosses = self.reissue_crosses(name, &old)?;
+        let crosses = renewal
+            .crosses
+            .iter()
+            .map(|(p, _)| p.serial.clone())
+            .collect();
         Ok(Renewed {
             ca: name.to_string(),
             generation,
@@ -344,13 +375,16 @@ impl Authority {
                 ski.clone(),
             ),
         };
+        // Each certificate names the CRL of the key generation that signs it.
+        let base = self.base_url()?;
+        let crl_of = |ca: &str, g: u32| ListPoint::new(ca, g).crl_url(&base);
         let new_cert = ToSign {
             subject_der: &old.subject_der,
             subject: &subject,
             spki: &spki,
             not_before: now,
             not_after,
-            extensions: with_key_ids(&old.cert, &ski, &aki)?,
+            extensions: with_key_ids(&old.cert, &ski, &aki, &crl_of(issuer.ca, issuer.generation))?,
         };
         let (cert, cert_der) = sign(
             if parent.is_some() { "sub-ca" } else { "root" },
@@ -367,7 +401,12 @@ impl Authority {
                 spki: &old_spki,
                 not_before: now,
                 not_after: old.not_after.min(not_after),
-                extensions: with_key_ids(&old.cert, &old.ski, &ski)?,
+                extensions: with_key_ids(
+                    &old.cert,
+                    &old.ski,
+                    &ski,
+                    &crl_of(&record.name, generation),
+                )?,
             };
             links.push(sign(
                 LINK_PROFILE,
@@ -387,7 +426,12 @@ impl Authority {
                 spki: &spki,
                 not_before: now,
                 not_after: old.not_after.min(not_after),
-                extensions: with_key_ids(&new_cert_parsed, &ski, &old.ski)?,
+                extensions: with_key_ids(
+                    &new_cert_parsed,
+                    &ski,
+                    &old.ski,
+                    &crl_of(&record.name, record.generation),
+                )?,
             };
             links.push(sign(
                 LINK_PROFILE,
@@ -413,6 +457,8 @@ impl Authority {
             cert,
             cert_der,
             links,
+            crosses: Vec::new(),
+            cross_sides: Vec::new(),
             pending_label: None,
         })
     }
@@ -443,6 +489,37 @@ impl Authority {
                 out.push(g);
             }
         }
+        Ok(out)
+    }
+
+    /// The key generations of CA `name` that publish a CRL and an ARL now, oldest first: the
+    /// one in force, and each retired one until `keep` (the lists' validity) after the last
+    /// certificate it signed expires ([`crate::dist::ListPoint`] names their URLs).
+    ///
+    /// Why `keep` past the last expiry: an entry must appear on one regularly scheduled CRL
+    /// issued after the certificate's validity period (RFC 5280 §3.3), and a generation's
+    /// certificates can be revoked until the last of them expires. After that, every
+    /// certificate that names the generation's distribution point has expired, and a relying
+    /// party rejects it whatever a CRL says (RFC 5280 §6.1.3 (a)(2)): the generation's lists
+    /// are no longer refreshed, and `serve` and `publish` stop offering them rather than serve
+    /// one past its nextUpdate as current.
+    pub fn list_generations(&self, name: &str, keep: Duration) -> Result<Vec<u32>> {
+        let record = self.ca_record(name)?;
+        let now = self.now().unix_timestamp();
+        let mut out = Vec::new();
+        for g in self.store.ca_generations(name)? {
+            if g.generation != record.generation
+                && self
+                    .store
+                    .generation_last_expiry(name, g.generation)?
+                    .is_some_and(|t| t.saturating_add(keep.whole_seconds()) >= now)
+            {
+                out.push(g.generation);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.push(record.generation);
         Ok(out)
     }
 
@@ -478,23 +555,41 @@ impl Authority {
         )
     }
 
-    /// Re-issues, for CA `name`'s new key, the unexpired, unrevoked cross-certificates lgpki
-    /// issued by it (now signed by the new key) and to it (certifying the new key), through
-    /// [`Authority::cross_certify`]; returns their serials.
-    fn reissue_crosses(&mut self, name: &str, old: &LoadedCa) -> Result<Vec<Serial>> {
+    /// Signs, for CA `old`'s new key (`new`, not yet in force), the unexpired, unrevoked
+    /// cross-certificates lgpki issued by it (now signed by the new key) and to it (now
+    /// certifying the new key); with the pair halves they fill (RFC 4523 §2.5). Nothing is
+    /// recorded: [`crate::store::Store::renew_ca`] records them with the switch.
+    fn renewal_crosses(
+        &mut self,
+        old: &LoadedCa,
+        new: &LoadedCa,
+    ) -> Result<(Vec<SignedCert>, Vec<CrossPairSide>)> {
+        let name = new.record.name.as_str();
         let now = self.now().unix_timestamp();
         let crosses = self.store.certs(&CertFilter {
             profile: Some("cross".into()),
             ..Default::default()
         })?;
-        let new = self.load_ca(name)?;
         let old_spki = old
             .cert
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()
             .map_err(Error::encode("CA public key"))?;
+        // Our CAs as they are once the switch commits, for the pair halves.
+        let cas: Vec<CaRecord> = self
+            .cas()?
+            .into_iter()
+            .map(|c| {
+                if c.name == name {
+                    new.record.clone()
+                } else {
+                    c
+                }
+            })
+            .collect();
         let mut out = Vec::new();
+        let mut sides = Vec::new();
         // Newest first, one re-issue per (issuer, subject): an earlier renewal's re-issue
         // and the cross-certificate it replaced are both still valid, and stand for one.
         let mut done: Vec<(String, String)> = Vec::new();
@@ -515,21 +610,24 @@ impl Authority {
                 .to_der()
                 .ok()
                 .is_some_and(|s| s == old_spki);
-            let (issuer, subject_der) = if c.ca == name {
+            let mut req = request_from_certificate(&cert)?;
+            req.ca = c.ca.clone();
+            let signed = if c.ca == name {
                 // Issued by the CA: the same subject, now signed with the new key.
-                (name.to_string(), c.der.clone())
+                req.subject_cert_der = c.der.clone();
+                self.sign_cross(new, &req)?
             } else if to_old_key {
                 // Issued to the CA by another of ours: certify the new key instead.
-                (c.ca.clone(), new.record.cert_der.clone())
+                req.subject_cert_der = new.record.cert_der.clone();
+                let issuer = self.load_ca(&c.ca)?;
+                self.sign_cross(&issuer, &req)?
             } else {
                 continue;
             };
-            let mut req = request_from_certificate(&cert)?;
-            req.ca = issuer;
-            req.subject_cert_der = subject_der;
-            out.push(self.cross_certify(&req)?.serial);
+            sides.extend(crate::cross::sides_of(&cas, Some(&c.ca), &signed.1)?);
+            out.push(signed);
         }
-        Ok(out)
+        Ok((out, sides))
     }
 }
 

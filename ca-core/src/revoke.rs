@@ -8,6 +8,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::authority::Authority;
 use crate::crl::{CrlEntry, CrlNumber, CrlParams, CrlWriter, IssuingDistributionPoint, ReasonCode};
+use crate::dist::ListPoint;
 use crate::error::{Error, Result};
 use crate::serial::Serial;
 use crate::store::{CaRecord, CertRecord, RevocationRequest, RevokeOutcome};
@@ -151,7 +152,7 @@ impl Authority {
         delta: bool,
         validity: Option<Duration>,
     ) -> Result<SignedCrl> {
-        self.sign_scoped(ca_name, delta, validity, false)
+        self.sign_scoped(ca_name, None, delta, validity, false)
     }
 
     /// CA `ca_name`'s authority revocation list (ARL): the revoked CA certificates it issued
@@ -165,7 +166,7 @@ impl Authority {
         ca_name: &str,
         validity: Option<Duration>,
     ) -> Result<SignedCrl> {
-        self.sign_scoped(ca_name, false, validity, true)
+        self.sign_scoped(ca_name, None, false, validity, true)
     }
 
     /// [`Authority::sign_arl_valid_for`] with the default validity.
@@ -173,18 +174,57 @@ impl Authority {
         self.sign_arl_valid_for(ca_name, None)
     }
 
+    /// [`Authority::sign_arl_valid_for`] signed by generation `generation` of the CA's keys
+    /// (`None`: the one in force), for as long as that generation publishes
+    /// ([`Authority::list_generations`]).
+    pub fn sign_arl_by_generation(
+        &mut self,
+        ca_name: &str,
+        generation: Option<u32>,
+        validity: Option<Duration>,
+    ) -> Result<SignedCrl> {
+        self.sign_scoped(ca_name, generation, false, validity, true)
+    }
+
+    /// Signs a CRL (`arl`: an ARL) of CA `ca_name` with generation `generation`'s key (`None`
+    /// or the one in force: the current key).
     fn sign_scoped(
         &mut self,
         ca_name: &str,
+        generation: Option<u32>,
         delta: bool,
         validity: Option<Duration>,
         arl: bool,
     ) -> Result<SignedCrl> {
-        let arl_only = arl && !self.ca_record(ca_name)?.profiles.is_empty();
-        let (ca, (mut writer, covers, delta_base)) = self
-            .load_ca_during(ca_name, |this, record| {
+        let record = self.ca_record(ca_name)?;
+        let arl_only = arl && !record.profiles.is_empty();
+        let retired = generation.filter(|g| *g != record.generation);
+        let (ca, (mut writer, covers, delta_base)) = match retired {
+            None => self.load_ca_during(ca_name, |this, record| {
                 this.crl_entries(record, delta, validity, arl)
-            })?;
+            })?,
+            Some(g) => {
+                let keep = validity.unwrap_or(if delta {
+                    DELTA_CRL_VALIDITY
+                } else {
+                    FULL_CRL_VALIDITY
+                });
+                if !self.list_generations(ca_name, keep)?.contains(&g) {
+                    // An unknown generation is named as such by load_generation.
+                    self.load_generation(ca_name, Some(g))?;
+                    return Err(Error::PolicyRefused {
+                        detail: format!(
+                            "generation {g} of CA {ca_name:?} signed nothing that is still valid: it signs no more CRLs"
+                        ),
+                    });
+                }
+                let ca = self.load_generation(ca_name, Some(g))?;
+                let entries = self.crl_entries(&ca.record, delta, validity, arl)?;
+                (ca, entries)
+            }
+        };
+        // One CRL number sequence per CA name (and one for the ARLs of a CA that also has
+        // CRLs), across its key generations: numbers only grow (RFC 5280 §5.2.3).
         let sequence = if arl_only {
             format!("{ca_name}/arl")
         } else {
@@ -208,9 +248,10 @@ impl Authority {
 
     /// [`Authority::sign_crl_valid_for`] signed by generation `generation` of the CA's keys
     /// (`None`: the one in force). A retired generation keeps signing CRLs, with its own
-    /// issuer key identifier (RFC 5280 §5.2.1), until the last certificate it signed expires.
-    /// Certificates of one issuer name have unique serials (RFC 5280 §4.1.2.2), so every
-    /// generation's CRL lists every revoked certificate of the CA.
+    /// issuer key identifier (RFC 5280 §5.2.1) and its own distribution point, for as long as
+    /// it publishes ([`Authority::list_generations`]). Certificates of one issuer name have
+    /// unique serials (RFC 5280 §4.1.2.2), so every generation's CRL lists every revoked
+    /// certificate of the CA: a superset of its scope, never a gap.
     pub fn sign_crl_by_generation(
         &mut self,
         ca_name: &str,
@@ -218,41 +259,9 @@ impl Authority {
         delta: bool,
         validity: Option<Duration>,
     ) -> Result<SignedCrl> {
-        let record = self.ca_record(ca_name)?;
-        let g = match generation {
-            Some(g) if g != record.generation => g,
-            _ => return self.sign_crl_valid_for(ca_name, delta, validity),
-        };
-        if !self
-            .live_generations(ca_name)?
-            .iter()
-            .any(|l| l.generation == g)
-        {
-            // An unknown generation is named as such by load_generation.
-            self.load_generation(ca_name, Some(g))?;
-            return Err(Error::PolicyRefused {
-                detail: format!(
-                    "generation {g} of CA {ca_name:?} signed nothing that is still valid: it signs no more CRLs"
-                ),
-            });
-        }
-        let ca = self.load_generation(ca_name, Some(g))?;
-        let (mut writer, covers, delta_base) =
-            self.crl_entries(&ca.record, delta, validity, false)?;
-        let number =
-            self.store
-                .record_crl_for(&self.actor, ca_name, Some(g), covers, delta_base)?;
-        writer.set_crl_number(CrlNumber::from(number))?;
-        let entries = writer.len();
-        Ok(SignedCrl {
-            der: writer.finish(ca.signer.as_ref())?,
-            number,
-            entries,
-        })
+        self.sign_scoped(ca_name, generation, delta, validity, false)
     }
 
-    /// A CRL of `record`'s CA with every entry written but not yet numbered or signed; with
-    /// the revocation sequence it covers and, for a delta CRL, its base.
     /// Whether CA `ca_name` has revoked an end-entity certificate.
     fn revoked_end_entity(&self, ca_name: &str) -> Result<bool> {
         let mut any = false;
@@ -263,6 +272,8 @@ impl Authority {
         Ok(any)
     }
 
+    /// A CRL of `record`'s CA with every entry written but not yet numbered or signed; with
+    /// the revocation sequence it covers and, for a delta CRL, its base.
     fn crl_entries(
         &mut self,
         record: &CaRecord,
@@ -324,7 +335,8 @@ impl Authority {
                 full_name_uris: if is_arl {
                     Vec::new()
                 } else {
-                    vec![format!("{base}/crl/{ca_name}.crl")]
+                    // The distribution point this generation's certificates name.
+                    vec![ListPoint::new(ca_name, record.generation).crl_url(&base)]
                 },
                 only_contains_user_certs: false,
                 only_contains_ca_certs: is_arl,

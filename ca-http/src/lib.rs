@@ -94,14 +94,20 @@ impl OcspAnswer {
 }
 
 /// Serves CRLs and CA certificates by name (DER), for `/crl/{name}.crl` and `/ca/{name}.crt`.
+///
+/// CRLs and ARLs are per key generation of a CA: `/crl/NAME.crl` is generation 1's,
+/// `/crl/NAME.gN.crl` generation N's ([`ca_core::dist::ListPoint`]), each signed by that
+/// generation's key, as the certificates it signed name them.
 pub trait Repository: Send + Sync + 'static {
-    /// The current DER CRL of the CA `name`, if there is one.
-    fn crl(&self, name: &str) -> Option<Vec<u8>>;
+    /// The current DER CRL that generation `generation` of the CA `name` signs, if it still
+    /// publishes one.
+    fn crl(&self, name: &str, generation: u32) -> Option<Vec<u8>>;
     /// The DER certificate of the CA `name`, if there is one.
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>>;
-    /// The current DER authority revocation list of the CA `name` (RFC 5280 §5.2.5
-    /// onlyContainsCACerts), for `/arl/{name}.crl`.
-    fn arl(&self, _name: &str) -> Option<Vec<u8>> {
+    /// The current DER authority revocation list (RFC 5280 §5.2.5 onlyContainsCACerts) that
+    /// generation `generation` of the CA `name` signs, for `/arl/{name}.crl` (generation 1)
+    /// and `/arl/{name}.gN.crl`.
+    fn arl(&self, _name: &str, _generation: u32) -> Option<Vec<u8>> {
         None
     }
     /// A certs-only CMS SignedData (`.p7c`) of the certificates issued to the CA `name`, for

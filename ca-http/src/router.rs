@@ -5,9 +5,9 @@
 //! |---|---|---|
 //! | `/`, `/ocsp` | POST | OCSP, body `application/ocsp-request` (RFC 6960 A.1.1) |
 //! | `/{base64}`, `/ocsp/{base64}` | GET | OCSP, URL-encoded base64 or base64url (RFC 5019 §5) |
-//! | `/crl/{name}.crl` | GET | DER CRL, `application/pkix-crl` (RFC 5280 §4.2.1.13 / RFC 2585) |
+//! | `/crl/{name}.crl`, `/crl/{name}.g{N}.crl` | GET | DER CRL of key generation 1 or N, `application/pkix-crl` (RFC 5280 §4.2.1.13 / RFC 2585) |
 //! | `/ca/{name}.crt` | GET | DER certificate, `application/pkix-cert` (RFC 2585 §4.1) |
-//! | `/arl/{name}.crl` | GET | DER ARL (onlyContainsCACerts), `application/pkix-crl` |
+//! | `/arl/{name}.crl`, `/arl/{name}.g{N}.crl` | GET | DER ARL (onlyContainsCACerts) of key generation 1 or N, `application/pkix-crl` |
 //! | `/issued-to/{name}.p7c`, `/issued-by/{name}.p7c` | GET | certs-only CMS, `application/pkcs7-mime` (RFC 5280 §4.2.2.1–2) |
 //! | `/healthz` | GET | `200 ok`, or 503 with the reasons of the [`crate::Health`] check |
 //! | `/validate` | POST | the [`crate::Validator`]'s JSON (413 over [`crate::MAX_VALIDATE_BODY`]) |
@@ -31,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ca_core::dist::ListPoint;
 use ca_core::ocsp::{HashAlgorithm, MAX_REQUEST_SIZE, ResponseStatus, decode_get_path};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use time::OffsetDateTime;
@@ -393,12 +394,11 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, PROMETHEUS)], state.metrics.render()).into_response()
 }
 
-/// `/crl/{name}.crl`.
+/// `/crl/{name}.crl` (generation 1) and `/crl/{name}.g{N}.crl`.
 async fn crl(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    let found = file
-        .strip_suffix(".crl")
+    let found = ListPoint::parse(&file)
         .zip(state.repo.as_ref())
-        .and_then(|(name, repo)| repo.crl(name));
+        .and_then(|(at, repo)| repo.crl(at.ca, at.generation));
     der_or_404(found, PKIX_CRL)
 }
 
@@ -411,12 +411,11 @@ async fn ca_cert(State(state): State<AppState>, Path(file): Path<String>) -> Res
     der_or_404(found, PKIX_CERT)
 }
 
-/// `/arl/{name}.crl`.
+/// `/arl/{name}.crl` (generation 1) and `/arl/{name}.g{N}.crl`.
 async fn arl(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    let found = file
-        .strip_suffix(".crl")
+    let found = ListPoint::parse(&file)
         .zip(state.repo.as_ref())
-        .and_then(|(name, repo)| repo.arl(name));
+        .and_then(|(at, repo)| repo.arl(at.ca, at.generation));
     der_or_404(found, PKIX_CRL)
 }
 

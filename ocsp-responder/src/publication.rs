@@ -43,8 +43,8 @@ struct Ca {
     issuer: Arc<OcspIssuer>,
     statuses: HashMap<Vec<u8>, PublishedStatus>,
     cert_der: Vec<u8>,
-    crl_der: Vec<u8>,
-    arl_der: Option<Vec<u8>>,
+    crls: std::collections::BTreeMap<u32, Vec<u8>>,
+    arls: std::collections::BTreeMap<u32, Vec<u8>>,
     issued_to_p7c: Option<Vec<u8>>,
     issued_by_p7c: Option<Vec<u8>>,
 }
@@ -116,8 +116,8 @@ impl Loaded {
                 issuer: Arc::new(issuer),
                 statuses: ca.statuses,
                 cert_der: ca.cert_der,
-                crl_der: ca.crl_der,
-                arl_der: ca.arl_der,
+                crls: ca.crls,
+                arls: ca.arls,
                 issued_to_p7c: ca.issued_to_p7c,
                 issued_by_p7c: ca.issued_by_p7c,
             });
@@ -383,16 +383,20 @@ impl OcspSource for Live {
 }
 
 impl Repository for Live {
-    fn crl(&self, name: &str) -> Option<Vec<u8>> {
-        self.current().ca(name).map(|ca| ca.crl_der.clone())
+    fn crl(&self, name: &str, generation: u32) -> Option<Vec<u8>> {
+        self.current()
+            .ca(name)
+            .and_then(|ca| ca.crls.get(&generation).cloned())
     }
 
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>> {
         self.current().ca(name).map(|ca| ca.cert_der.clone())
     }
 
-    fn arl(&self, name: &str) -> Option<Vec<u8>> {
-        self.current().ca(name).and_then(|ca| ca.arl_der.clone())
+    fn arl(&self, name: &str, generation: u32) -> Option<Vec<u8>> {
+        self.current()
+            .ca(name)
+            .and_then(|ca| ca.arls.get(&generation).cloned())
     }
 
     fn certs_issued_to(&self, name: &str) -> Option<Vec<u8>> {

@@ -88,6 +88,7 @@ pub(crate) fn renewal_details(r: &CaRenewal) -> serde_json::Value {
         "serial": r.cert.serial,
         "issuer": r.cert.ca,
         "links": r.links.iter().map(|(p, _)| p.serial.clone()).collect::<Vec<_>>(),
+        "crosses": r.crosses.iter().map(|(p, _)| serde_json::json!({"serial": p.serial, "issuer": p.ca})).collect::<Vec<_>>(),
         "key_alg": r.ca.key_alg.name(),
         "key": crate::key::KeyRef(r.ca.key_ref.clone()).location(),
     })
@@ -162,6 +163,12 @@ pub struct CaRenewal {
     pub cert_der: Vec<u8>,
     /// Link certificates (RFC 4210 §4.4: OldWithNew, NewWithOld), with their records.
     pub links: Vec<(PendingCert, Vec<u8>)>,
+    /// Cross-certificates re-issued for the new key (by the CA's new key, or to it by another
+    /// of our CAs), with their records: recorded in the same transaction as the switch, so
+    /// the new key is never in force without them.
+    pub crosses: Vec<(PendingCert, Vec<u8>)>,
+    /// The cross-certificate pair halves `crosses` fill (RFC 4523 §2.5), recorded with them.
+    pub cross_sides: Vec<CrossPairSide>,
     /// The label of the new key's [`PendingKey`]: the renewal is refused (nothing changed)
     /// unless that record is still there and not claimed for removal.
     pub pending_label: Option<String>,

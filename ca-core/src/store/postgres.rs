@@ -579,6 +579,64 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Records cross-certificate pair halves not yet recorded, in `tx`; how many were new.
+    fn record_sides_in(tx: &Tx, actor: &str, sides: &[CrossPairSide], now: i64) -> Result<usize> {
+        let mut recorded = 0;
+        for side in sides {
+            let col = match side.direction {
+                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
+                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
+            };
+            let known: i64 = tx
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = $1 AND {col} = $2"),
+                    &[&side.ca, &side.der],
+                    "reading cross-certificate pairs",
+                )?
+                .get(0);
+            if known > 0 {
+                continue;
+            }
+            let open = tx.query_opt(
+                &format!(
+                    "SELECT id FROM cross_pairs WHERE ca = $1 AND ca_key = $2 AND peer = $3 AND peer_key = $4 AND {col} IS NULL ORDER BY id LIMIT 1"
+                ),
+                &[&side.ca, &side.ca_key, &side.peer, &side.peer_key],
+                "reading cross-certificate pairs",
+            )?;
+            let id: i64 = match open {
+                Some(row) => {
+                    let id: i64 = row.get(0);
+                    tx.execute(
+                        &format!("UPDATE cross_pairs SET {col} = $2 WHERE id = $1"),
+                        &[&id, &side.der],
+                        "recording a cross-certificate pair",
+                    )?;
+                    id
+                }
+                None => tx
+                    .query_one(
+                        &format!(
+                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+                        ),
+                        &[&side.ca, &side.ca_key, &side.peer, &side.peer_key, &side.der, &now],
+                        "recording a cross-certificate pair",
+                    )?
+                    .get(0),
+            };
+            Self::append_audit(
+                tx,
+                actor,
+                "cross.pair",
+                &side.ca,
+                "ok",
+                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
+            )?;
+            recorded += 1;
+        }
+        Ok(recorded)
+    }
+
     fn append_audit(
         tx: &Tx,
         actor: &str,
@@ -1291,10 +1349,12 @@ impl CaStore for PgStore {
         )?;
         for (pending, der) in std::iter::once((&renewal.cert, &renewal.cert_der))
             .chain(renewal.links.iter().map(|(p, d)| (p, d)))
+            .chain(renewal.crosses.iter().map(|(p, d)| (p, d)))
         {
             Self::insert_pendings_as(&tx, std::slice::from_ref(pending), now)?;
             Self::mark_issued(&tx, &pending.serial, der)?;
         }
+        Self::record_sides_in(&tx, actor, &renewal.cross_sides, now)?;
         if let Some(label) = &renewal.pending_label {
             let n = tx.execute(
                 "DELETE FROM pending_keys WHERE ca = $1 AND label = $2 AND NOT discarding",
@@ -1356,60 +1416,7 @@ impl CaStore for PgStore {
 
     fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
         let tx = self.write_txn()?;
-        let now = now_unix();
-        let mut recorded = 0;
-        for side in sides {
-            let col = match side.direction {
-                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
-                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
-            };
-            let known: i64 = tx
-                .query_one(
-                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = $1 AND {col} = $2"),
-                    &[&side.ca, &side.der],
-                    "reading cross-certificate pairs",
-                )?
-                .get(0);
-            if known > 0 {
-                continue;
-            }
-            let open = tx.query_opt(
-                &format!(
-                    "SELECT id FROM cross_pairs WHERE ca = $1 AND ca_key = $2 AND peer = $3 AND peer_key = $4 AND {col} IS NULL ORDER BY id LIMIT 1"
-                ),
-                &[&side.ca, &side.ca_key, &side.peer, &side.peer_key],
-                "reading cross-certificate pairs",
-            )?;
-            let id: i64 = match open {
-                Some(row) => {
-                    let id: i64 = row.get(0);
-                    tx.execute(
-                        &format!("UPDATE cross_pairs SET {col} = $2 WHERE id = $1"),
-                        &[&id, &side.der],
-                        "recording a cross-certificate pair",
-                    )?;
-                    id
-                }
-                None => tx
-                    .query_one(
-                        &format!(
-                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
-                        ),
-                        &[&side.ca, &side.ca_key, &side.peer, &side.peer_key, &side.der, &now],
-                        "recording a cross-certificate pair",
-                    )?
-                    .get(0),
-            };
-            Self::append_audit(
-                &tx,
-                actor,
-                "cross.pair",
-                &side.ca,
-                "ok",
-                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
-            )?;
-            recorded += 1;
-        }
+        let recorded = Self::record_sides_in(&tx, actor, sides, now_unix())?;
         tx.commit("committing cross-certificate pairs")?;
         Ok(recorded)
     }

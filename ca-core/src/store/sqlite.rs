@@ -433,6 +433,71 @@ impl SqliteStore {
 
     /// Appends one audit record inside `txn` (the caller's transaction, so the record commits
     /// or rolls back with the change it describes).
+    /// Records cross-certificate pair halves not yet recorded, in `txn`; how many were new.
+    fn record_sides_in(
+        txn: &rusqlite::Transaction<'_>,
+        actor: &str,
+        sides: &[CrossPairSide],
+        now: i64,
+    ) -> Result<usize> {
+        let mut recorded = 0;
+        for side in sides {
+            let col = match side.direction {
+                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
+                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
+            };
+            let known: i64 = txn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = ?1 AND {col} = ?2"),
+                    params![side.ca, side.der],
+                    |r| r.get(0),
+                )
+                .map_err(Error::store("reading cross-certificate pairs"))?;
+            if known > 0 {
+                continue;
+            }
+            let open: Option<i64> = txn
+                .query_row(
+                    &format!(
+                        "SELECT id FROM cross_pairs WHERE ca = ?1 AND ca_key = ?2 AND peer = ?3 AND peer_key = ?4 AND {col} IS NULL ORDER BY id LIMIT 1"
+                    ),
+                    params![side.ca, side.ca_key, side.peer, side.peer_key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(Error::store("reading cross-certificate pairs"))?;
+            let id = match open {
+                Some(id) => {
+                    txn.execute(
+                        &format!("UPDATE cross_pairs SET {col} = ?2 WHERE id = ?1"),
+                        params![id, side.der],
+                    )
+                    .map_err(Error::store("recording a cross-certificate pair"))?;
+                    id
+                }
+                None => txn
+                    .query_row(
+                        &format!(
+                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"
+                        ),
+                        params![side.ca, side.ca_key, side.peer, side.peer_key, side.der, now],
+                        |r| r.get(0),
+                    )
+                    .map_err(Error::store("recording a cross-certificate pair"))?,
+            };
+            Self::append_audit(
+                txn,
+                actor,
+                "cross.pair",
+                &side.ca,
+                "ok",
+                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
+            )?;
+            recorded += 1;
+        }
+        Ok(recorded)
+    }
+
     fn append_audit(
         txn: &rusqlite::Transaction<'_>,
         actor: &str,
@@ -1264,10 +1329,12 @@ impl CaStore for SqliteStore {
         .map_err(Error::store("recording the CA's new generation"))?;
         for (pending, der) in std::iter::once((&renewal.cert, &renewal.cert_der))
             .chain(renewal.links.iter().map(|(p, d)| (p, d)))
+            .chain(renewal.crosses.iter().map(|(p, d)| (p, d)))
         {
             Self::insert_pending_as(&txn, pending, now)?;
             Self::mark_issued(&txn, &pending.serial, der)?;
         }
+        Self::record_sides_in(&txn, actor, &renewal.cross_sides, now)?;
         if let Some(label) = &renewal.pending_label {
             let n = txn
                 .execute(
@@ -1326,62 +1393,7 @@ impl CaStore for SqliteStore {
 
     fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
         let txn = self.write_txn()?;
-        let now = now_unix();
-        let mut recorded = 0;
-        for side in sides {
-            let col = match side.direction {
-                CrossDirection::IssuedToThisCa => "issued_to_this_ca",
-                CrossDirection::IssuedByThisCa => "issued_by_this_ca",
-            };
-            let known: i64 = txn
-                .query_row(
-                    &format!("SELECT COUNT(*) FROM cross_pairs WHERE ca = ?1 AND {col} = ?2"),
-                    params![side.ca, side.der],
-                    |r| r.get(0),
-                )
-                .map_err(Error::store("reading cross-certificate pairs"))?;
-            if known > 0 {
-                continue;
-            }
-            let open: Option<i64> = txn
-                .query_row(
-                    &format!(
-                        "SELECT id FROM cross_pairs WHERE ca = ?1 AND ca_key = ?2 AND peer = ?3 AND peer_key = ?4 AND {col} IS NULL ORDER BY id LIMIT 1"
-                    ),
-                    params![side.ca, side.ca_key, side.peer, side.peer_key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(Error::store("reading cross-certificate pairs"))?;
-            let id = match open {
-                Some(id) => {
-                    txn.execute(
-                        &format!("UPDATE cross_pairs SET {col} = ?2 WHERE id = ?1"),
-                        params![id, side.der],
-                    )
-                    .map_err(Error::store("recording a cross-certificate pair"))?;
-                    id
-                }
-                None => txn
-                    .query_row(
-                        &format!(
-                            "INSERT INTO cross_pairs (ca, ca_key, peer, peer_key, {col}, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"
-                        ),
-                        params![side.ca, side.ca_key, side.peer, side.peer_key, side.der, now],
-                        |r| r.get(0),
-                    )
-                    .map_err(Error::store("recording a cross-certificate pair"))?,
-            };
-            Self::append_audit(
-                &txn,
-                actor,
-                "cross.pair",
-                &side.ca,
-                "ok",
-                &serde_json::json!({"pair": id, "peer": side.peer, "half": side.direction}),
-            )?;
-            recorded += 1;
-        }
+        let recorded = Self::record_sides_in(&txn, actor, sides, now_unix())?;
         txn.commit()
             .map_err(Error::store("committing cross-certificate pairs"))?;
         Ok(recorded)

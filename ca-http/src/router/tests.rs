@@ -68,8 +68,11 @@ impl OcspSource for FakeOcsp {
 struct FakeRepo;
 
 impl Repository for FakeRepo {
-    fn crl(&self, name: &str) -> Option<Vec<u8>> {
-        (name == "root").then(|| b"root crl".to_vec())
+    fn crl(&self, name: &str, generation: u32) -> Option<Vec<u8>> {
+        (name == "root" && generation <= 2).then(|| format!("root crl g{generation}").into_bytes())
+    }
+    fn arl(&self, name: &str, generation: u32) -> Option<Vec<u8>> {
+        (name == "root").then(|| format!("root arl g{generation}").into_bytes())
     }
     fn ca_cert(&self, name: &str) -> Option<Vec<u8>> {
         (name == "root").then(|| b"root cert".to_vec())
@@ -322,8 +325,16 @@ async fn nonce_responses_are_not_for_caches() {
 async fn crl_and_ca_certificates() {
     let (r, _) = app(FakeOcsp::new());
     let (status, headers, body) = send(&r, get("/crl/root.crl")).await;
-    assert_eq!((status, &body[..]), (StatusCode::OK, &b"root crl"[..]));
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"root crl g1"[..]));
     assert_eq!(headers[header::CONTENT_TYPE], PKIX_CRL);
+    // Each key generation's list at its own name (ca_core::dist::ListPoint).
+    let (status, _, body) = send(&r, get("/crl/root.g2.crl")).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"root crl g2"[..]));
+    let (status, headers, body) = send(&r, get("/arl/root.g7.crl")).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"root arl g7"[..]));
+    assert_eq!(headers[header::CONTENT_TYPE], PKIX_CRL);
+    let (status, _, body) = send(&r, get("/arl/root.crl")).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"root arl g1"[..]));
     let (status, headers, body) = send(&r, get("/ca/root.crt")).await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"root cert"[..]));
     assert_eq!(headers[header::CONTENT_TYPE], PKIX_CERT);
@@ -336,6 +347,13 @@ async fn crl_and_ca_certificates() {
         "/crl/",
         "/crl/a/b.crl",
         "/ca/",
+        // A generation the repository no longer publishes, and names that are no generation.
+        "/crl/root.g3.crl",
+        "/crl/root.g1.crl",
+        "/crl/root.g02.crl",
+        "/crl/root.g.crl",
+        "/arl/root.g0.crl",
+        "/arl/root.x.crl",
     ] {
         assert_eq!(send(&r, get(uri)).await.0, StatusCode::NOT_FOUND, "{uri}");
     }
