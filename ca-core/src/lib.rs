@@ -102,8 +102,8 @@ pub use store::{
 };
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
-    PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
-    redact_url, store_kind, transfer,
+    PgStore, STORE_FILE, StoreKind, open_status_reader, open_store, open_timestamp_store,
+    record_store, recorded_store, redact_url, store_kind, transfer,
 };
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,

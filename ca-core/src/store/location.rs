@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{PgStore, SqliteStore, Store};
+use super::{PgStore, SqliteStore, StatusReader, Store};
 use crate::error::{Error, Result};
 
 /// The file in a home recording its store's URL (written by `init --store postgres://…`).
@@ -79,6 +79,18 @@ pub fn open_store(home: &Path, explicit: Option<&str>) -> Result<Box<dyn Store>>
     Ok(match store_kind(home, explicit)? {
         StoreKind::Sqlite => Box::new(SqliteStore::open(&home.join(SqliteStore::FILE))?),
         StoreKind::Postgres(url) => Box::new(PgStore::open(&url)?),
+    })
+}
+
+/// Opens the store of `home` for reading revocation status only (OCSP, validation, caches): a
+/// [`StatusReader`], which has no method that writes, over a connection that refuses writes
+/// as well (SQLite `PRAGMA query_only`, PostgreSQL `default_transaction_read_only`).
+pub fn open_status_reader(home: &Path, explicit: Option<&str>) -> Result<Box<dyn StatusReader>> {
+    Ok(match store_kind(home, explicit)? {
+        StoreKind::Sqlite => Box::new(SqliteStore::open_read_only(
+            &home.join(SqliteStore::FILE),
+        )?),
+        StoreKind::Postgres(url) => Box::new(PgStore::open_read_only(&url)?),
     })
 }
 

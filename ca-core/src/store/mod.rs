@@ -29,8 +29,8 @@ pub use registration::Registration;
 pub use revocations::RevocationStore;
 pub use status::StatusReader;
 pub use location::{
-    STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
-    redact_url, store_kind,
+    STORE_FILE, StoreKind, open_status_reader, open_store, open_timestamp_store, record_store,
+    recorded_store, redact_url, store_kind,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

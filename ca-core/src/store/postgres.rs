@@ -461,6 +461,24 @@ impl PgStore {
         Ok(store)
     }
 
+    /// [`PgStore::open`], then every connection it makes (also after a reconnect) starts its
+    /// transactions read-only (`default_transaction_read_only`), so the server refuses every
+    /// write: for readers of revocation status ([`super::open_status_reader`]).
+    pub fn open_read_only(url: &str) -> Result<PgStore> {
+        let mut store = PgStore::open(url)?;
+        const READ_ONLY: &str = "-c default_transaction_read_only=on";
+        let options = match store.config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} {READ_ONLY}"),
+            _ => READ_ONLY.to_string(),
+        };
+        store.config.options(&options);
+        // The connection the migration used was made without the option.
+        if let Ok(mut slot) = store.conn.lock() {
+            *slot = None;
+        }
+        Ok(store)
+    }
+
     /// The database's URL without its password, for messages.
     pub(super) fn target(&self) -> &str {
         &self.target

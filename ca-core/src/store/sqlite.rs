@@ -302,6 +302,17 @@ impl SqliteStore {
         Ok(SqliteStore { conn })
     }
 
+    /// [`SqliteStore::open`], then refuses every write on the connection (`PRAGMA
+    /// query_only`): for readers of revocation status ([`super::open_status_reader`]).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        let store = SqliteStore::open(path)?;
+        store
+            .conn
+            .pragma_update(None, "query_only", "ON")
+            .map_err(Error::store("making the connection read-only"))?;
+        Ok(store)
+    }
+
     /// Runs a query and maps every row: the one shape all the listing methods share.
     fn list<T, P: rusqlite::Params>(
         &self,
@@ -1816,5 +1827,45 @@ mod tests {
                 reason: Some(ReasonCode::KeyCompromise),
             })
         );
+    }
+
+    #[test]
+    fn a_status_reader_connection_refuses_writes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("db");
+        let mut s = SqliteStore::open(&path).expect("open");
+        s.reserve(&[pending("01")]).expect("reserve");
+        s.complete("test", &[(sn("01"), vec![1])])
+            .expect("complete");
+        let mut ro = SqliteStore::open_read_only(&path).expect("open read-only");
+        // It reads what the writer wrote ...
+        assert!(ro.cert_status(&sn("01"), "org").expect("status").is_some());
+        assert_eq!(ro.revocation_seq().expect("seq"), 0);
+        // ... and the connection itself refuses every write, whatever method is called on the
+        // concrete type (the `StatusReader` it is handed out as has none).
+        let revoked = ro.revoke(
+            "test",
+            &[RevocationRequest {
+                serial: sn("01"),
+                ca: None,
+                reason: ReasonCode::KeyCompromise,
+                time: 1_700_000_000,
+                invalidity_date: None,
+            }],
+        );
+        assert!(revoked.is_err(), "{revoked:?}");
+        assert!(ro.set_meta("k", "v").is_err());
+        assert!(ro.audit("test", "a", "t", "ok", &serde_json::json!({})).is_err());
+        drop(ro);
+        let s = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(
+            s.cert_status(&sn("01"), "org").expect("status"),
+            Some(StoredStatus {
+                revoked_at: None,
+                reason: None,
+            })
+        );
+        assert_eq!(s.meta("k").expect("meta"), None);
+        assert!(s.audit_records().expect("audit").iter().all(|r| r.action != "a"));
     }
 }
