@@ -341,6 +341,10 @@ impl ca_http::Health for ServeHealth {
 
 /// Keeps CRLs fresh, picks up new and renewed CAs, and checks the store (a thread).
 struct Refresher {
+    /// Set, and `moved_signal` notified, when the store turns out to have been migrated
+    /// away: `serve` then stops rather than answer from a store nothing updates any more.
+    moved: Arc<Mutex<Option<String>>>,
+    moved_signal: Arc<tokio::sync::Notify>,
     ctx: Ctx,
     repo: Arc<StoreRepository>,
     served: Arc<RwLock<ServedCas>>,
@@ -359,6 +363,14 @@ impl Refresher {
                     .health
                     .store_ok_at
                     .store(unix_now() as u64, Ordering::Release),
+                Err(ca_core::Error::StoreMoved { to }) => {
+                    tracing::error!(to = %to, "the store was migrated: stopping");
+                    if let Ok(mut m) = self.moved.lock() {
+                        *m = Some(to);
+                    }
+                    self.moved_signal.notify_one();
+                    return;
+                }
                 Err(e) => problems.push(format!("store unreachable: {e}")),
             }
             for p in &problems {
@@ -381,6 +393,10 @@ impl Refresher {
             return Err(ca_core::Error::NotInitialized {
                 home: self.ctx.home.clone(),
             });
+        }
+        // Migrated away (`store migrate`, ca_core::MOVED_TO): nothing changes here any more.
+        if let Some(to) = self.store.meta(ca_core::MOVED_TO)? {
+            return Err(ca_core::Error::StoreMoved { to });
         }
         let cas = self.store.cas()?;
         let changed = self.served.read().map_or(true, |s| {
@@ -551,6 +567,8 @@ fn init_logging(format: LogFormat) {
 /// Runs `serve`.
 pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     init_logging(a.log_format);
+    // Named so that `store migrate` and `restore` on another home see this instance.
+    ca_core::name_store_client(ca_core::SERVE_CLIENT_NAME);
     if !Authority::exists_in(&ctx.home, ctx.store.as_deref()) {
         if home_named_explicitly() && !a.init {
             // A typo in --home or LGPKI_HOME must not mint a new root.
@@ -576,6 +594,8 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         crate::commands::after_init(&mut authority)?;
         tracing::info!(home = %ctx.home.display(), "initialised with the default hierarchy");
     }
+    // Held while serving: `store migrate` and `restore` refuse meanwhile (ca_core::serve_lock).
+    let _serving = ca_core::hold_for_serving(&ctx.home)?;
     let settings = Settings::load(&ctx.home)?;
     let mut authority = ctx.open()?;
     let epoch = Arc::new(AtomicU64::new(authority.store().revocation_seq()? as u64));
@@ -673,7 +693,11 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         ca_http::Limits::default(),
         services,
     );
+    let moved = Arc::new(Mutex::new(None));
+    let moved_signal = Arc::new(tokio::sync::Notify::new());
     let mut refresher = Refresher {
+        moved: moved.clone(),
+        moved_signal: moved_signal.clone(),
         ctx: ctx.clone(),
         repo,
         served,
@@ -738,8 +762,11 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
                 }
             }
         });
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let shutdown = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = moved_signal.notified() => {}
+            }
         };
         let (ra_stop_tx, ra_stop_rx) = tokio::sync::watch::channel(false);
         let ra = tokio::spawn(crate::ra_server::run(ra_listener, ra_state, ra_stop_rx));
@@ -751,6 +778,9 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     stop.store(true, Ordering::Release);
     let _ = refresher.join();
     result?;
+    if let Some(to) = moved.lock().ok().and_then(|m| m.clone()) {
+        return Err(ca_core::Error::StoreMoved { to }.into());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -181,6 +181,16 @@ pub enum Error {
         /// What the server or the client said (never a password).
         detail: String,
     },
+    /// The store was migrated elsewhere (`store migrate`): it takes no more writes and is not
+    /// opened again, so nothing acknowledged lands where the home no longer looks, and nothing
+    /// it holds is served as current.
+    #[error(
+        "this store was migrated to {to}, which the home uses now: run the command again (without a --store naming the old one); a `serve` started before the migration stops and must be restarted"
+    )]
+    StoreMoved {
+        /// Where it went (no password).
+        to: String,
+    },
     /// A key could not be generated, loaded or used.
     #[error("key {key}: {detail}")]
     Key {
@@ -226,6 +236,7 @@ impl Error {
             | Error::TooLarge { .. }
             | Error::NotInitialized { .. }
             | Error::StoreBackend { .. }
+            | Error::StoreMoved { .. }
             | Error::PolicyData { .. } => ErrorClass::Input,
             _ => ErrorClass::Refused,
         }
@@ -252,6 +263,7 @@ impl Error {
             Error::SerialCollision { .. } => "serial_collision",
             Error::CertificateNotFound { .. } => "not_found",
             Error::StoreBackend { .. } => "store",
+            Error::StoreMoved { .. } => "store_moved",
             Error::Key { .. } => "key",
             Error::Encode { .. } => "encode",
             Error::PolicyData { .. } => "policy_data",

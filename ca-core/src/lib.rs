@@ -55,6 +55,7 @@ pub mod revocation;
 mod revoke;
 mod san;
 mod serial;
+mod serve_lock;
 pub mod signed_data;
 pub mod sigverify;
 mod store;
@@ -91,6 +92,7 @@ pub use renew::{LINK_PROFILE, MAX_CA_DAYS, PAUSE_ENV, RenewOptions, Renewed};
 pub use revoke::{DELTA_CRL_VALIDITY, FULL_CRL_VALIDITY, Revocation, RevocationStatus, SignedCrl};
 pub use san::SanEntry;
 pub use serial::{SERIAL_LEN, Serial, parse_serial_hex, random_serial, serial_hex};
+pub use serve_lock::{SERVE_LOCK_FILE, ServeLock, hold_for_serving};
 pub use store::{
     AuditCheckpoint, AuditRecord, CaRecord, CertFilter, CertRecord, CertStatus, OfficerRecord,
     OrgRecord, PendingCert, RequestKind, RequestRecord, RequestState, RevocationRequest,
@@ -105,6 +107,7 @@ pub use store::{
     PgStore, STORE_FILE, StoreKind, open_status_reader, open_store, open_timestamp_store,
     record_store, recorded_store, redact_url, store_kind, transfer,
 };
+pub use store::{SERVE_CLIENT_NAME, moved::MOVED_TO, name_store_client};
 pub use verify::{
     Budget, DEFAULT_MAX_INTERMEDIATES, PathError, Purpose, ValidatedPath, ValidationOptions,
     validate_path,

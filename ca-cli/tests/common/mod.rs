@@ -423,6 +423,20 @@ impl Server {
             ra: ra.unwrap_or_default(),
         }
     }
+
+    /// The server's exit status if it exits within `limit` (`None`: still running).
+    pub fn exit_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 /// A small xorshift generator for tests that need random choices: no dependency, and a printed

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{PgStore, SqliteStore, StatusReader, Store};
+use super::{MetaStore, PgStore, SqliteStore, StatusReader, Store};
 use crate::error::{Error, Result};
 
 /// The file in a home recording its store's URL (written by `init --store postgres://…`).
@@ -76,22 +76,34 @@ pub fn record_store(home: &Path, kind: &StoreKind) -> Result<()> {
 /// Opens the store of `home` (see [`store_kind`]), creating an SQLite file or migrating a
 /// PostgreSQL schema as needed.
 pub fn open_store(home: &Path, explicit: Option<&str>) -> Result<Box<dyn Store>> {
-    Ok(match store_kind(home, explicit)? {
+    let store: Box<dyn Store> = match store_kind(home, explicit)? {
         StoreKind::Sqlite => Box::new(SqliteStore::open(&home.join(SqliteStore::FILE))?),
         StoreKind::Postgres(url) => Box::new(PgStore::open(&url)?),
-    })
+    };
+    // A store `store migrate` copied elsewhere is never used again (super::moved).
+    super::moved::refuse_if_moved(store.meta(super::moved::MOVED_TO)?)?;
+    Ok(store)
 }
 
 /// Opens the store of `home` for reading revocation status only (OCSP, validation, caches): a
 /// [`StatusReader`], which has no method that writes, over a connection that refuses writes
 /// as well (SQLite `PRAGMA query_only`, PostgreSQL `default_transaction_read_only`).
+/// A store `store migrate` moved away is refused, as by [`open_store`].
 pub fn open_status_reader(home: &Path, explicit: Option<&str>) -> Result<Box<dyn StatusReader>> {
-    Ok(match store_kind(home, explicit)? {
-        StoreKind::Sqlite => Box::new(SqliteStore::open_read_only(
-            &home.join(SqliteStore::FILE),
-        )?),
-        StoreKind::Postgres(url) => Box::new(PgStore::open_read_only(&url)?),
-    })
+    let (reader, mark): (Box<dyn StatusReader>, _) = match store_kind(home, explicit)? {
+        StoreKind::Sqlite => {
+            let s = SqliteStore::open_read_only(&home.join(SqliteStore::FILE))?;
+            let mark = s.meta(super::moved::MOVED_TO)?;
+            (Box::new(s), mark)
+        }
+        StoreKind::Postgres(url) => {
+            let s = PgStore::open_read_only(&url)?;
+            let mark = s.meta(super::moved::MOVED_TO)?;
+            (Box::new(s), mark)
+        }
+    };
+    super::moved::refuse_if_moved(mark)?;
+    Ok(reader)
 }
 
 /// Opens where `home` records the serials of `serve`'s time-stamps: the same store as
@@ -139,6 +151,19 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// The name this process gives its PostgreSQL sessions (`application_name`).
+static CLIENT_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// `application_name` of `serve`'s PostgreSQL sessions: `store migrate` and `restore` look for
+/// it to refuse while an instance serves from the database.
+pub const SERVE_CLIENT_NAME: &str = "lgpki serve";
+
+/// Names this process's PostgreSQL sessions `name` (default `lgpki`), as
+/// `pg_stat_activity.application_name` shows them. The first call wins.
+pub fn name_store_client(name: &'static str) {
+    let _ = CLIENT_NAME.set(name);
+}
+
 /// The client configuration of `url` and its password-free form for messages. Without a
 /// password in the URL, `PGPASSWORD` is used, else the first matching `~/.pgpass` line
 /// (`PGPASSFILE` names another file), as libpq does.
@@ -164,7 +189,7 @@ pub(super) fn pg_config(url: &str) -> Result<(tokio_postgres::Config, String)> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    config.application_name("lgpki");
+    config.application_name(CLIENT_NAME.get().copied().unwrap_or("lgpki"));
     Ok((config, target))
 }
 

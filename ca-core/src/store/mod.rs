@@ -11,6 +11,7 @@ mod cas;
 mod certs;
 mod location;
 mod meta;
+pub mod moved;
 mod pgconn;
 mod postgres;
 mod registration;
@@ -29,8 +30,8 @@ pub use registration::Registration;
 pub use revocations::RevocationStore;
 pub use status::StatusReader;
 pub use location::{
-    STORE_FILE, StoreKind, open_status_reader, open_store, open_timestamp_store, record_store,
-    recorded_store, redact_url, store_kind,
+    SERVE_CLIENT_NAME, STORE_FILE, StoreKind, name_store_client, open_status_reader, open_store,
+    open_timestamp_store, record_store, recorded_store, redact_url, store_kind,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -584,8 +584,19 @@ impl PgStore {
     }
 
     /// A write transaction: serialised with every other writer on the database.
+    /// Refused when `store migrate` moved the store away while this instance waited for the
+    /// lock ([`super::moved`]).
     fn write_txn(&self) -> Result<Tx> {
-        self.begin(Some(WRITE_LOCK))
+        let tx = self.begin(Some(WRITE_LOCK))?;
+        let mark = tx
+            .query_opt(
+                "SELECT value FROM meta WHERE key = $1",
+                &[&super::moved::MOVED_TO],
+                "beginning a transaction",
+            )?
+            .map(|r| r.get(0));
+        super::moved::refuse_if_moved(mark)?;
+        Ok(tx)
     }
 
     fn append_audit(

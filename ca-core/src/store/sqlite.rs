@@ -327,10 +327,23 @@ impl SqliteStore {
             .map_err(Error::store(what))
     }
 
+    /// A write transaction (SQLite's write lock), refused when `store migrate` moved the store
+    /// away while this connection waited for the lock ([`super::moved`]).
     fn write_txn(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        self.conn
+        let txn = self
+            .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::store("beginning a transaction"))
+            .map_err(Error::store("beginning a transaction"))?;
+        let mark = txn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [super::moved::MOVED_TO],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(Error::store("beginning a transaction"))?;
+        super::moved::refuse_if_moved(mark)?;
+        Ok(txn)
     }
 
     /// Stores the certificate of the reserved serial `serial`, and hands back what its audit

@@ -126,6 +126,28 @@ pub(crate) trait RawStore {
     fn commit(&mut self) -> Result<()>;
     /// Rolls the transaction back (nothing when none is open).
     fn rollback(&mut self);
+    /// Where `lgpki serve` instances use this store from, one line per host (PostgreSQL: any
+    /// instance, whatever its home). Empty for SQLite, which only processes on this home open:
+    /// [`crate::serve_lock`] finds those.
+    fn serving_elsewhere(&mut self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Refuses `what` on `store` while `lgpki serve` instances use it: they would go on answering
+/// OCSP and serving CRLs from a store the home no longer uses.
+fn refuse_while_served(store: &mut dyn RawStore, what: &str) -> Result<()> {
+    let serving = store.serving_elsewhere()?;
+    if serving.is_empty() {
+        return Ok(());
+    }
+    Err(Error::PolicyRefused {
+        detail: format!(
+            "`lgpki serve` uses {} ({}): stop every instance before `{what}`",
+            store.describe(),
+            serving.join("; ")
+        ),
+    })
 }
 
 /// Opens the store `kind` of `home` for copying (creating an SQLite file or a PostgreSQL
@@ -649,8 +671,10 @@ pub fn migrate(home: &Path, explicit: Option<&str>, to: &str) -> Result<Transfer
     }
     let sqlite_target = home.join(SqliteStore::FILE);
     let made_file = to_kind == StoreKind::Sqlite && !sqlite_target.exists();
+    let _no_serve = crate::serve_lock::hold_exclusive(home, "store migrate")?;
     let result = (|| {
         let mut source = open_raw(home, &from_kind)?;
+        refuse_while_served(source.as_mut(), "store migrate")?;
         let mut target = open_raw(home, &to_kind)?;
         // Held for writing: nothing changes the source between the copy and the switch.
         source.begin_write()?;
@@ -674,8 +698,31 @@ pub fn migrate(home: &Path, explicit: Option<&str>, to: &str) -> Result<Transfer
                 return Err(e);
             }
         };
-        switch_home(home, &from_kind, &to_kind)?;
-        source.rollback();
+        // The source is marked moved in the same write transaction (super::moved): a writer
+        // waiting for the lock meanwhile refuses rather than writing where the home no longer
+        // looks, and the store is never opened again. Committed only once the home is
+        // switched; a failed switch rolls the mark back with the rest.
+        if let Err(e) = source.insert(
+            "meta",
+            &["key".to_string(), "value".to_string()],
+            &[vec![
+                Cell::Text(super::moved::MOVED_TO.into()),
+                Cell::Text(to_desc.clone()),
+            ]],
+        ) {
+            source.rollback();
+            return Err(e);
+        }
+        if let Err(e) = switch_home(home, &from_kind, &to_kind) {
+            source.rollback();
+            return Err(e);
+        }
+        source.commit().map_err(|e| Error::StoreBackend {
+            context: "marking the old store moved",
+            detail: format!(
+                "the home now uses {to_desc}, but {from} could not be marked: stop every process still using it ({e})"
+            ),
+        })?;
         Ok(TransferReport {
             from: from.clone(),
             to: to_desc.clone(),
@@ -1120,6 +1167,7 @@ pub fn restore(
     let to = describe_kind(home, &kind);
     let existed = crate::Authority::exists_in(home, explicit);
     crate::fsutil::create_private_dir(home)?;
+    let _no_serve = crate::serve_lock::hold_exclusive(home, "restore")?;
     let sqlite_path = home.join(SqliteStore::FILE);
     let made_file = kind == StoreKind::Sqlite && !sqlite_path.exists();
     let cp_file = home.join(crate::CHECKPOINT_FILE);
@@ -1130,6 +1178,7 @@ pub fn restore(
     let aside = home.join(format!("{}.pre-restore-{now}", crate::CHECKPOINT_FILE));
     let result = (|| {
         let mut target = open_raw(home, &kind)?;
+        refuse_while_served(target.as_mut(), "restore")?;
         let file_sha = checked.file_sha256.clone().unwrap_or_default();
         let (tables, audit_seq, probed) = load(
             target.as_mut(),

@@ -144,6 +144,27 @@ impl ToSql for Cell {
 }
 
 impl RawStore for PgRaw {
+    fn serving_elsewhere(&mut self) -> Result<Vec<String>> {
+        // Sessions `serve` named (crate::store::SERVE_CLIENT_NAME), by host; this process's own
+        // sessions excluded. Other users' rows show no client address to a non-superuser.
+        let rows = self.conn()?.query(
+            "SELECT COALESCE(host(client_addr), 'a local socket or another user'), count(*)
+             FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = $1
+               AND pid <> pg_backend_pid()
+             GROUP BY 1 ORDER BY 1",
+            &[&crate::store::SERVE_CLIENT_NAME],
+            "listing the database's sessions",
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let (host, n): (String, i64) = (r.get(0), r.get(1));
+                format!("{n} session(s) from {host}")
+            })
+            .collect())
+    }
+
     fn describe(&self) -> String {
         self.store.target().to_string()
     }
