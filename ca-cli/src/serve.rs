@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ca_core::ocsp::{CertId, Lookup};
-use ca_core::{Authority, CaRecord, CaStore, Settings, SqliteStore, StatusReader};
+use ca_core::{Authority, CaRecord, Settings, SqliteStore, StatusReader, Store};
 use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, Repository, StatusLookup};
 
 use crate::cli::{LogFormat, ServeArgs};
@@ -349,8 +349,8 @@ struct Refresher {
     repo: Arc<StoreRepository>,
     served: Arc<RwLock<ServedCas>>,
     health: Arc<HealthState>,
-    /// Read for the CAs only.
-    store: Box<dyn CaStore>,
+    /// Read only: the CAs, and whether `store migrate` moved the store away.
+    store: Box<dyn Store>,
     ocsp_validity: time::Duration,
 }
 

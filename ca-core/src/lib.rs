@@ -98,10 +98,10 @@ pub use store::{
     OrgRecord, PendingCert, RequestKind, RequestRecord, RequestState, RevocationRequest,
     RevokeOutcome, RevokedEntry, Role, SqliteStore, Store, StoredStatus, verify_chain,
 };
-pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{
     AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader,
 };
+pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
     PgStore, STORE_FILE, StoreKind, open_status_reader, open_store, open_timestamp_store,

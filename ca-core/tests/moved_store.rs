@@ -2,7 +2,7 @@
 //! were waiting for the write lock during the copy): nothing is acknowledged into a store the
 //! home no longer uses.
 
-use ca_core::{MOVED_TO, SqliteStore, Store};
+use ca_core::{AuditLog, MOVED_TO, MetaStore, SqliteStore};
 
 #[test]
 fn a_writer_opened_before_the_mark_is_refused_after_it() {

@@ -5,6 +5,7 @@
 //! (writers wait on a busy timeout). The SQL is kept to what PostgreSQL also accepts.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -15,14 +16,35 @@ use super::{
     PendingKey, ReasonCode, RequestRecord, RequestState, RevocationRequest, RevokeOutcome,
     RevokedEntry, Serial, StatusVisitor, StoredStatus,
 };
-use super::{
-    AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader,
-};
+use super::{AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
     pub(super) conn: Connection,
+    /// Dates the store's own records ([`super::Store::set_clock`]).
+    clock: Arc<dyn Clock>,
+}
+
+/// A write transaction and the time its records are dated with (the store's clock, read once
+/// when it begins).
+struct Txn<'a> {
+    txn: rusqlite::Transaction<'a>,
+    now: i64,
+}
+
+impl<'a> std::ops::Deref for Txn<'a> {
+    type Target = rusqlite::Transaction<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl Txn<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        self.txn.commit()
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -253,7 +275,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(Error::store("applying a schema migration"))?;
         txn.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
-            params![version, now_unix()],
+            params![version, crate::clock::SystemClock.unix()],
         )
         .map_err(Error::store("recording a schema migration"))?;
     }
@@ -299,7 +321,10 @@ impl SqliteStore {
             }
         }
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            clock: crate::clock::system_clock(),
+        })
     }
 
     /// [`SqliteStore::open`], then refuses every write on the connection (`PRAGMA
@@ -329,7 +354,8 @@ impl SqliteStore {
 
     /// A write transaction (SQLite's write lock), refused when `store migrate` moved the store
     /// away while this connection waited for the lock ([`super::moved`]).
-    fn write_txn(&mut self) -> Result<rusqlite::Transaction<'_>> {
+    fn write_txn(&mut self) -> Result<Txn<'_>> {
+        let now = self.clock.unix();
         let txn = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -343,7 +369,7 @@ impl SqliteStore {
             .optional()
             .map_err(Error::store("beginning a transaction"))?;
         super::moved::refuse_if_moved(mark)?;
-        Ok(txn)
+        Ok(Txn { txn, now })
     }
 
     /// Stores the certificate of the reserved serial `serial`, and hands back what its audit
@@ -447,7 +473,7 @@ impl SqliteStore {
     /// Appends one audit record inside `txn` (the caller's transaction, so the record commits
     /// or rolls back with the change it describes).
     fn append_audit(
-        txn: &rusqlite::Transaction<'_>,
+        txn: &Txn<'_>,
         actor: &str,
         action: &str,
         target: &str,
@@ -583,7 +609,7 @@ struct AuditChain {
 }
 
 impl AuditChain {
-    fn start(txn: &rusqlite::Transaction<'_>) -> Result<AuditChain> {
+    fn start(txn: &Txn<'_>) -> Result<AuditChain> {
         let last: Option<(i64, String)> = txn
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .and_then(|mut stmt| {
@@ -595,7 +621,7 @@ impl AuditChain {
         Ok(AuditChain {
             seq,
             hash,
-            time: crate::issue::rfc3339(now_unix()),
+            time: crate::issue::rfc3339(txn.now),
         })
     }
 
@@ -646,8 +672,10 @@ impl AuditChain {
 const CERT_COLUMNS: &str =
     "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason, invalidity_date";
 
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+impl super::Store for SqliteStore {
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
 }
 
 impl MetaStore for SqliteStore {
@@ -672,7 +700,7 @@ impl MetaStore for SqliteStore {
 impl CertStore for SqliteStore {
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
         let txn = self.write_txn()?;
-        let now = now_unix();
+        let now = txn.now;
         for p in pending {
             Self::insert_pending(&txn, p, now)?;
         }
@@ -987,7 +1015,7 @@ impl RevocationStore for SqliteStore {
         };
         txn.execute(
             "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix(), generation],
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, txn.now, generation],
         )
         .map_err(Error::store("recording a CRL"))?;
         Self::append_audit(
@@ -1085,7 +1113,7 @@ impl CaStore for SqliteStore {
                 name: ca.name.clone(),
             });
         }
-        Self::insert_pending(&txn, cert, now_unix())?;
+        Self::insert_pending(&txn, cert, txn.now)?;
         Self::mark_issued(&txn, &cert.serial, cert_der)?;
         txn.execute(
             "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1201,7 +1229,7 @@ impl CaStore for SqliteStore {
         self.conn
             .execute(
                 "INSERT INTO pending_keys (label, ca, generation, key_uri, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.label, key.ca, key.generation, key.key_uri, now_unix()],
+                params![key.label, key.ca, key.generation, key.key_uri, self.clock.unix()],
             )
             .map(|_| ())
             .map_err(Error::store("recording a pending key"))
@@ -1258,7 +1286,7 @@ impl CaStore for SqliteStore {
             return Err(Error::UnknownCa { name: name.clone() });
         };
         super::check_generation(name, renewal.ca.generation.saturating_sub(1), generation)?;
-        let now = now_unix();
+        let now = txn.now;
         txn.execute(
             "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![name, generation, cert_der, key_ref, key_alg, now],
@@ -1339,7 +1367,7 @@ impl CaStore for SqliteStore {
 
     fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
         let txn = self.write_txn()?;
-        let now = now_unix();
+        let now = txn.now;
         let mut recorded = 0;
         for side in sides {
             let col = match side.direction {
@@ -1868,7 +1896,10 @@ mod tests {
         );
         assert!(revoked.is_err(), "{revoked:?}");
         assert!(ro.set_meta("k", "v").is_err());
-        assert!(ro.audit("test", "a", "t", "ok", &serde_json::json!({})).is_err());
+        assert!(
+            ro.audit("test", "a", "t", "ok", &serde_json::json!({}))
+                .is_err()
+        );
         drop(ro);
         let s = SqliteStore::open(&path).expect("reopen");
         assert_eq!(
@@ -1879,6 +1910,11 @@ mod tests {
             })
         );
         assert_eq!(s.meta("k").expect("meta"), None);
-        assert!(s.audit_records().expect("audit").iter().all(|r| r.action != "a"));
+        assert!(
+            s.audit_records()
+                .expect("audit")
+                .iter()
+                .all(|r| r.action != "a")
+        );
     }
 }
