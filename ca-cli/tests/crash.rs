@@ -28,6 +28,9 @@
 //! `serve` that channel would be fed by a client thread with each response it received, and
 //! [`Scenario::acknowledged`] would record them in the same [`Ledger`].
 //!
+//! The whole test runs on each store (SQLite in HOME, a PostgreSQL database): the same kills,
+//! the same invariants.
+//!
 //! `LGPKI_CRASH_SEED=N` replays a run's random choices (the seed is printed at the start).
 
 mod common;
@@ -42,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use ca_core::crl::ParsedCrl;
 use ca_core::publish::{Publication, PublishedStatus};
-use common::{Env, KeyKind, Rng, assert_ok, json_lines, make_csr};
+use common::{Backend, Env, KeyKind, Rng, StoreKind, assert_ok, json_lines, make_csr};
 use serde_json::Value;
 
 /// Kills per scenario that must land while the process is still working.
@@ -693,13 +696,8 @@ impl Scenario for IssueBatch {
 
 /// Batch lines reserved (serial, TBS, id recorded) whose certificate was never stored.
 fn pending_ids(env: &Env) -> usize {
-    let db = rusqlite::Connection::open(env.home.join("lgpki.db")).expect("open store");
-    db.query_row(
-        "SELECT COUNT(*) FROM certs WHERE state = 'pending' AND request_id IS NOT NULL",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .expect("count reservations") as usize
+    env.store_count("SELECT COUNT(*) FROM certs WHERE state = 'pending' AND request_id IS NOT NULL")
+        as usize
 }
 
 /// `revoke --batch` of certificates not revoked yet; re-run after each kill.
@@ -876,11 +874,10 @@ fn timed(env: &Env, args: &[&str]) -> (Duration, std::process::Output) {
     (t.elapsed(), out)
 }
 
-#[test]
-fn killed_processes_lose_nothing_acknowledged() {
+fn killed_processes_lose_nothing_acknowledged(store: StoreKind) {
     let started = Instant::now();
     let mut rng = Rng::from_env("LGPKI_CRASH_SEED");
-    let env = Env::init(&[]);
+    let env = Env::init_on(store, Backend::Soft, &[]);
     let csrs: Vec<String> = (0..4)
         .map(|i| {
             std::fs::read_to_string(make_csr(
@@ -1033,3 +1030,5 @@ fn killed_processes_lose_nothing_acknowledged() {
         started.elapsed()
     );
 }
+
+on_both_stores!(killed_processes_lose_nothing_acknowledged);

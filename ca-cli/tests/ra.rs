@@ -5,7 +5,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{Env, KeyKind, Server, assert_ok, json_lines, make_key, openssl_ok};
+use common::{
+    Backend, Env, KeyKind, Server, StoreKind, assert_ok, json_lines, make_key, openssl_ok,
+};
 
 use common::Officer;
 
@@ -23,9 +25,8 @@ fn state(env: &Env) -> (Vec<serde_json::Value>, usize) {
     (reqs, common::issued_count(env))
 }
 
-#[test]
-fn officers_act_for_their_own_organisation_only() {
-    let env = Env::init(&[]);
+fn officers_act_for_their_own_organisation_only(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
     std::fs::write(
         env.path("root.pem"),
         // The RA listener's TLS certificate chains to the application root.
@@ -380,9 +381,8 @@ fn officers_act_for_their_own_organisation_only() {
     assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
 }
 
-#[test]
-fn missing_and_expired_client_certificates_are_refused() {
-    let env = Env::init(&[]);
+fn missing_and_expired_client_certificates_are_refused(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
     std::fs::write(
         env.path("root.pem"),
         // The RA listener's TLS certificate chains to the application root.
@@ -499,3 +499,8 @@ fn missing_and_expired_client_certificates_are_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("not within its validity period"), "{err}");
 }
+
+on_both_stores!(
+    officers_act_for_their_own_organisation_only,
+    missing_and_expired_client_certificates_are_refused,
+);

@@ -5,7 +5,7 @@
 mod common;
 mod ra_common;
 
-use common::{assert_ok, json_lines, openssl_ok};
+use common::{StoreKind, assert_ok, json_lines, openssl_ok};
 use ra_common::{Ra, serial_of};
 use serde_json::{Value, json};
 
@@ -26,9 +26,8 @@ fn issued_via(ra: &Ra, csr: &str) -> (String, String) {
     (id, v["serial"].as_str().expect("serial").to_string())
 }
 
-#[test]
-fn remote_cli_over_the_rest_api() {
-    let ra = Ra::start();
+fn remote_cli_over_the_rest_api(store: StoreKind) {
+    let ra = Ra::start_on(store);
     let csr = ra.csr("subject", "山田太郎");
     // --org is optional: the client certificate decides the organisation.
     let (id, serial) = issued_via(&ra, &csr);
@@ -319,9 +318,8 @@ fn remote_cli_over_the_rest_api() {
     assert_ok(&ra.env.lgpki(&["audit", "verify"]), "audit verify");
 }
 
-#[test]
-fn submissions_are_idempotent_by_key() {
-    let ra = Ra::start();
+fn submissions_are_idempotent_by_key(store: StoreKind) {
+    let ra = Ra::start_on(store);
     let csr = std::fs::read_to_string(ra.csr("idem", "冪等")).expect("csr");
     let api = ra.client(Some(&ra.reg));
     let body = json!({"profile": "staff", "csr": csr});
@@ -389,9 +387,8 @@ type Case<'a> = (
     Option<Value>,
     u16,
 );
-#[test]
-fn authorisation_matrix() {
-    let ra = Ra::start();
+fn authorisation_matrix(store: StoreKind) {
+    let ra = Ra::start_on(store);
     // A pending request of 千代田区 (by the registrar), one by an approver, and an issued
     // certificate of 千代田区.
     let csr = std::fs::read_to_string(ra.csr("m1", "行列")).expect("csr");
@@ -731,9 +728,8 @@ fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
     Ok(())
 }
 
-#[test]
-fn the_api_keeps_to_its_openapi_document() {
-    let ra = Ra::start();
+fn the_api_keeps_to_its_openapi_document(store: StoreKind) {
+    let ra = Ra::start_on(store);
     let reg = ra.client(Some(&ra.reg));
     let app = ra.client(Some(&ra.app));
     let doc = reg.get("/api/openapi.json").json();
@@ -990,3 +986,10 @@ fn number_after(text: &str, label: &str) -> u64 {
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or_else(|| panic!("no number after {label}:\n{text}"))
 }
+
+on_both_stores!(
+    remote_cli_over_the_rest_api,
+    submissions_are_idempotent_by_key,
+    authorisation_matrix,
+    the_api_keeps_to_its_openapi_document,
+);

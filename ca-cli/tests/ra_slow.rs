@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{KeyKind, assert_ok, json_lines, make_key, openssl_ok};
+use common::{KeyKind, StoreKind, assert_ok, json_lines, make_key, openssl_ok};
 use ra_common::{Ra, Who};
 
 const ATTACK_CONNECTIONS: usize = 260;
@@ -153,9 +153,8 @@ fn officer_still_served(ra: &Ra, who: &Who) {
     assert!(json_lines(&out.stdout).iter().all(|r| r["org"] == "131016"));
 }
 
-#[test]
-fn slow_bodies_from_any_client_certificate_do_not_lock_officers_out() {
-    let ra = Ra::start();
+fn slow_bodies_from_any_client_certificate_do_not_lock_officers_out(store: StoreKind) {
+    let ra = Ra::start_on(store);
     // Any client certificate: self-signed, not ours.
     let key = make_key(ra.env.dir.path(), "mallory", KeyKind::P256);
     let cert = ra.env.path("mallory.pem");
@@ -207,9 +206,8 @@ fn slow_bodies_from_any_client_certificate_do_not_lock_officers_out() {
     );
 }
 
-#[test]
-fn an_officer_holding_slow_connections_is_capped_and_timed_out() {
-    let ra = Ra::start();
+fn an_officer_holding_slow_connections_is_capped_and_timed_out(store: StoreKind) {
+    let ra = Ra::start_on(store);
     // A registered officer's own certificate sends slow bodies on 260 connections.
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
@@ -242,3 +240,8 @@ fn an_officer_holding_slow_connections_is_capped_and_timed_out() {
     // Nothing was submitted by the attack.
     assert!(json_lines(&ra.env.lgpki(&["--json", "request", "list"]).stdout).is_empty());
 }
+
+on_both_stores!(
+    slow_bodies_from_any_client_certificate_do_not_lock_officers_out,
+    an_officer_holding_slow_connections_is_capped_and_timed_out,
+);

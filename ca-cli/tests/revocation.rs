@@ -1,9 +1,9 @@
 //! Revocation end to end with the real binary: revoke, status, CRLs checked by OpenSSL and
-//! pkilint, delta CRLs, idempotence, batches, and publications — on both key backends.
+//! pkilint, delta CRLs, idempotence, batches, and publications — on both key backends and both stores (SQLite, PostgreSQL).
 
 mod common;
 
-use common::{Backend, Env, assert_ok, json_lines, openssl, openssl_ok};
+use common::{Backend, Env, StoreKind, assert_ok, json_lines, openssl, openssl_ok};
 
 fn crl_pem(env: &Env, ca: &str, delta: bool) -> std::path::PathBuf {
     let out_path = env.path(&format!(
@@ -29,8 +29,8 @@ fn lint_crl(path: &std::path::Path, kind: &str) {
     common::assert_pkilint("lint_crl", &["-t", kind, "-p", "PKIX"], path);
 }
 
-fn revocation_end_to_end(backend: Backend) {
-    let env = Env::init_with(backend, &[]);
+fn revocation_end_to_end(store: StoreKind, backend: Backend) {
+    let env = Env::init_on(store, backend, &[]);
     let (good, good_pem) = common::issue_staff(&env, "good");
     let (bad, bad_pem) = common::issue_staff(&env, "bad");
     let (root, _) = env.chain_files("organization");
@@ -295,19 +295,16 @@ fn revocation_end_to_end(backend: Backend) {
     assert_ok(&env.lgpki(&["audit", "verify"]), "audit verify");
 }
 
-#[test]
-fn revocation_with_software_keys() {
-    revocation_end_to_end(Backend::Soft);
+fn revocation_with_software_keys(store: StoreKind) {
+    revocation_end_to_end(store, Backend::Soft);
 }
 
-#[test]
-fn revocation_with_pkcs11_keys() {
-    revocation_end_to_end(Backend::Pkcs11);
+fn revocation_with_pkcs11_keys(store: StoreKind) {
+    revocation_end_to_end(store, Backend::Pkcs11);
 }
 
-#[test]
-fn revoke_batch_reports_each_line() {
-    let env = Env::init(&[]);
+fn revoke_batch_reports_each_line(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
     let (a, _) = common::issue_staff(&env, "a");
     let (b, _) = common::issue_staff(&env, "b");
     let file = env.path("revoke.jsonl");
@@ -342,9 +339,8 @@ fn revoke_batch_reports_each_line() {
     );
 }
 
-#[test]
-fn publish_writes_an_atomic_release_with_statuses() {
-    let env = Env::init(&[]);
+fn publish_writes_an_atomic_release_with_statuses(store: StoreKind) {
+    let env = Env::init_on(store, Backend::Soft, &[]);
     let (a, _) = common::issue_staff(&env, "a");
     assert_ok(
         &env.lgpki(&["revoke", "--serial", &a, "--reason", "keyCompromise"]),
@@ -421,3 +417,10 @@ fn publish_writes_an_atomic_release_with_statuses() {
         "responder certificate re-used"
     );
 }
+
+on_both_stores!(
+    revocation_with_software_keys,
+    revocation_with_pkcs11_keys,
+    revoke_batch_reports_each_line,
+    publish_writes_an_atomic_release_with_statuses,
+);

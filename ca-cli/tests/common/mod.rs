@@ -16,6 +16,35 @@ pub enum Backend {
     Pkcs11,
 }
 
+/// Where a test's CA keeps its records: the embedded SQLite file in HOME (the default) or a
+/// database of this test binary's shared PostgreSQL cluster (`init --store URL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `HOME/lgpki.db`.
+    Sqlite,
+    /// A fresh database in [`pg::shared`].
+    Postgres,
+}
+
+/// Runs the suite function `name(StoreKind)` on both stores, as the tests `name::sqlite` and
+/// `name::postgres` (a module and a function may share a name), so `cargo test` lists each
+/// and `cargo test postgres` picks one store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::common::StoreKind::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name($crate::common::StoreKind::Postgres)
+            }
+        }
+    )+};
+}
+
 /// The SoftHSM2 module; CI installs it (`apt-get install softhsm2`).
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const TOKEN_PIN: &str = "24681357";
@@ -25,7 +54,11 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub backend: Backend,
-    /// Extra environment for every `lgpki` run (SOFTHSM2_CONF).
+    /// Where the records are ([`Env::init_on`]; SQLite unless made there).
+    pub store: StoreKind,
+    /// The database in [`pg::shared`] when `store` is PostgreSQL.
+    pub pg_db: Option<String>,
+    /// Extra environment for every `lgpki` run (SOFTHSM2_CONF, PGPASSWORD).
     pub vars: Vec<(String, String)>,
 }
 
@@ -87,6 +120,8 @@ impl Env {
             dir,
             home,
             backend,
+            store: StoreKind::Sqlite,
+            pg_db: None,
             vars,
         }
     }
@@ -106,9 +141,27 @@ impl Env {
 
     /// A home initialised with `init` on `backend` (PKCS#11: `--key-uri` of the test token).
     pub fn init_with(backend: Backend, extra: &[&str]) -> Env {
-        let env = Env::with_backend(backend);
+        Env::init_on(StoreKind::Sqlite, backend, extra)
+    }
+
+    /// [`Env::init_with`] on `store`: for PostgreSQL, `--store URL init` on a fresh database
+    /// of the shared cluster (recorded in HOME, so later commands need no flag), with its
+    /// `PGPASSWORD` in [`Env::vars`].
+    pub fn init_on(store: StoreKind, backend: Backend, extra: &[&str]) -> Env {
+        let mut env = Env::with_backend(backend);
         let uri = env.token_uri();
-        let mut args = vec!["init"];
+        let url;
+        let mut args = Vec::new();
+        if store == StoreKind::Postgres {
+            let cluster = pg::shared();
+            let db = pg::fresh_db();
+            url = cluster.create_db(&db);
+            env.vars.extend(cluster.vars());
+            env.store = store;
+            env.pg_db = Some(db);
+            args.extend_from_slice(&["--store", url.as_str()]);
+        }
+        args.push("init");
         if backend == Backend::Pkcs11 {
             args.extend_from_slice(&["--key-uri", &uri]);
         }
@@ -116,6 +169,25 @@ impl Env {
         let out = env.lgpki(&args);
         assert_ok(&out, "init");
         env
+    }
+
+    /// The integer that `sql` (one row, one column) gives on this home's store, read directly
+    /// (`rusqlite` on `HOME/lgpki.db`, `psql` on the PostgreSQL database): for tests that look
+    /// at what the CLI does not show, e.g. reservations a kill left behind.
+    pub fn store_count(&self, sql: &str) -> i64 {
+        match (self.store, &self.pg_db) {
+            (StoreKind::Postgres, Some(db)) => {
+                let out = pg::shared().psql(db, sql);
+                out.parse()
+                    .unwrap_or_else(|e| panic!("{sql}: {out:?} is not an integer: {e}"))
+            }
+            _ => {
+                let db = rusqlite::Connection::open(self.home.join("lgpki.db"))
+                    .expect("open the SQLite store");
+                db.query_row(sql, [], |r| r.get::<_, i64>(0))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+        }
     }
 
     /// A path inside the temporary directory.

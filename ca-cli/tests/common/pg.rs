@@ -244,3 +244,49 @@ fn getrandom(buf: &mut [u8]) {
         .and_then(|mut f| f.read_exact(buf))
         .expect("/dev/urandom");
 }
+
+/// The one cluster this test binary shares between its PostgreSQL variants (each test makes its
+/// own database in it with [`fresh_db`]). Started on first use.
+///
+/// A `static` is never dropped, so `Drop` cannot stop it. Instead a guardian process started
+/// with the cluster polls the test binary's pid and, once it is gone (ended, panicked or killed
+/// with SIGKILL), stops the cluster (`-m immediate`) and removes its directory. The guardian
+/// holds no pipe of the test (stdin, stdout and stderr are /dev/null), so `cargo test | tee`
+/// never waits on it. PostgreSQL missing fails every PostgreSQL variant with [`pg_command`]'s
+/// message.
+pub fn shared() -> &'static PgCluster {
+    static CLUSTER: std::sync::OnceLock<PgCluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let cluster = PgCluster::start();
+        let stop = pg_command("pg_ctl");
+        let script = r#"while kill -0 "$TEST_PID" 2>/dev/null; do sleep 0.2; done
+"$@"
+rm -rf "$CLUSTER_DIR""#;
+        let guardian = Command::new("sh")
+            .args(["-c", script, "lgpki-pg-guardian"])
+            .arg(stop.get_program())
+            .args(stop.get_args())
+            .arg("-D")
+            .arg(cluster.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .env("TEST_PID", std::process::id().to_string())
+            .env("CLUSTER_DIR", cluster.dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Err(e) = guardian {
+            // Without a guardian the cluster would outlive the tests: stop it and fail.
+            drop(cluster);
+            panic!("cannot start the cluster's guardian (sh): {e}");
+        }
+        cluster
+    })
+}
+
+/// A database name not used before in this test binary's shared cluster.
+pub fn fresh_db() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{}_{n}", std::process::id())
+}

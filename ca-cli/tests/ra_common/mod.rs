@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::common::{Env, KeyKind, Server, assert_ok, make_key, openssl_ok};
+use crate::common::{Backend, Env, KeyKind, Server, StoreKind, assert_ok, make_key, openssl_ok};
 
 /// An officer's (or would-be officer's) certificate and key files.
 pub type Who = crate::common::Officer;
@@ -31,9 +31,14 @@ pub struct Ra {
 }
 
 impl Ra {
-    /// Sets everything up and starts `lgpki serve`.
+    /// Sets everything up and starts `lgpki serve` (SQLite store).
     pub fn start() -> Ra {
-        let env = Env::init(&[]);
+        Ra::start_on(StoreKind::Sqlite)
+    }
+
+    /// [`Ra::start`] with the records in `store`.
+    pub fn start_on(store: StoreKind) -> Ra {
+        let env = Env::init_on(store, Backend::Soft, &[]);
         std::fs::write(
             env.path("root.pem"),
             // The RA listener's TLS certificate chains to the application root.
