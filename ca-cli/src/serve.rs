@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ca_core::ocsp::{CertId, Lookup};
-use ca_core::{Authority, CaRecord, Settings, SqliteStore, Store};
+use ca_core::{Authority, CaRecord, Settings, SqliteStore, StatusReader, Store};
 use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, Repository, StatusLookup};
 
 use crate::cli::{LogFormat, ServeArgs};
@@ -66,9 +66,10 @@ impl ServedCas {
     }
 }
 
-/// OCSP statuses straight from the store.
+/// OCSP statuses straight from the store, through its read-only status capability (a
+/// responder cannot write).
 struct StoreLookup {
-    store: Mutex<Box<dyn Store>>,
+    store: Mutex<Box<dyn StatusReader>>,
     served: Arc<RwLock<ServedCas>>,
     epoch: Arc<AtomicU64>,
 }
@@ -80,7 +81,11 @@ fn lock_error() -> ca_core::Error {
 }
 
 /// The store's status of serial `serial_der` (DER INTEGER contents or magnitude) under CA `ca`.
-pub(crate) fn store_lookup(store: &dyn Store, serial: &[u8], ca: &str) -> ca_core::Result<Lookup> {
+pub(crate) fn store_lookup(
+    store: &dyn StatusReader,
+    serial: &[u8],
+    ca: &str,
+) -> ca_core::Result<Lookup> {
     // Stored serials are DER INTEGER contents: a leading zero when the top bit is set.
     let mut bytes = serial.to_vec();
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
@@ -379,6 +384,7 @@ struct Refresher {
     repo: Arc<StoreRepository>,
     served: Arc<RwLock<ServedCas>>,
     health: Arc<HealthState>,
+    /// Read only: the CAs, and whether `store migrate` moved the store away.
     store: Box<dyn Store>,
     ocsp_validity: time::Duration,
 }
@@ -705,7 +711,10 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
     }
     let metrics = Arc::new(Metrics::default());
     let lookup = StoreLookup {
-        store: Mutex::new(ca_core::open_store(&ctx.home, ctx.store.as_deref())?),
+        store: Mutex::new(ca_core::open_status_reader(
+            &ctx.home,
+            ctx.store.as_deref(),
+        )?),
         served: served.clone(),
         epoch: epoch.clone(),
     };
@@ -729,7 +738,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         .store_ok_at
         .store(unix_now() as u64, Ordering::Release);
     let validator = crate::validation::ServeValidator::new(
-        ca_core::open_store(&ctx.home, ctx.store.as_deref())?,
+        ca_core::open_status_reader(&ctx.home, ctx.store.as_deref())?,
         served.clone(),
         anchors,
         va,
@@ -807,7 +816,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> CmdResult {
         let store_url = ctx.store.clone();
         let poll_epoch = epoch.clone();
         tokio::spawn(async move {
-            let Ok(store) = ca_core::open_store(&home, store_url.as_deref()) else {
+            let Ok(store) = ca_core::open_status_reader(&home, store_url.as_deref()) else {
                 return;
             };
             let store = Mutex::new(store);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine;
 use ca_core::revocation::{Methods, OwnStatus, RevocationChecker, Status};
-use ca_core::{CaSigner, Store};
+use ca_core::{CaSigner, StatusReader};
 use ca_http::{ValidateAnswer, Validator};
 use der::{Decode, Encode};
 use serde::Deserialize;
@@ -86,7 +86,7 @@ impl VaSigner {
 
 /// `serve`'s [`Validator`].
 pub struct ServeValidator {
-    store: Mutex<Box<dyn Store>>,
+    store: Mutex<Box<dyn StatusReader>>,
     served: Arc<RwLock<crate::serve::ServedCas>>,
     extra_anchors: Vec<Vec<u8>>,
     checker: RevocationChecker,
@@ -97,7 +97,7 @@ impl ServeValidator {
     /// A validator over the store, the CAs `serve` serves, extra anchors (`--trust`) and the
     /// VA signer.
     pub fn new(
-        store: Box<dyn Store>,
+        store: Box<dyn StatusReader>,
         served: Arc<RwLock<crate::serve::ServedCas>>,
         extra_anchors: Vec<Vec<u8>>,
         va: VaSigner,
@@ -239,7 +239,7 @@ fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, String> {
 
 /// The status of certificates this home's CAs issued, from the store.
 struct OwnCas<'a> {
-    store: &'a Mutex<Box<dyn Store>>,
+    store: &'a Mutex<Box<dyn StatusReader>>,
     cas: &'a [(String, Vec<u8>)],
     /// Set when the store could not be reached (PostgreSQL down): the request is answered 503.
     down: std::cell::RefCell<Option<String>>,

@@ -261,6 +261,7 @@ impl Authority {
 
     /// Replaces the clock (e.g. with [`crate::FixedClock`] in tests).
     pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.store.set_clock(clock.clone());
         self.clock = clock;
     }
 

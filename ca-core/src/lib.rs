@@ -106,8 +106,8 @@ pub use store::{
 pub use store::{CaGeneration, CaRenewal, PendingKey};
 pub use store::{CrossDirection, CrossPair, CrossPairSide};
 pub use store::{
-    PgStore, STORE_FILE, StoreKind, open_store, open_timestamp_store, record_store, recorded_store,
-    redact_url, store_kind, transfer,
+    PgStore, STORE_FILE, StoreKind, open_status_reader, open_store, open_timestamp_store,
+    record_store, recorded_store, redact_url, store_kind, transfer,
 };
 pub use store::{SERVE_CLIENT_NAME, moved::MOVED_TO, name_store_client};
 pub use verify::{

@@ -65,6 +65,7 @@ fn issuance_revocation_and_crls_take_the_injected_time() {
     // Tomorrow at 00:00:00 UTC: within the CA's validity, and never what the system clock says.
     let t = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
         .replace_time(time::Time::MIDNIGHT);
+    let head = ca.store().audit_head().expect("head").map_or(0, |h| h.0);
     ca.set_clock(Arc::new(FixedClock::at(t)));
     assert_eq!(ca.now(), t);
     let issued = issue(&mut ca, "clock");
@@ -98,6 +99,16 @@ fn issuance_revocation_and_crls_take_the_injected_time() {
     );
     assert!(text.contains(&format!("Last Update: {want}")), "{text}");
     assert!(text.contains(&format!("Revocation Date: {want}")), "{text}");
+    // The store dates its own records by the same clock: every audit record since (the
+    // issuance, the revocation, the CRL) carries the injected time, not the system's.
+    let records = ca.store().audit_records_from(head + 1).expect("audit");
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.iter().any(|a| a.contains("issue")), "{actions:?}");
+    assert!(actions.iter().any(|a| a.contains("revoke")), "{actions:?}");
+    let stamp = ca_core::rfc3339(t.unix_timestamp());
+    for r in &records {
+        assert_eq!(r.time, stamp, "{} {}", r.seq, r.action);
+    }
 }
 
 #[test]

@@ -35,7 +35,7 @@ use ca_core::ocsp::{
     CaHashes, CertId, HashAlgorithm, Lookup, OcspRequest, Responder, ResponseStatus, StatusSource,
     parse_request,
 };
-use ca_core::{CaSigner, Error, Result};
+use ca_core::{CaSigner, Clock, Error, Result};
 use time::{Duration, OffsetDateTime};
 
 use crate::metrics::Metrics;
@@ -203,6 +203,8 @@ pub struct CachingOcsp<L: StatusLookup> {
     config: CacheConfig,
     metrics: Arc<Metrics>,
     cache: RwLock<Cache>,
+    /// "Now" for [`OcspSource::answer`]: producedAt, thisUpdate and cache freshness.
+    clock: Arc<dyn Clock>,
 }
 
 impl<L: StatusLookup> fmt::Debug for CachingOcsp<L> {
@@ -245,7 +247,14 @@ impl<L: StatusLookup> CachingOcsp<L> {
                 map: HashMap::new(),
                 last_sweep: None,
             }),
+            clock: ca_core::system_clock(),
         }
+    }
+
+    /// The same, answering as of `clock`'s time (the system clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> CachingOcsp<L> {
+        self.clock = clock;
+        self
     }
 
     /// The lookup.
@@ -457,10 +466,10 @@ impl<L: StatusLookup> CachingOcsp<L> {
 
 impl<L: StatusLookup> OcspSource for CachingOcsp<L> {
     fn answer(&self, request_der: &[u8]) -> OcspAnswer {
-        self.answer_at(request_der, OffsetDateTime::now_utc())
+        self.answer_at(request_der, self.clock.now())
     }
 
     fn answer_cached(&self, request_der: &[u8]) -> Option<OcspAnswer> {
-        self.cached_at(request_der, OffsetDateTime::now_utc())
+        self.cached_at(request_der, self.clock.now())
     }
 }

@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ca_core::FixedClock;
 use ca_core::ocsp::{
     CaHashes, CertId, CertStatus, HashAlgorithm, Lookup, ResponseStatus, build_request,
     parse_response, status_response,
 };
 use ca_core::{Error, Result, parse_spki};
-use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, StatusLookup};
+use ca_http::{CacheConfig, CachingOcsp, Metrics, OcspIssuer, OcspSource, StatusLookup};
 use common::make_ca;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -377,4 +378,25 @@ fn next_update_never_goes_beyond_the_data_validity() {
         assert!(!a.successful);
         assert_eq!(a.der, status_response(ResponseStatus::TryLater));
     }
+}
+
+#[test]
+fn the_injected_clock_dates_answers() {
+    let f = fixture(CacheConfig::default());
+    // NOW is not what the system clock says: an answer dated NOW comes from the clock given.
+    let ocsp = CachingOcsp::new(
+        f.db.clone(),
+        CacheConfig::default(),
+        Arc::new(Metrics::new()),
+    )
+    .with_clock(Arc::new(FixedClock::at(NOW)));
+    let req = f.request(&[0x10, 0x01], None);
+    let answer = ocsp.answer(&req);
+    assert!(answer.successful);
+    assert_eq!(answer.this_update, Some(NOW));
+    assert_eq!(answer.next_update, Some(NOW + Duration::hours(1)));
+    // producedAt, in the signed response itself.
+    assert_eq!(f.status_of(&answer.der), (CertStatus::Good, NOW));
+    // The cached path judges freshness by the same clock: the pre-produced answer is served.
+    assert_eq!(ocsp.answer_cached(&req), Some(answer));
 }

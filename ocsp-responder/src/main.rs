@@ -166,7 +166,12 @@ async fn run(args: Args, first: Loaded, pins: Pins, metrics: Arc<Metrics>) -> Ex
             "--trust-ca"
         }
     );
-    let live = Arc::new(Live::new(first, pins, args.max_age));
+    let live = Arc::new(Live::new(
+        first,
+        pins,
+        args.max_age,
+        ca_core::system_clock(),
+    ));
     metrics.add_source(live.clone() as Arc<dyn MetricsSource>);
     tokio::spawn(publication::poll(
         args.data.clone(),

@@ -212,17 +212,25 @@ pub struct Live {
     max_age: Option<Duration>,
     pins: Pins,
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// "Now" for the release's age (`--max-age`, health, metrics).
+    clock: Arc<dyn ca_core::Clock>,
 }
 
 impl Live {
     /// Serves `first`; refuses later releases that `pins` did not sign; answers `tryLater` once
-    /// the release is older than `max_age`.
-    pub fn new(first: Loaded, pins: Pins, max_age: Option<Duration>) -> Live {
+    /// the release is older than `max_age` by `clock`.
+    pub fn new(
+        first: Loaded,
+        pins: Pins,
+        max_age: Option<Duration>,
+        clock: Arc<dyn ca_core::Clock>,
+    ) -> Live {
         Live {
             current: RwLock::new(Arc::new(first)),
             max_age,
             pins,
             refused: Mutex::new(BTreeMap::new()),
+            clock,
         }
     }
 
@@ -302,23 +310,20 @@ impl Live {
     }
 
     fn stale_now(&self) -> bool {
-        self.staleness(OffsetDateTime::now_utc().unix_timestamp())
-            .is_some()
+        self.staleness(self.clock.unix()).is_some()
     }
 }
 
 impl Health for Live {
     fn problems(&self) -> Vec<String> {
-        self.staleness(OffsetDateTime::now_utc().unix_timestamp())
-            .into_iter()
-            .collect()
+        self.staleness(self.clock.unix()).into_iter().collect()
     }
 }
 
 impl MetricsSource for Live {
     fn render(&self, out: &mut String) {
         let cur = self.current();
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.unix();
         let _ = writeln!(
             out,
             "# HELP lgpki_publication_age_seconds Age of the release in service.\n\

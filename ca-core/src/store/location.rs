@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{PgStore, SqliteStore, Store};
+use super::{MetaStore, PgStore, SqliteStore, StatusReader, Store};
 use crate::error::{Error, Result};
 
 /// The file in a home recording its store's URL (written by `init --store postgres://…`).
@@ -83,6 +83,27 @@ pub fn open_store(home: &Path, explicit: Option<&str>) -> Result<Box<dyn Store>>
     // A store `store migrate` copied elsewhere is never used again (super::moved).
     super::moved::refuse_if_moved(store.meta(super::moved::MOVED_TO)?)?;
     Ok(store)
+}
+
+/// Opens the store of `home` for reading revocation status only (OCSP, validation, caches): a
+/// [`StatusReader`], which has no method that writes, over a connection that refuses writes
+/// as well (SQLite `PRAGMA query_only`, PostgreSQL `default_transaction_read_only`).
+/// A store `store migrate` moved away is refused, as by [`open_store`].
+pub fn open_status_reader(home: &Path, explicit: Option<&str>) -> Result<Box<dyn StatusReader>> {
+    let (reader, mark): (Box<dyn StatusReader>, _) = match store_kind(home, explicit)? {
+        StoreKind::Sqlite => {
+            let s = SqliteStore::open_read_only(&home.join(SqliteStore::FILE))?;
+            let mark = s.meta(super::moved::MOVED_TO)?;
+            (Box::new(s), mark)
+        }
+        StoreKind::Postgres(url) => {
+            let s = PgStore::open_read_only(&url)?;
+            let mark = s.meta(super::moved::MOVED_TO)?;
+            (Box::new(s), mark)
+        }
+    };
+    super::moved::refuse_if_moved(mark)?;
+    Ok(reader)
 }
 
 /// Opens where `home` records the serials of `serve`'s time-stamps: the same store as

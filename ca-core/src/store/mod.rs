@@ -27,8 +27,8 @@ pub use audit_log::AuditLog;
 pub use cas::CaStore;
 pub use certs::CertStore;
 pub use location::{
-    SERVE_CLIENT_NAME, STORE_FILE, StoreKind, name_store_client, open_store, open_timestamp_store,
-    record_store, recorded_store, redact_url, store_kind,
+    SERVE_CLIENT_NAME, STORE_FILE, StoreKind, name_store_client, open_status_reader, open_store,
+    open_timestamp_store, record_store, recorded_store, redact_url, store_kind,
 };
 pub use meta::MetaStore;
 pub use postgres::PgStore;
@@ -38,6 +38,9 @@ pub use sqlite::SqliteStore;
 pub use status::StatusReader;
 pub use values::{RequestKind, RequestState, Role};
 
+use std::sync::Arc;
+
+use crate::clock::Clock;
 pub use crate::crl::ReasonCode;
 use crate::error::Result;
 use crate::key::KeyAlgorithm;
@@ -271,6 +274,10 @@ pub struct CertFilter {
 /// type with all of them is a `Store` (a blanket implementation), and a `&dyn Store` coerces to
 /// any of them.
 ///
+/// The store dates what it records itself (audit records, serial reservations, CRL and
+/// pending-key records) by its own clock, [`Store::set_clock`]; [`crate::Authority::set_clock`]
+/// sets it to the authority's.
+///
 /// Every method that appends an audit record takes `actor`, the audit log's name for who acts
 /// ([`crate::Actor::label`]), with that call: the store holds no acting party, so a store
 /// shared by several requests (`serve`) or instances never records one party's act under
@@ -278,19 +285,9 @@ pub struct CertFilter {
 pub trait Store:
     MetaStore + StatusReader + CertStore + RevocationStore + CaStore + Registration + AuditLog + Send
 {
-}
-
-impl<T> Store for T where
-    T: MetaStore
-        + StatusReader
-        + CertStore
-        + RevocationStore
-        + CaStore
-        + Registration
-        + AuditLog
-        + Send
-        + ?Sized
-{
+    /// Replaces the clock the store dates its own records with (the system clock by
+    /// default): each write transaction reads it once, so its records share one time.
+    fn set_clock(&mut self, clock: Arc<dyn Clock>);
 }
 
 /// Which half of a CA's cross-certificate pair a certificate is (RFC 4523 §2.5

@@ -36,6 +36,7 @@ use super::{
     RevokedEntry, Serial, StatusVisitor, StoredStatus,
 };
 use super::{AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 /// Advisory lock key of write transactions (`pg_advisory_xact_lock`): "lgpkiwr".
@@ -224,6 +225,8 @@ pub struct PgStore {
     /// The URL without its password, for messages.
     target: String,
     conn: Mutex<Option<Arc<Conn>>>,
+    /// Dates the store's own records ([`super::Store::set_clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -238,6 +241,8 @@ impl std::fmt::Debug for PgStore {
 struct Tx {
     conn: Arc<Conn>,
     open: bool,
+    /// The time its records are dated with (the store's clock, read once when it began).
+    now: i64,
 }
 
 impl Tx {
@@ -260,10 +265,6 @@ impl Drop for Tx {
             let _ = self.conn.batch("ROLLBACK", "rolling back");
         }
     }
-}
-
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Stores the certificate of a reserved serial; the TBS (which the certificate holds) is
@@ -375,7 +376,7 @@ impl AuditChain {
         Ok(AuditChain {
             seq,
             hash,
-            time: crate::issue::rfc3339(now_unix()),
+            time: crate::issue::rfc3339(tx.now),
         })
     }
 
@@ -454,8 +455,27 @@ impl PgStore {
             config,
             target,
             conn: Mutex::new(None),
+            clock: crate::clock::system_clock(),
         };
         store.migrate()?;
+        Ok(store)
+    }
+
+    /// [`PgStore::open`], then every connection it makes (also after a reconnect) starts its
+    /// transactions read-only (`default_transaction_read_only`), so the server refuses every
+    /// write: for readers of revocation status ([`super::open_status_reader`]).
+    pub fn open_read_only(url: &str) -> Result<PgStore> {
+        let mut store = PgStore::open(url)?;
+        const READ_ONLY: &str = "-c default_transaction_read_only=on";
+        let options = match store.config.config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} {READ_ONLY}"),
+            _ => READ_ONLY.to_string(),
+        };
+        store.config.config.options(&options);
+        // The connection the migration used was made without the option.
+        if let Ok(mut slot) = store.conn.lock() {
+            *slot = None;
+        }
         Ok(store)
     }
 
@@ -524,7 +544,7 @@ impl PgStore {
             tx.batch(sql, "applying a schema migration")?;
             tx.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                &[version, &now_unix()],
+                &[version, &tx.now],
                 "recording a schema migration",
             )?;
         }
@@ -552,7 +572,11 @@ impl PgStore {
     fn begin(&self, lock: Option<i64>) -> Result<Tx> {
         let conn = self.conn()?;
         conn.batch("BEGIN", "beginning a transaction")?;
-        let tx = Tx { conn, open: true };
+        let tx = Tx {
+            conn,
+            open: true,
+            now: self.clock.unix(),
+        };
         if let Some(key) = lock {
             tx.execute(
                 "SELECT pg_advisory_xact_lock($1)",
@@ -780,6 +804,12 @@ impl PgStore {
     }
 }
 
+impl super::Store for PgStore {
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
 impl MetaStore for PgStore {
     fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
@@ -806,7 +836,7 @@ impl MetaStore for PgStore {
 impl CertStore for PgStore {
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
         let tx = self.begin(None)?;
-        Self::insert_pendings(&tx, pending, now_unix())?;
+        Self::insert_pendings(&tx, pending, tx.now)?;
         tx.commit("committing reserved serials")
     }
 
@@ -1088,7 +1118,7 @@ impl RevocationStore for PgStore {
         let base = delta_base.map(|b| b as i64);
         tx.execute(
             "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&ca, &number, &base, &covers_seq, &now_unix(), &generation],
+            &[&ca, &number, &base, &covers_seq, &tx.now, &generation],
             "recording a CRL",
         )?;
         Self::append_audit(
@@ -1178,7 +1208,7 @@ impl CaStore for PgStore {
                 name: ca.name.clone(),
             });
         }
-        Self::insert_pending(&tx, cert, now_unix())?;
+        Self::insert_pending(&tx, cert, tx.now)?;
         Self::mark_issued(&tx, &cert.serial, cert_der)?;
         let profiles = serde_json::to_string(&ca.profiles).unwrap_or_else(|_| "[]".into());
         tx.execute(
@@ -1266,7 +1296,7 @@ impl CaStore for PgStore {
         self.conn()?
             .execute(
                 "INSERT INTO pending_keys (ca, generation, label, key_uri, created_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&key.ca, &i64::from(key.generation), &key.label, &key.key_uri, &now_unix()],
+                &[&key.ca, &i64::from(key.generation), &key.label, &key.key_uri, &self.clock.unix()],
                 "recording a pending key",
             )
             .map(|_| ())
@@ -1330,7 +1360,7 @@ impl CaStore for PgStore {
             renewal.ca.generation.saturating_sub(1),
             generation as u32,
         )?;
-        let now = now_unix();
+        let now = tx.now;
         tx.execute(
             "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
             &[name, &generation, &cert_der, &key_ref, &key_alg, &now],
@@ -1416,7 +1446,7 @@ impl CaStore for PgStore {
 
     fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
         let tx = self.write_txn()?;
-        let recorded = Self::record_sides_in(&tx, actor, sides, now_unix())?;
+        let recorded = Self::record_sides_in(&tx, actor, sides, tx.now)?;
         tx.commit("committing cross-certificate pairs")?;
         Ok(recorded)
     }

@@ -5,6 +5,7 @@
 //! (writers wait on a busy timeout). The SQL is kept to what PostgreSQL also accepts.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -16,11 +17,34 @@ use super::{
     RevokedEntry, Serial, StatusVisitor, StoredStatus,
 };
 use super::{AuditLog, CaStore, CertStore, MetaStore, Registration, RevocationStore, StatusReader};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
     pub(super) conn: Connection,
+    /// Dates the store's own records ([`super::Store::set_clock`]).
+    clock: Arc<dyn Clock>,
+}
+
+/// A write transaction and the time its records are dated with (the store's clock, read once
+/// when it begins).
+struct Txn<'a> {
+    txn: rusqlite::Transaction<'a>,
+    now: i64,
+}
+
+impl<'a> std::ops::Deref for Txn<'a> {
+    type Target = rusqlite::Transaction<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl Txn<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        self.txn.commit()
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -251,7 +275,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(Error::store("applying a schema migration"))?;
         txn.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
-            params![version, now_unix()],
+            params![version, crate::clock::SystemClock.unix()],
         )
         .map_err(Error::store("recording a schema migration"))?;
     }
@@ -297,7 +321,21 @@ impl SqliteStore {
             }
         }
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            clock: crate::clock::system_clock(),
+        })
+    }
+
+    /// [`SqliteStore::open`], then refuses every write on the connection (`PRAGMA
+    /// query_only`): for readers of revocation status ([`super::open_status_reader`]).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        let store = SqliteStore::open(path)?;
+        store
+            .conn
+            .pragma_update(None, "query_only", "ON")
+            .map_err(Error::store("making the connection read-only"))?;
+        Ok(store)
     }
 
     /// Runs a query and maps every row: the one shape all the listing methods share.
@@ -316,7 +354,8 @@ impl SqliteStore {
 
     /// A write transaction (SQLite's write lock), refused when `store migrate` moved the store
     /// away while this connection waited for the lock ([`super::moved`]).
-    fn write_txn(&mut self) -> Result<rusqlite::Transaction<'_>> {
+    fn write_txn(&mut self) -> Result<Txn<'_>> {
+        let now = self.clock.unix();
         let txn = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -330,7 +369,7 @@ impl SqliteStore {
             .optional()
             .map_err(Error::store("beginning a transaction"))?;
         super::moved::refuse_if_moved(mark)?;
-        Ok(txn)
+        Ok(Txn { txn, now })
     }
 
     /// Stores the certificate of the reserved serial `serial`, and hands back what its audit
@@ -431,11 +470,9 @@ impl SqliteStore {
         })
     }
 
-    /// Appends one audit record inside `txn` (the caller's transaction, so the record commits
-    /// or rolls back with the change it describes).
     /// Records cross-certificate pair halves not yet recorded, in `txn`; how many were new.
     fn record_sides_in(
-        txn: &rusqlite::Transaction<'_>,
+        txn: &Txn<'_>,
         actor: &str,
         sides: &[CrossPairSide],
         now: i64,
@@ -498,8 +535,10 @@ impl SqliteStore {
         Ok(recorded)
     }
 
+    /// Appends one audit record inside `txn` (the caller's transaction, so the record commits
+    /// or rolls back with the change it describes).
     fn append_audit(
-        txn: &rusqlite::Transaction<'_>,
+        txn: &Txn<'_>,
         actor: &str,
         action: &str,
         target: &str,
@@ -635,7 +674,7 @@ struct AuditChain {
 }
 
 impl AuditChain {
-    fn start(txn: &rusqlite::Transaction<'_>) -> Result<AuditChain> {
+    fn start(txn: &Txn<'_>) -> Result<AuditChain> {
         let last: Option<(i64, String)> = txn
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .and_then(|mut stmt| {
@@ -647,7 +686,7 @@ impl AuditChain {
         Ok(AuditChain {
             seq,
             hash,
-            time: crate::issue::rfc3339(now_unix()),
+            time: crate::issue::rfc3339(txn.now),
         })
     }
 
@@ -698,8 +737,10 @@ impl AuditChain {
 const CERT_COLUMNS: &str =
     "serial, ca, profile, subject, not_before, not_after, der, revoked_at, reason, invalidity_date";
 
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+impl super::Store for SqliteStore {
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
 }
 
 impl MetaStore for SqliteStore {
@@ -724,7 +765,7 @@ impl MetaStore for SqliteStore {
 impl CertStore for SqliteStore {
     fn reserve(&mut self, pending: &[PendingCert]) -> Result<()> {
         let txn = self.write_txn()?;
-        let now = now_unix();
+        let now = txn.now;
         for p in pending {
             Self::insert_pending(&txn, p, now)?;
         }
@@ -1039,7 +1080,7 @@ impl RevocationStore for SqliteStore {
         };
         txn.execute(
             "INSERT INTO crls (ca, number, delta_base, covers_seq, made_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ca, number, delta_base.map(|b| b as i64), covers_seq, now_unix(), generation],
+            params![ca, number, delta_base.map(|b| b as i64), covers_seq, txn.now, generation],
         )
         .map_err(Error::store("recording a CRL"))?;
         Self::append_audit(
@@ -1137,7 +1178,7 @@ impl CaStore for SqliteStore {
                 name: ca.name.clone(),
             });
         }
-        Self::insert_pending(&txn, cert, now_unix())?;
+        Self::insert_pending(&txn, cert, txn.now)?;
         Self::mark_issued(&txn, &cert.serial, cert_der)?;
         txn.execute(
             "INSERT INTO cas (name, parent, cert_der, key_ref, key_alg, profiles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1253,7 +1294,7 @@ impl CaStore for SqliteStore {
         self.conn
             .execute(
                 "INSERT INTO pending_keys (label, ca, generation, key_uri, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.label, key.ca, key.generation, key.key_uri, now_unix()],
+                params![key.label, key.ca, key.generation, key.key_uri, self.clock.unix()],
             )
             .map(|_| ())
             .map_err(Error::store("recording a pending key"))
@@ -1310,7 +1351,7 @@ impl CaStore for SqliteStore {
             return Err(Error::UnknownCa { name: name.clone() });
         };
         super::check_generation(name, renewal.ca.generation.saturating_sub(1), generation)?;
-        let now = now_unix();
+        let now = txn.now;
         txn.execute(
             "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![name, generation, cert_der, key_ref, key_alg, now],
@@ -1393,7 +1434,7 @@ impl CaStore for SqliteStore {
 
     fn record_cross_sides(&mut self, actor: &str, sides: &[CrossPairSide]) -> Result<usize> {
         let txn = self.write_txn()?;
-        let recorded = Self::record_sides_in(&txn, actor, sides, now_unix())?;
+        let recorded = Self::record_sides_in(&txn, actor, sides, txn.now)?;
         txn.commit()
             .map_err(Error::store("committing cross-certificate pairs"))?;
         Ok(recorded)
@@ -1838,6 +1879,54 @@ mod tests {
                 revoked_at: Some(1_700_000_000),
                 reason: Some(ReasonCode::KeyCompromise),
             })
+        );
+    }
+
+    #[test]
+    fn a_status_reader_connection_refuses_writes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("db");
+        let mut s = SqliteStore::open(&path).expect("open");
+        s.reserve(&[pending("01")]).expect("reserve");
+        s.complete("test", &[(sn("01"), vec![1])])
+            .expect("complete");
+        let mut ro = SqliteStore::open_read_only(&path).expect("open read-only");
+        // It reads what the writer wrote ...
+        assert!(ro.cert_status(&sn("01"), "org").expect("status").is_some());
+        assert_eq!(ro.revocation_seq().expect("seq"), 0);
+        // ... and the connection itself refuses every write, whatever method is called on the
+        // concrete type (the `StatusReader` it is handed out as has none).
+        let revoked = ro.revoke(
+            "test",
+            &[RevocationRequest {
+                serial: sn("01"),
+                ca: None,
+                reason: ReasonCode::KeyCompromise,
+                time: 1_700_000_000,
+                invalidity_date: None,
+            }],
+        );
+        assert!(revoked.is_err(), "{revoked:?}");
+        assert!(ro.set_meta("k", "v").is_err());
+        assert!(
+            ro.audit("test", "a", "t", "ok", &serde_json::json!({}))
+                .is_err()
+        );
+        drop(ro);
+        let s = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(
+            s.cert_status(&sn("01"), "org").expect("status"),
+            Some(StoredStatus {
+                revoked_at: None,
+                reason: None,
+            })
+        );
+        assert_eq!(s.meta("k").expect("meta"), None);
+        assert!(
+            s.audit_records()
+                .expect("audit")
+                .iter()
+                .all(|r| r.action != "a")
         );
     }
 }
