@@ -254,10 +254,36 @@ impl Authority {
     pub fn issue_batch(
         &mut self,
         reqs: Vec<IssuanceRequest>,
+        report: impl FnMut(usize, Result<Issued>),
+    ) -> Result<()> {
+        self.issue_batch_with(reqs, BatchCache::default(), report)
+    }
+
+    /// Issues one certificate signed by `ca` as loaded (e.g. a retired key generation from
+    /// [`Authority::load_generation`], possibly with a shorter `not_after` to cap the
+    /// certificate's validity) instead of the key in force. `req.ca` is set to `ca`'s name.
+    pub(crate) fn issue_by(&mut self, mut req: IssuanceRequest, ca: LoadedCa) -> Result<Issued> {
+        let name = ca.record.name.clone();
+        req.ca = Some(name.clone());
+        let mut cache = BatchCache::default();
+        cache.cas.insert(name, Arc::new(ca));
+        let mut out = None;
+        self.issue_batch_with(vec![req], cache, |_, r| out = Some(r))?;
+        out.unwrap_or_else(|| {
+            Err(Error::PolicyRefused {
+                detail: "nothing issued".into(),
+            })
+        })
+    }
+
+    /// [`Authority::issue_batch`] with the CAs, profiles and bindings already in `cache`.
+    fn issue_batch_with(
+        &mut self,
+        reqs: Vec<IssuanceRequest>,
+        mut cache: BatchCache,
         mut report: impl FnMut(usize, Result<Issued>),
     ) -> Result<()> {
         let base_url = self.base_url()?;
-        let mut cache = BatchCache::default();
         let mut reqs = reqs.into_iter();
         // Checked, waiting to be recorded; and signed, waiting to be stored.
         let mut checked: Option<Checked> = None;

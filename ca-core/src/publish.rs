@@ -7,13 +7,17 @@
 //! DIR/current -> releases/<id>
 //! DIR/releases/<id>/manifest.json         the signed manifest (below)
 //! DIR/releases/<id>/manifest.sig          the CAs' signatures over manifest.json (below)
-//! DIR/releases/<id>/ca/<name>.crt         CA certificate, DER
+//! DIR/releases/<id>/ca/<name>.crt         CA certificate of the key in force, DER
+//! DIR/releases/<id>/ca/<name>.gN.crt      CA certificate of retired key generation N that
+//!                                         still answers OCSP (below)
 //! DIR/releases/<id>/crl/<name>.crl        current full CRL (an ARL for a CA of CAs) of the
 //!                                         CA's first key generation, DER; <name>.gN.crl of
 //!                                         generation N (crate::dist), while it publishes
 //! DIR/releases/<id>/status/<name>.bin     status snapshot (below)
 //! DIR/releases/<id>/ocsp/<name>.crt       delegated OCSP responder certificate, DER
 //! DIR/releases/<id>/ocsp/<name>.key       its private key, PKCS#8 DER, mode 0600
+//! DIR/releases/<id>/ocsp/<name>.gN.crt    delegated OCSP responder certificate issued by
+//! DIR/releases/<id>/ocsp/<name>.gN.key    retired generation N's key, and its key
 //! DIR/releases/<id>/cross/<name>.crt      cross-certificates, both directions, DER
 //! DIR/releases/<id>/arl/<name>.crl        authority revocation list (onlyContainsCACerts), DER;
 //!                                         <name>.gN.crl likewise
@@ -25,9 +29,23 @@
 //!
 //! A release is written under a temporary name, fsynced, renamed into `releases/`, and only then
 //! is `current` switched (a symlink renamed over the old one), so a reader never sees a
-//! half-written release. The responder key is the only secret in a publication: it can sign
-//! OCSP responses for one CA and nothing else (RFC 6960 §4.2.2.2), and it is re-used from the
-//! previous release until half its certificate's lifetime has passed.
+//! half-written release. The responder keys are the only secrets in a publication: each can
+//! sign OCSP responses for one CA key and nothing else (RFC 6960 §4.2.2.2), and each is re-used
+//! from the previous release until half its certificate's lifetime has passed.
+//!
+//! # Key generations
+//! After `ca renew`, a retired key generation keeps answering for what it signed until the
+//! last of those certificates expires ([`Authority::live_generations`]). RFC 6960 §4.2.2.2
+//! wants a delegated responder's certificate "issued directly by the CA that is identified in
+//! the request", and a CertID names the issuer by its key (issuerKeyHash, §4.1.1): so each such
+//! generation gets its own responder certificate, signed by that generation's key, and its CA
+//! certificate (`ca/<name>.gN.crt`, N its generation number, also for N = 1) so that the
+//! responder can match CertIDs of the old key. The files without `.gN` are always the key in
+//! force's (unlike CRLs, whose names follow the distribution point, [`crate::dist`]). Such a
+//! responder certificate ends no later than the last certificate the generation signed, so
+//! that issuing it never keeps the generation alive; it does not bound the release's
+//! `not_after` (an answer for an expired certificate is no use to anyone): the responder
+//! stops answering for that generation when its certificate ends.
 //!
 //! # Signed releases
 //! `manifest.json` (format `lgpki-publication/2`) binds the release as a whole: every other
@@ -54,7 +72,7 @@ use base64::Engine as _;
 use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
-use crate::authority::Authority;
+use crate::authority::{Authority, LoadedCa};
 use crate::crl::ReasonCode;
 use crate::error::{Error, Result};
 use crate::fsutil::{create_private_dir, write_private_file};
@@ -123,8 +141,81 @@ pub struct PublishedCa {
     pub responder_cert_der: Vec<u8>,
     /// The responder's private key, PKCS#8 DER.
     pub responder_key_pkcs8: Zeroizing<Vec<u8>>,
-    /// Status of every certificate the CA issued, by serial (big-endian magnitude).
+    /// Status of every certificate the CA issued, by serial (big-endian magnitude), whatever
+    /// key generation signed it.
     pub statuses: HashMap<Vec<u8>, PublishedStatus>,
+    /// The retired key generations that still answer OCSP, oldest first.
+    pub retired: Vec<PublishedGeneration>,
+}
+
+/// A retired key generation of a CA in a publication: its CA certificate and the delegated
+/// OCSP responder that generation's key certified (RFC 6960 §4.2.2.2).
+#[derive(Clone)]
+pub struct PublishedGeneration {
+    /// The generation number (1 for the first key).
+    pub generation: u32,
+    /// That generation's CA certificate (`ca/<name>.gN.crt`), DER.
+    pub cert_der: Vec<u8>,
+    /// The responder certificate it issued (`ocsp/<name>.gN.crt`), DER.
+    pub responder_cert_der: Vec<u8>,
+    /// The responder's private key (`ocsp/<name>.gN.key`), PKCS#8 DER.
+    pub responder_key_pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PublishedGeneration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishedGeneration")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The release file name of retired generation `generation`'s `ext` file (`crt`, `key`) of CA
+/// `name`: `<name>.g<N>.<ext>`. CA names hold no '.' ([`crate::dist`]), so it never reads as
+/// another CA's.
+fn retired_file(name: &str, generation: u32, ext: &str) -> String {
+    format!("{name}.g{generation}.{ext}")
+}
+
+/// The generation of a file name made by [`retired_file`] for CA `name`, if it is one.
+fn parse_retired_file(file: &str, name: &str, ext: &str) -> Option<u32> {
+    let g = file
+        .strip_prefix(name)?
+        .strip_prefix(".g")?
+        .strip_suffix(ext)?
+        .strip_suffix('.')?;
+    if g.is_empty() || g.starts_with('0') || !g.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    g.parse().ok()
+}
+
+/// Whether `cert_der` is certified by the key of `ca_der`: its issuer is the CA's subject and
+/// its signature verifies with the CA's key (RFC 6960 §4.2.2.2: a delegated responder's
+/// certificate is issued directly by the CA whose certificates it answers for).
+fn issued_by(cert_der: &[u8], ca_der: &[u8]) -> std::result::Result<(), String> {
+    let cert = x509_cert::Certificate::from_der(cert_der)
+        .map_err(|e| format!("certificate does not parse: {e}"))?;
+    let ca = x509_cert::Certificate::from_der(ca_der)
+        .map_err(|e| format!("CA certificate does not parse: {e}"))?;
+    if cert.tbs_certificate().issuer() != ca.tbs_certificate().subject() {
+        return Err("its issuer is not the CA's subject".into());
+    }
+    let tbs = cert
+        .tbs_certificate()
+        .to_der()
+        .map_err(|e| format!("TBSCertificate: {e}"))?;
+    let sig = cert
+        .signature()
+        .as_bytes()
+        .ok_or("the signature is not a whole number of octets")?;
+    crate::sigverify::verify_signature(
+        ca.tbs_certificate().subject_public_key_info(),
+        cert.signature_algorithm(),
+        &tbs,
+        sig,
+    )
+    .map_err(|e| format!("not signed by the CA's key: {e}"))
 }
 
 impl std::fmt::Debug for PublishedCa {
@@ -413,18 +504,25 @@ impl Publication {
                 .next_back()
                 .cloned()
                 .ok_or_else(|| refused(id, "files", format!("crl/{name}.crl is missing")))?;
+            let cert_der = file(format!("ca/{name}.crt"))?;
+            let responder_cert_der = file(format!("ocsp/{name}.crt"))?;
+            issued_by(&responder_cert_der, &cert_der)
+                .map_err(|e| refused(id, "responder", format!("ocsp/{name}.crt: {e}")))?;
+            let retired = retired_generations(&files, name, &cert_der)
+                .map_err(|e| refused(id, "responder", e))?;
             cas.push(PublishedCa {
                 name: name.clone(),
-                cert_der: file(format!("ca/{name}.crt"))?,
+                cert_der,
                 crl_der,
                 arl_der: arls.values().next_back().cloned(),
                 crls,
                 arls,
                 issued_to_p7c: files.get(&format!("issued-to/{name}.p7c")).cloned(),
                 issued_by_p7c: files.get(&format!("issued-by/{name}.p7c")).cloned(),
-                responder_cert_der: file(format!("ocsp/{name}.crt"))?,
+                responder_cert_der,
                 responder_key_pkcs8: Zeroizing::new(file(format!("ocsp/{name}.key"))?),
                 statuses,
+                retired,
             });
         }
         Ok(Publication {
@@ -452,6 +550,66 @@ impl Publication {
             .max()
             .unwrap_or(0)
     }
+}
+
+/// The retired generations of CA `name` in a release's `files` (already checked against the
+/// manifest), checked as the key in force's responder is: each `ocsp/<name>.gN.crt` comes
+/// with its key and with `ca/<name>.gN.crt`, which names the same CA as `current_der` (the
+/// certificate of the key in force) with another key, and which issued the responder
+/// certificate.
+fn retired_generations(
+    files: &BTreeMap<String, Vec<u8>>,
+    name: &str,
+    current_der: &[u8],
+) -> std::result::Result<Vec<PublishedGeneration>, String> {
+    let current = x509_cert::Certificate::from_der(current_der)
+        .map_err(|e| format!("ca/{name}.crt does not parse: {e}"))?;
+    let mut generations = std::collections::BTreeSet::new();
+    for (path, ext) in files.keys().filter_map(|p| {
+        let (dir, file) = p.split_once('/')?;
+        match dir {
+            "ca" => Some((file, "crt")),
+            "ocsp" => Some((file, if file.ends_with(".key") { "key" } else { "crt" })),
+            _ => None,
+        }
+    }) {
+        if let Some(g) = parse_retired_file(path, name, ext) {
+            generations.insert(g);
+        }
+    }
+    let mut out = Vec::with_capacity(generations.len());
+    for g in generations {
+        let get = |dir: &str, ext: &str| -> std::result::Result<Vec<u8>, String> {
+            let p = format!("{dir}/{}", retired_file(name, g, ext));
+            files
+                .get(&p)
+                .cloned()
+                .ok_or_else(|| format!("{p} is missing (generation {g} of {name})"))
+        };
+        let cert_der = get("ca", "crt")?;
+        let responder_cert_der = get("ocsp", "crt")?;
+        let responder_key_pkcs8 = Zeroizing::new(get("ocsp", "key")?);
+        let cert = x509_cert::Certificate::from_der(&cert_der)
+            .map_err(|e| format!("ca/{}: {e}", retired_file(name, g, "crt")))?;
+        if cert.tbs_certificate().subject() != current.tbs_certificate().subject()
+            || cert.tbs_certificate().subject_public_key_info()
+                == current.tbs_certificate().subject_public_key_info()
+        {
+            return Err(format!(
+                "ca/{} is not another key of CA {name}",
+                retired_file(name, g, "crt")
+            ));
+        }
+        issued_by(&responder_cert_der, &cert_der)
+            .map_err(|e| format!("ocsp/{}: {e}", retired_file(name, g, "crt")))?;
+        out.push(PublishedGeneration {
+            generation: g,
+            cert_der,
+            responder_cert_der,
+            responder_key_pkcs8,
+        });
+    }
+    Ok(out)
 }
 
 /// Verifies one CA's signature over the manifest with the key of `cert_der`; returns that
@@ -630,13 +788,27 @@ impl Authority {
                 format!("issued-by/{name}.p7c"),
                 &crate::signed_data::certs_only(&self.ca_certificates_issued_by(name)?),
             )?;
-            let (cert, key) = self.responder_for(name, previous.as_ref())?;
+            let in_force = self.load_ca(name)?;
+            let (cert, key) = self.responder_for(in_force, previous.as_ref())?;
             if let Ok(c) = x509_cert::Certificate::from_der(&cert) {
                 let na = c.tbs_certificate().validity().not_after;
                 not_after = not_after.min(na.to_unix_duration().as_secs() as i64);
             }
             write(format!("ocsp/{name}.crt"), &cert)?;
             write(format!("ocsp/{name}.key"), &key)?;
+            // Each retired generation that still answers OCSP: its CA certificate and a
+            // responder it certified (see "Key generations" above). Issued before the status
+            // snapshot below, which then lists them.
+            for old in self.answering_generations(name)? {
+                let g = old.record.generation;
+                write(
+                    format!("ca/{}", retired_file(name, g, "crt")),
+                    &old.record.cert_der,
+                )?;
+                let (cert, key) = self.responder_for(old, previous.as_ref())?;
+                write(format!("ocsp/{}", retired_file(name, g, "crt")), &cert)?;
+                write(format!("ocsp/{}", retired_file(name, g, "key")), &key)?;
+            }
             let (snapshot, count) = self.status_snapshot(name)?;
             write(format!("status/{name}.bin"), &snapshot)?;
             state_parts.push((name.clone(), rec.cert_der.clone(), snapshot));
@@ -725,26 +897,61 @@ impl Authority {
         })
     }
 
-    /// The delegated OCSP responder certificate and key for `ca`: the previous release's if its
-    /// certificate was issued by this CA and has more than half its lifetime left, else a new
-    /// P-256 key and an `ocsp-signing` certificate.
+    /// The retired key generations of CA `name` that answer OCSP in a release, oldest first,
+    /// each loaded with its key and with `not_after` lowered to the last expiry of what it
+    /// signed: those whose last certificate (as [`Authority::live_generations`] counts) has
+    /// not expired. A responder certificate issued by such a generation ends no later than
+    /// that (crate::issue caps validity at the issuer's `not_after`), so it never extends the
+    /// generation's life (its CRLs, its OCSP answers, another responder certificate).
+    fn answering_generations(&mut self, name: &str) -> Result<Vec<LoadedCa>> {
+        let now = self.now();
+        let mut out = Vec::new();
+        for g in self.live_generations(name)? {
+            let Some(last) = self.store.generation_last_expiry(name, g.generation)? else {
+                continue;
+            };
+            let last = time::OffsetDateTime::from_unix_timestamp(last)
+                .map_err(|e| Error::malformed("stored notAfter", e))?;
+            let mut ca = self.load_generation(name, Some(g.generation))?;
+            ca.not_after = ca.not_after.min(last);
+            if ca.not_after > now {
+                out.push(ca);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The delegated OCSP responder certificate and key for the CA key generation `ca`: one
+    /// from the previous release (of any generation of that CA) if that generation's key
+    /// issued it (RFC 6960 §4.2.2.2), it still holds its key, and it has more than half its
+    /// lifetime left; else a new P-256 key and an `ocsp-signing` certificate that `ca` signs.
     fn responder_for(
         &mut self,
-        ca: &str,
+        ca: LoadedCa,
         previous: Option<&Publication>,
     ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-        let ca_rec = self.ca_record(ca)?;
-        if let Some(prev) = previous.and_then(|p| p.cas.iter().find(|c| c.name == ca))
-            && let Ok(cert) = x509_cert::Certificate::from_der(&prev.responder_cert_der)
-        {
-            let ca_cert = x509_cert::Certificate::from_der(&ca_rec.cert_der)
-                .map_err(|e| Error::malformed("CA certificate", e))?;
+        let name = ca.record.name.clone();
+        let now = self.now().unix_timestamp();
+        let candidates = previous
+            .and_then(|p| p.cas.iter().find(|c| c.name == name))
+            .map(|prev| {
+                std::iter::once((&prev.responder_cert_der, &prev.responder_key_pkcs8))
+                    .chain(
+                        prev.retired
+                            .iter()
+                            .map(|g| (&g.responder_cert_der, &g.responder_key_pkcs8)),
+                    )
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for (cert_der, key) in candidates {
+            let Ok(cert) = x509_cert::Certificate::from_der(cert_der) else {
+                continue;
+            };
             let v = cert.tbs_certificate().validity();
             let nb = v.not_before.to_unix_duration().as_secs() as i64;
             let na = v.not_after.to_unix_duration().as_secs() as i64;
-            let same_issuer =
-                cert.tbs_certificate().issuer() == ca_cert.tbs_certificate().subject();
-            let key_matches = SoftwareSigner::from_pkcs8(&prev.responder_key_pkcs8, "responder")
+            let key_matches = SoftwareSigner::from_pkcs8(key, "responder")
                 .ok()
                 .and_then(|s| {
                     cert.tbs_certificate()
@@ -754,25 +961,30 @@ impl Authority {
                         .map(|d| d == s_public(&s))
                 })
                 .unwrap_or(false);
-            if same_issuer && key_matches && self.now().unix_timestamp() < nb + (na - nb) / 2 {
-                return Ok((
-                    prev.responder_cert_der.clone(),
-                    prev.responder_key_pkcs8.clone(),
-                ));
+            if key_matches
+                && issued_by(cert_der, &ca.record.cert_der).is_ok()
+                && now < nb + (na - nb) / 2
+            {
+                return Ok((cert_der.clone(), key.clone()));
             }
         }
         let pkcs8 = generate_pkcs8(KeyAlgorithm::EcdsaP256)?;
         let signer = SoftwareSigner::from_pkcs8(&pkcs8, "responder")?;
         let subject = crate::name::DistinguishedName::parse(&format!(
-            "CN=LGPKI OCSP Responder {ca},O=LGPKI,C=JP"
+            "CN=LGPKI OCSP Responder {name},O=LGPKI,C=JP"
         ))?;
         let csr = crate::csr::build_csr(&signer, &subject.to_der()?)?;
-        let issued = self.issue(IssuanceRequest {
-            profile: "ocsp-signing".into(),
-            csr_der: csr,
-            ca: Some(ca.to_string()),
-            ..IssuanceRequest::default()
-        })?;
+        // A retired generation signs only this (see crate::store::allow_retired_issuer).
+        let _retired = (ca.record.generation != self.ca_record(&name)?.generation)
+            .then(|| crate::store::allow_retired_issuer(&name, ca.record.generation));
+        let issued = self.issue_by(
+            IssuanceRequest {
+                profile: "ocsp-signing".into(),
+                csr_der: csr,
+                ..IssuanceRequest::default()
+            },
+            ca,
+        )?;
         Ok((issued.der, pkcs8))
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! It needs neither the CA's store nor its keys: each CA's responses are signed by the
 //! delegated responder key in the publication (RFC 6960 §4.2.2.2), and the responder's
-//! certificate goes into `certs`. Serials not in the status snapshot are `unknown`, issuers
-//! not in the publication `unauthorized` (RFC 5019 §2.2.3). It also serves the publication's
+//! certificate goes into `certs`. After `lgpki ca renew`, each retired key generation that
+//! still answers has its own responder, certified by that generation's key, and a CertID that
+//! names the old key (issuerKeyHash) is answered with it. Serials not in the status snapshot
+//! are `unknown`, issuers not in the publication `unauthorized` (RFC 5019 §2.2.3). It also serves the publication's
 //! CRLs at `/crl/{name}.crl` and CA certificates at `/ca/{name}.crt`, plus `/healthz` and
 //! `/metrics` (see `ca-http`).
 //!

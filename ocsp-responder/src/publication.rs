@@ -40,7 +40,10 @@ pub const RESPONSE_VALIDITY: time::Duration = time::Duration::hours(1);
 
 /// One CA of a publication.
 struct Ca {
-    issuer: Arc<OcspIssuer>,
+    name: String,
+    /// One per key generation that answers: the key in force first, then the retired ones
+    /// (RFC 6960 §4.1.1: a CertID names its issuer by key, so each key is its own issuer).
+    issuers: Vec<Arc<OcspIssuer>>,
     statuses: HashMap<Vec<u8>, PublishedStatus>,
     cert_der: Vec<u8>,
     crls: std::collections::BTreeMap<u32, Vec<u8>>,
@@ -63,12 +66,15 @@ impl StatusLookup for PublicationLookup {
     fn issuer(&self, id: &CertId) -> Option<Arc<OcspIssuer>> {
         self.cas
             .iter()
-            .find(|ca| ca.issuer.matches(id))
-            .map(|ca| ca.issuer.clone())
+            .flat_map(|ca| ca.issuers.iter())
+            .find(|issuer| issuer.matches(id))
+            .cloned()
     }
 
+    /// The statuses are the CA's, whichever of its key generations is asked (serials are
+    /// unique per CA name across its keys).
     fn status(&self, issuer: &OcspIssuer, serial: &[u8]) -> Result<Lookup> {
-        let Some(ca) = self.cas.iter().find(|ca| ca.issuer.name() == issuer.name()) else {
+        let Some(ca) = self.cas.iter().find(|ca| ca.name == issuer.name()) else {
             return Ok(Lookup::Unknown);
         };
         Ok(match ca.statuses.get(serial) {
@@ -94,8 +100,9 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Prepares `publication`: loads each CA's responder key and checks it against the
-    /// responder certificate (key match, id-kp-OCSPSigning).
+    /// Prepares `publication`: loads each CA's responder keys (the key in force's and each
+    /// retired generation's) and checks each against its responder certificate (key match,
+    /// id-kp-OCSPSigning).
     pub fn new(publication: Publication, metrics: &Arc<Metrics>) -> Result<Loaded> {
         let not_after = OffsetDateTime::from_unix_timestamp(publication.not_after)
             .map_err(|e| Error::malformed("release not_after", e))?;
@@ -104,16 +111,41 @@ impl Loaded {
             let what = format!("{} OCSP responder key", ca.name);
             let signer: Arc<dyn CaSigner> =
                 Arc::new(SoftwareSigner::from_pkcs8(&ca.responder_key_pkcs8, &what)?);
-            let issuer = OcspIssuer::new(
-                &ca.name,
-                &ca.cert_der,
-                signer,
-                Some(ca.responder_cert_der),
-                RESPONSE_VALIDITY,
-            )?
-            .with_not_after(not_after);
+            let mut issuers = vec![Arc::new(
+                OcspIssuer::new(
+                    &ca.name,
+                    &ca.cert_der,
+                    signer,
+                    Some(ca.responder_cert_der),
+                    RESPONSE_VALIDITY,
+                )?
+                .with_not_after(not_after),
+            )];
+            for old in ca.retired {
+                let what = format!(
+                    "{} generation {} OCSP responder key",
+                    ca.name, old.generation
+                );
+                let signer: Arc<dyn CaSigner> =
+                    Arc::new(SoftwareSigner::from_pkcs8(&old.responder_key_pkcs8, &what)?);
+                // Its responder certificate ends with the last certificate that generation
+                // signed (ca_core::publish): from then on its requests are answered tryLater,
+                // and the next release no longer has it.
+                let ends = responder_not_after(&old.responder_cert_der)?.min(not_after);
+                issuers.push(Arc::new(
+                    OcspIssuer::new(
+                        &ca.name,
+                        &old.cert_der,
+                        signer,
+                        Some(old.responder_cert_der),
+                        RESPONSE_VALIDITY,
+                    )?
+                    .with_not_after(ends),
+                ));
+            }
             cas.push(Ca {
-                issuer: Arc::new(issuer),
+                name: ca.name,
+                issuers,
                 statuses: ca.statuses,
                 cert_der: ca.cert_der,
                 crls: ca.crls,
@@ -157,12 +189,23 @@ impl Loaded {
     }
 
     fn ca(&self, name: &str) -> Option<&Ca> {
-        self.ocsp
-            .lookup()
-            .cas
-            .iter()
-            .find(|ca| ca.issuer.name() == name)
+        self.ocsp.lookup().cas.iter().find(|ca| ca.name == name)
     }
+}
+
+/// The notAfter of a responder certificate (DER).
+fn responder_not_after(cert_der: &[u8]) -> Result<OffsetDateTime> {
+    use der::Decode;
+    let cert = x509_cert::Certificate::from_der(cert_der)
+        .map_err(|e| Error::malformed("OCSP responder certificate", e))?;
+    let secs = cert
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration()
+        .as_secs();
+    OffsetDateTime::from_unix_timestamp(secs as i64)
+        .map_err(|e| Error::malformed("OCSP responder certificate notAfter", e))
 }
 
 /// The CA keys a release must be signed by (one of them at least), as SubjectPublicKeyInfo

@@ -71,10 +71,58 @@ pub(crate) fn renewal_cancelled(ca: &str) -> crate::error::Error {
     }
 }
 
+thread_local! {
+    /// The retired key generations (CA name, generation) that may sign on this thread now:
+    /// see [`allow_retired_issuer`].
+    static RETIRED_ISSUERS: std::cell::RefCell<Vec<(String, u32)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// While the returned guard lives, [`check_generation`] lets this thread record certificates
+/// that retired generation `generation` of CA `ca` signs. Only `publish` uses it, for the
+/// delegated OCSP responder an old key must certify itself (RFC 6960 §4.2.2.2); every other
+/// issuance keeps being refused once the CA was renewed. The stores record reservations on the
+/// thread that issues ([`crate::Authority::issue_batch`] records on the caller's thread), so
+/// no other thread's issuance can slip through.
+pub(crate) fn allow_retired_issuer(ca: &str, generation: u32) -> RetiredIssuer {
+    RETIRED_ISSUERS.with(|r| r.borrow_mut().push((ca.to_string(), generation)));
+    RetiredIssuer {
+        ca: ca.to_string(),
+        generation,
+    }
+}
+
+/// The permission of [`allow_retired_issuer`]; withdrawn on drop.
+#[must_use]
+pub(crate) struct RetiredIssuer {
+    ca: String,
+    generation: u32,
+}
+
+impl Drop for RetiredIssuer {
+    fn drop(&mut self) {
+        RETIRED_ISSUERS.with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some(i) = r
+                .iter()
+                .position(|(c, g)| *c == self.ca && *g == self.generation)
+            {
+                r.remove(i);
+            }
+        });
+    }
+}
+
 /// Refuses a certificate prepared with generation `expected` of CA `ca` when `current` is in
-/// force: the CA was renewed meanwhile, and what was prepared names the wrong key.
+/// force: the CA was renewed meanwhile, and what was prepared names the wrong key (unless this
+/// thread holds [`allow_retired_issuer`] for that retired generation).
 pub(crate) fn check_generation(ca: &str, expected: u32, current: u32) -> Result<()> {
     if expected == current {
+        return Ok(());
+    }
+    if expected < current
+        && RETIRED_ISSUERS.with(|r| r.borrow().iter().any(|(c, g)| c == ca && *g == expected))
+    {
         return Ok(());
     }
     Err(crate::error::Error::PolicyRefused {
