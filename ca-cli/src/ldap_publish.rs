@@ -7,7 +7,9 @@
 //! `organizationalUnit` / `organization` when the subject's first RDN is OU / O), `pkiCA`
 //! (RFC 4523 §3.4) and `certificationAuthority` (RFC 4523 §3.2; in OpenLDAP's core.schema).
 //! An existing entry is read first and only the attributes whose values differ are replaced,
-//! in one modify; an entry that is already right is not written at all.
+//! in one modify; an entry that is already right is not written at all. After `ca renew`, the
+//! revocation-list attributes hold one value per key generation that still publishes (see
+//! `ca_core::repository`, "Key generations").
 //!
 //! The password is read from a file, never taken from argv, and never logged; errors name the
 //! server's result code and text only.
@@ -259,15 +261,16 @@ fn write_entries(
         let entry = read_entry(conn, &dn)?;
         held.insert(rec.name, (dn, rdn_type, rdn_value, class, entry));
     }
-    let held_value = |name: &str, attr: &str| {
+    let held_values = |name: &str, attr: &str| -> Vec<Vec<u8>> {
         held.get(name)
             .and_then(|h| h.4.as_ref())
             .and_then(|e| e.get(attr))
-            .and_then(|v| v.iter().next().cloned())
+            .map(|v| v.iter().cloned().collect())
+            .unwrap_or_default()
     };
     let entries = ca.repository_entries(
-        &mut |name| held_value(name, "certificaterevocationlist"),
-        &mut |name| held_value(name, "authorityrevocationlist"),
+        &mut |name| held_values(name, "certificaterevocationlist"),
+        &mut |name| held_values(name, "authorityrevocationlist"),
     )?;
     let mut reports = Vec::new();
     for e in entries {
@@ -276,8 +279,20 @@ fn write_entries(
         };
         let want: Vec<(&str, BTreeSet<Vec<u8>>)> = vec![
             (CA_CERT, BTreeSet::from([e.cert_der.clone()])),
-            (CRL, BTreeSet::from([e.crl_der.clone()])),
-            (ARL, BTreeSet::from([e.arl_der.clone()])),
+            // The key in force's lists, and each retired generation's that still publishes
+            // (ca_core::repository, "Key generations").
+            (
+                CRL,
+                std::iter::once(e.crl_der.clone())
+                    .chain(e.retired_crls.iter().map(|(_, c)| c.clone()))
+                    .collect(),
+            ),
+            (
+                ARL,
+                std::iter::once(e.arl_der.clone())
+                    .chain(e.retired_arls.iter().map(|(_, c)| c.clone()))
+                    .collect(),
+            ),
             (CROSS, e.cross_pairs.iter().cloned().collect()),
         ];
         let report = match existing {

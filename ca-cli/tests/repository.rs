@@ -532,6 +532,99 @@ fn publish_ldap_writes_rfc4523_entries_and_only_what_changed() {
     assert!(crl_number(&f) > crl_numbers["organization"]);
 }
 
+/// After `ca renew organization`, the CA's one entry holds the CRL and the ARL of each key
+/// generation (RFC 4523 §2.3-2.4 are multi-valued): each value verifies against exactly one of
+/// the CA's two certificates, and each key's lists are kept while current, so publishing
+/// again writes nothing; a revocation replaces the CRLs of both keys, each listing it.
+#[test]
+fn publish_ldap_holds_the_lists_of_every_key_generation() {
+    let env = Env::init(&[]);
+    let d = env.dir.path();
+    let (serial, _) = issue_staff(&env, "old-alice");
+    let cert = |tag: &str| {
+        let out = env.lgpki(&["ca", "cert", "organization"]);
+        assert_ok(&out, "ca cert");
+        write(d, &format!("org-{tag}.pem"), &out.stdout)
+    };
+    let old_ca = cert("g1");
+    assert_ok(&env.lgpki(&["ca", "renew", "organization"]), "ca renew");
+    let new_ca = cert("g2");
+    let slapd = Slapd::start(d);
+    let pw = d.join("bind.pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).expect("pw");
+    let first = publish_ldap(&env, &slapd.url, &pw);
+    assert!(actions(&first).values().all(|a| a == "added"), "{first:?}");
+
+    let verifies = |der: &[u8], ca: &str, tag: &str| -> bool {
+        let f = write(d, tag, der);
+        let out = openssl(&["crl", "-inform", "DER", "-in", &f, "-CAfile", ca, "-noout"]);
+        out.status.success() && String::from_utf8_lossy(&out.stderr).contains("verify OK")
+    };
+    // Per attribute: one value by each key, none by both.
+    let by_key = |e: &Entry, attr: &str| -> (Vec<u8>, Vec<u8>) {
+        let values = &e[attr];
+        assert_eq!(values.len(), 2, "{attr}: one per key generation");
+        let mut old = None;
+        let mut new = None;
+        for (i, v) in values.iter().enumerate() {
+            let (o, n) = (
+                verifies(v, &old_ca, &format!("{attr}-{i}-o.der")),
+                verifies(v, &new_ca, &format!("{attr}-{i}-n.der")),
+            );
+            assert!(o != n, "{attr} value {i}: signed by exactly one key");
+            if o {
+                old = Some(v.clone());
+            } else {
+                new = Some(v.clone());
+            }
+        }
+        (old.expect("old key's"), new.expect("new key's"))
+    };
+    let entries = search(&slapd.url);
+    let org = &entries[&format!("cn=organization,{BASE}")];
+    for attr in ["certificaterevocationlist", "authorityrevocationlist"] {
+        by_key(org, attr);
+    }
+    // cACertificate is the key in force's certificate.
+    let new_der = openssl(&["x509", "-in", &new_ca, "-outform", "DER"]).stdout;
+    assert_eq!(one(org, "cacertificate"), new_der.as_slice());
+
+    // Nothing changed: every list kept, no entry written.
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = publish_ldap(&env, &slapd.url, &pw);
+    assert!(
+        actions(&again).values().all(|a| a == "unchanged"),
+        "{again:?}"
+    );
+    assert_eq!(
+        search(&slapd.url)[&format!("cn=organization,{BASE}")]["entrycsn"],
+        org["entrycsn"]
+    );
+
+    // The old key's certificate revoked: both keys' CRLs are replaced, each listing it.
+    assert_ok(
+        &env.lgpki(&["revoke", "--serial", &serial, "--reason", "keyCompromise"]),
+        "revoke",
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let third = publish_ldap(&env, &slapd.url, &pw);
+    assert_eq!(actions(&third)["organization"], "modified", "{third:?}");
+    let after = search(&slapd.url);
+    let (old_crl, new_crl) = by_key(
+        &after[&format!("cn=organization,{BASE}")],
+        "certificaterevocationlist",
+    );
+    for (der, tag) in [(&old_crl, "old"), (&new_crl, "new")] {
+        let f = write(d, &format!("revoked-{tag}.der"), der);
+        let t = openssl_ok(&["crl", "-inform", "DER", "-in", &f, "-noout", "-text"]);
+        assert!(
+            t.to_ascii_uppercase()
+                .contains(&format!("SERIAL NUMBER: {}", serial.to_ascii_uppercase())),
+            "{tag} key's CRL does not list {serial}:\n{t}"
+        );
+    }
+}
+
 /// Octets of a DER length field for `len`.
 fn len_octets(len: usize) -> usize {
     match len {

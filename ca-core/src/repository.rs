@@ -15,6 +15,15 @@
 //! it is still current: it parses, is signed by the CA's key for the CA's name, is younger
 //! than the refresh interval of `HOME/lgpki.toml`, and lists exactly the serials the store
 //! has revoked for that CA. Otherwise a new one is signed.
+//!
+//! # Key generations
+//! After `ca renew`, the old key keeps signing CRLs and ARLs for what it issued while it
+//! publishes ([`Authority::list_generations`]). Its CA has the same subject, so the same
+//! directory entry; RFC 4523 §2.3-2.4 define both revocation-list attributes without
+//! SINGLE-VALUE, so each retired generation's lists are further values of them, next to the
+//! key in force's. A relying party picks the one its certificate's issuer key signed (its
+//! authorityKeyIdentifier; RFC 5280 §6.3.3 (f)), as from the HTTP distribution points. Each
+//! is kept while current for its own key, as above.
 
 use std::collections::BTreeSet;
 
@@ -43,6 +52,18 @@ pub struct RepositoryEntry {
     pub crl_kept: bool,
     /// `crossCertificatePair;binary` values, DER CertificatePair each.
     pub cross_pairs: Vec<Vec<u8>>,
+    /// The CRL of each retired key generation that still publishes ([`crate::dist`]), signed
+    /// by that generation's key, by generation: further `certificateRevocationList` values.
+    pub retired_crls: Vec<(u32, Vec<u8>)>,
+    /// Likewise their ARLs: further `authorityRevocationList` values.
+    pub retired_arls: Vec<(u32, Vec<u8>)>,
+}
+
+/// One key generation's lists for a directory entry.
+struct GenerationLists {
+    crl: Vec<u8>,
+    crl_kept: bool,
+    arl: Vec<u8>,
 }
 
 /// Encodes a CertificatePair (RFC 4523 §2.3.1; X.509 §11.2.3):
@@ -85,32 +106,43 @@ fn names_of(der_bytes: &[u8]) -> Result<CertNames> {
 }
 
 impl Authority {
-    /// The directory entry of every CA. `held_crl(name)` and `held_arl(name)` give the CRL and
-    /// ARL the directory holds now for that CA, if any; each is kept while still current
-    /// (module documentation).
+    /// The directory entry of every CA. `held_crls(name)` and `held_arls(name)` give the CRLs
+    /// and ARLs the directory holds now for that CA (every value of the attribute); each is
+    /// kept while still current (module documentation).
     pub fn repository_entries(
         &mut self,
-        held_crl: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
-        held_arl: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+        held_crls: &mut dyn FnMut(&str) -> Vec<Vec<u8>>,
+        held_arls: &mut dyn FnMut(&str) -> Vec<Vec<u8>>,
     ) -> Result<Vec<RepositoryEntry>> {
         let settings = crate::config::Settings::load(self.home())?;
         let mut out = Vec::new();
         for rec in self.cas()? {
-            let me = names_of(&rec.cert_der)?;
             let is_arl = rec.profiles.is_empty();
+            let held_crl = held_crls(&rec.name);
+            let held_arl = held_arls(&rec.name);
+            let lists =
+                self.generation_lists(&rec, None, &rec.cert_der, &held_crl, &held_arl, &settings)?;
+            // Each retired key generation that still publishes (crate::dist): its own lists,
+            // signed by its key, as further values of the same attributes (module docs).
             let freshness = if is_arl { settings.arl } else { settings.crl };
-            let kept = held_crl(&rec.name).filter(|held| {
-                self.crl_still_current(&rec.name, &me, held, freshness.effective_refresh(), is_arl)
-                    .unwrap_or(false)
-            });
-            let (crl_der, crl_kept) = match kept {
-                Some(c) => (c, true),
-                None => (
-                    self.sign_crl_valid_for(&rec.name, false, Some(freshness.validity))?
-                        .der,
-                    false,
-                ),
-            };
+            let mut retired_crls = Vec::new();
+            let mut retired_arls = Vec::new();
+            let publishing = self.list_generations(&rec.name, freshness.validity)?;
+            for g in self.store.ca_generations(&rec.name)? {
+                if g.generation == rec.generation || !publishing.contains(&g.generation) {
+                    continue;
+                }
+                let old = self.generation_lists(
+                    &rec,
+                    Some(g.generation),
+                    &g.cert_der,
+                    &held_crl,
+                    &held_arl,
+                    &settings,
+                )?;
+                retired_crls.push((g.generation, old.crl));
+                retired_arls.push((g.generation, old.arl));
+            }
             // Cross pairs as stored (RFC 4523 §2.5): forward = issuedToThisCA, reverse =
             // issuedByThisCA.
             let pairs = self
@@ -124,13 +156,65 @@ impl Authority {
                     )
                 })
                 .collect::<Result<Vec<_>>>()?;
-            // The ARL (RFC 4523 §2.4): the CRL itself when that is an ARL or complete, else
-            // (a CA that also issues end-entity certificates, whose CRL may be scoped to them)
-            // its own ARL.
-            let arl_der = if is_arl {
-                crl_der.clone()
-            } else {
-                let held = held_arl(&rec.name).filter(|held| {
+            out.push(RepositoryEntry {
+                name: rec.name.clone(),
+                cert_der: rec.cert_der.clone(),
+                crl_der: lists.crl,
+                arl_der: lists.arl,
+                is_arl,
+                crl_kept: lists.crl_kept,
+                cross_pairs: pairs,
+                retired_crls,
+                retired_arls,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The CRL and ARL of one key generation of `rec` (`generation` None: the key in force),
+    /// whose certificate is `cert_der`: a held one that is still current for that key, else a
+    /// new one signed by that key.
+    fn generation_lists(
+        &mut self,
+        rec: &crate::store::CaRecord,
+        generation: Option<u32>,
+        cert_der: &[u8],
+        held_crl: &[Vec<u8>],
+        held_arl: &[Vec<u8>],
+        settings: &crate::config::Settings,
+    ) -> Result<GenerationLists> {
+        let me = names_of(cert_der)?;
+        let is_arl = rec.profiles.is_empty();
+        let freshness = if is_arl { settings.arl } else { settings.crl };
+        let kept = held_crl
+            .iter()
+            .find(|held| {
+                self.crl_still_current(&rec.name, &me, held, freshness.effective_refresh(), is_arl)
+                    .unwrap_or(false)
+            })
+            .cloned();
+        let (crl, crl_kept) = match kept {
+            Some(c) => (c, true),
+            None => (
+                self.sign_crl_by_generation(
+                    &rec.name,
+                    generation,
+                    false,
+                    Some(freshness.validity),
+                )?
+                .der,
+                false,
+            ),
+        };
+        // The ARL (RFC 4523 §2.4): the CRL itself when that is an ARL or complete, else
+        // (a CA that also issues end-entity certificates, whose CRL may be scoped to them)
+        // its own ARL.
+        let arl = if is_arl {
+            crl.clone()
+        } else {
+            let held = held_arl
+                .iter()
+                .find(|held| {
                     self.crl_still_current(
                         &rec.name,
                         &me,
@@ -139,26 +223,17 @@ impl Authority {
                         true,
                     )
                     .unwrap_or(false)
-                });
-                match held {
-                    Some(a) => a,
-                    None => {
-                        self.sign_arl_valid_for(&rec.name, Some(settings.arl.validity))?
-                            .der
-                    }
+                })
+                .cloned();
+            match held {
+                Some(a) => a,
+                None => {
+                    self.sign_arl_by_generation(&rec.name, generation, Some(settings.arl.validity))?
+                        .der
                 }
-            };
-            out.push(RepositoryEntry {
-                name: rec.name.clone(),
-                cert_der: rec.cert_der.clone(),
-                crl_der,
-                arl_der,
-                is_arl,
-                crl_kept,
-                cross_pairs: pairs,
-            });
-        }
-        Ok(out)
+            }
+        };
+        Ok(GenerationLists { crl, crl_kept, arl })
     }
 
     /// Whether `held` is a CRL of the CA `name` that may stay in the directory: signed by the
