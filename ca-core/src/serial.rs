@@ -131,11 +131,6 @@ impl Serial {
         &self.0
     }
 
-    /// The text as a `String` (for database parameter lists that borrow a sized value).
-    pub(crate) fn text(&self) -> &String {
-        &self.0
-    }
-
     /// The DER INTEGER content octets.
     pub fn to_bytes(&self) -> Vec<u8> {
         // The invariant (even-length lower-case hex) makes this infallible.
