@@ -684,6 +684,38 @@ fn renew_on_postgres() {
     assert_eq!(v.trim(), "1", "{v}");
     let g = pg.psql("renew", "SELECT COUNT(*) FROM ca_generations");
     assert_eq!(g.trim(), "2", "{g}");
+    // publish: the retired mail key certifies its own delegated OCSP responder (RFC 6960
+    // §4.2.2.2), recorded on PostgreSQL as generation 1's; the release loads (its loader
+    // checks each responder against its generation's CA certificate).
+    let g1_responders = || {
+        pg.psql(
+            "renew",
+            "SELECT COUNT(*) FROM certs WHERE ca = 'application-mail' AND profile = 'ocsp-signing' AND issuer_generation = 1 AND state = 'issued'",
+        )
+        .trim()
+        .parse::<u32>()
+        .expect("count")
+    };
+    let before = g1_responders();
+    let out = env.path("pub");
+    assert_ok(
+        &env.lgpki(&["publish", "--out", s(&out)]),
+        "publish (PostgreSQL)",
+    );
+    let p = ca_core::publish::Publication::load(&out).expect("release loads");
+    let mail = p
+        .cas
+        .iter()
+        .find(|c| c.name == "application-mail")
+        .expect("mail CA");
+    assert_eq!(
+        mail.retired
+            .iter()
+            .map(|g| g.generation)
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    assert_eq!(g1_responders(), before + 1);
 }
 
 /// Turns an initialised SQLite home back into what lgpki made before generations existed
