@@ -1062,3 +1062,36 @@ fn remove_leftovers(out: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_retired_file, retired_file};
+
+    #[test]
+    fn retired_file_names_round_trip_and_name_no_other_ca() {
+        for g in [1, 2, 12] {
+            for ext in ["crt", "key"] {
+                let f = retired_file("organization", g, ext);
+                assert_eq!(parse_retired_file(&f, "organization", ext), Some(g), "{f}");
+            }
+        }
+        for (file, name, ext) in [
+            ("organization.crt", "organization", "crt"),
+            ("organization.g2.key", "organization", "crt"),
+            ("organization.g02.crt", "organization", "crt"),
+            ("organization.g0.crt", "organization", "crt"),
+            ("organization.g.crt", "organization", "crt"),
+            ("organization.gx.crt", "organization", "crt"),
+            ("organization.g2crt", "organization", "crt"),
+            ("organization-x.g2.crt", "organization", "crt"),
+            ("organization.g2.crt", "org", "crt"),
+            ("organization.g99999999999.crt", "organization", "crt"),
+        ] {
+            assert_eq!(
+                parse_retired_file(file, name, ext),
+                None,
+                "{file} for {name}"
+            );
+        }
+    }
+}

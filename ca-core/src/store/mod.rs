@@ -499,3 +499,26 @@ pub struct RevokedEntry<'a> {
     /// Whether the certificate is a CA certificate (for ARL scoping).
     pub is_ca: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{allow_retired_issuer, check_generation};
+
+    #[test]
+    fn a_retired_generation_signs_only_on_the_thread_allowed_and_only_while_allowed() {
+        assert!(check_generation("org", 2, 2).is_ok());
+        assert!(check_generation("org", 1, 2).is_err(), "renewed meanwhile");
+        {
+            let _allowed = allow_retired_issuer("org", 1);
+            assert!(check_generation("org", 1, 2).is_ok());
+            // Only that CA and generation, never a generation not yet in force.
+            assert!(check_generation("org", 2, 3).is_err());
+            assert!(check_generation("other", 1, 2).is_err());
+            assert!(check_generation("org", 3, 2).is_err());
+            // Not on another thread.
+            let elsewhere = std::thread::spawn(|| check_generation("org", 1, 2).is_err());
+            assert!(elsewhere.join().expect("thread"));
+        }
+        assert!(check_generation("org", 1, 2).is_err(), "withdrawn on drop");
+    }
+}
