@@ -307,6 +307,33 @@ impl Drop for Serve {
     }
 }
 
+/// `lgpki serve` on `port` (the one `--base-url` named at `init`), once it listens.
+fn serve_on(env: &Env, port: u16) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
+        .arg("--home")
+        .arg(&env.home)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--ra-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    if !ready {
+        let _ = child.kill();
+        panic!("serve did not listen on {port}");
+    }
+    Serve(child)
+}
+
 fn get(url: &str) -> (u16, String, Vec<u8>) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -500,29 +527,7 @@ fn bundles_are_published_served_named_by_aia_and_sia_and_lead_the_jdk_across() {
     );
 
     // serve serves them.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--ra-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    if !ready {
-        let _ = child.kill();
-        panic!("serve did not listen on {port}");
-    }
-    let _serve = Serve(child);
+    let _serve = serve_on(&env, port);
     let (status, ct, body) = get(&format!("{base}/issued-to/bridge.p7c"));
     assert_eq!((status, ct.as_str()), (200, "application/pkcs7-mime"));
     assert_eq!(p7c_certs(&body, env.dir.path()), sorted(want_to));
@@ -636,29 +641,7 @@ fn after_a_renewal_the_bundle_leads_an_old_certificate_to_the_new_anchor() {
         assert!(bundle.contains(d), "issued-to/organization.p7c lacks one");
     }
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--ra-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    if !ready {
-        let _ = child.kill();
-        panic!("serve did not listen on {port}");
-    }
-    let _serve = Serve(child);
+    let _serve = serve_on(&env, port);
     let (status, _, body) = get(&format!("{base}/issued-to/organization.p7c"));
     assert_eq!(status, 200);
     assert_eq!(
