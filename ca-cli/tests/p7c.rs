@@ -307,6 +307,33 @@ impl Drop for Serve {
     }
 }
 
+/// `lgpki serve` on `port` (the one `--base-url` named at `init`), once it listens.
+fn serve_on(env: &Env, port: u16) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
+        .arg("--home")
+        .arg(&env.home)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--ra-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    if !ready {
+        let _ = child.kill();
+        panic!("serve did not listen on {port}");
+    }
+    Serve(child)
+}
+
 fn get(url: &str) -> (u16, String, Vec<u8>) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -500,29 +527,7 @@ fn bundles_are_published_served_named_by_aia_and_sia_and_lead_the_jdk_across() {
     );
 
     // serve serves them.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--ra-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    if !ready {
-        let _ = child.kill();
-        panic!("serve did not listen on {port}");
-    }
-    let _serve = Serve(child);
+    let _serve = serve_on(&env, port);
     let (status, ct, body) = get(&format!("{base}/issued-to/bridge.p7c"));
     assert_eq!((status, ct.as_str()), (200, "application/pkcs7-mime"));
     assert_eq!(p7c_certs(&body, env.dir.path()), sorted(want_to));
@@ -561,4 +566,97 @@ fn bundles_are_published_served_named_by_aia_and_sia_and_lead_the_jdk_across() {
     );
     let (ok, out) = jdk_builds(&env, &other, &leaf, false);
     assert!(!ok, "without the bundles there is no path: {out}");
+}
+
+/// After `ca renew`, a certificate signed by the retired key still names
+/// `issued-to/NAME.p7c`; the bundle holds the link certificates, so a relying party that holds
+/// only the new self-signed certificate (the JDK, fetching what the AIA names) reaches the old
+/// key through OldWithNew. Without AIA fetching it cannot: the bundle is what finds the path.
+#[test]
+fn after_a_renewal_the_bundle_leads_an_old_certificate_to_the_new_anchor() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = Env::init(&["--base-url", &base]);
+    let csr = make_csr(
+        env.dir.path(),
+        "old",
+        KeyKind::P256,
+        "/C=JP/O=LGPKI/OU=千代田区/CN=old leaf",
+        &[],
+    );
+    let leaf = env.path("old.pem");
+    json(
+        &env,
+        &[
+            "issue",
+            "--profile",
+            "staff",
+            "--csr",
+            s(&csr),
+            "--out",
+            s(&leaf),
+        ],
+    );
+    let old_anchor = env.path("org-old.pem");
+    std::fs::write(
+        &old_anchor,
+        env.lgpki(&["ca", "cert", "organization"]).stdout,
+    )
+    .expect("write");
+    json(&env, &["ca", "renew", "organization"]);
+    let new_anchor = env.path("org-new.pem");
+    std::fs::write(
+        &new_anchor,
+        env.lgpki(&["ca", "cert", "organization"]).stdout,
+    )
+    .expect("write");
+    assert_ne!(
+        pem_file_ders(&old_anchor),
+        pem_file_ders(&new_anchor),
+        "renew made a new certificate"
+    );
+    assert!(
+        ext_text(&leaf).contains(&format!(
+            "CA Issuers - URI:{base}/issued-to/organization.p7c"
+        )),
+        "the old certificate names the bundle"
+    );
+
+    // publish: the bundle holds both generations' certificates and both link certificates.
+    let pubdir = env.path("pub");
+    assert_ok(&env.lgpki(&["publish", "--out", s(&pubdir)]), "publish");
+    let bundle = p7c_certs(
+        &std::fs::read(pubdir.join("current/issued-to/organization.p7c")).expect("bundle"),
+        env.dir.path(),
+    );
+    let links = ders(&String::from_utf8_lossy(
+        &env.lgpki(&["ca", "cert", "organization", "--links"]).stdout,
+    ));
+    assert_eq!(links.len(), 2, "OldWithNew and NewWithOld");
+    for d in links
+        .iter()
+        .chain(&pem_file_ders(&old_anchor))
+        .chain(&pem_file_ders(&new_anchor))
+    {
+        assert!(bundle.contains(d), "issued-to/organization.p7c lacks one");
+    }
+
+    let _serve = serve_on(&env, port);
+    let (status, _, body) = get(&format!("{base}/issued-to/organization.p7c"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        p7c_certs(&body, env.dir.path()),
+        bundle,
+        "serve and publish agree"
+    );
+
+    let (ok, out) = jdk_builds(&env, &new_anchor, &leaf, false);
+    assert!(!ok, "without AIA the JDK has no path: {out}");
+    let (ok, out) = jdk_builds(&env, &new_anchor, &leaf, true);
+    assert!(
+        ok,
+        "JDK CertPathBuilder with AIA, new anchor, old certificate: {out}"
+    );
+    let (ok, out) = jdk_builds(&env, &old_anchor, &leaf, false);
+    assert!(ok, "the old anchor still validates it directly: {out}");
 }

@@ -482,16 +482,32 @@ impl Authority {
 }
 
 impl Authority {
-    /// The certificates issued to CA `name`, DER: its own certificate, then the
-    /// cross-certificates other CAs issued to it (what `issued-to/NAME.p7c` bundles, the
-    /// target of authorityInfoAccess caIssuers in what NAME issues, RFC 5280 §4.2.2.1).
+    /// The certificates issued to CA `name`, DER (what `issued-to/NAME.p7c` bundles, the
+    /// target of authorityInfoAccess caIssuers in what NAME issues, RFC 5280 §4.2.2.1): its
+    /// own certificate; the cross-certificates other CAs issued to it; then, after a key
+    /// rollover, the certificates of its retired keys that still have live certificates
+    /// under them, and its unexpired link certificates (RFC 4210 §4.4). A certificate signed
+    /// by a retired key names the same caIssuers URL, and a relying party that holds only
+    /// the new self-signed certificate finds OldWithNew there.
     pub fn certificates_issued_to(&self, name: &str) -> Result<Vec<Vec<u8>>> {
         let mut out = vec![self.ca_record(name)?.cert_der];
-        for p in self.store.cross_pairs(Some(name))? {
-            if let Some(d) = p.issued_to_this_ca
-                && !out.contains(&d)
-            {
+        let mut add = |d: Vec<u8>| {
+            if !out.contains(&d) {
                 out.push(d);
+            }
+        };
+        for p in self.store.cross_pairs(Some(name))? {
+            if let Some(d) = p.issued_to_this_ca {
+                add(d);
+            }
+        }
+        for g in self.live_generations(name)? {
+            add(g.cert_der);
+        }
+        let now = self.now().unix_timestamp();
+        for link in self.ca_links(name)? {
+            if link.not_after >= now {
+                add(link.der);
             }
         }
         Ok(out)
