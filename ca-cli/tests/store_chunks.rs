@@ -26,6 +26,7 @@ fn pending(serial: &str, request_id: Option<&str>) -> PendingCert {
         tbs_der: vec![0x30, 0x01, serial.len() as u8],
         request_id: request_id.map(str::to_string),
         issuer_generation: None,
+        by_retired_key: false,
     }
 }
 

@@ -112,6 +112,9 @@ pub struct LoadedCa {
     pub not_after: OffsetDateTime,
     /// Its signing key.
     pub signer: Arc<dyn CaSigner>,
+    /// A retired key generation ([`Authority::load_generation`]), not the one in force: what
+    /// it signs is recorded only as [`crate::PendingCert::by_retired_key`].
+    pub retired: bool,
 }
 
 impl LoadedCa {
@@ -688,6 +691,7 @@ impl Authority {
             tbs_der: tbs.clone(),
             request_id: None,
             issuer_generation: parent.as_ref().map(|p| p.record.generation),
+            by_retired_key: false,
         };
         let sig = issuer_signer.sign(&tbs)?;
         let cert_der = build::assemble(&tbs, alg.algorithm_identifier(), &sig)?;
@@ -862,5 +866,6 @@ pub fn loaded_ca(record: CaRecord, signer: Arc<dyn CaSigner>) -> Result<LoadedCa
         not_before,
         not_after,
         signer,
+        retired: false,
     })
 }

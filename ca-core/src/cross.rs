@@ -291,6 +291,7 @@ impl Authority {
             tbs_der: tbs,
             request_id: None,
             issuer_generation: Some(ca.record.generation),
+            by_retired_key: false,
         })
     }
 

@@ -809,6 +809,7 @@ fn prepare(
         tbs_der: tbs,
         request_id: req.request_id.clone(),
         issuer_generation: Some(ca.record.generation),
+        by_retired_key: ca.retired,
     })
 }
 

@@ -974,9 +974,8 @@ impl Authority {
             "CN=LGPKI OCSP Responder {name},O=LGPKI,C=JP"
         ))?;
         let csr = crate::csr::build_csr(&signer, &subject.to_der()?)?;
-        // A retired generation signs only this (see crate::store::allow_retired_issuer).
-        let _retired = (ca.record.generation != self.ca_record(&name)?.generation)
-            .then(|| crate::store::allow_retired_issuer(&name, ca.record.generation));
+        // A retired generation (`ca.retired`) signs only this: the store records it as
+        // PendingCert::by_retired_key.
         let issued = self.issue_by(
             IssuanceRequest {
                 profile: "ocsp-signing".into(),

@@ -150,6 +150,7 @@ fn sign(profile: &str, cert: &ToSign<'_>, by: &Signer<'_>) -> Result<(PendingCer
             tbs_der: tbs,
             request_id: None,
             issuer_generation: Some(by.generation),
+            by_retired_key: false,
         },
         der,
     ))
@@ -543,7 +544,7 @@ impl Authority {
             })?;
         let key = KeyRef(g.key_ref.clone());
         let signer = self.keys.backend_for(&key)?.load(&key)?;
-        loaded_ca(
+        let mut ca = loaded_ca(
             CaRecord {
                 cert_der: g.cert_der,
                 key_ref: g.key_ref,
@@ -552,7 +553,9 @@ impl Authority {
                 ..record
             },
             signer,
-        )
+        )?;
+        ca.retired = true;
+        Ok(ca)
     }
 
     /// Signs, for CA `old`'s new key (`new`, not yet in force), the unexpired, unrevoked

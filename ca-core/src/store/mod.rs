@@ -71,58 +71,27 @@ pub(crate) fn renewal_cancelled(ca: &str) -> crate::error::Error {
     }
 }
 
-thread_local! {
-    /// The retired key generations (CA name, generation) that may sign on this thread now:
-    /// see [`allow_retired_issuer`].
-    static RETIRED_ISSUERS: std::cell::RefCell<Vec<(String, u32)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// While the returned guard lives, [`check_generation`] lets this thread record certificates
-/// that retired generation `generation` of CA `ca` signs. Only `publish` uses it, for the
-/// delegated OCSP responder an old key must certify itself (RFC 6960 §4.2.2.2); every other
-/// issuance keeps being refused once the CA was renewed. The stores record reservations on the
-/// thread that issues ([`crate::Authority::issue_batch`] records on the caller's thread), so
-/// no other thread's issuance can slip through.
-pub(crate) fn allow_retired_issuer(ca: &str, generation: u32) -> RetiredIssuer {
-    RETIRED_ISSUERS.with(|r| r.borrow_mut().push((ca.to_string(), generation)));
-    RetiredIssuer {
-        ca: ca.to_string(),
-        generation,
-    }
-}
-
-/// The permission of [`allow_retired_issuer`]; withdrawn on drop.
-#[must_use]
-pub(crate) struct RetiredIssuer {
-    ca: String,
-    generation: u32,
-}
-
-impl Drop for RetiredIssuer {
-    fn drop(&mut self) {
-        RETIRED_ISSUERS.with(|r| {
-            let mut r = r.borrow_mut();
-            if let Some(i) = r
-                .iter()
-                .position(|(c, g)| *c == self.ca && *g == self.generation)
-            {
-                r.remove(i);
-            }
+/// Refuses a certificate prepared with generation `expected` of CA `ca` when `current` is in
+/// force: the CA was renewed meanwhile, and what was prepared names the wrong key. With
+/// `by_retired_key` ([`PendingCert::by_retired_key`]) it is the other way round: `expected`
+/// must be a retired generation, older than `current`.
+pub(crate) fn check_generation(
+    ca: &str,
+    expected: u32,
+    current: u32,
+    by_retired_key: bool,
+) -> Result<()> {
+    if by_retired_key {
+        if expected < current {
+            return Ok(());
+        }
+        return Err(crate::error::Error::PolicyRefused {
+            detail: format!(
+                "CA {ca:?} is at key generation {current}: generation {expected} is not a retired one; nothing was recorded"
+            ),
         });
     }
-}
-
-/// Refuses a certificate prepared with generation `expected` of CA `ca` when `current` is in
-/// force: the CA was renewed meanwhile, and what was prepared names the wrong key (unless this
-/// thread holds [`allow_retired_issuer`] for that retired generation).
-pub(crate) fn check_generation(ca: &str, expected: u32, current: u32) -> Result<()> {
     if expected == current {
-        return Ok(());
-    }
-    if expected < current
-        && RETIRED_ISSUERS.with(|r| r.borrow().iter().any(|(c, g)| c == ca && *g == expected))
-    {
         return Ok(());
     }
     Err(crate::error::Error::PolicyRefused {
@@ -298,6 +267,10 @@ pub struct PendingCert {
     /// refused unless `g` is the CA's generation in force (the CA was renewed meanwhile);
     /// `None`: whatever generation is in force.
     pub issuer_generation: Option<u32>,
+    /// Signed on purpose by the retired generation `issuer_generation` names, which must be
+    /// older than the one in force: only an old key certifying its own delegated OCSP
+    /// responder at `publish` (RFC 6960 §4.2.2.2). Never stored; false for all else.
+    pub by_retired_key: bool,
 }
 
 /// Which certificates `cert list` shows.
@@ -502,23 +475,22 @@ pub struct RevokedEntry<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{allow_retired_issuer, check_generation};
+    use super::check_generation;
 
     #[test]
-    fn a_retired_generation_signs_only_on_the_thread_allowed_and_only_while_allowed() {
-        assert!(check_generation("org", 2, 2).is_ok());
-        assert!(check_generation("org", 1, 2).is_err(), "renewed meanwhile");
-        {
-            let _allowed = allow_retired_issuer("org", 1);
-            assert!(check_generation("org", 1, 2).is_ok());
-            // Only that CA and generation, never a generation not yet in force.
-            assert!(check_generation("org", 2, 3).is_err());
-            assert!(check_generation("other", 1, 2).is_err());
-            assert!(check_generation("org", 3, 2).is_err());
-            // Not on another thread.
-            let elsewhere = std::thread::spawn(|| check_generation("org", 1, 2).is_err());
-            assert!(elsewhere.join().expect("thread"));
-        }
-        assert!(check_generation("org", 1, 2).is_err(), "withdrawn on drop");
+    fn only_a_reservation_marked_by_a_retired_key_may_name_a_retired_generation() {
+        assert!(check_generation("org", 2, 2, false).is_ok());
+        assert!(
+            check_generation("org", 1, 2, false).is_err(),
+            "renewed meanwhile"
+        );
+        assert!(check_generation("org", 3, 2, false).is_err());
+        assert!(check_generation("org", 1, 2, true).is_ok(), "a retired key");
+        let e = check_generation("org", 2, 2, true).expect_err("the key in force is not retired");
+        assert!(e.to_string().contains("not a retired one"), "{e}");
+        assert!(
+            check_generation("org", 3, 2, true).is_err(),
+            "not yet in force"
+        );
     }
 }

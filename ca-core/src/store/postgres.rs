@@ -695,12 +695,12 @@ impl PgStore {
     /// A reservation prepared with another key generation than the issuing CA's in force
     /// fails the lot too.
     fn insert_pendings(tx: &Tx, pending: &[PendingCert], now: i64) -> Result<()> {
-        let mut checked: Vec<(&str, u32)> = Vec::new();
+        let mut checked: Vec<(&str, u32, bool)> = Vec::new();
         for p in pending {
             let Some(expected) = p.issuer_generation else {
                 continue;
             };
-            if checked.contains(&(p.ca.as_str(), expected)) {
+            if checked.contains(&(p.ca.as_str(), expected, p.by_retired_key)) {
                 continue;
             }
             let current = tx.query_opt(
@@ -709,9 +709,14 @@ impl PgStore {
                 "reading the CA's generation",
             )?;
             if let Some(row) = current {
-                super::check_generation(&p.ca, expected, row.get::<_, i64>(0) as u32)?;
+                super::check_generation(
+                    &p.ca,
+                    expected,
+                    row.get::<_, i64>(0) as u32,
+                    p.by_retired_key,
+                )?;
             }
-            checked.push((p.ca.as_str(), expected));
+            checked.push((p.ca.as_str(), expected, p.by_retired_key));
         }
         Self::insert_pendings_as(tx, pending, now)
     }
@@ -964,6 +969,7 @@ impl CertStore for PgStore {
                     tbs_der: r.get(6),
                     request_id: r.get(7),
                     issuer_generation: Some(r.get::<_, i64>(8) as u32),
+                    by_retired_key: false,
                 })
             })
             .transpose()
@@ -1380,6 +1386,7 @@ impl CaStore for PgStore {
             name,
             renewal.ca.generation.saturating_sub(1),
             generation as u32,
+            false,
         )?;
         let now = tx.now;
         tx.execute(

@@ -399,7 +399,7 @@ impl SqliteStore {
                 .and_then(|mut stmt| stmt.query_row([&p.ca], |r| r.get(0)).optional())
                 .map_err(Error::store("reading the CA's generation"))?;
             if let Some(current) = current {
-                super::check_generation(&p.ca, expected, current)?;
+                super::check_generation(&p.ca, expected, current, p.by_retired_key)?;
             }
         }
         Self::insert_pending_as(txn, p, now)
@@ -873,6 +873,7 @@ impl CertStore for SqliteStore {
                         tbs_der: r.get(6)?,
                         request_id: r.get(7)?,
                         issuer_generation: Some(r.get(8)?),
+                        by_retired_key: false,
                     })
                 },
             )
@@ -1350,7 +1351,12 @@ impl CaStore for SqliteStore {
         let Some((generation, cert_der, key_ref, key_alg)) = current else {
             return Err(Error::UnknownCa { name: name.clone() });
         };
-        super::check_generation(name, renewal.ca.generation.saturating_sub(1), generation)?;
+        super::check_generation(
+            name,
+            renewal.ca.generation.saturating_sub(1),
+            generation,
+            false,
+        )?;
         let now = txn.now;
         txn.execute(
             "INSERT INTO ca_generations (ca, generation, cert_der, key_ref, key_alg, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1815,6 +1821,7 @@ mod tests {
             tbs_der: vec![0x30, 0],
             request_id: None,
             issuer_generation: None,
+            by_retired_key: false,
         }
     }
 
