@@ -690,7 +690,7 @@ impl PgStore {
         Self::insert_pendings(tx, std::slice::from_ref(p), now)
     }
 
-    /// Records reservations, pipelined. A serial or request id used before fails the lot
+    /// Records reservations in one statement. A serial or request id used before fails the lot
     /// ([`Error::SerialCollision`] or a refusal naming the id; the caller retries one by one).
     /// A reservation prepared with another key generation than the issuing CA's in force
     /// fails the lot too.
