@@ -6,16 +6,22 @@ use std::sync::Arc;
 
 use ca_core::{Authority, FixedClock, InitOptions, PassphraseSource, RenewOptions};
 
-#[test]
-fn a_retired_generation_publishes_until_one_crl_period_after_its_last_expiry() {
+/// A home made by `init` (software keys) in a new temporary directory.
+fn fresh_home() -> (tempfile::TempDir, Authority) {
     let dir = tempfile::tempdir().expect("tmp");
     let pass = dir.path().join("pass");
     std::fs::write(&pass, "generations test passphrase").expect("passphrase");
-    let mut ca = Authority::init(
+    let ca = Authority::init(
         &dir.path().join("home"),
         InitOptions::software(PassphraseSource::File(pass)).expect("options"),
     )
     .expect("init");
+    (dir, ca)
+}
+
+#[test]
+fn a_retired_generation_publishes_until_one_crl_period_after_its_last_expiry() {
+    let (_dir, mut ca) = fresh_home();
     let keep = time::Duration::days(7);
     assert_eq!(
         ca.list_generations("organization", keep).expect("list"),
@@ -74,14 +80,7 @@ fn a_retired_generation_publishes_until_one_crl_period_after_its_last_expiry() {
 fn a_retired_generation_responder_ends_with_what_that_generation_signed() {
     use der::Decode;
     const CA: &str = "application-mail";
-    let dir = tempfile::tempdir().expect("tmp");
-    let pass = dir.path().join("pass");
-    std::fs::write(&pass, "generations test passphrase").expect("passphrase");
-    let mut ca = Authority::init(
-        &dir.path().join("home"),
-        InitOptions::software(PassphraseSource::File(pass)).expect("options"),
-    )
-    .expect("init");
+    let (dir, mut ca) = fresh_home();
     // Generation 1 signs one S/MIME certificate for 20 days, then the CA is renewed.
     let pkcs8 = ca_core::generate_pkcs8(ca_core::KeyAlgorithm::EcdsaP256).expect("key");
     let key = ca_core::SoftwareSigner::from_pkcs8(&pkcs8, "subscriber").expect("signer");

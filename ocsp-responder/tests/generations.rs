@@ -8,10 +8,9 @@
 
 mod common;
 
-use common::{Responder, init_home, issue_staff, openssl, run, text};
+use common::{Responder, http_get, init_home, issue_staff, openssl, run, text};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use base64::Engine as _;
 use ca_core::input::to_pem;
@@ -35,32 +34,6 @@ fn ocsp(dir: &Path, url: &str, issuer: &str, cert: &str, trust: &str) -> String 
         "-no_nonce",
         "-resp_text",
     ])))
-}
-
-/// A minimal HTTP/1.1 GET over loopback: the status code and the body.
-fn http_get(url: &str, path: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let addr = url.strip_prefix("http://").expect("http URL");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of head");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (status, raw[split + 4..].to_vec())
 }
 
 fn write_pem(dir: &Path, name: &str, der: &[u8]) {
@@ -186,7 +159,7 @@ fn answers_for_certificates_of_a_retired_key_with_a_responder_that_key_certified
         ("/crl/organization.crl", 1),
         ("/crl/organization.g2.crl", 2),
     ] {
-        let (status, body) = http_get(&url, path);
+        let (status, _, body) = http_get(&url, path, &[]);
         assert_eq!(status, 200, "{path}");
         assert_eq!(body, org.crls[&generation], "{path}");
     }

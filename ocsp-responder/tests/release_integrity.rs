@@ -119,27 +119,10 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(out.status.success(), "cp: {}", text(&out));
 }
 
-/// A minimal HTTP/1.1 GET over loopback: status code and body.
-fn http_get(url: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = url.strip_prefix("http://").expect("http URL");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("end of head");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (status, body.to_string())
+/// [`common::http_get`] with the body as text.
+fn text_get(url: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = common::http_get(url, path, &[]);
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The value of an unlabelled sample in Prometheus text.
@@ -167,10 +150,10 @@ fn a_release_older_than_max_age_is_answered_try_later() {
     let t = pki.query(&stale.url, "good.pem", None);
     assert!(t.contains("trylater (3)"), "{t}");
     assert!(!t.contains("good.pem: good"), "{t}");
-    let (status, body) = http_get(&stale.url, "/healthz");
+    let (status, body) = text_get(&stale.url, "/healthz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("over --max-age 4 s"), "{body}");
-    let (_, metrics) = http_get(&stale.url, "/metrics");
+    let (_, metrics) = text_get(&stale.url, "/metrics");
     assert!(
         metric(&metrics, "lgpki_publication_age_seconds") >= 6.0,
         "{metrics}"
@@ -204,7 +187,7 @@ fn a_release_older_than_max_age_is_answered_try_later() {
         next - single.this_update.unix_timestamp() < 3600,
         "nextUpdate was not capped: {single:?}"
     );
-    let (status, body) = http_get(&fresh.url, "/healthz");
+    let (status, body) = text_get(&fresh.url, "/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
 }
 
@@ -303,7 +286,7 @@ fn spliced_older_or_foreign_releases_are_refused() {
         "{t}"
     );
 
-    let (_, metrics) = http_get(&url, "/metrics");
+    let (_, metrics) = text_get(&url, "/metrics");
     for reason in ["files", "signature", "sequence", "signer"] {
         assert!(
             metrics.contains(&format!(
