@@ -14,7 +14,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Env, KeyKind, assert_ok, json_lines, make_csr, openssl};
@@ -299,41 +299,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Serve(std::process::Child);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `lgpki serve` on `port` (the one `--base-url` named at `init`), once it listens.
-fn serve_on(env: &Env, port: u16) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
-        .arg("--home")
-        .arg(&env.home)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--ra-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    if !ready {
-        let _ = child.kill();
-        panic!("serve did not listen on {port}");
-    }
-    Serve(child)
-}
-
 fn get(url: &str) -> (u16, String, Vec<u8>) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -527,7 +492,7 @@ fn bundles_are_published_served_named_by_aia_and_sia_and_lead_the_jdk_across() {
     );
 
     // serve serves them.
-    let _serve = serve_on(&env, port);
+    let _serve = common::Server::start_at(&env, &format!("127.0.0.1:{port}"), &[]);
     let (status, ct, body) = get(&format!("{base}/issued-to/bridge.p7c"));
     assert_eq!((status, ct.as_str()), (200, "application/pkcs7-mime"));
     assert_eq!(p7c_certs(&body, env.dir.path()), sorted(want_to));
@@ -641,7 +606,7 @@ fn after_a_renewal_the_bundle_leads_an_old_certificate_to_the_new_anchor() {
         assert!(bundle.contains(d), "issued-to/organization.p7c lacks one");
     }
 
-    let _serve = serve_on(&env, port);
+    let _serve = common::Server::start_at(&env, &format!("127.0.0.1:{port}"), &[]);
     let (status, _, body) = get(&format!("{base}/issued-to/organization.p7c"));
     assert_eq!(status, 200);
     assert_eq!(

@@ -459,17 +459,17 @@ impl Server {
 
     /// [`Server::start`] with more `serve` arguments (e.g. `--trust FILE`).
     pub fn start_with(env: &Env, extra: &[&str]) -> Server {
+        Server::start_at(env, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start_with`] with OCSP, CRLs and CA certificates on `listen` (e.g. the port
+    /// `init --base-url` named, for certificates whose AIA points at it).
+    pub fn start_at(env: &Env, listen: &str, extra: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_lgpki"))
             .arg("--home")
             .arg(&env.home)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--ra-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["serve", "--listen", listen, "--ra-listen", "127.0.0.1:0"])
             .args(extra)
             .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stderr(std::process::Stdio::piped())
