@@ -167,6 +167,17 @@ fn staff(env: &Env, cn: &str) -> (String, PathBuf) {
     (v["serial"].as_str().expect("serial").to_string(), pem)
 }
 
+/// CA `name` in the current release under `out`, loaded as ocsp-responder loads it (every
+/// file checked against its signed manifest).
+fn published_ca(out: &Path, name: &str) -> ca_core::publish::PublishedCa {
+    ca_core::publish::Publication::load(out)
+        .expect("release loads")
+        .cas
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("{name} is in the release"))
+}
+
 /// The renewal output as the contract fixes it.
 fn renew(env: &Env, args: &[&str]) -> Value {
     let mut all = vec!["ca", "renew"];
@@ -702,12 +713,7 @@ fn renew_on_postgres() {
         &env.lgpki(&["publish", "--out", s(&out)]),
         "publish (PostgreSQL)",
     );
-    let p = ca_core::publish::Publication::load(&out).expect("release loads");
-    let mail = p
-        .cas
-        .iter()
-        .find(|c| c.name == "application-mail")
-        .expect("mail CA");
+    let mail = published_ca(&out, "application-mail");
     assert_eq!(
         mail.retired
             .iter()
@@ -1796,12 +1802,7 @@ fn each_key_generation_publishes_its_own_crl_where_its_certificates_point() {
     }
     assert!(!out.join("current/crl/application-mail.g1.crl").exists());
     // ocsp-responder's loader reads the release (every file in its signed manifest).
-    let p = ca_core::publish::Publication::load(&out).expect("release loads");
-    let mail = p
-        .cas
-        .iter()
-        .find(|c| c.name == "application-mail")
-        .expect("mail CA");
+    let mail = published_ca(&out, "application-mail");
     assert_eq!(mail.crls.keys().copied().collect::<Vec<_>>(), [1, 2]);
     assert_eq!(mail.crl_der, mail.crls[&2], "the key in force's CRL");
 }
